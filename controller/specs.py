@@ -1,0 +1,208 @@
+"""Typed views of the Kubernetes objects the compiler reads, parsed at the edge with pydantic.
+
+CR specs are parsed strictly (`extra="forbid"`): the API server already pruned unknown fields,
+but offline input (`bmlb plan`/`validate`) has not been through it. Core objects (Service,
+EndpointSlice, Node) are parsed leniently: only the fields bmlb uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GROUP = "bmlb.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+LB_CLASS = "bmlb.io/ipvs"
+
+ANN_POOL = "bmlb.io/pool"
+ANN_IP = "bmlb.io/ip"
+ANN_SHARED = "bmlb.io/allow-shared-ip"
+ANN_SCHEDULER = "bmlb.io/scheduler"
+ANN_FORWARDING = "bmlb.io/forwarding"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Meta(_Lenient):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = Field("", alias="resourceVersion")
+    creation_timestamp: str = Field("", alias="creationTimestamp")
+    deletion_timestamp: str | None = Field(None, alias="deletionTimestamp")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+# --- bmlb.io CRDs ---------------------------------------------------------------------------
+
+
+class VIPPoolSpec(_Strict):
+    addresses: list[str]
+    zone: str
+    purpose: Literal["Service", "Public"] = "Service"
+    auto_assign: bool = Field(True, alias="autoAssign")
+    avoid_buggy_ips: bool = Field(False, alias="avoidBuggyIPs")
+    namespaces: list[str] = Field(default_factory=list)
+
+
+class Selector(_Strict):
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+
+
+class ServiceSelection(_Strict):
+    names: list[str] = Field(default_factory=list)
+    selector: Selector | None = None
+
+
+class Source(_Strict):
+    zones: list[str]
+    addresses: list[str] = Field(default_factory=list)
+
+
+class PortRef(_Strict):
+    port: int | None = None
+    name: str | None = None
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class Log(_Strict):
+    start: bool = False
+    end: bool = True
+    profile: str | None = None
+
+
+class PolicyRule(_Strict):
+    name: str
+    from_: Source = Field(alias="from")
+    action: Literal["allow", "deny", "drop", "reset-client"] = "allow"
+    ports: list[PortRef] = Field(default_factory=list)
+    applications: list[str] = Field(default_factory=list)
+    log: Log = Field(default_factory=Log)
+    disabled: bool = False
+
+
+class SecurityPolicySpec(_Strict):
+    services: ServiceSelection
+    rules: list[PolicyRule]
+    firewall: str | None = None
+
+
+class NatService(_Strict):
+    name: str
+    port: int | str
+    namespace: str | None = None
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class NatPublic(_Strict):
+    address: str | None = None
+    pool: str | None = None
+    port: int | None = None
+    zone: str | None = None
+
+
+class NATRuleSpec(_Strict):
+    service: NatService
+    public: NatPublic
+    from_: Source = Field(alias="from")
+    firewall: str | None = None
+    disabled: bool = False
+
+
+class SecretRef(_Strict):
+    name: str
+    namespace: str
+
+
+class Placement(_Strict):
+    position: Literal["top", "bottom", "before", "after"] = "bottom"
+    rule: str | None = None
+
+
+class CommitPolicy(_Strict):
+    debounce_seconds: float = Field(2.0, alias="debounceSeconds")
+    commit_foreign_pending: bool = Field(False, alias="commitForeignPending")
+
+
+class FirewallSpec(_Strict):
+    host: str
+    credentials_secret: SecretRef = Field(alias="credentialsSecret")
+    port: int = 443
+    type: Literal["firewall", "panorama"] = "firewall"
+    vsys: str = "vsys1"
+    device_group: str | None = Field(None, alias="deviceGroup")
+    rulebase: Literal["pre", "post"] = "pre"
+    ca_bundle: str | None = Field(None, alias="caBundle")
+    insecure_skip_tls_verify: bool = Field(False, alias="insecureSkipTLSVerify")
+    ownership_tag: str = Field("bmlb-managed", alias="ownershipTag")
+    admin: str | None = None
+    placement: Placement = Field(default_factory=Placement)
+    commit: CommitPolicy = Field(default_factory=CommitPolicy)
+    drift: Literal["report", "enforce"] = "enforce"
+    resync_seconds: int = Field(300, alias="resyncSeconds")
+
+
+# --- core objects (lenient) -----------------------------------------------------------------
+
+
+class ServicePort(_Lenient):
+    port: int
+    name: str = ""
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    target_port: int | str | None = Field(None, alias="targetPort")
+
+
+class ClientIPConfig(_Lenient):
+    timeout_seconds: int = Field(10800, alias="timeoutSeconds")
+
+
+class AffinityConfig(_Lenient):
+    client_ip: ClientIPConfig = Field(default_factory=ClientIPConfig, alias="clientIP")
+
+
+class ServiceSpec(_Lenient):
+    type: str = "ClusterIP"
+    ports: list[ServicePort] = Field(default_factory=list)
+    load_balancer_class: str | None = Field(None, alias="loadBalancerClass")
+    session_affinity: str = Field("None", alias="sessionAffinity")
+    session_affinity_config: AffinityConfig = Field(
+        default_factory=AffinityConfig, alias="sessionAffinityConfig"
+    )
+    external_traffic_policy: str = Field("Cluster", alias="externalTrafficPolicy")
+    ip_families: list[str] = Field(default_factory=list, alias="ipFamilies")
+    ip_family_policy: str | None = Field(None, alias="ipFamilyPolicy")
+    selector: dict[str, str] | None = None
+
+
+class EndpointConditions(_Lenient):
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class Endpoint(_Lenient):
+    addresses: list[str]
+    conditions: EndpointConditions = Field(default_factory=EndpointConditions)
+    node_name: str | None = Field(None, alias="nodeName")
+
+
+class EndpointPort(_Lenient):
+    port: int | None = None
+    name: str | None = ""
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+def service_is_ours(body: dict[str, Any]) -> bool:
+    """A Service bmlb balances: type LoadBalancer with loadBalancerClass bmlb.io/ipvs."""
+    spec = body.get("spec") or {}
+    return spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass") == LB_CLASS
