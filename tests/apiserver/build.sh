@@ -85,7 +85,7 @@ for tool in apt-get dpkg-deb sha256sum flock; do
 done
 
 # ---------------------------------------------------------------- private apt state
-PKGS_WANTED="golang-k8s-apiextensions-apiserver-dev golang-go kube-openapi etcd-server kubernetes-client"
+PKGS_WANTED="golang-k8s-apiextensions-apiserver-dev golang-go kube-openapi etcd-server kubectl"
 mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/cache/archives/partial" "$WORK/debs"
 touch "$WORK/apt/status"
 MIRROR=""
@@ -104,7 +104,7 @@ APT=(apt-get -o "Dir::Etc::SourceList=$WORK/apt/sources.list" -o Dir::Etc::Sourc
     -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 
 ROOT=$WORK/root
-if [[ -f $WORK/root.done ]]; then
+if [[ -f $WORK/root.done && $(cat "$WORK/root.wanted" 2>/dev/null) == "$SUITE $PKGS_WANTED" ]]; then
     step "reusing the extracted Debian $SUITE packages ($(wc -l <"$WORK/root.done") packages)"
 else
     step "apt-get update ($SUITE, private state, mirror $MIRROR)"
@@ -114,10 +114,10 @@ else
     # shellcheck disable=SC2086
     "${APT[@]}" -s install $PKGS_WANTED >"$WORK/resolve.txt" 2>>"$LOG"
     PKGS=$(awk '/^Inst/{print $2}' "$WORK/resolve.txt" |
-        grep -E '^(golang-|kube-openapi$|etcd-server$|kubernetes-client$)' | sort -u)
+        grep -E '^(golang-|kube-openapi$|etcd-server$|kubectl$)' | sort -u)
     [[ -n $PKGS ]] || { CURRENT_STEP="resolving packages: nothing to download"; false; }
     awk '/^Inst/{gsub(/[()]/,""); print $2, $3}' "$WORK/resolve.txt" |
-        grep -E '^(golang-|kube-openapi |etcd-server |kubernetes-client )' | sort -u >"$WORK/versions.txt"
+        grep -E '^(golang-|kube-openapi |etcd-server |kubectl )' | sort -u >"$WORK/versions.txt"
 
     step "downloading $(echo "$PKGS" | wc -l) packages"
     rm -f "$WORK"/debs/*.deb
@@ -125,11 +125,12 @@ else
     (cd "$WORK/debs" && "${APT[@]}" download -q $PKGS >>"$LOG" 2>&1)
 
     step "extracting packages"
-    rm -rf "$ROOT"
+    rm -rf "$ROOT" "$WORK/root.done"
     mkdir -p "$ROOT"
     for f in "$WORK"/debs/*.deb; do dpkg-deb -x "$f" "$ROOT"; done
     rm -f "$WORK"/debs/*.deb
     cp "$WORK/versions.txt" "$WORK/root.done"
+    echo "$SUITE $PKGS_WANTED" >"$WORK/root.wanted"
 fi
 KNOWN_GOOD=$HERE/kapilite/known-good-versions.txt
 if [[ -f $KNOWN_GOOD ]] && ! diff -q "$KNOWN_GOOD" "$WORK/root.done" >/dev/null; then

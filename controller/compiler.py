@@ -1,0 +1,270 @@
+"""The compiler: a pure function from a cluster snapshot to everything bmlb wants.
+
+compile(snapshot) -> Compiled: VIP and public-address allocations, the desired firewall state
+of each Firewall, the desired IPVS table of each node, per-object reports for status, and the
+problems found. Same input, byte-identical output, whatever the order of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from controller import ipam, specs
+from controller.dataplane import build_tables, node_names
+from controller.ipam import Assignment, Pool, PoolSyntaxError, Request
+from controller.problems import ObjectRef, Problem, Severity, sort_problems
+from controller.rules import ParsedNat, ParsedPolicy, build_firewall, parse_ip, resolve_publications
+from controller.services import LBService, parse_service, pydantic_problems, warn
+from controller.snapshot import Body, Snapshot, ref_of
+from firewall.model import DesiredFirewall
+from ipvs.model import Table
+
+DEFAULT_FIREWALL = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallTarget:
+    name: str
+    spec: specs.FirewallSpec | None  # None: no Firewall object; plan only
+    desired: DesiredFirewall
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the shell writes into one object's status."""
+
+    ref: ObjectRef
+    fields: tuple[tuple[str, str], ...] = ()
+    firewall_objects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    allocations: tuple[Assignment, ...]
+    firewalls: tuple[FirewallTarget, ...]
+    tables: tuple[tuple[str, Table], ...]
+    reports: tuple[Report, ...]
+    problems: tuple[Problem, ...]
+    pools: tuple[Pool, ...] = field(default=())
+
+    def table(self, node: str) -> Table:
+        for n, t in self.tables:
+            if n == node:
+                return t
+        return Table()
+
+    def firewall(self, name: str) -> FirewallTarget | None:
+        return next((f for f in self.firewalls if f.name == name), None)
+
+    def problems_of(self, ref: ObjectRef) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.ref == ref)
+
+    def report(self, ref: ObjectRef) -> Report:
+        return next((r for r in self.reports if r.ref == ref), Report(ref))
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+
+def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
+    pools, problems = [], []
+    for body in bodies:
+        ref = ref_of(body)
+        try:
+            spec = specs.VIPPoolSpec.model_validate(body.get("spec") or {})
+        except ValidationError as err:
+            problems += pydantic_problems(ref, err)
+            continue
+        ranges, ok = [], True
+        for i, raw in enumerate(spec.addresses):
+            try:
+                ranges.append(ipam.parse_range(raw))
+            except PoolSyntaxError as err:
+                problems.append(Problem(ref, f"spec.addresses[{i}]", "InvalidAddress", str(err)))
+                ok = False
+        if ok:
+            pools.append(Pool(name=ref.name, ranges=tuple(ranges), zone=spec.zone, purpose=spec.purpose,
+                              auto_assign=spec.auto_assign, avoid_buggy_ips=spec.avoid_buggy_ips,
+                              namespaces=frozenset(spec.namespaces)))
+    # Overlapping pools: the later pool (by name) is refused whole, so no address has two owners.
+    refused: set[str] = set()
+    for a, b, ra, rb in ipam.pool_overlaps(pools):
+        if a.name in refused:
+            continue
+        refused.add(b.name)
+        i = next(i for i, r in enumerate(b.ranges) if r == rb)
+        problems.append(Problem(ObjectRef("VIPPool", "", b.name), f"spec.addresses[{i}]", "PoolOverlap",
+                                f"{rb} overlaps {ra} of VIPPool {a.name!r}"))
+    return [p for p in pools if p.name not in refused], problems
+
+
+def _parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPolicySpec]
+              ) -> tuple[object | None, list[Problem]]:
+    try:
+        return model.model_validate(body.get("spec") or {}), []
+    except ValidationError as err:
+        return None, pydantic_problems(ref_of(body), err)
+
+
+def _meta(body: Body) -> specs.Meta:
+    return specs.Meta.model_validate(body.get("metadata") or {})
+
+
+def _firewall_names(snapshot: Snapshot) -> tuple[dict[str, specs.FirewallSpec], list[Problem]]:
+    out: dict[str, specs.FirewallSpec] = {}
+    problems: list[Problem] = []
+    for body in snapshot.firewalls:
+        try:
+            out[ref_of(body).name] = specs.FirewallSpec.model_validate(body.get("spec") or {})
+        except ValidationError as err:
+            problems += pydantic_problems(ref_of(body), err)
+    return out, problems
+
+
+def _choose_firewall(ref: ObjectRef, wanted: str | None, known: dict[str, specs.FirewallSpec],
+                     problems: list[Problem]) -> str | None:
+    if wanted:
+        if known and wanted not in known:
+            problems.append(Problem(ref, "spec.firewall", "FirewallNotFound", f"no Firewall named {wanted!r}"))
+            return None
+        return wanted
+    if len(known) > 1:
+        problems.append(Problem(ref, "spec.firewall", "FirewallAmbiguous",
+                                f"there are {len(known)} Firewalls ({', '.join(sorted(known))}); name one"))
+        return None
+    return next(iter(known), DEFAULT_FIREWALL)
+
+
+def compile(snapshot: Snapshot) -> Compiled:
+    problems: list[Problem] = []
+
+    pools, p = parse_pools(snapshot.pools)
+    problems += p
+    zones = {pool.name: pool.zone for pool in pools}
+
+    services: dict[tuple[str, str], LBService] = {}
+    for body in snapshot.services:
+        if not specs.service_is_ours(body):
+            continue
+        svc, p = parse_service(body)
+        problems += p
+        if svc is not None:
+            services[(svc.namespace, svc.name)] = svc
+
+    fw_specs, p = _firewall_names(snapshot)
+    problems += p
+    if not snapshot.firewalls and (snapshot.nat_rules or snapshot.policies):
+        for body in (*snapshot.nat_rules, *snapshot.policies):
+            problems.append(warn(ref_of(body), "spec.firewall", "NoFirewall",
+                                 "no Firewall object exists: rules are planned but synced nowhere"))
+
+    nats: list[ParsedNat] = []
+    public_requests: list[Request] = []
+    for body in snapshot.nat_rules:
+        spec, p = _parse_cr(body, specs.NATRuleSpec)
+        problems += p
+        if not isinstance(spec, specs.NATRuleSpec):
+            continue
+        meta, ref = _meta(body), ref_of(body)
+        fw = _choose_firewall(ref, spec.firewall, fw_specs, problems)
+        if fw is None:
+            continue
+        nats.append(ParsedNat(ref, meta.uid, meta.generation, spec, fw))
+        public_requests.append(_public_request(body, ref, spec, meta, problems))
+
+    policies: list[ParsedPolicy] = []
+    for body in snapshot.policies:
+        spec, p = _parse_cr(body, specs.SecurityPolicySpec)
+        problems += p
+        if not isinstance(spec, specs.SecurityPolicySpec):
+            continue
+        meta, ref = _meta(body), ref_of(body)
+        fw = _choose_firewall(ref, spec.firewall, fw_specs, problems)
+        if fw is not None:
+            policies.append(ParsedPolicy(ref, meta.uid, meta.generation, spec, fw))
+
+    result = ipam.allocate(pools, [s.request for s in services.values()] + public_requests)
+    problems += result.problems
+    by_ref = {a.ref: a for a in result.assignments}
+
+    firewalls: list[FirewallTarget] = []
+    reports: dict[ObjectRef, dict[str, str]] = {}
+    owned: dict[ObjectRef, list[str]] = {}
+    fw_names = sorted(set(fw_specs) | {n.firewall for n in nats} | {p.firewall for p in policies})
+    for fw in fw_names:
+        fw_nats = [n for n in nats if n.firewall == fw]
+        pubs, p = resolve_publications(nats=fw_nats, services=services, vips=by_ref, publics=by_ref, zones=zones)
+        problems += p
+        fw_spec = fw_specs.get(fw)
+        desired, p, fw_owned = build_firewall(
+            ownership_tag=fw_spec.ownership_tag if fw_spec else "bmlb-managed",
+            publications=pubs, policies=[x for x in policies if x.firewall == fw],
+            services=services, vips=by_ref, zones=zones)
+        problems += p
+        firewalls.append(FirewallTarget(fw, fw_spec, desired))
+        for ref, names in fw_owned.items():
+            owned.setdefault(ref, []).extend(names)
+        for pub in pubs:
+            reports[pub.nat.ref] = {
+                "public": _hostport(pub.public, pub.public_port),
+                "vip": _hostport(pub.vip, pub.port.port),
+            }
+
+    for svc in services.values():
+        if svc.ref in by_ref:
+            reports.setdefault(svc.ref, {})["ingress"] = ",".join(str(ip) for ip in by_ref[svc.ref].addresses)
+    for pol in policies:
+        reports.setdefault(pol.ref, {})["rules"] = str(len(owned.get(pol.ref, [])))
+
+    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices)
+    vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
+    tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
+                             slices=snapshot.endpoint_slices, nodes=nodes)
+    problems += p
+
+    all_refs = sorted(set(reports) | set(owned))
+    return Compiled(
+        allocations=result.assignments,
+        firewalls=tuple(firewalls),
+        tables=tuple(sorted(tables.items())),
+        reports=tuple(Report(r, tuple(sorted(reports.get(r, {}).items())), tuple(sorted(owned.get(r, []))))
+                      for r in all_refs),
+        problems=sort_problems(problems),
+        pools=tuple(sorted(pools, key=lambda p: p.name)),
+    )
+
+
+def _hostport(ip: ipam.IPAddress, port: int) -> str:
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _public_request(body: Body, ref: ObjectRef, spec: specs.NATRuleSpec, meta: specs.Meta,
+                    problems: list[Problem]) -> Request:
+    requested: tuple[ipam.IPAddress, ...] = ()
+    if spec.public.address:
+        ip = parse_ip(spec.public.address)
+        if ip is None:
+            problems.append(Problem(ref, "spec.public.address", "InvalidIP",
+                                    f"{spec.public.address!r} is not an IPv4 or IPv6 address"))
+        else:
+            requested = (ip,)
+    current: tuple[ipam.IPAddress, ...] = ()
+    public = str((body.get("status") or {}).get("public") or "")
+    host = public.rsplit(":", 1)[0].strip("[]") if public else ""
+    if host and (cur := parse_ip(host)) is not None:
+        current = (cur,)
+    port = spec.public.port or (spec.service.port if isinstance(spec.service.port, int) else 0)
+    return Request(
+        ref=ref, namespace=ref.namespace, purpose="Public",
+        families=tuple(sorted({ip.version for ip in requested})) or (4,),
+        pool=spec.public.pool, requested=requested,
+        # Explicit public addresses may carry several NATRules of one namespace on different ports.
+        sharing_key="natrule-public" if requested else None,
+        ports=frozenset({(spec.service.protocol, port)}) if port else frozenset(),
+        current=current, order=meta.creation_timestamp,
+        path_pool="spec.public.pool", path_ip="spec.public.address",
+    )

@@ -1,0 +1,147 @@
+"""Services as bmlb sees them: parsed spec and annotations, and their address requests."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from controller import specs
+from controller.ipam import IPAddress, Request
+from controller.problems import ObjectRef, Problem, Severity
+from controller.snapshot import Body, ref_of
+from ipvs.model import Forwarding, Scheduler
+
+
+@dataclass(frozen=True, slots=True)
+class LBService:
+    ref: ObjectRef
+    uid: str
+    generation: int
+    created: str
+    labels: tuple[tuple[str, str], ...]
+    spec: specs.ServiceSpec
+    scheduler: Scheduler
+    forwarding: Forwarding
+    request: Request
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    def port(self, *, number: int | None = None, name: str | None = None,
+             protocol: str = "TCP") -> specs.ServicePort | None:
+        for p in self.spec.ports:
+            if p.protocol != protocol:
+                continue
+            if (number is not None and p.port == number) or (name is not None and p.name == name):
+                return p
+        return None
+
+
+def pydantic_problems(ref: ObjectRef, err: ValidationError, *, prefix: str = "spec") -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = prefix
+        for part in e["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else f".{part}"
+        out.append(Problem(ref, loc, "Invalid", e["msg"]))
+    return out
+
+
+def _addresses_from_status(body: Body) -> tuple[IPAddress, ...]:
+    ingress = ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    out = []
+    for item in ingress:
+        try:
+            out.append(ipaddress.ip_address(str(item.get("ip", ""))))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def parse_service(body: Body) -> tuple[LBService | None, list[Problem]]:
+    ref = ref_of(body)
+    meta = specs.Meta.model_validate(body.get("metadata") or {})
+    try:
+        spec = specs.ServiceSpec.model_validate(body.get("spec") or {})
+    except ValidationError as err:
+        return None, pydantic_problems(ref, err)
+    problems: list[Problem] = []
+    ann = meta.annotations
+
+    def bad(key: str, code: str, msg: str) -> None:
+        problems.append(Problem(ref, f"metadata.annotations[{key}]", code, msg))
+
+    scheduler = Scheduler.RR
+    if specs.ANN_SCHEDULER in ann:
+        try:
+            scheduler = Scheduler(ann[specs.ANN_SCHEDULER].strip())
+        except ValueError:
+            names = ", ".join(s.value for s in Scheduler)
+            bad(specs.ANN_SCHEDULER, "InvalidScheduler",
+                f"{ann[specs.ANN_SCHEDULER]!r} is not an IPVS scheduler (one of {names})")
+    forwarding = Forwarding.NAT
+    if specs.ANN_FORWARDING in ann:
+        try:
+            forwarding = Forwarding(ann[specs.ANN_FORWARDING].strip())
+        except ValueError:
+            bad(specs.ANN_FORWARDING, "InvalidForwarding",
+                f"{ann[specs.ANN_FORWARDING]!r} is not a forwarding method (nat, dr or tun)")
+    requested: list[IPAddress] = []
+    for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
+        try:
+            requested.append(ipaddress.ip_address(raw))
+        except ValueError:
+            bad(specs.ANN_IP, "InvalidIP", f"{raw!r} is not an IPv4 or IPv6 address")
+    if not spec.ports:
+        problems.append(Problem(ref, "spec.ports", "NoPorts", "a LoadBalancer Service needs at least one port"))
+    if forwarding in (Forwarding.DR, Forwarding.TUN):
+        for i, p in enumerate(spec.ports):
+            if isinstance(p.target_port, int) and p.target_port != p.port:
+                problems.append(Problem(
+                    ref, f"spec.ports[{i}].targetPort", "PortRemapUnsupported",
+                    f"forwarding {forwarding.value} cannot change the port: port {p.port} targets "
+                    f"{p.target_port}; use forwarding nat, or targetPort {p.port}"))
+    families = _families(spec, requested)
+    request = Request(
+        ref=ref,
+        namespace=ref.namespace,
+        purpose="Service",
+        families=families,
+        require_all_families=spec.ip_family_policy != "PreferDualStack",
+        pool=ann.get(specs.ANN_POOL) or None,
+        requested=tuple(requested),
+        sharing_key=ann.get(specs.ANN_SHARED) or None,
+        ports=frozenset((p.protocol, p.port) for p in spec.ports),
+        current=_addresses_from_status(body),
+        order=meta.creation_timestamp,
+    )
+    svc = LBService(
+        ref=ref, uid=meta.uid, generation=meta.generation, created=meta.creation_timestamp,
+        labels=tuple(sorted(meta.labels.items())), spec=spec, scheduler=scheduler, forwarding=forwarding,
+        request=request,
+    )
+    return svc, problems
+
+
+def _families(spec: specs.ServiceSpec, requested: list[IPAddress]) -> tuple[int, ...]:
+    if spec.ip_families:
+        fams = tuple(6 if f == "IPv6" else 4 for f in spec.ip_families)
+        if spec.ip_family_policy in ("RequireDualStack", "PreferDualStack"):
+            fams = tuple(dict.fromkeys((*fams, 4, 6)))
+        return fams
+    if requested:
+        return tuple(sorted({ip.version for ip in requested}))
+    if spec.ip_family_policy in ("RequireDualStack", "PreferDualStack"):
+        return (4, 6)
+    return (4,)
+
+
+def warn(ref: ObjectRef, path: str, code: str, msg: str) -> Problem:
+    return Problem(ref, path, code, msg, Severity.WARNING)

@@ -1,0 +1,58 @@
+"""A snapshot of the cluster objects the compiler reads: plain dicts, as the API returns them.
+
+The shell (operator, agent, `bmlb plan`) fills one; the compiler never fetches anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.problems import ObjectRef
+
+Body = Mapping[str, Any]
+
+KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall")
+
+
+def ref_of(body: Body) -> ObjectRef:
+    meta = body.get("metadata") or {}
+    return ObjectRef(str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _sorted(bodies: Iterable[Body]) -> tuple[Body, ...]:
+    return tuple(sorted(bodies, key=ref_of))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    services: tuple[Body, ...] = ()
+    endpoint_slices: tuple[Body, ...] = ()
+    nodes: tuple[Body, ...] = ()
+    pools: tuple[Body, ...] = ()
+    policies: tuple[Body, ...] = ()
+    nat_rules: tuple[Body, ...] = ()
+    firewalls: tuple[Body, ...] = ()
+
+    @classmethod
+    def of(cls, bodies: Iterable[Body]) -> Snapshot:
+        """Sort objects by kind; unknown kinds are ignored (the caller validates kinds)."""
+        groups: dict[str, list[Body]] = {k: [] for k in KINDS}
+        for b in bodies:
+            kind = b.get("kind")
+            if kind in groups:
+                groups[kind].append(b)
+        return cls(
+            services=_sorted(groups["Service"]),
+            endpoint_slices=_sorted(groups["EndpointSlice"]),
+            nodes=_sorted(groups["Node"]),
+            pools=_sorted(groups["VIPPool"]),
+            policies=_sorted(groups["SecurityPolicy"]),
+            nat_rules=_sorted(groups["NATRule"]),
+            firewalls=_sorted(groups["Firewall"]),
+        )
+
+    def all(self) -> tuple[Body, ...]:
+        return (*self.services, *self.endpoint_slices, *self.nodes, *self.pools, *self.policies,
+                *self.nat_rules, *self.firewalls)

@@ -1,0 +1,50 @@
+"""Config changes as replayable records: what each admin changed since the last commit.
+
+The device applies a `Change` to the candidate and keeps it; a partial commit replays one
+admin's changes on a copy of the running config, as PAN-OS applies only that admin's edits.
+"""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from firewall.sim import refs, tree
+
+WRITE_ACTIONS = ("set", "edit", "delete", "move", "rename")
+
+
+@dataclass(slots=True)
+class Change:
+    admin: str
+    action: str  # set | edit | delete | move | rename | touch (an injected marker, no effect)
+    xpath: str
+    elements: list[ET.Element] = field(default_factory=list)
+    where: str = ""
+    dst: str | None = None
+    newname: str = ""
+    id: int = 0
+
+    def copy(self) -> Change:
+        return Change(self.admin, self.action, self.xpath, [copy.deepcopy(e) for e in self.elements],
+                      self.where, self.dst, self.newname, self.id)
+
+
+def apply(config: ET.Element, change: Change) -> int:
+    """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete)."""
+    if change.action == "set":
+        tree.set_(config, change.xpath, change.elements)
+    elif change.action == "edit":
+        tree.edit(config, change.xpath, change.elements)
+    elif change.action == "delete":
+        return tree.delete(config, change.xpath)
+    elif change.action == "move":
+        tree.move(config, change.xpath, change.where, change.dst)
+    elif change.action == "rename":
+        old, parent = tree.rename(config, change.xpath, change.newname)
+        if parent.tag in (*refs.OBJECT_CONTAINERS, "zone"):
+            refs.rename_references(tree.config_of(config), old, change.newname)
+    elif change.action != "touch":
+        raise tree.ConfigError(17, f"unsupported action {change.action!r}")
+    return 1
