@@ -12,8 +12,6 @@ import secrets
 import string
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from firewall.sim import changes, jobs, refs, tree
@@ -305,10 +303,12 @@ class Device:
 
     # ---------------------------------------------------------------- state
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
+    def restore_ids(self, start: int) -> None:
+        self._ids = itertools.count(start)
+
+    def recheck(self) -> None:
         with self.lock:
-            yield
+            self._problems = refs.problems(self.candidate)
 
 
 def _last_name(xpath: str) -> str:

@@ -9,7 +9,8 @@
 # etcd-server and kubernetes-client binary packages, downloaded into a PRIVATE apt state under
 # the cache and extracted there (nothing is installed system-wide). No Go module proxy.
 #
-# usage: tests/apiserver/build.sh [--force]
+# usage: tests/apiserver/build.sh [--force | --check]
+#   --check  exit 0 if the cache is valid, 3 if a build is needed; builds nothing
 # A machine with a valid cache does no work (well under 2 s). A failed build exits non-zero with
 # the tail of the log; there is no fallback.
 set -euo pipefail
@@ -25,7 +26,13 @@ else
     CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/bmlb
 fi
 FORCE=0
-[[ ${1:-} == --force ]] && FORCE=1
+CHECK=0
+case ${1:-} in
+    --force) FORCE=1 ;;
+    --check) CHECK=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--force | --check]" >&2; exit 2 ;;
+esac
 
 KDIR=$CACHE/kapilite
 BIN=$CACHE/bin
@@ -47,6 +54,10 @@ cached() {
 if cached; then
     say "cached: $KDIR/bin/kapilite (key $KEY), etcd and kubectl in $BIN"
     exit 0
+fi
+if [[ $CHECK == 1 ]]; then
+    say "a build is needed (key $KEY) in $KDIR"
+    exit 3
 fi
 
 # One build at a time (parallel test sessions, CI); re-check the cache once we hold the lock.

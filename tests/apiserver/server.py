@@ -90,6 +90,15 @@ def kubectl_path() -> Path:
     return Path(os.environ.get("BMLB_KUBECTL") or bin_dir() / "kubectl")
 
 
+def needs_build() -> bool:
+    """True when build.sh would have work to do (a missing or out-of-date binary)."""
+    env = dict(os.environ, BMLB_CACHE=str(cache_dir()))
+    r = subprocess.run(["bash", str(BUILD_SCRIPT), "--check"], env=env, capture_output=True, text=True)
+    if r.returncode not in (0, 3):
+        raise ApiServerError(f"{BUILD_SCRIPT} --check failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r.returncode == 3
+
+
 def ensure_built(*, build: bool = True, stream: IO[str] | None = None) -> Path:
     """Make sure kapilite, etcd and kubectl are built and current; return kapilite's path.
 

@@ -1,0 +1,180 @@
+"""Offline validation against the CRDs in crds/: structural schema, defaults and CEL rules.
+
+The same checks the API server makes on create, made without one, so CI can refuse a bad
+manifest before it reaches a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import celpy
+import jsonschema
+import yaml
+
+from controller.naming import ROOT
+
+CRDS = ROOT / "crds"
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CRD:
+    kind: str
+    group: str
+    version: str
+    namespaced: bool
+    schema: dict[str, Any]
+
+
+@cache
+def crds(folder: Path = CRDS) -> dict[str, CRD]:
+    out = {}
+    for f in sorted(folder.glob("*.yaml")):
+        body = yaml.safe_load(f.read_text())
+        spec = body["spec"]
+        for v in spec["versions"]:
+            out[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = CRD(
+                kind=spec["names"]["kind"], group=spec["group"], version=v["name"],
+                namespaced=spec["scope"] == "Namespaced", schema=v["schema"]["openAPIV3Schema"])
+    return out
+
+
+def crd_for(body: dict[str, Any]) -> CRD | None:
+    return crds().get(f"{body.get('apiVersion')}/{body.get('kind')}")
+
+
+def _to_jsonschema(node: dict[str, Any], *, top: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k.startswith("x-kubernetes-") or k in ("description", "default", "format"):
+            continue
+        if k == "properties":
+            out[k] = {name: _to_jsonschema(sub) for name, sub in v.items()}
+        elif k == "items":
+            out[k] = _to_jsonschema(v)
+        elif k == "additionalProperties" and isinstance(v, dict):
+            out[k] = _to_jsonschema(v)
+        else:
+            out[k] = v
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
+        if not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if top:
+        out.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return out
+
+
+@cache
+def _validator(key: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(_to_jsonschema(crds()[key].schema, top=True))
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """A copy of `value` with the schema's defaults filled in, as the API server does."""
+    if isinstance(value, dict) and schema.get("type") == "object":
+        out = dict(value)
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in out and "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            if name in out:
+                out[name] = apply_defaults(sub, out[name])
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], v) for v in value]
+    return value
+
+
+def _path(parts: Iterator[Any] | list[Any]) -> str:
+    s = ""
+    for p in parts:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "(root)"
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    v = err.validator
+    if v == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"unknown field {', '.join(map(repr, extra))}"
+    if v == "required":
+        return f"{err.message.split(' is a required')[0]} is required"
+    if v == "enum":
+        return f"unsupported value {err.instance!r}: must be one of {', '.join(map(repr, err.validator_value))}"
+    if v == "pattern":
+        return f"invalid value {err.instance!r}: must match {err.validator_value}"
+    if v in ("maximum", "minimum"):
+        word = "less" if v == "maximum" else "greater"
+        return f"{err.instance} must be {word} than or equal to {err.validator_value}"
+    if v in ("maxLength", "maxItems"):
+        return f"too long: at most {err.validator_value} {'characters' if v == 'maxLength' else 'items'}"
+    if v in ("minLength", "minItems"):
+        return f"too short: at least {err.validator_value} {'characters' if v == 'minLength' else 'items'}"
+    if v == "type":
+        return f"must be of type {err.validator_value}, not {type(err.instance).__name__}"
+    return err.message
+
+
+_env = celpy.Environment()
+
+
+@cache
+def _program(rule: str) -> Any:
+    return _env.program(_env.compile(rule))
+
+
+def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:
+    errors: list[SchemaError] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        try:
+            ok = _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
+        except Exception as err:
+            ok, rule = False, {**rule, "message": f"{rule.get('message', rule['rule'])} ({err})"}
+        if not bool(ok):
+            where = _path(path) + (rule.get("fieldPath") or "")
+            errors.append(SchemaError(where, rule.get("message") or f"failed rule: {rule['rule']}"))
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                errors += _cel(sub, value[name], [*path, name])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += _cel(schema["items"], item, [*path, i])
+    return errors
+
+
+def validate(body: dict[str, Any]) -> list[SchemaError]:
+    """Every schema, CEL and metadata error of one bmlb.io object (an empty list when valid)."""
+    crd = crd_for(body)
+    if crd is None:
+        return [SchemaError("apiVersion", f"unknown kind {body.get('kind')!r} in {body.get('apiVersion')!r}")]
+    errors: list[SchemaError] = []
+    meta = body.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        errors.append(SchemaError("metadata.name", "name is required"))
+    elif len(name) > 253 or not _DNS1123.match(name):
+        errors.append(SchemaError("metadata.name", f"invalid name {name!r}: must be a lowercase DNS-1123 subdomain"))
+    if not crd.namespaced and meta.get("namespace"):
+        errors.append(SchemaError("metadata.namespace", f"{crd.kind} is cluster-scoped and takes no namespace"))
+    key = f"{crd.group}/{crd.version}/{crd.kind}"
+    for err in sorted(_validator(key).iter_errors(body), key=lambda e: list(e.absolute_path)):
+        errors.append(SchemaError(_path(list(err.absolute_path)), _message(err)))
+    if errors:
+        return errors
+    return _cel(crd.schema, apply_defaults(crd.schema, body), [])

@@ -1,0 +1,5 @@
+import sys
+
+from firewall.sim.server import main
+
+sys.exit(main())
