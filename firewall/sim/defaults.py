@@ -113,3 +113,12 @@ class SystemInfo:
         if self.panorama:
             out.append(("system-mode", "panorama"))
         return out
+
+
+DEVICE_XPATH = "/config/devices/entry[@name='localhost.localdomain']"
+VSYS1_XPATH = f"{DEVICE_XPATH}/vsys/entry[@name='vsys1']"
+SHARED_XPATH = "/config/shared"
+
+
+def device_group_xpath(name: str = "k8s") -> str:
+    return f"{DEVICE_XPATH}/device-group/entry[@name='{name}']"
