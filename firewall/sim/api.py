@@ -129,8 +129,8 @@ def _multi(device: Device, admin: str, params: dict[str, str]) -> ET.Element:
             inner = responses.error(res.code, res.lines)
         else:
             inner = responses.command_succeeded()
-        inner.set("id", sub_id)
-        outer.append(inner)
+        tagged = ET.SubElement(outer, "response", {"id": sub_id, **inner.attrib})
+        tagged.extend(inner)
     if failed is not None and strict:
         msg = ET.SubElement(outer, "msg")
         ET.SubElement(msg, "line").text = "strict-transactional: no change was applied"
