@@ -24,6 +24,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -35,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
@@ -383,7 +383,7 @@ class ApiServer:
                 return False
             self.get("/api/v1/namespaces/default", timeout=2)
             return True
-        except (OSError, urllib.error.URLError, ValueError, KeyError):
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
             return False
 
     def wait_ready(self, timeout: float | None = None) -> None:
@@ -483,11 +483,16 @@ def main(argv: list[str] | None = None) -> int:
     if ns.build_only:
         print(ensure_built())
         return 0
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     with ApiServer(ns.workdir) as api:
-        print(f"kapilite ready at {api.url} in {api.startup_seconds:.1f}s", flush=True)
+        print(f"kapilite ready at {api.url} in {api.startup_seconds:.1f}s (logs in {api.workdir})", flush=True)
         print(f"export KUBECONFIG={api.kubeconfig} PATH={api.bin_dir}:$PATH", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM}) if hasattr(signal, "sigwait") else time.sleep(1e9)
+            while api.running:
+                time.sleep(1)
     return 0
 
 

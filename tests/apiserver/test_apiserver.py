@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -202,3 +203,34 @@ def test_apiserver_restart_keeps_data(apiserver: ApiServer, kube_api: Any, k8s_n
         core.read_namespaced_config_map("survivor", k8s_namespace, _request_timeout=2)
     apiserver.start_apiserver()
     assert core.read_namespaced_config_map("survivor", k8s_namespace).metadata.name == "survivor"
+
+
+OPERATOR = '''
+import kopf
+
+@kopf.on.create("test.bmlb.io", "v1", "widgets")
+def created(spec, patch, **_):
+    patch.status["phase"] = f"Seen {spec['port']}"
+'''
+
+
+def test_kopf_operator_in_process(
+    kubeconfig_env: ApiServer, kube_api: Any, k8s_namespace: str, tmp_path: Any
+) -> None:
+    """kopf, unmodified and in-process, finds the server through kubeconfig_env."""
+    from kopf.testing import KopfRunner
+
+    install_crds(kube_api, [yaml.safe_load(CRD_YAML)])
+    custom = client.CustomObjectsApi(kube_api)
+    args = ("test.bmlb.io", "v1", k8s_namespace, "widgets")
+    (tmp_path / "op.py").write_text(OPERATOR)
+    with KopfRunner(["run", "--standalone", "-n", k8s_namespace, str(tmp_path / "op.py")], timeout=60) as runner:
+        custom.create_namespaced_custom_object(
+            *args, {"apiVersion": "test.bmlb.io/v1", "kind": "Widget", "metadata": {"name": "k1"},
+                    "spec": {"port": 53}})
+        deadline = time.monotonic() + 20
+        while (custom.get_namespaced_custom_object(*args, "k1").get("status") or {}).get("phase") != "Seen 53":
+            assert time.monotonic() < deadline, runner.output[-3000:]
+            time.sleep(0.1)
+    assert runner.exit_code == 0, runner.output[-3000:]
+    assert runner.exception is None

@@ -1,0 +1,54 @@
+"""The one interface in front of the kernel's IPVS (and of the in-memory fake).
+
+    class Backend(Protocol):
+        def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed
+        def apply(self, plan: Sequence[Op]) -> int           # raises ApplyError
+        def ensure_link(self, link: str) -> None             # a dummy link, up
+        def addresses(self, link: str) -> frozenset[IPAddress]   # empty if no such link
+        def bind(self, link: str, address: IPAddress) -> None
+        def unbind(self, link: str, address: IPAddress) -> None
+        def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]  # names changed
+        def close(self) -> None
+
+Implementations: `ipvs.memory.MemoryBackend`, `ipvs.kernel.KernelBackend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ipvs.diff import Op, ServerRef
+from ipvs.drain import Connections
+from ipvs.model import IPAddress, Table
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What a backend read: the table and each real server's connection counts."""
+
+    table: Table = Table()
+    connections: Mapping[ServerRef, Connections] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed:
+        """The IPVS table; with `owned`, only services whose VIP it accepts."""
+        ...
+
+    def apply(self, plan: Sequence[Op]) -> int:
+        """Apply operations in order; return how many were applied. Raises ApplyError."""
+        ...
+
+    def ensure_link(self, link: str) -> None: ...
+
+    def addresses(self, link: str) -> frozenset[IPAddress]: ...
+
+    def bind(self, link: str, address: IPAddress) -> None: ...
+
+    def unbind(self, link: str, address: IPAddress) -> None: ...
+
+    def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]: ...
+
+    def close(self) -> None: ...
