@@ -31,7 +31,7 @@ def test_latency(panos_firewall: Firewall, panos_sim: Simulator) -> None:
     start = time.monotonic()
     panos_firewall.refresh_system_info()
     panos_firewall.refresh_system_info()
-    assert time.monotonic() - start >= 0.6
+    assert time.monotonic() - start >= 0.55
     start = time.monotonic()
     panos_firewall.refresh_system_info()
     assert time.monotonic() - start < 0.3

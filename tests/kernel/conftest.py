@@ -1,0 +1,84 @@
+"""Fixtures for tests against the real kernel's IPVS, with real traffic (see lab.py).
+
+Run them in the VM:  tests/kernel/run-in-vm.sh .venv/bin/python -m pytest tests/kernel -q
+Elsewhere they skip unless the kernel has IPVS and we are root; they then run in namespaces
+of their own (the host's network is not touched). With BMLB_KERNEL_VM=1 (set by
+run-in-vm.sh) a missing IPVS is a failure, not a skip.
+
+Fixtures
+  lab -> lab.Lab           the namespaces and servers (session); the test process sits in the
+                           director namespace, where IPVS is programmed
+  clean_ipvs               (autouse) after each test: the IPVS table cleared, bmlb0's VIPs gone
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kernel import lab as lab_mod
+
+IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
+HOW = "run: tests/kernel/run-in-vm.sh .venv/bin/python -m pytest tests/kernel"
+
+
+def _ipvs_missing() -> str | None:
+    """Why this machine cannot run the tests, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, IPVS)"
+    for tool in ("ip", "ipvsadm"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} on PATH"
+    if Path("/proc/net/ip_vs").exists():
+        return None
+    try:  # asking for the genetlink family makes the kernel load ip_vs if it can
+        from pyroute2 import IPVS
+
+        IPVS().close()
+    except Exception as e:
+        return f"this kernel has no IPVS ({type(e).__name__}: {e})"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    mine = [i for i in items if here in Path(str(i.path)).parents]
+    if not mine:
+        return
+    for item in mine:
+        item.add_marker(pytest.mark.kernel)
+    reason = _ipvs_missing()
+    if reason and not IN_VM:
+        skip = pytest.mark.skip(reason=f"kernel IPVS tests: {reason}; {HOW}")
+        for item in mine:
+            item.add_marker(skip)
+    elif reason:
+        config.stash[_MISSING] = reason
+
+
+_MISSING = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[lab_mod.Lab]:
+    missing = request.config.stash.get(_MISSING, None)
+    if missing:
+        pytest.fail(f"BMLB_KERNEL_VM=1 but {missing}", pytrace=False)
+    lab_mod.run(f"ip netns add {lab_mod.DIRECTOR}")
+    lab_mod.enter(lab_mod.DIRECTOR)
+    if not Path("/proc/net/ip_vs").exists():
+        pytest.fail("no /proc/net/ip_vs in the director namespace", pytrace=False)
+    the_lab = lab_mod.Lab.build()
+    yield the_lab
+    the_lab.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_ipvs(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "lab" in request.fixturenames:
+        lab_mod.run("ipvsadm -C; ! ip link show bmlb0 >/dev/null 2>&1 || ip addr flush dev bmlb0")

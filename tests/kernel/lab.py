@@ -1,0 +1,237 @@
+"""A small network of namespaces with real traffic, for tests against the kernel's IPVS.
+
+Topology (all addresses exist only inside these namespaces):
+
+    netns bmlb-cl (client)                 netns bmlb-dir (director: the test process)
+      eth0 10.0.1.2-.9/24  ── veth ──  v-cl 10.0.1.1/24
+                                           bmlb0 (dummy; VIPs 10.96.0.x, bound by bmlb)
+    netns bmlb-bN (backend N = 1..3)          IPVS
+      eth0 10.0.(N+1).2/24 ── veth ──  v-bN 10.0.(N+1).1/24
+      lo: local route 10.96.0.0/24 (DR/TUN packets keep the VIP as destination)
+      tunl0 up (TUN: IP-in-IP from the director)
+
+Each backend answers with its name ("b1"...) on TCP 80 and 8080 and UDP 53 and 5353: every
+line sent on a TCP connection and every UDP datagram gets one reply. DR/TUN replies go from
+the backend to the client with the VIP as source, routed back through the director.
+
+Servers and clients live in the test process itself (threads, sockets created inside a
+namespace with setns): starting a Python process per server costs seconds in the VM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import selectors
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+CLONE_NEWNET = 0x40000000
+DIRECTOR = "bmlb-dir"
+CLIENT = "bmlb-cl"
+BACKENDS = {"b1": "10.0.2.2", "b2": "10.0.3.2", "b3": "10.0.4.2"}
+CLIENT_ADDRS = tuple(f"10.0.1.{i}" for i in range(2, 10))
+VIP_NET = "10.96.0.0/24"
+TCP_PORTS = (80, 8080)
+UDP_PORTS = (53, 5353)
+TIMEOUT = 5.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextlib.contextmanager
+def netns(name: str) -> Iterator[None]:
+    """Run the block (this thread only) inside network namespace `name`."""
+    back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        yield
+    finally:
+        _setns(back)
+        os.close(target)
+        os.close(back)
+
+
+def enter(name: str) -> None:
+    """Move this thread into namespace `name` for good (the director, for the session)."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        _setns(fd)
+    finally:
+        os.close(fd)
+
+
+def run(cmd: str) -> str:
+    """A shell script, in the calling thread's namespace; raises with its output on failure."""
+    r = subprocess.run(["sh", "-ec", cmd], capture_output=True, text=True, check=False)
+    if r.returncode:
+        raise RuntimeError(f"{cmd!r} failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def _topology_script() -> str:
+    ns_all = [CLIENT, *BACKENDS]
+    lines = [f"ip netns add {ns}" for ns in ns_all]
+    # director: forwards (NAT replies, DR/TUN replies whose source is a VIP it also holds)
+    lines += [
+        "ip link set lo up",
+        "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0",
+        "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.default.accept_local=1",
+        f"ip link add v-cl type veth peer name eth0 netns {CLIENT}",
+        "ip addr add 10.0.1.1/24 dev v-cl && ip link set v-cl up",
+        f"ip -n {CLIENT} link set lo up && ip -n {CLIENT} link set eth0 up",
+    ]
+    lines += [f"ip -n {CLIENT} addr add {a}/24 dev eth0" for a in CLIENT_ADDRS]
+    lines.append(f"ip -n {CLIENT} route add default via 10.0.1.1")
+    for name, addr in BACKENDS.items():
+        net = addr.rsplit(".", 1)[0]
+        ns = f"ip -n {name}"
+        lines += [
+            f"ip link add v-{name} type veth peer name eth0 netns {name}",
+            f"ip addr add {net}.1/24 dev v-{name} && ip link set v-{name} up",
+            f"{ns} link set lo up && {ns} addr add {addr}/24 dev eth0 && {ns} link set eth0 up",
+            f"{ns} route add default via {net}.1",
+            f"{ns} route add local {VIP_NET} dev lo",
+            f"{ns} link set tunl0 up",
+            f"ip netns exec {name} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
+        ]
+    return "\n".join(lines)
+
+
+class Servers:
+    """Every backend's TCP and UDP servers, served by one thread."""
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._stop = False
+        self._socks: list[socket.socket] = []
+        for name in BACKENDS:
+            with netns(name):
+                for port in TCP_PORTS:
+                    s = socket.create_server(("0.0.0.0", port), reuse_port=False)
+                    s.setblocking(False)
+                    self._register(s, ("accept", name))
+                for port in UDP_PORTS:
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.bind(("0.0.0.0", port))
+                    u.setblocking(False)
+                    self._register(u, ("udp", name))
+        self._thread = threading.Thread(target=self._serve, name="lab-servers", daemon=True)
+        self._thread.start()
+
+    def _register(self, s: socket.socket, data: tuple[str, str]) -> None:
+        self._socks.append(s)
+        self._sel.register(s, selectors.EVENT_READ, data)
+
+    def _serve(self) -> None:
+        while not self._stop:
+            for key, _ in self._sel.select(timeout=0.2):
+                kind, name = key.data
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    if kind == "accept":
+                        conn, _ = sock.accept()
+                        conn.setblocking(False)
+                        self._sel.register(conn, selectors.EVENT_READ, ("tcp", name))
+                    elif kind == "udp":
+                        _, peer = sock.recvfrom(2048)
+                        sock.sendto(name.encode() + b"\n", peer)
+                    else:
+                        data = sock.recv(4096)
+                        if data:
+                            sock.sendall((name.encode() + b"\n") * data.count(b"\n"))
+                        else:
+                            self._sel.unregister(sock)
+                            sock.close()
+                except OSError:  # a reset peer, a closed socket: the client's business
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._sel.unregister(sock)
+                    if kind == "tcp":
+                        sock.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=5)
+        for key in list(self._sel.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self._sel.close()
+
+
+class Conn:
+    """A live TCP connection from the client namespace; each ask() gets the backend's name."""
+
+    def __init__(self, vip: str, port: int, *, src: str = CLIENT_ADDRS[0]) -> None:
+        with netns(CLIENT):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.bind((src, 0))
+        self.sock.connect((vip, port))
+        self._buf = b""
+
+    def ask(self) -> str:
+        self.sock.sendall(b"?\n")
+        while b"\n" not in self._buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed by the other end")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode()
+
+    def reset(self) -> None:
+        """Close with RST: IPVS then forgets the connection in ~10 s, not 2 min (TIME_WAIT)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def ask_tcp(vip: str, port: int, *, src: str = CLIENT_ADDRS[0]) -> str:
+    """One short TCP connection: connect, ask, close. Returns the backend's name."""
+    c = Conn(vip, port, src=src)
+    try:
+        return c.ask()
+    finally:
+        c.reset()
+
+
+def ask_udp(vip: str, port: int, *, src: str = CLIENT_ADDRS[0], sport: int = 0) -> str:
+    with netns(CLIENT):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(TIMEOUT)
+        s.bind((src, sport))
+        s.sendto(b"?\n", (vip, port))
+        return s.recv(2048).decode().strip()
+    finally:
+        s.close()
+
+
+@dataclass
+class Lab:
+    servers: Servers
+
+    @classmethod
+    def build(cls) -> Lab:
+        """Create the namespaces (the test process must already be in DIRECTOR)."""
+        run(_topology_script())
+        return cls(Servers())
+
+    def close(self) -> None:
+        self.servers.close()
+
+
+def ipvsadm_list() -> str:
+    return run("ipvsadm -Ln")
