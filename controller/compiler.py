@@ -139,7 +139,8 @@ def _choose_firewall(ref: ObjectRef, wanted: str | None, known: dict[str, specs.
     return next(iter(known), DEFAULT_FIREWALL)
 
 
-def compile(snapshot: Snapshot) -> Compiled:
+def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
+    """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents)."""
     problems: list[Problem] = []
 
     pools, p = parse_pools(snapshot.pools)
@@ -187,7 +188,7 @@ def compile(snapshot: Snapshot) -> Compiled:
         if fw is not None:
             policies.append(ParsedPolicy(ref, meta.uid, meta.generation, spec, fw))
 
-    result = ipam.allocate(pools, [s.request for s in services.values()] + public_requests)
+    result = ipam.allocate(pools, [s.request for s in services.values()] + public_requests, assign_new=assign_new)
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 

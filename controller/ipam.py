@@ -321,7 +321,9 @@ class _Allocator:
         return None
 
 
-def allocate(pools: Iterable[Pool], requests: Iterable[Request]) -> Result:
+def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: bool = True) -> Result:
+    """Allocate addresses. With assign_new=False only addresses already held are confirmed (a node
+    agent uses what the controller recorded, and never draws one itself)."""
     alloc = _Allocator(pools)
     ordered = sorted(requests, key=lambda r: (r.order, r.ref))
     wants: dict[ObjectRef, dict[int, IPAddress]] = {r.ref: {} for r in ordered}
@@ -330,10 +332,10 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request]) -> Result:
         if valid[r.ref]:
             alloc.keep_current(r, wants[r.ref])
     for r in ordered:
-        if valid[r.ref]:
+        if valid[r.ref] and assign_new:
             alloc.take_requested(r, wants[r.ref])
     for r in ordered:
-        if valid[r.ref] and not r.requested:
+        if valid[r.ref] and assign_new and not r.requested:
             alloc.draw(r, wants[r.ref])
     assignments = []
     for r in ordered:

@@ -28,7 +28,7 @@ from ipvs.model import IPAddress, Table
 class Observed:
     """What a backend read: the table and each real server's connection counts."""
 
-    table: Table = Table()
+    table: Table = field(default_factory=Table)
     connections: Mapping[ServerRef, Connections] = field(default_factory=dict)
 
 

@@ -35,14 +35,14 @@ from ipvs.model import IPAddress, RealServer, Table, VirtualService
 class MemoryBackend:
     def __init__(
         self,
-        table: Table = Table(),
+        table: Table | None = None,
         *,
         links: Mapping[str, Iterable[IPAddress]] | None = None,
         sysctls: Mapping[str, str] | None = None,
     ) -> None:
         self.services: dict[ServiceKey, VirtualService] = {}
         self.servers: dict[ServiceKey, dict[ServerKey, RealServer]] = {}
-        for svc in table.services:
+        for svc in (table or Table()).services:
             self.services[svc.key] = bare(svc)
             self.servers[svc.key] = {r.key: r for r in svc.real_servers}
         self.connections: dict[ServerRef, Connections] = {}

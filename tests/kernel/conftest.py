@@ -23,6 +23,7 @@ import pytest
 from tests.kernel import lab as lab_mod
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
+_MISSING = pytest.StashKey[str]()
 HOW = "run: tests/kernel/run-in-vm.sh .venv/bin/python -m pytest tests/kernel"
 
 
@@ -60,21 +61,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[_MISSING] = reason
 
 
-_MISSING = pytest.StashKey[str]()
-
-
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[lab_mod.Lab]:
     missing = request.config.stash.get(_MISSING, None)
     if missing:
         pytest.fail(f"BMLB_KERNEL_VM=1 but {missing}", pytrace=False)
-    lab_mod.run(f"ip netns add {lab_mod.DIRECTOR}")
+    lab_mod.run(f"ip netns del {lab_mod.DIRECTOR} 2>/dev/null || true; ip netns add {lab_mod.DIRECTOR}")
     lab_mod.enter(lab_mod.DIRECTOR)
     if not Path("/proc/net/ip_vs").exists():
         pytest.fail("no /proc/net/ip_vs in the director namespace", pytrace=False)
     the_lab = lab_mod.Lab.build()
     yield the_lab
     the_lab.close()
+    lab_mod.run(f"ip netns del {lab_mod.DIRECTOR}")
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ Topology (all addresses exist only inside these namespaces):
     netns bmlb-cl (client)                 netns bmlb-dir (director: the test process)
       eth0 10.0.1.2-.9/24  ── veth ──  v-cl 10.0.1.1/24
                                            bmlb0 (dummy; VIPs 10.96.0.x, bound by bmlb)
-    netns bmlb-bN (backend N = 1..3)          IPVS
+    netns bmlb-bN (backend bN, N = 1..3)      IPVS
       eth0 10.0.(N+1).2/24 ── veth ──  v-bN 10.0.(N+1).1/24
       lo: local route 10.96.0.0/24 (DR/TUN packets keep the VIP as destination)
       tunl0 up (TUN: IP-in-IP from the director)
@@ -80,9 +80,15 @@ def run(cmd: str) -> str:
     return r.stdout
 
 
+def ns_of(backend: str) -> str:
+    return f"bmlb-{backend}"
+
+
+NAMESPACES = (CLIENT, *(ns_of(b) for b in BACKENDS))
+
+
 def _topology_script() -> str:
-    ns_all = [CLIENT, *BACKENDS]
-    lines = [f"ip netns add {ns}" for ns in ns_all]
+    lines = [f"ip netns del {ns} 2>/dev/null || true; ip netns add {ns}" for ns in NAMESPACES]
     # director: forwards (NAT replies, DR/TUN replies whose source is a VIP it also holds)
     lines += [
         "ip link set lo up",
@@ -96,15 +102,15 @@ def _topology_script() -> str:
     lines.append(f"ip -n {CLIENT} route add default via 10.0.1.1")
     for name, addr in BACKENDS.items():
         net = addr.rsplit(".", 1)[0]
-        ns = f"ip -n {name}"
+        ns = f"ip -n {ns_of(name)}"
         lines += [
-            f"ip link add v-{name} type veth peer name eth0 netns {name}",
+            f"ip link add v-{name} type veth peer name eth0 netns {ns_of(name)}",
             f"ip addr add {net}.1/24 dev v-{name} && ip link set v-{name} up",
             f"{ns} link set lo up && {ns} addr add {addr}/24 dev eth0 && {ns} link set eth0 up",
             f"{ns} route add default via {net}.1",
             f"{ns} route add local {VIP_NET} dev lo",
             f"{ns} link set tunl0 up",
-            f"ip netns exec {name} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
+            f"ip netns exec {ns_of(name)} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
         ]
     return "\n".join(lines)
 
@@ -117,7 +123,7 @@ class Servers:
         self._stop = False
         self._socks: list[socket.socket] = []
         for name in BACKENDS:
-            with netns(name):
+            with netns(ns_of(name)):
                 for port in TCP_PORTS:
                     s = socket.create_server(("0.0.0.0", port), reuse_port=False)
                     s.setblocking(False)
@@ -214,7 +220,10 @@ def ask_udp(vip: str, port: int, *, src: str = CLIENT_ADDRS[0], sport: int = 0) 
         s.settimeout(TIMEOUT)
         s.bind((src, sport))
         s.sendto(b"?\n", (vip, port))
-        return s.recv(2048).decode().strip()
+        data, peer = s.recvfrom(2048)
+        if peer != (vip, port):
+            raise ConnectionError(f"reply from {peer}, not from the VIP {vip}:{port}")
+        return data.decode().strip()
     finally:
         s.close()
 
@@ -231,6 +240,7 @@ class Lab:
 
     def close(self) -> None:
         self.servers.close()
+        run("; ".join(f"ip netns del {ns}" for ns in NAMESPACES))
 
 
 def ipvsadm_list() -> str:
