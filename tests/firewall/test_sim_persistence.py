@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from panos.firewall import Firewall
-from panos.objects import AddressObject, Tag
+from panos.objects import AddressObject
 from panos.policies import Rulebase, SecurityRule
 
 from firewall.sim import VSYS1_XPATH, Simulator
@@ -67,17 +67,18 @@ def test_cli_prints_connection_details(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = dict(line.strip().split(": ", 1) for line in iter(proc.stdout.readline, "") if ": " in line
-                     and not line.startswith("admin endpoints") or _stop_after_ca(line))
+        printed: dict[str, str] = {}
+        while "ca file" not in printed:
+            line = proc.stdout.readline()
+            assert line, "the simulator exited early"
+            key, _, value = line.strip().partition(": ")
+            printed[key] = value
+        assert printed["host"] == "127.0.0.1" and printed["user"] == "ops"
+        assert Path(printed["ca file"]).exists()
+        fw = Firewall("127.0.0.1", api_key=printed["api key"], port=int(printed["port"]))
+        assert fw.refresh_system_info().version == "10.2.4"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert lines["host"] == "127.0.0.1" and lines["user"] == "ops"
-    assert Path(lines["ca file"]).exists()
-    fw = Firewall("127.0.0.1", "ops", "secret", port=int(lines["port"]))
-    assert lines["api key"]  # printed before the process stopped
-    assert fw.port == int(lines["port"])
-
-
-def _stop_after_ca(line: str) -> bool:
-    return False
+        if proc.stdout is not None:
+            proc.stdout.close()
