@@ -113,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, "text/html", f"<html><body>HTTP {fault.status}</body></html>".encode())
             return
         reply = api.handle(sim.device, params)
-        if kind == "commit" and b"<job>" in reply.body.encode():
+        if kind in ("commit", "commit-all") and "<job>" in reply.body:
             sim.stats.count_commit()
         sim.changed()
         self._send(reply.status, "application/xml; charset=UTF-8", reply.body.encode(),
