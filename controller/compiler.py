@@ -16,7 +16,14 @@ from controller import ipam, specs
 from controller.dataplane import build_tables, node_names
 from controller.ipam import Assignment, Pool, PoolSyntaxError, Request
 from controller.problems import ObjectRef, Problem, Severity, sort_problems
-from controller.rules import ParsedNat, ParsedPolicy, build_firewall, parse_ip, resolve_publications
+from controller.rules import (
+    ParsedNat,
+    ParsedPolicy,
+    build_firewall,
+    parse_ip,
+    resolve_publications,
+    select_services,
+)
 from controller.services import LBService, parse_service, pydantic_problems, warn
 from controller.snapshot import Body, Snapshot, ref_of
 from firewall.model import DesiredFirewall
@@ -219,7 +226,10 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
         if svc.ref in by_ref:
             reports.setdefault(svc.ref, {})["ingress"] = ",".join(str(ip) for ip in by_ref[svc.ref].addresses)
     for pol in policies:
-        reports.setdefault(pol.ref, {})["rules"] = str(len(owned.get(pol.ref, [])))
+        selected, _ = select_services(pol, services)
+        reports.setdefault(pol.ref, {}).update(firewall=pol.firewall, selected=str(len(selected)))
+    for n in nats:
+        reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
     nodes = node_names(snapshot.nodes, snapshot.endpoint_slices)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}

@@ -37,6 +37,9 @@ spec:
             spec:
               type: object
               required: [port]
+              x-kubernetes-validations:
+                - rule: "self.mode != 'dr' || self.port < 1024"
+                  message: direct routing needs a port below 1024
               properties:
                 port: {type: integer, minimum: 1, maximum: 65535}
                 mode: {type: string, enum: [nat, dr, tun], default: nat}
@@ -114,6 +117,15 @@ def test_crd_structural_schema_validation(kube_api: Any, k8s_namespace: str) -> 
     fields = {c["field"] for c in body["details"]["causes"]}
     assert {"spec.port", "spec.mode"} <= fields, body
     assert "less than or equal to 65535" in body["message"]
+
+    with pytest.raises(client.ApiException) as e:  # a CEL rule, evaluated by the server
+        custom.create_namespaced_custom_object(
+            *args,
+            {"apiVersion": "test.bmlb.io/v1", "kind": "Widget", "metadata": {"name": "cel"},
+             "spec": {"port": 8080, "mode": "dr"}},
+        )
+    assert e.value.status == 422
+    assert "direct routing needs a port below 1024" in json.loads(e.value.body)["message"]
 
     # The status subresource is separate for custom resources too.
     custom.patch_namespaced_custom_object_status(*args, "w1", {"status": {"phase": "Ready"}})

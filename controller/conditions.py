@@ -1,0 +1,86 @@
+"""Status conditions (Accepted, FirewallSynced, Ready) and status bodies, computed purely."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.problems import ObjectRef, Problem, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallOutcome:
+    """What the last sync of one Firewall achieved, as the controller tells its objects."""
+
+    ok: bool
+    reason: str  # "Synced", "Unreachable", "CommitFailed", "ForeignPendingChanges", "NoFirewall", ...
+    message: str
+    failed_objects: frozenset[str] = frozenset()  # firewall object names a commit failure names
+
+
+def accepted(problems: Sequence[Problem]) -> Condition:
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    warnings = [p for p in problems if p.severity is Severity.WARNING]
+    if errors:
+        return Condition("Accepted", "False", errors[0].code, "; ".join(f"{p.path}: {p.message}" for p in errors))
+    if warnings:
+        return Condition("Accepted", "True", "AcceptedWithWarnings",
+                         "; ".join(f"{p.path}: {p.message}" for p in warnings))
+    return Condition("Accepted", "True", "Valid", "the spec is valid")
+
+
+def firewall_synced(outcome: FirewallOutcome | None, owned: Sequence[str]) -> Condition:
+    if outcome is None:
+        return Condition("FirewallSynced", "Unknown", "Pending", "not synced yet")
+    mine = sorted(outcome.failed_objects & set(owned))
+    if mine:
+        return Condition("FirewallSynced", "False", "CommitFailed",
+                         f"the firewall refused {', '.join(mine)}: {outcome.message}")
+    if outcome.ok:
+        msg = f"{len(owned)} firewall objects in place" if owned else outcome.message
+        return Condition("FirewallSynced", "True", "Synced", msg)
+    return Condition("FirewallSynced", "False", outcome.reason, outcome.message)
+
+
+def ready(*conds: Condition) -> Condition:
+    for c in conds:
+        if c.status != "True":
+            return Condition("Ready", "False" if c.status == "False" else "Unknown", c.reason, c.message)
+    return Condition("Ready", "True", "Ready", "; ".join(c.message for c in conds if c.message) or "ready")
+
+
+def render(conds: Sequence[Condition], *, old: Sequence[Mapping[str, Any]], generation: int,
+           now: str) -> list[dict[str, Any]]:
+    """metav1.Condition dicts, keeping lastTransitionTime when the status did not change."""
+    previous = {c.get("type"): c for c in old or []}
+    out = []
+    for c in conds:
+        prev = previous.get(c.type) or {}
+        since = prev.get("lastTransitionTime") if prev.get("status") == c.status else None
+        out.append({"type": c.type, "status": c.status, "reason": c.reason, "message": c.message[:32000],
+                    "observedGeneration": generation, "lastTransitionTime": since or now})
+    return out
+
+
+def changed(new: Sequence[Mapping[str, Any]], old: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The conditions whose status, reason or message differ from before: what deserves an Event."""
+    before = {c.get("type"): (c.get("status"), c.get("reason"), c.get("message")) for c in old or []}
+    return [c for c in new if before.get(c["type"]) != (c["status"], c["reason"], c["message"])]
+
+
+def for_object(ref: ObjectRef, problems: Sequence[Problem], outcome: FirewallOutcome | None,
+               owned: Sequence[str], *, uses_firewall: bool) -> list[Condition]:
+    acc = accepted(problems)
+    if not uses_firewall:
+        return [acc, ready(acc)]
+    fw = firewall_synced(outcome, owned)
+    return [acc, fw, ready(acc, fw)]

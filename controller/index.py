@@ -1,0 +1,110 @@
+"""An in-memory index of the watched cluster objects, fed by watch events.
+
+Every change bumps a counter and wakes whoever waits for changes; `snapshot()` gives the
+compiler an immutable view. Objects being deleted (deletionTimestamp set) are left out of
+snapshots, so their firewall objects are removed before their finalizer is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.problems import ObjectRef
+from controller.snapshot import KINDS, Snapshot, ref_of
+
+FIELD = {"Service": "services", "EndpointSlice": "endpoint_slices", "Node": "nodes", "VIPPool": "pools",
+         "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls"}
+
+
+def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A plain copy with the kind set (kopf bodies lack it on some paths) and noise removed."""
+    out = copy.deepcopy(dict(body))
+    out["kind"] = kind
+    meta = dict(out.get("metadata") or {})
+    meta.pop("managedFields", None)
+    out["metadata"] = meta
+    return out
+
+
+class ClusterIndex:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._objects: dict[str, dict[ObjectRef, dict[str, Any]]] = {k: {} for k in KINDS}
+        self._clock = clock
+        self.version = 0
+        self.oldest_unapplied: float | None = None
+        self._changed = asyncio.Event()
+
+    def upsert(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Record an object; True when anything bmlb reads changed."""
+        clean = _strip(body, kind)
+        ref = ref_of(clean)
+        old = self._objects[kind].get(ref)
+        self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
+        if old is not None and _same(old, clean):
+            return False
+        self._bump()
+        return True
+
+    def delete(self, kind: str, body: Mapping[str, Any]) -> bool:
+        ref = ref_of(_strip(body, kind))
+        if self._objects[kind].pop(ref, None) is None:
+            return False
+        self._bump()
+        return True
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self._objects.get(ref.kind, {}).get(ref)
+
+    def deleting(self) -> set[ObjectRef]:
+        return {ref for objs in self._objects.values() for ref, b in objs.items()
+                if (b.get("metadata") or {}).get("deletionTimestamp")}
+
+    def snapshot(self) -> Snapshot:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for kind, objs in self._objects.items():
+            groups[FIELD[kind]] = [b for b in objs.values() if not (b.get("metadata") or {}).get("deletionTimestamp")]
+        return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()})
+
+    def _bump(self) -> None:
+        self.version += 1
+        if self.oldest_unapplied is None:
+            self.oldest_unapplied = self._clock()
+        self._changed.set()
+
+    def applied(self, version: int) -> None:
+        """Everything up to `version` has been acted on."""
+        if version >= self.version:
+            self.oldest_unapplied = None
+
+    async def wait_changed(self, timeout: float | None) -> bool:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+
+def _read_status(x: dict[str, Any]) -> Any:
+    """The only status the compiler reads: recorded allocations. Conditions and counters that
+    bmlb writes itself must not wake it up again."""
+    status = x.get("status") or {}
+    if x.get("kind") == "Service":
+        return status.get("loadBalancer")
+    if x.get("kind") == "NATRule":
+        return status.get("public")
+    if x.get("kind") == "Node":
+        return [(c.get("type"), c.get("status")) for c in status.get("conditions") or []]
+    return None
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal for bmlb's purposes: resourceVersion churn and bmlb's own status writes do not count."""
+    def core(x: dict[str, Any]) -> tuple[Any, ...]:
+        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+        return (meta, x.get("spec"), _read_status(x), x.get("endpoints"), x.get("ports"))
+    return core(a) == core(b)

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the controller, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        buckets = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+        self.sync_seconds = Histogram("bmlb_firewall_sync_seconds", "Duration of one firewall sync",
+                                      ["firewall"], registry=r, buckets=buckets)
+        self.commit_seconds = Histogram("bmlb_firewall_commit_seconds", "Duration of a firewall commit job",
+                                        ["firewall"], registry=r, buckets=buckets)
+        self.reconcile_seconds = Histogram("bmlb_reconcile_seconds", "Duration of one full reconcile",
+                                           registry=r, buckets=buckets)
+        self.commits = Counter("bmlb_firewall_commits_total", "Commits made", ["firewall"], registry=r)
+        self.writes = Counter("bmlb_firewall_writes_total", "Firewall write operations", ["firewall"], registry=r)
+        self.errors = Counter("bmlb_errors_total", "Errors by reason", ["reason"], registry=r)
+        self.problems = Gauge("bmlb_problems", "Invalid or unmet requests, by severity", ["severity"], registry=r)
+        self.queue_depth = Gauge("bmlb_queue_depth", "Changes seen but not yet reconciled", registry=r)
+        self.oldest_unapplied = Gauge("bmlb_oldest_unapplied_change_seconds",
+                                      "Age of the oldest change not yet applied", registry=r)
+        self.allocated = Gauge("bmlb_addresses_allocated", "Addresses held, by pool", ["pool"], registry=r)
+
+    def track_oldest(self, age: Callable[[], float]) -> None:
+        self.oldest_unapplied.set_function(age)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,143 @@
+"""The controller's reconcile loop: debounce changes, compile, record allocations, sync each
+firewall once, write status and Events, release finalizers. It runs only on the leader."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from controller import status
+from controller.compiler import Compiled, FirewallTarget, compile
+from controller.conditions import FirewallOutcome
+from controller.index import ClusterIndex
+from controller.kube import Kube, now
+from controller.metrics import Metrics
+from controller.problems import ObjectRef, Severity
+from controller.snapshot import ref_of
+
+log = logging.getLogger("bmlb.reconciler")
+
+SyncFirewall = Callable[[FirewallTarget], Awaitable[FirewallOutcome]]
+
+
+@dataclass
+class Reconciler:
+    index: ClusterIndex
+    kube: Kube
+    sync_firewall: SyncFirewall
+    metrics: Metrics = field(default_factory=Metrics)
+    default_debounce: float = 2.0
+    default_resync: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    outcomes: dict[str, FirewallOutcome] = field(default_factory=dict)
+    last: Compiled | None = None
+    reconciles: int = 0
+    _released: dict[ObjectRef, asyncio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metrics.track_oldest(self._oldest_age)
+
+    def _oldest_age(self) -> float:
+        t = self.index.oldest_unapplied
+        return 0.0 if t is None else max(0.0, self.clock() - t)
+
+    def _settings(self) -> tuple[float, float]:
+        debounce, resync = self.default_debounce, self.default_resync
+        for body in self.index.snapshot().firewalls:
+            spec = body.get("spec") or {}
+            commit = spec.get("commit") or {}
+            debounce = min(debounce, float(commit.get("debounceSeconds", debounce)))
+            resync = min(resync, float(spec.get("resyncSeconds", resync)))
+        return debounce, resync
+
+    async def run(self, stopped: Callable[[], bool]) -> None:
+        """Loop until `stopped()`: wait for a change (or the resync period), debounce, reconcile."""
+        last_full = self.clock()
+        first = True
+        while not stopped():
+            debounce, resync = self._settings()
+            if not first:
+                timeout = max(0.0, resync - (self.clock() - last_full))
+                changed = await self.index.wait_changed(min(timeout, 1.0))
+                if not changed and self.clock() - last_full < resync:
+                    continue
+                if changed and debounce > 0:
+                    await asyncio.sleep(debounce)  # every change inside the window joins this reconcile
+            first = False
+            version = self.index.version
+            self.metrics.queue_depth.set(1)
+            try:
+                await self.reconcile()
+                self.index.applied(version)
+            except Exception:
+                log.exception("reconcile failed; retrying")
+                self.metrics.errors.labels("ReconcileFailed").inc()
+                await asyncio.sleep(1.0)
+            self.metrics.queue_depth.set(0 if self.index.version == version else 1)
+            last_full = self.clock()
+
+    async def reconcile(self) -> Compiled:
+        started = self.clock()
+        snapshot = self.index.snapshot()
+        compiled = compile(snapshot)
+        stamp = now()
+        bodies = self._bodies()
+        # Record allocations first: the cluster, not this process, remembers who holds what.
+        first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
+                 if u.ref.kind in ("Service", "VIPPool")]
+        await asyncio.to_thread(status.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        for target in compiled.firewalls:
+            if target.spec is None:
+                self.outcomes[target.name] = FirewallOutcome(
+                    False, "NoFirewall", f"no Firewall object named {target.name!r}: nothing synced")
+                continue
+            t0 = self.clock()
+            outcome = await self.sync_firewall(target)
+            self.metrics.sync_seconds.labels(target.name).observe(self.clock() - t0)
+            if not outcome.ok:
+                self.metrics.errors.labels(outcome.reason).inc()
+            self.outcomes[target.name] = outcome
+        rest = [u for u in status.desired(compiled, self._bodies(), self.outcomes, now=stamp)
+                if u.ref.kind not in ("Service", "VIPPool")]
+        await asyncio.to_thread(status.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+        self._release(compiled)
+        for sev in Severity:
+            self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
+        for pool in compiled.pools:
+            self.metrics.allocated.labels(pool.name).set(
+                len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
+                     if p == pool.name}))
+        self.metrics.reconcile_seconds.observe(self.clock() - started)
+        self.last = compiled
+        self.reconciles += 1
+        return compiled
+
+    def _bodies(self) -> dict[ObjectRef, dict]:
+        snap = self.index.snapshot()
+
+        return {ref_of(b): dict(b) for b in (*snap.services, *snap.pools, *snap.policies, *snap.nat_rules)
+                if b.get("kind") != "Service" or _ours(b)}
+
+    def _release(self, compiled: Compiled) -> None:
+        """Objects being deleted whose firewall is in sync no longer have anything on it."""
+        all_ok = all(o.ok for o in self.outcomes.values()) if compiled.firewalls else True
+        if not all_ok:
+            return
+        for ref in self.index.deleting():
+            ev = self._released.setdefault(ref, asyncio.Event())
+            ev.set()
+
+    async def wait_released(self, ref: ObjectRef, timeout: float) -> bool:
+        """Called by a delete handler: wait until the firewall no longer holds the object's rules."""
+        ev = self._released.setdefault(ref, asyncio.Event())
+        self.index._bump()  # the deletion itself is a change worth reconciling
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._released.pop(ref, None)
+        return True
+

@@ -1,0 +1,114 @@
+"""Our struct-packed IPVS messages are byte-identical to pyroute2's (no kernel needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+from pyroute2 import IPVSDest, IPVSService
+from pyroute2.netlink.generic import ipvs as p
+
+from ipvs import wire
+from ipvs.diff import AddServer, AddService, DeleteServer, DeleteService, DrainServer, EditServer, EditService, bare
+from ipvs.model import Forwarding, Protocol, RealServer, Scheduler, VirtualService
+from tests.ipvs.helpers import rs, vs
+
+FAMILY, SEQ = 0x1E, 42
+PROTO = {Protocol.TCP: socket.IPPROTO_TCP, Protocol.UDP: socket.IPPROTO_UDP, Protocol.SCTP: 132}
+FWD = {Forwarding.NAT: 0, Forwarding.TUN: 2, Forwarding.DR: 3}
+
+
+def pyroute2_bytes(cmd: int, flags: int, nlas: list[tuple[str, object]]) -> bytes:
+    msg = p.ipvsmsg()
+    msg["cmd"], msg["version"], msg["attrs"] = cmd, 1, nlas
+    msg["header"]["type"], msg["header"]["flags"] = FAMILY, flags
+    msg["header"]["sequence_number"], msg["header"]["pid"] = SEQ, 0
+    msg.encode()
+    return bytes(msg.data)
+
+
+def p_service(svc: VirtualService) -> IPVSService:
+    flags = {"flags": 1 if svc.persistence_timeout else 0, "mask": 0xFFFF}
+    return IPVSService(addr=str(svc.address), port=svc.port, protocol=PROTO[svc.protocol],
+                       sched_name=svc.scheduler.value, timeout=svc.persistence_timeout, flags=flags)
+
+
+def p_dest(r: RealServer) -> IPVSDest:
+    return IPVSDest(addr=str(r.address), port=r.port, fwd_method=FWD[r.forwarding], weight=r.weight)
+
+
+SERVICES = [
+    pytest.param(vs("10.97.0.1", 80), id="tcp rr"),
+    pytest.param(vs("10.97.0.1", 53, protocol=Protocol.UDP, scheduler=Scheduler.SH, persistence=300), id="udp sh"),
+    pytest.param(vs("10.97.0.1", 3868, protocol=Protocol.SCTP, scheduler=Scheduler.MH), id="sctp mh"),
+]
+SERVERS = [
+    pytest.param(rs("10.244.0.1"), id="nat"),
+    pytest.param(rs("10.244.0.1", 9090, 7, Forwarding.DR), id="dr"),
+    pytest.param(rs("10.244.0.1", 1, 0, Forwarding.TUN), id="tun weight 0"),
+    pytest.param(rs("fd01::5", 8080, 3), id="ipv6 dest"),
+]
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_service_messages(svc: VirtualService) -> None:
+    full = [("IPVS_CMD_ATTR_SERVICE", p_service(svc).dump_nla())]
+    key = [("IPVS_CMD_ATTR_SERVICE", p_service(svc).dump_key())]
+    assert wire.encode(AddService(svc), family=FAMILY, seq=SEQ) == pyroute2_bytes(1, 0x605, full)
+    assert wire.encode(EditService(svc, svc), family=FAMILY, seq=SEQ) == pyroute2_bytes(2, 0x105, full)
+    assert wire.encode(DeleteService(svc), family=FAMILY, seq=SEQ) == pyroute2_bytes(3, 0x5, key)
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+@pytest.mark.parametrize("server", SERVERS)
+def test_dest_messages(svc: VirtualService, server: RealServer) -> None:
+    key = ("IPVS_CMD_ATTR_SERVICE", p_service(svc).dump_key())
+    dest = ("IPVS_CMD_ATTR_DEST", p_dest(server).dump_nla())
+    dkey = ("IPVS_CMD_ATTR_DEST", {"attrs": [
+        ("IPVS_DEST_ATTR_ADDR", str(server.address)),
+        ("IPVS_DEST_ATTR_ADDR_FAMILY", wire.af_of(server.address)),
+        ("IPVS_DEST_ATTR_PORT", server.port),
+    ]})
+    assert wire.encode(AddServer(svc, server), family=FAMILY, seq=SEQ) == pyroute2_bytes(5, 0x605, [key, dest])
+    assert wire.encode(EditServer(svc, server), family=FAMILY, seq=SEQ) == pyroute2_bytes(6, 0x105, [key, dest])
+    assert wire.encode(DrainServer(svc, server), family=FAMILY, seq=SEQ) == pyroute2_bytes(6, 0x105, [key, dest])
+    assert wire.encode(DeleteServer(svc, server), family=FAMILY, seq=SEQ) == pyroute2_bytes(7, 0x5, [key, dkey])
+
+
+def test_without_ack_only_the_flag_differs() -> None:
+    op = AddServer(bare(vs()), rs("10.0.0.1"))
+    a, b = wire.encode(op, family=FAMILY, seq=1), wire.encode(op, family=FAMILY, seq=1, ack=False)
+    assert a[:6] + a[8:] == b[:6] + b[8:] and a[6] == b[6] | wire.NLM_F_ACK
+
+
+def test_ipv6_service_carries_netmask_128() -> None:
+    msg = wire.encode(AddService(vs("fd00::10", 80)), family=FAMILY, seq=1)
+    svc = wire.attrs(wire.attrs(msg, 20)[wire.ATTR_SERVICE])
+    assert int.from_bytes(svc[wire.SVC_NETMASK], "little") == 128
+    assert bytes(svc[wire.SVC_ADDR]) == ipaddress.ip_address("fd00::10").packed
+
+
+def _reply(attrs: bytes) -> bytes:
+    return b"\x01\x01\x00\x00" + attrs  # genlmsghdr + attributes, as the kernel sends
+
+
+@pytest.mark.parametrize("svc", [*SERVICES, pytest.param(vs("fd00::10", 443), id="ipv6")])
+def test_decode_service_round_trip(svc: VirtualService) -> None:
+    full = wire.encode(AddService(svc), family=FAMILY, seq=1)[16:]
+    assert wire.decode_service(full) == svc
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_decode_dest_reads_the_real_forwarding_and_counts(server: RealServer) -> None:
+    dest = wire._dest_full(server)
+    extra = wire._u32(wire.DEST_ACTIVE_CONNS, 3) + wire._u32(wire.DEST_INACT_CONNS, 4)
+    patched = wire._NLA.pack(len(dest) + len(extra), wire.ATTR_DEST) + dest[4:] + extra
+    got, conns = wire.decode_dest(_reply(patched), socket.AF_INET)
+    assert got == server and (conns.active, conns.inactive) == (3, 4)
+
+
+def test_decode_skips_fwmark_services() -> None:
+    fw = wire._nla(wire.ATTR_SERVICE, wire._u16(wire.SVC_AF, 2) + wire._u32(wire.SVC_FWMARK, 7)
+                   + wire._nla(wire.SVC_SCHED_NAME, b"rr\0"))
+    assert wire.decode_service(_reply(fw)) is None
