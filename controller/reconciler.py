@@ -17,6 +17,7 @@ from controller.kube import Kube, now
 from controller.metrics import Metrics
 from controller.problems import ObjectRef, Severity
 from controller.snapshot import ref_of
+from controller.specs import service_is_ours
 
 log = logging.getLogger("bmlb.reconciler")
 
@@ -119,7 +120,7 @@ class Reconciler:
         snap = self.index.snapshot()
 
         return {ref_of(b): dict(b) for b in (*snap.services, *snap.pools, *snap.policies, *snap.nat_rules)
-                if b.get("kind") != "Service" or _ours(b)}
+                if b.get("kind") != "Service" or service_is_ours(b)}
 
     def _release(self, compiled: Compiled) -> None:
         """Objects being deleted whose firewall is in sync no longer have anything on it."""
