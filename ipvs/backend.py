@@ -5,8 +5,8 @@
         def apply(self, plan: Sequence[Op]) -> int           # raises ApplyError
         def ensure_link(self, link: str) -> None             # a dummy link, up
         def addresses(self, link: str) -> frozenset[IPAddress]   # empty if no such link
-        def bind(self, link: str, address: IPAddress) -> None
-        def unbind(self, link: str, address: IPAddress) -> None
+        def bind(self, link: str, addresses: Collection[IPAddress]) -> None    # as /32, /128
+        def unbind(self, link: str, addresses: Collection[IPAddress]) -> None
         def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]  # names changed
         def close(self) -> None
 
@@ -15,7 +15,7 @@ Implementations: `ipvs.memory.MemoryBackend`, `ipvs.kernel.KernelBackend`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,9 +45,9 @@ class Backend(Protocol):
 
     def addresses(self, link: str) -> frozenset[IPAddress]: ...
 
-    def bind(self, link: str, address: IPAddress) -> None: ...
+    def bind(self, link: str, addresses: Collection[IPAddress]) -> None: ...
 
-    def unbind(self, link: str, address: IPAddress) -> None: ...
+    def unbind(self, link: str, addresses: Collection[IPAddress]) -> None: ...
 
     def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from ipvs.backend import Observed
 from ipvs.diff import (
@@ -116,15 +116,15 @@ class MemoryBackend:
     def addresses(self, link: str) -> frozenset[IPAddress]:
         return frozenset(self.links.get(link, ()))
 
-    def bind(self, link: str, address: IPAddress) -> None:
+    def bind(self, link: str, addresses: Collection[IPAddress]) -> None:
         if link not in self.links:
             raise IpvsError(f"no link {link}")
-        self.links[link].add(address)
+        self.links[link].update(addresses)
 
-    def unbind(self, link: str, address: IPAddress) -> None:
+    def unbind(self, link: str, addresses: Collection[IPAddress]) -> None:
         if link not in self.links:
             raise IpvsError(f"no link {link}")
-        self.links[link].discard(address)
+        self.links[link].difference_update(addresses)
 
     def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]:
         changed = tuple(k for k, v in values.items() if self.sysctls.get(k) != v)

@@ -69,12 +69,11 @@ class Reconciler:
         to_bind = desired.vips - bound
         if to_bind:
             self.backend.ensure_link(self.link)
-        for vip in sorted(to_bind, key=_vip_order):
-            self.backend.bind(self.link, vip)
+            self.backend.bind(self.link, sorted(to_bind, key=_vip_order))
         applied = self.backend.apply(plan) if plan else 0
         to_unbind = bound - desired.vips
-        for vip in sorted(to_unbind, key=_vip_order):
-            self.backend.unbind(self.link, vip)
+        if to_unbind:
+            self.backend.unbind(self.link, sorted(to_unbind, key=_vip_order))
         return Result(plan, applied, frozenset(to_bind), frozenset(to_unbind), decision.keep, changed)
 
     def _plan(self, desired: Table, bound: frozenset[IPAddress], now: float) -> tuple[Plan, drain.Decision]:

@@ -47,11 +47,11 @@ def test_links() -> None:
     vip = ipaddress.ip_address("10.96.0.10")
     assert b.addresses("bmlb0") == frozenset()
     with pytest.raises(IpvsError):
-        b.bind("bmlb0", vip)
+        b.bind("bmlb0", [vip])
     b.ensure_link("bmlb0")
-    b.bind("bmlb0", vip)
+    b.bind("bmlb0", [vip])
     assert b.addresses("bmlb0") == {vip}
-    b.unbind("bmlb0", vip)
+    b.unbind("bmlb0", [vip])
     assert b.addresses("bmlb0") == frozenset()
 
 

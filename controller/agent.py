@@ -1,0 +1,145 @@
+"""`bmlb agent`: one per node. Watches Services, EndpointSlices, Nodes and pools, compiles this
+node's IPVS table with the same compiler (using only the VIPs the controller recorded in
+status), and applies it through ipvs.Reconciler. No leader election: every node acts for itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from controller import specs
+from controller.compiler import compile
+from controller.index import ClusterIndex
+from controller.render import plain
+from ipvs.backend import Backend
+from ipvs.model import Table
+from ipvs.reconcile import Reconciler
+
+log = logging.getLogger("bmlb.agent")
+WATCHED = [
+    ("Service", "", "v1", "services"),
+    ("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
+    ("Node", "", "v1", "nodes"),
+    ("VIPPool", specs.GROUP, specs.VERSION, "vippools"),
+]
+
+
+@dataclass
+class Agent:
+    node: str
+    backend: Backend
+    index: ClusterIndex = field(default_factory=ClusterIndex)
+    link: str = "bmlb0"
+    drain_timeout: float = 300.0
+    debounce: float = 0.2
+    resync: float = 30.0
+    state_file: Path | None = None
+    syncs: int = 0
+    ops: int = 0
+    reconciler: Reconciler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reconciler = Reconciler(self.backend, link=self.link, drain_timeout=self.drain_timeout)
+
+    def desired(self) -> Table:
+        compiled = compile(self.index.snapshot(), assign_new=False)
+        for node, table in compiled.tables:
+            if node in (self.node, "*"):
+                return table
+        return Table()
+
+    def sync_once(self) -> int:
+        desired = self.desired()
+        result = self.reconciler.sync(desired, now=time.monotonic())
+        self.syncs += 1
+        self.ops += result.applied
+        if result.changed:
+            log.info("node %s: %d IPVS operations, bound %s, unbound %s", self.node, result.applied,
+                     sorted(map(str, result.bound)), sorted(map(str, result.unbound)))
+        if self.state_file:
+            self._export(desired)
+        return result.applied
+
+    def _export(self, desired: Table) -> None:
+        assert self.state_file is not None
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"node": self.node, "syncs": self.syncs, "ops": self.ops,
+                                   "table": plain(desired)}, indent=1))
+        os.replace(tmp, self.state_file)
+
+    async def run(self, stopped: asyncio.Event) -> None:
+        last = 0.0
+        while not stopped.is_set():
+            changed = await self.index.wait_changed(1.0)
+            draining = bool(self.reconciler.draining)
+            if not changed and time.monotonic() - last < (2.0 if draining else self.resync):
+                continue
+            if changed:
+                await asyncio.sleep(self.debounce)
+            version = self.index.version
+            try:
+                await asyncio.to_thread(self.sync_once)
+                self.index.applied(version)
+            except Exception:
+                log.exception("IPVS sync failed; retrying")
+                await asyncio.sleep(1.0)
+            last = time.monotonic()
+
+
+def registry_for(agent: Agent) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    for kind, group, version, plural in WATCHED:
+        def on_event(event: dict[str, Any], body: kopf.Body, _kind: str = kind, **_: Any) -> None:
+            obj = dict(body)
+            if (_kind == "Service" and not specs.service_is_ours(obj)) or event.get("type") == "DELETED":
+                agent.index.delete(_kind, {**obj, "kind": _kind})
+            else:
+                agent.index.upsert(_kind, obj)
+
+        kopf.on.event(group, version, plural, registry=registry)(on_event)
+    return registry
+
+
+def make_backend(kind: str) -> Backend:
+    if kind == "memory":
+        from ipvs.memory import MemoryBackend
+
+        return MemoryBackend()
+    from ipvs.kernel import KernelBackend
+
+    return KernelBackend()
+
+
+def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | None, link: str,
+        drain_timeout: float, health: str | None) -> None:
+    agent = Agent(node=node, backend=make_backend(backend), link=link, drain_timeout=drain_timeout,
+                  state_file=Path(state_file) if state_file else None)
+    registry = registry_for(agent)
+    stop = asyncio.Event()
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.enabled = False
+        settings.watching.server_timeout = 300
+        asyncio.get_running_loop().create_task(agent.run(stop))
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        stop.set()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if kubeconfig:
+            os.environ["KUBECONFIG"] = kubeconfig
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    asyncio.run(kopf.operator(registry=registry, clusterwide=True, standalone=True, liveness_endpoint=health))
