@@ -65,7 +65,7 @@ _NLA = struct.Struct("=HH")
 _U32 = struct.Struct("=HHI")
 
 
-def _nla(kind: int, data: bytes) -> bytes:
+def nla(kind: int, data: bytes) -> bytes:
     n = 4 + len(data)
     return _NLA.pack(n, kind) + data + b"\0" * (-n & 3)
 
@@ -89,9 +89,9 @@ def _u32(kind: int, v: int) -> bytes:
 @lru_cache(maxsize=65536)
 def _service_key(protocol: Protocol, address: IPAddress, port: int) -> bytes:
     """IPVS_CMD_ATTR_SERVICE carrying only the key (what dest operations need)."""
-    return _nla(
+    return nla(
         ATTR_SERVICE,
-        _nla(SVC_ADDR, address.packed)
+        nla(SVC_ADDR, address.packed)
         + _u16(SVC_AF, _AF[address.version])
         + _be16(SVC_PORT, port)
         + _u16(SVC_PROTOCOL, _PROTO[protocol]),
@@ -100,18 +100,18 @@ def _service_key(protocol: Protocol, address: IPAddress, port: int) -> bytes:
 
 def _service_full(svc: VirtualService) -> bytes:
     a = svc.address
-    netmask = _nla(SVC_NETMASK, b"\xff\xff\xff\xff") if a.version == 4 else _u32(SVC_NETMASK, 128)
+    netmask = nla(SVC_NETMASK, b"\xff\xff\xff\xff") if a.version == 4 else _u32(SVC_NETMASK, 128)
     flags = IP_VS_SVC_F_PERSISTENT if svc.persistence_timeout else 0
-    return _nla(
+    return nla(
         ATTR_SERVICE,
-        _nla(SVC_ADDR, a.packed)
+        nla(SVC_ADDR, a.packed)
         + _u16(SVC_AF, _AF[a.version])
         + netmask
         + _be16(SVC_PORT, svc.port)
         + _u16(SVC_PROTOCOL, _PROTO[svc.protocol])
-        + _nla(SVC_SCHED_NAME, svc.scheduler.value.encode() + b"\0")
+        + nla(SVC_SCHED_NAME, svc.scheduler.value.encode() + b"\0")
         + _u32(SVC_TIMEOUT, svc.persistence_timeout)
-        + _nla(SVC_FLAGS, struct.pack("=II", flags, 0xFFFF)),
+        + nla(SVC_FLAGS, struct.pack("=II", flags, 0xFFFF)),
     )
 
 
@@ -125,7 +125,7 @@ def _dest_full(rs: RealServer) -> bytes:
     a = rs.address
     body = (
         _DEST_HEAD
-        + _nla(DEST_ADDR, a.packed)
+        + nla(DEST_ADDR, a.packed)
         + _u16(DEST_ADDR_FAMILY, _AF[a.version])
         + _be16(DEST_PORT, rs.port)
         + _TAIL.pack(8, DEST_FWD_METHOD, _FWD[rs.forwarding], 8, DEST_WEIGHT, rs.weight)
@@ -135,8 +135,8 @@ def _dest_full(rs: RealServer) -> bytes:
 
 def _dest_key(rs: RealServer) -> bytes:
     a = rs.address
-    return _nla(
-        ATTR_DEST, _nla(DEST_ADDR, a.packed) + _u16(DEST_ADDR_FAMILY, _AF[a.version]) + _be16(DEST_PORT, rs.port)
+    return nla(
+        ATTR_DEST, nla(DEST_ADDR, a.packed) + _u16(DEST_ADDR_FAMILY, _AF[a.version]) + _be16(DEST_PORT, rs.port)
     )
 
 

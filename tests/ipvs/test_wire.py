@@ -109,6 +109,6 @@ def test_decode_dest_reads_the_real_forwarding_and_counts(server: RealServer) ->
 
 
 def test_decode_skips_fwmark_services() -> None:
-    fw = wire._nla(wire.ATTR_SERVICE, wire._u16(wire.SVC_AF, 2) + wire._u32(wire.SVC_FWMARK, 7)
-                   + wire._nla(wire.SVC_SCHED_NAME, b"rr\0"))
+    fw = wire.nla(wire.ATTR_SERVICE, wire._u16(wire.SVC_AF, 2) + wire._u32(wire.SVC_FWMARK, 7)
+                   + wire.nla(wire.SVC_SCHED_NAME, b"rr\0"))
     assert wire.decode_service(_reply(fw)) is None
