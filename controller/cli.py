@@ -78,5 +78,81 @@ def firewall_sim(ctx: click.Context) -> None:
     sys.exit(sim_main(list(ctx.args)) or 0)
 
 
+@main.command()
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (default: in-cluster, then ~/.kube/config).")
+@click.option("--namespace", "home", envvar="POD_NAMESPACE", default="bmlb-system", show_default=True,
+              help="The controller's own namespace: its reconcile loop runs as a daemon on this object.")
+@click.option("--peering", default="bmlb", show_default=True,
+              help="kopf peering name for leader election; '' runs standalone (one replica only).")
+@click.option("--priority", type=int, default=None, help="Peering priority (default: random, so one replica leads).")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--debounce", type=float, default=None, help="Override every Firewall's commit.debounceSeconds.")
+@click.option("--resync", type=float, default=None, help="Override every Firewall's resyncSeconds.")
+@click.option("-v", "--verbose", is_flag=True)
+def controller(kubeconfig: str | None, home: str, peering: str, priority: int | None, metrics_port: int | None,
+               health: str | None, debounce: float | None, resync: float | None, verbose: bool) -> None:
+    """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
+    from controller import operator
+
+    _logging(verbose)
+    operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
+                 peering=peering or None, priority=priority, debounce=debounce, resync=resync)
+
+
+@main.command()
+@click.option("--node", envvar="NODE_NAME", required=True, help="This node's name.")
+@click.option("--backend", type=click.Choice(["kernel", "memory"]), default="kernel", show_default=True)
+@click.option("--kubeconfig", envvar="KUBECONFIG")
+@click.option("--link", default="bmlb0", show_default=True, help="Dummy link the VIPs are bound on.")
+@click.option("--drain-timeout", type=float, default=300.0, show_default=True,
+              help="Seconds a leaving real server drains at weight 0 before it is deleted.")
+@click.option("--state-file", default=None, help="Write the applied table here after each sync (JSON).")
+@click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8081/healthz.")
+@click.option("-v", "--verbose", is_flag=True)
+def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_timeout: float,
+          state_file: str | None, health: str | None, verbose: bool) -> None:
+    """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
+    from controller import agent as agent_mod
+
+    _logging(verbose)
+    agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
+                  drain_timeout=drain_timeout, health=health)
+
+
+@main.group()
+def ipvs() -> None:
+    """Inspect the IPVS data plane."""
+
+
+@ipvs.command("show")
+@click.option("--state-file", default=None, help="Show a table an agent with --state-file wrote (memory backend).")
+def ipvs_show(state_file: str | None) -> None:
+    """Print the bmlb-managed IPVS table like `ipvsadm -Ln`."""
+    if state_file:
+        import json
+
+        from controller.tables import table_from_plain
+
+        data = json.loads(open(state_file).read())
+        click.echo(f"# node {data['node']}: {data['syncs']} syncs, {data['ops']} IPVS operations")
+        click.echo(render.ipvsadm(table_from_plain(data["table"])))
+        return
+    from ipvs.kernel import KernelBackend
+    from ipvs.show import render as show
+
+    backend = KernelBackend()
+    link_vips = backend.addresses("bmlb0")
+    observed = backend.read(lambda ip: ip in link_vips)
+    click.echo(show(observed.table, observed.connections))
+
+
+def _logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 if __name__ == "__main__":
     main()

@@ -16,8 +16,8 @@ from controller import conditions, specs
 from controller.compiler import FirewallTarget
 from controller.conditions import FirewallOutcome
 from controller.kube import Kube, KubeError, now
-from controller.problems import ObjectRef
 from controller.metrics import Metrics
+from controller.problems import ObjectRef
 
 log = logging.getLogger("bmlb.fwlink")
 

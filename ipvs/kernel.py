@@ -1,0 +1,218 @@
+"""The real backend: the kernel's IPVS over generic netlink, VIPs on a dummy link.
+
+    backend = KernelBackend()            # opens nothing yet; needs root (CAP_NET_ADMIN)
+    backend.read(owned=None) -> Observed # services (one dump) + real servers (one dump each)
+    backend.apply(plan) -> int           # one batch: many messages per sendmsg, no ACK round trips
+    backend.ensure_link("bmlb0"); backend.bind("bmlb0", vips); backend.unbind("bmlb0", vips)
+    backend.addresses("bmlb0") -> frozenset of VIPs (global, /32 or /128)
+    backend.ensure_sysctls({"net.ipv4.vs.conntrack": "1"}) -> names changed
+    backend.close()
+    Reconciler(KernelBackend(), link="bmlb0") is the node agent's sync.
+
+It works in the network namespace of the calling thread at the time the sockets open (first
+use). Messages are encoded by ipvs.wire (struct.pack) and sent by ipvs.netlink; pyroute2 is
+not imported at all (its import alone takes seconds on a slow machine). Errors leave as
+ipvs.errors: UnavailableError (no IPVS, no rights), ApplyError (errno per operation),
+IpvsError (anything else from the kernel).
+
+Operational notes: the real-server forwarding method is decoded from the kernel's own
+attribute (pyroute2's IPVSDest defaults to and reports DR). Adding a real server fails with
+EINVAL while `lo` is down in the namespace, so ensure_link() also brings `lo` up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+
+from ipvs import netlink, wire
+from ipvs.backend import Observed
+from ipvs.diff import Op, ServerRef
+from ipvs.drain import Connections
+from ipvs.errors import ApplyError, Failure, IpvsError, UnavailableError
+from ipvs.model import IPAddress, Table, VirtualService
+
+
+class KernelBackend:
+    def __init__(self, *, proc_sys: Path = Path("/proc/sys")) -> None:
+        self.proc_sys = proc_sys
+        self._genl: netlink.Socket | None = None
+        self._family = 0
+        self._rtnl: netlink.Socket | None = None
+
+    # ---- sockets
+
+    def _ipvs(self) -> netlink.Socket:
+        if self._genl is None:
+            try:
+                s = netlink.Socket(socket.NETLINK_GENERIC)
+            except OSError as e:
+                raise UnavailableError(f"netlink socket: {e}") from e
+            try:
+                self._family = self._resolve(s)
+            except BaseException:
+                s.close()
+                raise
+            self._genl = s
+        return self._genl
+
+    @staticmethod
+    def _resolve(s: netlink.Socket) -> int:
+        try:
+            return netlink.genl_family(s, wire.GENL_NAME)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise UnavailableError(f"IPVS generic netlink family: {e}") from e
+        modprobe = shutil.which("modprobe") or "/sbin/modprobe"
+        if os.path.exists(modprobe):  # as kube-proxy does: the family appears once ip_vs loads
+            subprocess.run([modprobe, "-q", "ip_vs"], check=False, capture_output=True)
+        try:
+            return netlink.genl_family(s, wire.GENL_NAME)
+        except OSError as e:
+            raise UnavailableError("this kernel has no IPVS (module ip_vs)") from e
+
+    def _route(self) -> netlink.Socket:
+        if self._rtnl is None:
+            self._rtnl = netlink.Socket(socket.NETLINK_ROUTE)
+        return self._rtnl
+
+    def close(self) -> None:
+        for s in (self._genl, self._rtnl):
+            if s is not None:
+                s.close()
+        self._genl = self._rtnl = None
+
+    # ---- IPVS table
+
+    def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed:
+        s = self._ipvs()
+        try:
+            seq = s.seq()
+            services = [wire.decode_service(p) for p in s.request(wire.dump_services(self._family, seq), seq)]
+            full: list[VirtualService] = []
+            conns: dict[ServerRef, Connections] = {}
+            for svc in services:
+                if svc is None or (owned is not None and not owned(svc.address)):
+                    continue
+                seq = s.seq()
+                af = wire.af_of(svc.address)
+                servers = []
+                for p in s.request(wire.dump_dests(svc, self._family, seq), seq):
+                    rs, c = wire.decode_dest(p, af)
+                    servers.append(rs)
+                    conns[ServerRef(svc.key, rs.key)] = c
+                full.append(dataclasses.replace(svc, real_servers=tuple(servers)))
+        except OSError as e:
+            raise IpvsError(f"reading the IPVS table: {e}") from e
+        return Observed(Table(tuple(full)), conns)
+
+    def apply(self, plan: Sequence[Op]) -> int:
+        if not plan:
+            return 0
+        s = self._ipvs()
+        first = s.seq(len(plan))
+        fam = self._family
+        msgs = ((first + i, wire.encode(op, family=fam, seq=first + i, ack=False)) for i, op in enumerate(plan))
+        try:
+            failed = s.batch(msgs)
+        except OSError as e:
+            raise IpvsError(f"applying {len(plan)} IPVS operations: {e}") from e
+        if failed:
+            failures = tuple(Failure(plan[seq - first], code) for seq, code in sorted(failed.items()))
+            raise ApplyError(failures, len(plan) - len(failures))
+        return len(plan)
+
+    # ---- the dummy link and its addresses
+
+    def _link(self, name: str) -> tuple[int, int] | None:
+        s = self._route()
+        seq = s.seq()
+        try:
+            replies = s.request(netlink.get_link(seq, name), seq)
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                return None
+            raise IpvsError(f"link {name}: {e}") from e
+        return netlink.link_index(replies[0]) if replies else None
+
+    def _rt_request(self, build: Callable[[int], bytes], what: str) -> None:
+        s = self._route()
+        seq = s.seq()
+        try:
+            s.request(build(seq), seq)
+        except OSError as e:
+            raise IpvsError(f"{what}: {e}") from e
+
+    def ensure_link(self, link: str) -> None:
+        lo = self._link("lo")
+        if lo is not None and not lo[1] & netlink.IFF_UP:
+            self._rt_request(lambda seq: netlink.set_up(seq, lo[0]), "setting lo up")
+        found = self._link(link)
+        if found is None:
+            self._rt_request(lambda seq: netlink.new_dummy(seq, link), f"creating dummy link {link}")
+        elif not found[1] & netlink.IFF_UP:
+            self._rt_request(lambda seq: netlink.set_up(seq, found[0]), f"setting {link} up")
+
+    def addresses(self, link: str) -> frozenset[IPAddress]:
+        found = self._link(link)
+        if found is None:
+            return frozenset()
+        s = self._route()
+        seq = s.seq()
+        try:
+            replies = s.request(netlink.dump_addresses(seq), seq)
+        except OSError as e:
+            raise IpvsError(f"addresses of {link}: {e}") from e
+        out = set()
+        for p in replies:
+            index, prefixlen, addr = netlink.parse_address(p)
+            if index == found[0] and addr is not None and not addr.is_link_local and prefixlen == addr.max_prefixlen:
+                out.add(addr)
+        return frozenset(out)
+
+    def bind(self, link: str, addresses: Collection[IPAddress]) -> None:
+        self._addresses(link, addresses, add=True, ignore=errno.EEXIST)
+
+    def unbind(self, link: str, addresses: Collection[IPAddress]) -> None:
+        self._addresses(link, addresses, add=False, ignore=errno.EADDRNOTAVAIL)
+
+    def _addresses(self, link: str, addresses: Collection[IPAddress], *, add: bool, ignore: int) -> None:
+        found = self._link(link)
+        if found is None:
+            if add:
+                raise IpvsError(f"no link {link}")
+            return
+        s = self._route()
+        first = s.seq(len(addresses))
+        index = found[0]
+        msgs = [(first + i, netlink.address(first + i, add=add, index=index, addr=a)) for i, a in enumerate(addresses)]
+        try:
+            failed = {seq: code for seq, code in s.batch(msgs).items() if code != ignore}
+        except OSError as e:
+            raise IpvsError(f"addresses on {link}: {e}") from e
+        if failed:
+            seq, code = min(failed.items())
+            addr = list(addresses)[seq - first]
+            raise IpvsError(f"{'binding' if add else 'unbinding'} {addr} on {link}: {os.strerror(code)}")
+
+    # ---- sysctls
+
+    def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]:
+        if any(k.startswith("net.ipv4.vs.") for k in values):
+            self._ipvs()  # net/ipv4/vs/ exists only once ip_vs is loaded
+        changed = []
+        for name, value in values.items():
+            path = self.proc_sys / name.replace(".", "/")
+            try:
+                if path.read_text().strip() != value:
+                    path.write_text(value + "\n")
+                    changed.append(name)
+            except OSError as e:
+                raise IpvsError(f"sysctl {name}={value}: {e}") from e
+        return tuple(changed)
