@@ -1,0 +1,187 @@
+"""Helpers for tests against the real test API server: apply objects, read them, wait, and run
+bmlb's controller and agent as real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kubernetes
+import yaml
+from kubernetes.client.rest import ApiException
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+PLURALS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules",
+           "Firewall": "firewalls"}
+
+
+def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except ApiException as err:
+            last = err
+            if err.status not in (404, 409):
+                raise
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class Cluster:
+    def __init__(self, api: kubernetes.client.ApiClient, kubeconfig: Path) -> None:
+        self.api = api
+        self.kubeconfig = kubeconfig
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.discovery = kubernetes.client.DiscoveryV1Api(api)
+
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the object, or replace its spec (and labels/annotations) when it exists."""
+        kind, meta = body["kind"], body["metadata"]
+        ns, name = meta.get("namespace"), meta["name"]
+        if kind in PLURALS:
+            group, version = body["apiVersion"].split("/")
+            if ns:
+                try:
+                    return self.custom.create_namespaced_custom_object(group, version, ns, PLURALS[kind], body)
+                except ApiException as err:
+                    if err.status != 409:
+                        raise
+                    cur = self.custom.get_namespaced_custom_object(group, version, ns, PLURALS[kind], name)
+                    cur["spec"] = body["spec"]
+                    return self.custom.replace_namespaced_custom_object(group, version, ns, PLURALS[kind], name, cur)
+            try:
+                return self.custom.create_cluster_custom_object(group, version, PLURALS[kind], body)
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                cur = self.custom.get_cluster_custom_object(group, version, PLURALS[kind], name)
+                cur["spec"] = body["spec"]
+                return self.custom.replace_cluster_custom_object(group, version, PLURALS[kind], name, cur)
+        if kind == "Service":
+            try:
+                return self.core.create_namespaced_service(ns, body).to_dict()
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                cur = self.core.read_namespaced_service(name, ns)
+                cur.spec.ports = body["spec"]["ports"]
+                cur.metadata.annotations = meta.get("annotations")
+                cur.metadata.labels = meta.get("labels")
+                return self.core.replace_namespaced_service(name, ns, cur).to_dict()
+        if kind == "EndpointSlice":
+            try:
+                return self.discovery.create_namespaced_endpoint_slice(ns, body).to_dict()
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                cur = self.discovery.read_namespaced_endpoint_slice(name, ns)
+                body["metadata"]["resourceVersion"] = cur.metadata.resource_version
+                return self.discovery.replace_namespaced_endpoint_slice(name, ns, body).to_dict()
+        if kind == "Secret":
+            return self.core.create_namespaced_secret(ns, body).to_dict()
+        if kind == "Node":
+            return self.core.create_node(body).to_dict()
+        if kind == "Namespace":
+            return self.core.create_namespace(body).to_dict()
+        raise ValueError(f"cannot apply {kind}")
+
+    def get(self, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
+        if kind in PLURALS:
+            if ns:
+                return self.custom.get_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
+            return self.custom.get_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+        if kind == "Service":
+            return self.api.sanitize_for_serialization(self.core.read_namespaced_service(name, ns))
+        raise ValueError(kind)
+
+    def delete(self, kind: str, name: str, ns: str | None = None) -> None:
+        if kind in PLURALS:
+            if ns:
+                self.custom.delete_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
+            else:
+                self.custom.delete_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+        elif kind == "Service":
+            self.core.delete_namespaced_service(name, ns)
+        elif kind == "EndpointSlice":
+            self.discovery.delete_namespaced_endpoint_slice(name, ns)
+        else:
+            raise ValueError(kind)
+
+    def gone(self, kind: str, name: str, ns: str | None = None) -> bool:
+        try:
+            self.get(kind, name, ns)
+        except ApiException as err:
+            if err.status == 404:
+                return True
+            raise
+        return False
+
+    def condition(self, kind: str, name: str, ns: str | None, ctype: str) -> dict[str, Any] | None:
+        body = self.get(kind, name, ns)
+        for c in (body.get("status") or {}).get("conditions") or []:
+            if c.get("type") == ctype:
+                return c
+        return None
+
+    def ingress(self, name: str, ns: str) -> list[str]:
+        status = self.get("Service", name, ns).get("status") or {}
+        return [i["ip"] for i in (status.get("loadBalancer") or {}).get("ingress") or []]
+
+    def events(self, ns: str, name: str) -> list[tuple[str, str, str]]:
+        evs = self.core.list_namespaced_event(ns).items
+        return [(e.type, e.reason, e.message) for e in evs if e.involved_object.name == name]
+
+
+def apply_crds(cluster: Cluster) -> None:
+    ext = kubernetes.client.ApiextensionsV1Api(cluster.api)
+    for f in sorted((ROOT / "crds").glob("*.yaml")):
+        body = yaml.safe_load(f.read_text())
+        try:
+            ext.create_custom_resource_definition(body)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+    for plural in ("vippools", "securitypolicies", "natrules", "firewalls"):
+        wait_for(f"CRD {plural}", lambda p=plural: _served(cluster, p), timeout=30)
+
+
+def _served(cluster: Cluster, plural: str) -> bool:
+    try:
+        cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", plural)
+    except ApiException as err:
+        if err.status in (404, 429, 503):
+            return False
+        raise
+    return True
+
+
+@contextmanager
+def process(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python -m controller.cli ARGS` as a real process; SIGTERM and wait on exit."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "controller.cli", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
