@@ -120,6 +120,20 @@ def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_time
                   drain_timeout=drain_timeout, health=health)
 
 
+@main.command()
+@click.option("-f", "--filename", "paths", multiple=True, type=click.Path(exists=True),
+              help="Manifests to apply (default: examples/).")
+@click.option("--workdir", default="/tmp/bmlb-demo", show_default=True, help="Logs, kubeconfig, state files.")
+@click.option("--once", is_flag=True, help="Exit after showing the result (exit 1 if it did not converge).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for convergence.")
+@click.option("--firewall-port", type=int, default=0, help="Port of the PAN-OS simulator (default: any free one).")
+def demo(paths: tuple[str, ...], workdir: str, once: bool, timeout: float, firewall_port: int) -> None:
+    """Run bmlb locally: API server, PAN-OS simulator, controller and agents, on examples/."""
+    from controller import demo as demo_mod
+
+    sys.exit(demo_mod.run(paths=list(paths), workdir=workdir, once=once, timeout=timeout, sim_port=firewall_port))
+
+
 @main.group()
 def ipvs() -> None:
     """Inspect the IPVS data plane."""
