@@ -112,7 +112,7 @@ ACCEL=${BMLB_VM_ACCEL:-auto}
 if [ "$ACCEL" = auto ]; then   # /dev/kvm alone is not enough (e.g. a PVM host without vmx/svm)
   ACCEL=tcg; [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && ACCEL=kvm
 fi
-CPU=host; [ "$ACCEL" = tcg ] && { ACCEL=tcg,thread=multi; CPU=max; }
+CPU=host; [ "$ACCEL" = tcg ] && { ACCEL=tcg,thread=multi; CPU=${BMLB_VM_CPU:-max}; }
 qrc=0
 # shellcheck disable=SC2046
 timeout --foreground "${BMLB_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel "$ACCEL" -cpu $CPU \

@@ -1,0 +1,290 @@
+"""Model objects ⇄ PAN-OS XML `entry` elements, and their canonical form for comparison.
+
+Elements are built with ElementTree (it escapes); names are checked before they are used.
+Canonical form: member lists sorted and de-duplicated (their order means nothing to PAN-OS),
+no owner (provenance lives in the description), no uuid (the device assigns it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import xml.etree.ElementTree as ET
+from typing import TypeAlias
+
+from firewall import names
+from firewall.model import (
+    Action,
+    AddressObject,
+    NatRule,
+    SecurityRule,
+    ServiceObject,
+    ServiceProtocol,
+    StaticRoute,
+    Tag,
+)
+
+Obj: TypeAlias = Tag | AddressObject | ServiceObject | SecurityRule | NatRule | StaticRoute
+
+
+class Kind(enum.Enum):
+    """Object kinds in dependency order: a kind may only reference kinds before it."""
+
+    TAG = "tag"
+    ADDRESS = "address"
+    SERVICE = "service"
+    SECURITY = "security"
+    NAT = "nat"
+    ROUTE = "route"
+
+    @property
+    def rank(self) -> int:
+        return list(Kind).index(self)
+
+    @property
+    def is_rule(self) -> bool:
+        return self in (Kind.SECURITY, Kind.NAT)
+
+    @property
+    def taggable(self) -> bool:
+        return self not in (Kind.TAG, Kind.ROUTE)
+
+
+KIND_OF: dict[type, Kind] = {
+    Tag: Kind.TAG,
+    AddressObject: Kind.ADDRESS,
+    ServiceObject: Kind.SERVICE,
+    SecurityRule: Kind.SECURITY,
+    NatRule: Kind.NAT,
+    StaticRoute: Kind.ROUTE,
+}
+ADDRESS_KINDS = ("ip-netmask", "ip-range", "ip-wildcard", "fqdn")
+
+
+class Unreadable(ValueError):
+    """An entry this module cannot represent (e.g. another protocol, a group)."""
+
+
+def kind_of(obj: Obj) -> Kind:
+    return KIND_OF[type(obj)]
+
+
+def canonical(obj: Obj) -> Obj:
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(sorted(set(value)))
+    if hasattr(obj, "owner"):
+        changes["owner"] = None
+    return dataclasses.replace(obj, **changes)  # type: ignore[arg-type]
+
+
+def compared_fields(obj: Obj) -> list[str]:
+    return [f.name for f in dataclasses.fields(obj) if f.name not in ("name", "owner")]
+
+
+def digest(obj: Obj) -> str:
+    """A short, stable fingerprint of an object's canonical attributes."""
+    return hashlib.sha256(repr(canonical(obj)).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- to XML
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    node = ET.SubElement(parent, tag)
+    node.text = text
+    return node
+
+
+def _members(parent: ET.Element, tag: str, values: tuple[str, ...]) -> None:
+    node = ET.SubElement(parent, tag)
+    for v in sorted(set(values)):
+        _text(node, "member", v)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _common(entry: ET.Element, obj: AddressObject | ServiceObject | SecurityRule | NatRule) -> None:
+    if obj.description:
+        _text(entry, "description", obj.description)
+    if obj.tags:
+        _members(entry, "tag", obj.tags)
+
+
+def to_element(obj: Obj) -> ET.Element:
+    if not names.is_valid_name(obj.name) and not (isinstance(obj, Tag) and names.is_valid_tag(obj.name)):
+        raise ValueError(f"invalid PAN-OS name {obj.name!r}")
+    entry = ET.Element("entry", {"name": obj.name})
+    match obj:
+        case Tag():
+            if obj.color:
+                _text(entry, "color", obj.color)
+            if obj.comments:
+                _text(entry, "comments", obj.comments)
+        case AddressObject():
+            _text(entry, obj.kind, obj.value)
+            _common(entry, obj)
+        case ServiceObject():
+            proto = ET.SubElement(ET.SubElement(entry, "protocol"), obj.protocol.value)
+            _text(proto, "port", obj.port)
+            _common(entry, obj)
+        case SecurityRule():
+            _members(entry, "from", obj.from_zones)
+            _members(entry, "to", obj.to_zones)
+            _members(entry, "source", obj.sources)
+            _members(entry, "destination", obj.destinations)
+            _members(entry, "application", obj.applications)
+            _members(entry, "service", obj.services)
+            _text(entry, "action", obj.action.value)
+            _text(entry, "log-start", _yes(obj.log_start))
+            _text(entry, "log-end", _yes(obj.log_end))
+            if obj.log_setting:
+                _text(entry, "log-setting", obj.log_setting)
+            _text(entry, "disabled", _yes(obj.disabled))
+            _common(entry, obj)
+        case NatRule():
+            _members(entry, "from", obj.from_zones)
+            _members(entry, "to", obj.to_zones)
+            _text(entry, "to-interface", obj.to_interface)
+            _members(entry, "source", obj.sources)
+            _members(entry, "destination", obj.destination)
+            _text(entry, "service", obj.service)
+            dt = ET.SubElement(entry, "destination-translation")
+            _text(dt, "translated-address", obj.translated_address)
+            if obj.translated_port is not None:
+                _text(dt, "translated-port", str(obj.translated_port))
+            _text(entry, "disabled", _yes(obj.disabled))
+            _common(entry, obj)
+        case StaticRoute():
+            _text(entry, "destination", obj.destination)
+            if obj.nexthop:
+                _text(ET.SubElement(entry, "nexthop"), "ip-address", obj.nexthop)
+            if obj.interface:
+                _text(entry, "interface", obj.interface)
+            _text(entry, "metric", str(obj.metric))
+    return entry
+
+
+# Children of an entry that to_element writes; others (added on the device) are kept on edit.
+MODELLED: dict[Kind, frozenset[str]] = {
+    Kind.TAG: frozenset({"color", "comments"}),
+    Kind.ADDRESS: frozenset({*ADDRESS_KINDS, "description", "tag"}),
+    Kind.SERVICE: frozenset({"protocol", "description", "tag"}),
+    Kind.SECURITY: frozenset({"from", "to", "source", "destination", "application", "service", "action",
+                              "log-start", "log-end", "log-setting", "disabled", "description", "tag"}),
+    Kind.NAT: frozenset({"from", "to", "to-interface", "source", "destination", "service",
+                         "destination-translation", "disabled", "description", "tag"}),
+    Kind.ROUTE: frozenset({"destination", "nexthop", "interface", "metric"}),
+}
+
+
+def merged(desired: Obj, actual: ET.Element | None) -> ET.Element:
+    """The element to `edit` with: the desired entry plus children of `actual` we do not model
+    (a security profile someone added stays), without the uuid (the device keeps it)."""
+    entry = to_element(desired)
+    if actual is not None:
+        modelled = MODELLED[kind_of(desired)]
+        for child in actual:
+            if child.tag not in modelled:
+                entry.append(child)
+    return entry
+
+
+# ---------------------------------------------------------------------------- from XML
+
+
+def members(entry: ET.Element, tag: str) -> tuple[str, ...]:
+    return tuple(sorted({(m.text or "").strip() for m in entry.findall(f"{tag}/member")}))
+
+
+def _flag(entry: ET.Element, tag: str, default: bool) -> bool:
+    text = entry.findtext(tag)
+    return default if text is None else text.strip() == "yes"
+
+
+def _desc(entry: ET.Element) -> str:
+    return entry.findtext("description") or ""
+
+
+def from_element(kind: Kind, entry: ET.Element) -> Obj:
+    """The canonical model object for a device entry; raises Unreadable if it has no model."""
+    name = entry.get("name", "")
+    try:
+        return _PARSERS[kind](name, entry)
+    except (KeyError, ValueError) as exc:
+        raise Unreadable(f"{kind.value} {name}: {exc}") from exc
+
+
+def _tag(name: str, e: ET.Element) -> Tag:
+    return Tag(name, e.findtext("color"), e.findtext("comments") or "")
+
+
+def _address(name: str, e: ET.Element) -> AddressObject:
+    for k in ADDRESS_KINDS:
+        value = e.findtext(k)
+        if value is not None:
+            return AddressObject(name, value.strip(), k, _desc(e), members(e, "tag"))
+    raise ValueError("no address value")
+
+
+def _service(name: str, e: ET.Element) -> ServiceObject:
+    proto = e.find("protocol")
+    if proto is None or len(proto) != 1:
+        raise ValueError("no protocol")
+    return ServiceObject(name, ServiceProtocol(proto[0].tag), (proto[0].findtext("port") or "").strip(),
+                         _desc(e), members(e, "tag"))
+
+
+def _security(name: str, e: ET.Element) -> SecurityRule:
+    return SecurityRule(
+        name=name, from_zones=members(e, "from"), to_zones=members(e, "to"),
+        sources=members(e, "source") or ("any",), destinations=members(e, "destination") or ("any",),
+        applications=members(e, "application") or ("any",),
+        services=members(e, "service") or ("application-default",),
+        action=Action((e.findtext("action") or "allow").strip()),
+        log_start=_flag(e, "log-start", False), log_end=_flag(e, "log-end", True),
+        log_setting=e.findtext("log-setting") or None, disabled=_flag(e, "disabled", False),
+        description=_desc(e), tags=members(e, "tag"))
+
+
+def _nat(name: str, e: ET.Element) -> NatRule:
+    port = e.findtext("destination-translation/translated-port")
+    return NatRule(
+        name=name, from_zones=members(e, "from"), to_zones=members(e, "to"),
+        destination=members(e, "destination") or ("any",), service=(e.findtext("service") or "any").strip(),
+        translated_address=(e.findtext("destination-translation/translated-address") or "").strip(),
+        translated_port=int(port) if port else None, sources=members(e, "source") or ("any",),
+        to_interface=(e.findtext("to-interface") or "any").strip(), disabled=_flag(e, "disabled", False),
+        description=_desc(e), tags=members(e, "tag"))
+
+
+def _route(name: str, e: ET.Element) -> StaticRoute:
+    metric = e.findtext("metric")
+    return StaticRoute(name=name, virtual_router="", destination=(e.findtext("destination") or "").strip(),
+                       nexthop=e.findtext("nexthop/ip-address"), interface=e.findtext("interface"),
+                       metric=int(metric) if metric else 10)
+
+
+_PARSERS = {Kind.TAG: _tag, Kind.ADDRESS: _address, Kind.SERVICE: _service, Kind.SECURITY: _security,
+            Kind.NAT: _nat, Kind.ROUTE: _route}
+
+
+def tags_of(entry: ET.Element) -> tuple[str, ...]:
+    return members(entry, "tag")
+
+
+def references(obj: Obj) -> frozenset[str]:
+    """Names of objects (tags, addresses, services) this object refers to."""
+    match obj:
+        case AddressObject() | ServiceObject():
+            return frozenset(obj.tags)
+        case SecurityRule():
+            return frozenset({*obj.tags, *obj.sources, *obj.destinations, *obj.services})
+        case NatRule():
+            return frozenset({*obj.tags, *obj.sources, *obj.destination, obj.service, obj.translated_address})
+    return frozenset()
