@@ -168,5 +168,10 @@ def _logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+from controller.cli_deploy import deploy as _deploy  # noqa: E402
+
+main.add_command(_deploy)
+
+
 if __name__ == "__main__":
     main()
