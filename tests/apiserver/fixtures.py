@@ -52,22 +52,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.apiserver)
 
 
+_prepared: list[BaseException | None] = []
+
+
+def _prepare(config: pytest.Config) -> None:
+    """Build (or check) the binaries once per session; a failure is re-raised by every user."""
+    if not _prepared:
+        try:
+            if _build_allowed():
+                if needs_build():
+                    # Show the build live: it takes minutes on a fresh machine.
+                    capman = config.pluginmanager.getplugin("capturemanager")
+                    ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+                    with ctx:
+                        sys.stderr.write("\n[bmlb] building the kapilite test API server (cached afterwards)\n")
+                        ensure_built(stream=sys.stderr)
+            else:
+                try:
+                    ensure_built(build=False)
+                except ApiServerError as e:
+                    raise ApiServerError(f"{e} (BMLB_BUILD_APISERVER=0 forbids building it here)") from None
+            _prepared.append(None)
+        except Exception as e:
+            _prepared.append(e)
+    if _prepared[0] is not None:
+        raise _prepared[0]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Build before the first test starts, so the build's minutes do not count against that
+    # test's timeout (pytest-timeout). Errors surface in the tests that need the server.
+    if any(API_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        with contextlib.suppress(Exception):
+            _prepare(session.config)
+
+
 @pytest.fixture(scope="session")
 def apiserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """One etcd + kapilite for the whole session."""
-    if _build_allowed():
-        if needs_build():
-            # Show the build live: it takes minutes on a fresh machine.
-            capman = request.config.pluginmanager.getplugin("capturemanager")
-            ctx = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-            with ctx:
-                sys.stderr.write("\n[bmlb] building the kapilite test API server (cached afterwards)\n")
-                ensure_built(stream=sys.stderr)
-    else:
-        try:
-            ensure_built(build=False)
-        except ApiServerError as e:
-            raise ApiServerError(f"{e} (BMLB_BUILD_APISERVER=0 forbids building it here)") from None
+    _prepare(request.config)
     server = ApiServer(tmp_path_factory.mktemp("kapilite"), build=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PATH", f"{bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}")
