@@ -1,0 +1,243 @@
+"""desired × owned actual → Plan: typed operations in dependency order (pure).
+
+Order of a plan: tags, then addresses and services are created or updated; our rules are
+deleted, created or updated, then moved; finally addresses/services and tags are deleted.
+
+Drift vs change: `baseline` maps "kind/name" (and "order/kind") to the digest of what we last
+applied. A difference on an object whose desired digest still equals its baseline is drift
+(someone changed the device): restored in ENFORCE mode, only reported in REPORT mode. Anything
+else (a new desired value, or no baseline) is a change and always applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from firewall import elements, order
+from firewall.config import DriftMode, SyncConfig
+from firewall.elements import Kind, Obj
+from firewall.model import DesiredFirewall, Tag
+from firewall.snapshot import Key, Snapshot
+
+Baseline = Mapping[str, str]
+
+
+class OpType(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    MOVE = "move"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    field: str
+    actual: str
+    desired: str
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    type: OpType
+    kind: Kind
+    name: str
+    new: Obj | None = None
+    changes: tuple[Change, ...] = ()
+    move: order.Move | None = None
+    drift: bool = False
+
+    def __str__(self) -> str:
+        if self.move is not None:
+            return f"move {self.kind.value} {self.name} {self.move.where} {self.move.dst or ''}".rstrip()
+        return f"{self.type.value} {self.kind.value} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    kind: Kind
+    name: str
+    field: str  # an attribute, "missing", "unexpected" or "position"
+    actual: str
+    desired: str
+    restored: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    kind: Kind
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    ops: tuple[Op, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    baseline: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+
+def key_text(kind: Kind, name: str) -> str:
+    return f"{kind.value}/{name}"
+
+
+def order_digest(kind: Kind, ours: tuple[str, ...], anchor: object) -> str:
+    return hashlib.sha256(repr((kind.value, anchor, ours)).encode()).hexdigest()[:16]
+
+
+def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
+    """The desired objects, canonical, each taggable one carrying the ownership tag, plus that tag."""
+    tag = config.ownership_tag
+    out: dict[Key, Obj] = {(Kind.TAG, tag): Tag(tag)}
+    groups: tuple[tuple[Obj, ...], ...] = (desired.tags, desired.addresses, desired.services,
+                                           desired.security_rules, desired.nat_rules)
+    for group in groups:
+        for obj in group:
+            kind = elements.kind_of(obj)
+            if kind.taggable and tag not in obj.tags:  # type: ignore[union-attr]
+                obj = dataclasses.replace(obj, tags=(*obj.tags, tag))  # type: ignore[union-attr,arg-type]
+            out[(kind, obj.name)] = elements.canonical(obj)
+    return out
+
+
+def rule_order(desired: DesiredFirewall, kind: Kind) -> tuple[str, ...]:
+    rules = desired.security_rules if kind == Kind.SECURITY else desired.nat_rules
+    return tuple(dict.fromkeys(r.name for r in rules))
+
+
+def changes(actual: Obj, desired: Obj) -> tuple[Change, ...]:
+    out = []
+    for name in elements.compared_fields(desired):
+        a, d = getattr(actual, name), getattr(desired, name)
+        if a != d:
+            out.append(Change(name, _show(a), _show(d)))
+    return tuple(out)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return "" if value is None else str(value)
+
+
+def diff(desired: DesiredFirewall, actual: Snapshot, config: SyncConfig, *,
+         baseline: Baseline | None = None) -> Plan:
+    """Raises order.AnchorMissing when a before/after anchor rule is not in a rulebase we change."""
+    return _Differ(desired, actual, config, baseline).plan()
+
+
+class _Differ:
+    def __init__(self, desired: DesiredFirewall, actual: Snapshot, config: SyncConfig,
+                 baseline: Baseline | None) -> None:
+        self.desired = desired
+        self.actual = actual
+        self.config = config
+        self.baseline = baseline
+        self.want = wanted(desired, config)
+        self.ops: list[Op] = []
+        self.drift: list[Drift] = []
+        self.skipped: list[Skipped] = []
+        self.new_baseline: dict[str, str] = {}
+
+    def _is_drift(self, kind: Kind, name: str, obj: Obj | None) -> bool:
+        if self.baseline is None:
+            return False
+        before = self.baseline.get(key_text(kind, name))
+        return before is not None and obj is not None and before == elements.digest(obj)
+
+    def _report(self, drift: list[Drift]) -> bool:
+        """Record drift; True when it is to be restored."""
+        enforce = self.config.drift == DriftMode.ENFORCE
+        self.drift.extend(dataclasses.replace(d, restored=enforce) for d in drift)
+        return enforce
+
+    def _conflicts(self) -> set[Key]:
+        foreign = self.actual.foreign
+        blocked: set[Key] = set()
+        for key in sorted(self.want, key=lambda k: (k[0].rank, k[1])):
+            kind, name = key
+            if key in foreign and kind.taggable:
+                self.skipped.append(Skipped(kind, name, "a foreign object (without the ownership tag) has this "
+                                                        "name: bmlb leaves it alone"))
+                blocked.add(key)
+        clashing = {name for kind, name in blocked}
+        for key, obj in self.want.items():
+            bad = sorted(elements.references(obj) & clashing)
+            if key not in blocked and bad:
+                self.skipped.append(Skipped(key[0], key[1], f"refers to {', '.join(bad)}, which is foreign"))
+                blocked.add(key)
+        return blocked
+
+    def plan(self) -> Plan:
+        blocked = self._conflicts()
+        upserts: dict[Kind, list[Op]] = {k: [] for k in Kind}
+        deletes: dict[Kind, list[Op]] = {k: [] for k in Kind}
+        present: dict[Kind, set[str]] = {k: set() for k in Kind}  # ours after the plan
+        for key in sorted(self.want, key=lambda k: (k[0].rank, k[1])):
+            if key in blocked:
+                continue
+            kind, name = key
+            obj = self.want[key]
+            if kind == Kind.TAG and key in self.actual.foreign:
+                continue  # a tag we use but do not own: never edited
+            have = self.actual.owned.get(key)
+            drifted = self._is_drift(kind, name, obj)
+            if have is None:
+                if drifted and not self._report([Drift(kind, name, "missing", "", "present", False)]):
+                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    continue
+                upserts[kind].append(Op(OpType.CREATE, kind, name, new=obj, drift=drifted))
+            elif have != obj:
+                diffs = changes(have, obj)
+                if drifted and not self._report([Drift(kind, name, c.field, c.actual, c.desired, False)
+                                                 for c in diffs]):
+                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    present[kind].add(name)
+                    continue
+                upserts[kind].append(Op(OpType.UPDATE, kind, name, new=obj, changes=diffs, drift=drifted))
+            present[kind].add(name)
+            self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+        for key in sorted(self.actual.owned, key=lambda k: (k[0].rank, k[1])):
+            kind, name = key
+            if key in self.want:
+                continue  # kept, or blocked by a clash and then left as it is
+            unexpected = self.baseline is not None and key_text(kind, name) not in self.baseline
+            if unexpected and not self._report([Drift(kind, name, "unexpected", "present", "", False)]):
+                present[kind].add(name)
+                continue
+            deletes[kind].append(Op(OpType.DELETE, kind, name, drift=unexpected))
+        moves = {kind: self._moves(kind, upserts[kind], deletes[kind], present[kind]) for kind in (Kind.SECURITY,
+                                                                                                   Kind.NAT)}
+        ops = [*upserts[Kind.TAG], *upserts[Kind.ADDRESS], *upserts[Kind.SERVICE],
+               *deletes[Kind.SECURITY], *deletes[Kind.NAT], *upserts[Kind.SECURITY], *upserts[Kind.NAT],
+               *moves[Kind.SECURITY], *moves[Kind.NAT],
+               *deletes[Kind.SERVICE], *deletes[Kind.ADDRESS], *deletes[Kind.TAG]]
+        return Plan(tuple(ops), tuple(self.drift), tuple(self.skipped), self.new_baseline)
+
+    def _moves(self, kind: Kind, upserts: list[Op], deletes: list[Op], present: set[str]) -> list[Op]:
+        ours = tuple(r for r in rule_order(self.desired, kind) if r in present)
+        anchor = self.config.anchor_for(kind.value)
+        digest = order_digest(kind, ours, anchor)
+        self.new_baseline[f"order/{kind.value}"] = digest
+        gone = {op.name for op in deletes}
+        created = [op.name for op in upserts if op.type == OpType.CREATE]
+        current = [r for r in self.actual.order.get(kind, ()) if r not in gone] + created
+        found = order.moves(current, ours, anchor)
+        if not found:
+            return []
+        drifted = (not created and self.baseline is not None
+                   and self.baseline.get(f"order/{kind.value}") == digest)
+        if drifted and not self._report([Drift(kind, m.rule, "position", "", f"{m.where} {m.dst or ''}".strip(),
+                                               False) for m in found]):
+            return []
+        return [Op(OpType.MOVE, kind, m.rule, move=m, drift=drifted) for m in found]

@@ -1,0 +1,152 @@
+"""Rule order: the fewest `move`s that put our rules where the anchor says (pure).
+
+The rulebase holds our rules and foreign ones; foreign rules are never moved. Our rules must
+appear in desired order, and:
+  TOP         our first rule is the first rule of the rulebase
+  BOTTOM      our last rule is the last rule
+  BEFORE X    our last rule comes immediately before X (so all of ours precede X)
+  AFTER X     our first rule comes immediately after X (so all of ours follow X)
+A foreign rule between two of ours stays there. Rules that keep their place form the longest
+subsequence already in desired order that the anchor allows; every other rule moves once, so
+the number of moves is the minimum, and zero when the order is already right.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from firewall.model import Anchor, Position
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Move:
+    rule: str
+    where: str  # top | bottom | before | after
+    dst: str | None = None
+
+
+class AnchorMissing(ValueError):
+    pass
+
+
+def _keepable(current: Sequence[str], ours: Sequence[str], anchor: Anchor) -> set[str]:
+    """Our rules that may keep their position as far as the anchor is concerned."""
+    mine = set(ours)
+    pos = {name: i for i, name in enumerate(current)}
+    first, last = ours[0], ours[-1]
+    ok = set(ours)
+    if anchor.position in (Position.BEFORE, Position.AFTER):
+        if anchor.rule not in pos:
+            raise AnchorMissing(f"anchor rule {anchor.rule!r} is not in the rulebase")
+        if anchor.rule in mine:
+            raise AnchorMissing(f"anchor rule {anchor.rule!r} is one of the managed rules")
+        a = pos[anchor.rule]
+        before = anchor.position == Position.BEFORE
+        ok = {r for r in ours if (pos[r] < a if before else pos[r] > a)}
+        edge = last if before else first
+        between = current[pos[edge] + 1 : a] if before else current[a + 1 : pos[edge]]
+        if any(r not in mine for r in between):
+            ok.discard(edge)
+    elif anchor.position == Position.TOP:
+        if any(r not in mine for r in current[: pos[first]]):
+            ok.discard(first)
+    elif any(r not in mine for r in current[pos[last] + 1 :]):
+        ok.discard(last)
+    return ok
+
+
+def _longest_in_order(current: Sequence[str], rank: dict[str, int], allowed: set[str]) -> set[str]:
+    """The longest subsequence of `current` (restricted to `allowed`) increasing in rank.
+    Ties are broken deterministically by the patience-sorting order."""
+    seq = [r for r in current if r in allowed]
+    tails: list[int] = []  # rank of the smallest tail of an increasing run of each length
+    tail_idx: list[int] = []
+    prev: list[int] = [-1] * len(seq)
+    for i, r in enumerate(seq):
+        k = bisect.bisect_left(tails, rank[r])
+        if k == len(tails):
+            tails.append(rank[r])
+            tail_idx.append(i)
+        else:
+            tails[k] = rank[r]
+            tail_idx[k] = i
+        prev[i] = tail_idx[k - 1] if k else -1
+    keep: set[str] = set()
+    i = tail_idx[-1] if tail_idx else -1
+    while i >= 0:
+        keep.add(seq[i])
+        i = prev[i]
+    return keep
+
+
+def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor) -> tuple[Move, ...]:
+    """Moves that bring `ours` (desired order; all present in `current`) into place."""
+    if not ours:
+        return ()
+    missing = [r for r in ours if r not in set(current)]
+    if missing:
+        raise ValueError(f"rules not in the rulebase: {missing}")
+    rank = {r: i for i, r in enumerate(ours)}
+    keep = _longest_in_order(current, rank, _keepable(current, ours, anchor))
+    out: list[Move] = []
+    state = list(current)
+    for i, rule in enumerate(ours):
+        if rule in keep:
+            continue
+        move = _placement(i, ours, keep, anchor)
+        if apply(state, move) != state:
+            state = apply(state, move)
+            out.append(move)
+    return tuple(out)
+
+
+def _placement(i: int, ours: Sequence[str], keep: set[str], anchor: Anchor) -> Move:
+    rule, n = ours[i], len(ours)
+    if i == 0 and anchor.position == Position.TOP:
+        return Move(rule, "top")
+    if i == 0 and anchor.position == Position.AFTER:
+        return Move(rule, "after", anchor.rule)
+    if i == n - 1 and anchor.position == Position.BOTTOM:
+        return Move(rule, "bottom")
+    if i == n - 1 and anchor.position == Position.BEFORE:
+        return Move(rule, "before", anchor.rule)
+    if i > 0:
+        return Move(rule, "after", ours[i - 1])
+    # the first rule, anchored at the bottom or before X: just before the first rule that stays
+    following = next((r for r in ours if r in keep), None)
+    if following is not None:
+        return Move(rule, "before", following)
+    return Move(rule, "bottom") if anchor.position == Position.BOTTOM else Move(rule, "before", anchor.rule)
+
+
+def apply(order: Sequence[str], move: Move) -> list[str]:
+    """The rulebase order after one move (as the device does it)."""
+    rest = [r for r in order if r != move.rule]
+    if move.where == "top":
+        return [move.rule, *rest]
+    if move.where == "bottom":
+        return [*rest, move.rule]
+    assert move.dst is not None
+    at = rest.index(move.dst) + (1 if move.where == "after" else 0)
+    return [*rest[:at], move.rule, *rest[at:]]
+
+
+def satisfied(order: Sequence[str], ours: Sequence[str], anchor: Anchor) -> bool:
+    """True when `order` already meets the anchor and desired order (what `moves` achieves)."""
+    if not ours:
+        return True
+    pos = {r: i for i, r in enumerate(order)}
+    if [r for r in order if r in set(ours)] != list(ours):
+        return False
+    match anchor.position:
+        case Position.TOP:
+            return pos[ours[0]] == 0
+        case Position.BOTTOM:
+            return pos[ours[-1]] == len(order) - 1
+        case Position.BEFORE:
+            return anchor.rule in pos and pos[ours[-1]] + 1 == pos[anchor.rule]
+        case Position.AFTER:
+            return anchor.rule in pos and pos[ours[0]] == pos[anchor.rule] + 1
+    return False

@@ -1,0 +1,69 @@
+"""Minimal rule moves around foreign rules and anchors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from firewall import order
+from firewall.model import Anchor, Position
+from firewall.order import Move
+
+TOP, BOTTOM = Anchor(Position.TOP), Anchor(Position.BOTTOM)
+
+
+def run(current: list[str], ours: list[str], anchor: Anchor) -> list[str]:
+    state = list(current)
+    for m in order.moves(current, ours, anchor):
+        state = order.apply(state, m)
+    return state
+
+
+@pytest.mark.parametrize(("current", "ours", "anchor", "expected"), [
+    pytest.param(["F", "a", "b"], ["a", "b"], BOTTOM, (), id="already at the bottom: no move"),
+    pytest.param(["a", "F", "b"], ["a", "b"], BOTTOM, (), id="foreign rule in the middle stays"),
+    pytest.param(["a", "b", "F"], ["a", "b"], BOTTOM, (Move("b", "bottom"),), id="bottom: last rule moves"),
+    pytest.param(["F", "a", "b"], ["a", "b"], TOP, (Move("a", "top"),), id="top: first rule moves"),
+    pytest.param(["b", "a"], ["a", "b"], TOP, (Move("b", "after", "a"),), id="swap is one move"),
+    pytest.param(["X", "a", "b", "Y"], ["a", "b"], Anchor(Position.BEFORE, "Y"), (), id="before: in place"),
+    pytest.param(["a", "b", "X", "Y"], ["a", "b"], Anchor(Position.BEFORE, "Y"),
+                 (Move("b", "before", "Y"),), id="before: last moves next to the anchor"),
+    pytest.param(["X", "Y", "a", "b"], ["a", "b"], Anchor(Position.AFTER, "X"),
+                 (Move("a", "after", "X"),), id="after: first moves next to the anchor"),
+    pytest.param(["c", "X", "a", "b"], ["a", "b", "c"], Anchor(Position.AFTER, "X"),
+                 (Move("c", "after", "b"),), id="after: a rule above the anchor moves below"),
+    pytest.param(["F", "G", "n1", "n2", "n3"], ["n1", "n2", "n3"], TOP,
+                 (Move("n1", "top"),), id="new rules at the bottom, anchored top: one move"),
+])
+def test_moves(current: list[str], ours: list[str], anchor: Anchor, expected: tuple[Move, ...]) -> None:
+    assert order.moves(current, ours, anchor) == expected
+    assert order.satisfied(run(current, ours, anchor), ours, anchor)
+
+
+def test_missing_anchor() -> None:
+    with pytest.raises(order.AnchorMissing):
+        order.moves(["a"], ["a"], Anchor(Position.BEFORE, "nope"))
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[list[str], list[str], Anchor]:
+    ours = draw(st.lists(st.sampled_from("abcdefg"), unique=True, min_size=1))
+    foreign = draw(st.lists(st.sampled_from("UVWXYZ"), unique=True, min_size=1))
+    current = draw(st.permutations(ours + foreign))
+    position = draw(st.sampled_from(list(Position)))
+    rule = draw(st.sampled_from(foreign)) if position in (Position.BEFORE, Position.AFTER) else None
+    return list(current), draw(st.permutations(ours)), Anchor(position, rule)
+
+
+@given(layouts())
+def test_moves_reach_the_anchor_minimally(layout: tuple[list[str], list[str], Anchor]) -> None:
+    current, ours, anchor = layout
+    found = order.moves(current, ours, anchor)
+    final = run(current, ours, anchor)
+    assert order.satisfied(final, ours, anchor)
+    assert [r for r in final if r not in ours] == [r for r in current if r not in ours]  # foreign order kept
+    assert order.moves(final, ours, anchor) == ()
+    assert len(found) <= len(ours)
+    if order.satisfied(current, ours, anchor):
+        assert found == ()
