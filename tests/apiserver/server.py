@@ -113,6 +113,8 @@ def ensure_built(*, build: bool = True, stream: IO[str] | None = None) -> Path:
         if missing:
             raise ApiServerError(f"not built: {', '.join(missing)}; run {BUILD_SCRIPT}")
         return binaries[0]
+    if not needs_build():
+        return binaries[0]
     out = stream if stream is not None else sys.stderr
     env = dict(os.environ, BMLB_CACHE=str(cache_dir()))
     proc = subprocess.Popen(
