@@ -5,6 +5,7 @@ status), and applies it through ipvs.Reconciler. No leader election: every node 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -15,9 +16,10 @@ from typing import Any
 
 import kopf
 
-from controller import specs
+from controller import leases, specs
 from controller.compiler import compile
 from controller.index import ClusterIndex
+from controller.kube import Kube
 from controller.render import plain
 from ipvs.backend import Backend
 from ipvs.model import Table
@@ -42,6 +44,10 @@ class Agent:
     debounce: float = 0.2
     resync: float = 30.0
     state_file: Path | None = None
+    lease_namespace: str | None = None
+    address: str | None = None
+    lease_seconds: int = 10
+    coordination: Any = None  # kubernetes.client.CoordinationV1Api, when Leases are kept
     syncs: int = 0
     ops: int = 0
     reconciler: Reconciler = field(init=False)
@@ -50,7 +56,7 @@ class Agent:
         self.reconciler = Reconciler(self.backend, link=self.link, drain_timeout=self.drain_timeout)
 
     def desired(self) -> Table:
-        compiled = compile(self.index.snapshot(), assign_new=False)
+        compiled = compile(self.index.snapshot(), assign_new=False, extra_nodes=(self.node,))
         for node, table in compiled.tables:
             if node in (self.node, "*"):
                 return table
@@ -74,6 +80,17 @@ class Agent:
         tmp.write_text(json.dumps({"node": self.node, "syncs": self.syncs, "ops": self.ops,
                                    "table": plain(desired)}, indent=1))
         os.replace(tmp, self.state_file)
+
+    async def keep_lease(self, stopped: asyncio.Event) -> None:
+        """Renew this node's Lease every third of its duration while the agent runs."""
+        while not stopped.is_set():
+            try:
+                await asyncio.to_thread(leases.renew, self.coordination, namespace=self.lease_namespace or "default",
+                                        node=self.node, address=self.address, duration=self.lease_seconds)
+            except Exception as err:  # the next renewal retries; the controller judges freshness
+                log.warning("lease renewal failed: %s", err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), self.lease_seconds / 3)
 
     async def run(self, stopped: asyncio.Event) -> None:
         last = 0.0
@@ -119,17 +136,24 @@ def make_backend(kind: str) -> Backend:
 
 
 def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | None, link: str,
-        drain_timeout: float, health: str | None) -> None:
+        drain_timeout: float, health: str | None, lease_namespace: str | None = None,
+        address: str | None = None) -> None:
     agent = Agent(node=node, backend=make_backend(backend), link=link, drain_timeout=drain_timeout,
-                  state_file=Path(state_file) if state_file else None)
+                  state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,
+                  address=address)
+    if lease_namespace:
+        agent.coordination = Kube.from_config(kubeconfig).coordination
     registry = registry_for(agent)
     stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []  # kept referenced for the operator's lifetime
 
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.enabled = False
         settings.watching.server_timeout = 300
-        asyncio.get_running_loop().create_task(agent.run(stop))
+        tasks.append(asyncio.create_task(agent.run(stop)))
+        if agent.coordination is not None:
+            tasks.append(asyncio.create_task(agent.keep_lease(stop)))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:

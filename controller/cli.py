@@ -109,15 +109,19 @@ def controller(kubeconfig: str | None, home: str, peering: str, priority: int | 
               help="Seconds a leaving real server drains at weight 0 before it is deleted.")
 @click.option("--state-file", default=None, help="Write the applied table here after each sync (JSON).")
 @click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8081/healthz.")
+@click.option("--lease-namespace", envvar="POD_NAMESPACE", default=None,
+              help="Renew the Lease bmlb-node-NODE here (node health for routed mode); unset: no Lease.")
+@click.option("--address", envvar="NODE_IP", default=None, help="This node's next-hop address for the firewall.")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_timeout: float,
-          state_file: str | None, health: str | None, verbose: bool) -> None:
+          state_file: str | None, health: str | None, lease_namespace: str | None, address: str | None,
+          verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
     from controller import agent as agent_mod
 
     _logging(verbose)
     agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
-                  drain_timeout=drain_timeout, health=health)
+                  drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address)
 
 
 @main.command()

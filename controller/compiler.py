@@ -7,6 +7,7 @@ problems found. Same input, byte-identical output, whatever the order of the inp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from controller import ipam, specs
 from controller.dataplane import build_tables, node_names
 from controller.ipam import Assignment, Pool, PoolSyntaxError, Request
 from controller.problems import ObjectRef, Problem, Severity, sort_problems
+from controller.routes import build_routes
 from controller.rules import (
     ParsedNat,
     ParsedPolicy,
@@ -56,6 +58,7 @@ class Compiled:
     reports: tuple[Report, ...]
     problems: tuple[Problem, ...]
     pools: tuple[Pool, ...] = field(default=())
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # VIP -> nodes it is routed to
 
     def table(self, node: str) -> Table:
         for n, t in self.tables:
@@ -146,7 +149,7 @@ def _choose_firewall(ref: ObjectRef, wanted: str | None, known: dict[str, specs.
     return next(iter(known), DEFAULT_FIREWALL)
 
 
-def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
+def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = ()) -> Compiled:
     """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents)."""
     problems: list[Problem] = []
 
@@ -200,6 +203,8 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
     by_ref = {a.ref: a for a in result.assignments}
 
     firewalls: list[FirewallTarget] = []
+    route_sets: dict[str, tuple[str, ...]] = {}
+    pools_by_name = {p.name: p for p in pools}
     reports: dict[ObjectRef, dict[str, str]] = {}
     owned: dict[ObjectRef, list[str]] = {}
     fw_names = sorted(set(fw_specs) | {n.firewall for n in nats} | {p.firewall for p in policies})
@@ -213,6 +218,15 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
             services=services, vips=by_ref, zones=zones)
         problems += p
+        if fw_spec is not None and fw_spec.routing.mode == "routed":
+            routed = [s for s in services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
+                                                          for pl in getattr(by_ref.get(s.ref), "pools", ()))]
+            static, chosen, p = build_routes(snapshot=snapshot, services=routed, vips=by_ref,
+                                             virtual_router=fw_spec.routing.virtual_router,
+                                             metric=fw_spec.routing.metric, ecmp=fw_spec.routing.ecmp)
+            problems += p
+            route_sets.update(chosen)
+            desired = dataclasses.replace(desired, static_routes=static)
         firewalls.append(FirewallTarget(fw, fw_spec, desired))
         for ref, names in fw_owned.items():
             owned.setdefault(ref, []).extend(names)
@@ -231,7 +245,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
-    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices)
+    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, snapshot.leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
                              slices=snapshot.endpoint_slices, nodes=nodes)
@@ -246,6 +260,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True) -> Compiled:
                       for r in all_refs),
         problems=sort_problems(problems),
         pools=tuple(sorted(pools, key=lambda p: p.name)),
+        routes=tuple(sorted(route_sets.items())),
     )
 
 

@@ -10,7 +10,7 @@ from controller import specs
 from controller.ipam import IPAddress
 from controller.problems import ObjectRef, Problem
 from controller.services import LBService, warn
-from controller.snapshot import Body
+from controller.snapshot import LEASE_PREFIX, Body
 from ipvs.model import Forwarding, Protocol, RealServer, Table, VirtualService
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -45,13 +45,15 @@ def endpoints_by_service(slices: Iterable[Body]) -> EndpointsIndex:
     return out
 
 
-def node_names(nodes: Iterable[Body], slices: Iterable[Body]) -> tuple[str, ...]:
-    names = {str((n.get("metadata") or {}).get("name")) for n in nodes}
-    if not names:
-        for s in slices:
-            for e in s.get("endpoints") or []:
-                if e.get("nodeName"):
-                    names.add(str(e["nodeName"]))
+def node_names(nodes: Iterable[Body], slices: Iterable[Body], leases: Iterable[Body] = (),
+               extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every node bmlb knows of: Node objects, agent Leases, endpoints' nodeName, plus `extra`."""
+    names = {str((n.get("metadata") or {}).get("name")) for n in nodes} | set(extra)
+    names |= {str((b.get("metadata") or {}).get("name", "")).removeprefix(LEASE_PREFIX) for b in leases}
+    for s in slices:
+        for e in s.get("endpoints") or []:
+            if e.get("nodeName"):
+                names.add(str(e["nodeName"]))
     return tuple(sorted(names)) or (ANY_NODE,)
 
 

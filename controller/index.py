@@ -17,7 +17,7 @@ from controller.problems import ObjectRef
 from controller.snapshot import KINDS, Snapshot, ref_of
 
 FIELD = {"Service": "services", "EndpointSlice": "endpoint_slices", "Node": "nodes", "VIPPool": "pools",
-         "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls"}
+         "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls", "Lease": "leases"}
 
 
 def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -63,11 +63,13 @@ class ClusterIndex:
         return {ref for objs in self._objects.values() for ref, b in objs.items()
                 if (b.get("metadata") or {}).get("deletionTimestamp")}
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, now: float | None = None,
+                 last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
         groups: dict[str, list[dict[str, Any]]] = {}
         for kind, objs in self._objects.items():
             groups[FIELD[kind]] = [b for b in objs.values() if not (b.get("metadata") or {}).get("deletionTimestamp")]
-        return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()})
+        return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
+                        last_routes=last_routes)
 
     def _bump(self) -> None:
         self.version += 1
@@ -98,7 +100,8 @@ def _read_status(x: dict[str, Any]) -> Any:
     if x.get("kind") == "NATRule":
         return status.get("public")
     if x.get("kind") == "Node":
-        return [(c.get("type"), c.get("status")) for c in status.get("conditions") or []]
+        return ([(c.get("type"), c.get("status")) for c in status.get("conditions") or []],
+                [(a.get("type"), a.get("address")) for a in status.get("addresses") or []])
     return None
 
 
@@ -106,5 +109,8 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Equal for bmlb's purposes: resourceVersion churn and bmlb's own status writes do not count."""
     def core(x: dict[str, Any]) -> tuple[Any, ...]:
         meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
-        return (meta, x.get("spec"), _read_status(x), x.get("endpoints"), x.get("ports"))
+        spec = x.get("spec")
+        if x.get("kind") == "Lease":  # renewals are judged by the clock, not as changes
+            spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
+        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"))
     return core(a) == core(b)

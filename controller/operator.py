@@ -17,7 +17,7 @@ from controller.index import ClusterIndex
 from controller.kube import Kube
 from controller.metrics import Metrics
 from controller.reconciler import Reconciler
-from controller.snapshot import ref_of
+from controller.snapshot import LEASE_PREFIX, ref_of
 
 log = logging.getLogger("bmlb.operator")
 FINALIZER = "bmlb.io/firewall-cleanup"
@@ -29,6 +29,7 @@ WATCHED = [
     ("SecurityPolicy", specs.GROUP, specs.VERSION, "securitypolicies"),
     ("NATRule", specs.GROUP, specs.VERSION, "natrules"),
     ("Firewall", specs.GROUP, specs.VERSION, "firewalls"),
+    ("Lease", "coordination.k8s.io", "v1", "leases"),
 ]
 
 
@@ -47,6 +48,8 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
     for kind, group, version, plural in WATCHED:
         def on_event(event: dict[str, Any], body: kopf.Body, _kind: str = kind, **_: Any) -> None:
             obj = dict(body)
+            if _kind == "Lease" and not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX):
+                return
             if _kind == "Service" and not specs.service_is_ours(obj):
                 index.delete(_kind, {**obj, "kind": _kind})  # a Service that left bmlb's class
                 return

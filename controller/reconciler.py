@@ -16,7 +16,8 @@ from controller.index import ClusterIndex
 from controller.kube import Kube, now
 from controller.metrics import Metrics
 from controller.problems import ObjectRef, Severity
-from controller.snapshot import ref_of
+from controller.routes import node_health
+from controller.snapshot import Snapshot, ref_of
 from controller.specs import service_is_ours
 
 log = logging.getLogger("bmlb.reconciler")
@@ -37,6 +38,8 @@ class Reconciler:
     last: Compiled | None = None
     reconciles: int = 0
     _released: dict[ObjectRef, asyncio.Event] = field(default_factory=dict)
+    wall: Callable[[], float] = time.time
+    _health: tuple[tuple[str, bool], ...] = ()
 
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
@@ -62,7 +65,7 @@ class Reconciler:
             debounce, resync = self._settings()
             if not first:
                 timeout = max(0.0, resync - (self.clock() - last_full))
-                changed = await self.index.wait_changed(min(timeout, 1.0))
+                changed = await self.index.wait_changed(min(timeout, 1.0)) or self._health_moved()
                 if not changed and self.clock() - last_full < resync:
                     continue
                 if changed and debounce > 0:
@@ -82,7 +85,8 @@ class Reconciler:
 
     async def reconcile(self) -> Compiled:
         started = self.clock()
-        snapshot = self.index.snapshot()
+        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last.routes if self.last else ())
+        self._health = _health_of(snapshot)
         compiled = compile(snapshot)
         stamp = now()
         bodies = self._bodies()
@@ -116,6 +120,10 @@ class Reconciler:
         self.reconciles += 1
         return compiled
 
+    def _health_moved(self) -> bool:
+        """Lease expiry is a change of the clock, not of any object: look for it every second."""
+        return _health_of(self.index.snapshot(now=self.wall())) != self._health
+
     def _bodies(self) -> dict[ObjectRef, dict]:
         snap = self.index.snapshot()
 
@@ -142,3 +150,7 @@ class Reconciler:
         self._released.pop(ref, None)
         return True
 
+
+
+def _health_of(snapshot: Snapshot) -> tuple[tuple[str, bool], ...]:
+    return tuple(sorted((n, info.healthy) for n, info in node_health(snapshot).items()))

@@ -13,7 +13,8 @@ from controller.problems import ObjectRef
 
 Body = Mapping[str, Any]
 
-KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall")
+KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall", "Lease")
+LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease bmlb-node-<node>
 
 
 def ref_of(body: Body) -> ObjectRef:
@@ -34,6 +35,11 @@ class Snapshot:
     policies: tuple[Body, ...] = ()
     nat_rules: tuple[Body, ...] = ()
     firewalls: tuple[Body, ...] = ()
+    leases: tuple[Body, ...] = ()
+    # Wall-clock time (epoch seconds) the Leases are judged at; None: Leases are not judged.
+    now: float | None = None
+    # The nodes each VIP was last routed to, so a flapping Lease never withdraws the last route.
+    last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, bodies: Iterable[Body]) -> Snapshot:
@@ -51,8 +57,10 @@ class Snapshot:
             policies=_sorted(groups["SecurityPolicy"]),
             nat_rules=_sorted(groups["NATRule"]),
             firewalls=_sorted(groups["Firewall"]),
+            leases=_sorted(b for b in groups["Lease"] if str((b.get("metadata") or {}).get("name", ""))
+                           .startswith(LEASE_PREFIX)),
         )
 
     def all(self) -> tuple[Body, ...]:
         return (*self.services, *self.endpoint_slices, *self.nodes, *self.pools, *self.policies,
-                *self.nat_rules, *self.firewalls)
+                *self.nat_rules, *self.firewalls, *self.leases)

@@ -134,6 +134,13 @@ class CommitPolicy(_Strict):
     commit_foreign_pending: bool = Field(False, alias="commitForeignPending")
 
 
+class Routing(_Strict):
+    mode: Literal["routed", "none"] = "routed"
+    virtual_router: str = Field("default", alias="virtualRouter")
+    ecmp: bool = True
+    metric: int = 10
+
+
 class FirewallSpec(_Strict):
     host: str
     credentials_secret: SecretRef = Field(alias="credentialsSecret")
@@ -150,6 +157,7 @@ class FirewallSpec(_Strict):
     commit: CommitPolicy = Field(default_factory=CommitPolicy)
     drift: Literal["report", "enforce"] = "enforce"
     resync_seconds: int = Field(300, alias="resyncSeconds")
+    routing: Routing = Field(default_factory=Routing)
 
 
 # --- core objects (lenient) -----------------------------------------------------------------

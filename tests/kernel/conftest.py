@@ -8,6 +8,7 @@ run-in-vm.sh) a missing IPVS is a failure, not a skip.
 Fixtures
   lab -> lab.Lab           the namespaces and servers (session); the test process sits in the
                            director namespace, where IPVS is programmed
+  reconciler -> Reconciler  bmlb's sync on a KernelBackend in the director namespace, link bmlb0
   clean_ipvs               (autouse) after each test: the IPVS table cleared, bmlb0's VIPs gone
 """
 
@@ -20,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from ipvs.kernel import KernelBackend
+from ipvs.reconcile import Reconciler
 from tests.kernel import lab as lab_mod
+from tests.kernel.lab import LINK
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 _MISSING = pytest.StashKey[str]()
@@ -36,12 +40,13 @@ def _ipvs_missing() -> str | None:
             return f"needs {tool} on PATH"
     if Path("/proc/net/ip_vs").exists():
         return None
-    try:  # asking for the genetlink family makes the kernel load ip_vs if it can
-        from pyroute2 import IPVS
-
-        IPVS().close()
+    backend = KernelBackend()
+    try:  # opens the IPVS generic netlink family (modprobe ip_vs if need be) and reads
+        backend.read()
     except Exception as e:
-        return f"this kernel has no IPVS ({type(e).__name__}: {e})"
+        return f"this kernel has no IPVS ({e})"
+    finally:
+        backend.close()
     return None
 
 
@@ -76,8 +81,15 @@ def lab(request: pytest.FixtureRequest) -> Iterator[lab_mod.Lab]:
     lab_mod.run(f"ip netns del {lab_mod.DIRECTOR}")
 
 
+@pytest.fixture
+def reconciler(lab: lab_mod.Lab) -> Iterator[Reconciler]:
+    backend = KernelBackend()
+    yield Reconciler(backend, link=LINK)
+    backend.close()
+
+
 @pytest.fixture(autouse=True)
 def clean_ipvs(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "lab" in request.fixturenames:
-        lab_mod.run("ipvsadm -C; ! ip link show bmlb0 >/dev/null 2>&1 || ip addr flush dev bmlb0")
+        lab_mod.run(f"ipvsadm -C; ! ip link show {LINK} >/dev/null 2>&1 || ip addr flush dev {LINK}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import os
 import selectors
 import socket
@@ -29,6 +30,9 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from ipvs.model import Forwarding, Protocol, RealServer, Scheduler, Table, VirtualService
 
 CLONE_NEWNET = 0x40000000
 DIRECTOR = "bmlb-dir"
@@ -36,6 +40,7 @@ CLIENT = "bmlb-cl"
 BACKENDS = {"b1": "10.0.2.2", "b2": "10.0.3.2", "b3": "10.0.4.2"}
 CLIENT_ADDRS = tuple(f"10.0.1.{i}" for i in range(2, 10))
 VIP_NET = "10.96.0.0/24"
+LINK = "bmlb0"
 TCP_PORTS = (80, 8080)
 UDP_PORTS = (53, 5353)
 TIMEOUT = 5.0
@@ -87,32 +92,48 @@ def ns_of(backend: str) -> str:
 NAMESPACES = (CLIENT, *(ns_of(b) for b in BACKENDS))
 
 
-def _topology_script() -> str:
-    lines = [f"ip netns del {ns} 2>/dev/null || true; ip netns add {ns}" for ns in NAMESPACES]
-    # director: forwards (NAT replies, DR/TUN replies whose source is a VIP it also holds)
-    lines += [
-        "ip link set lo up",
-        "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0",
-        "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.default.accept_local=1",
-        f"ip link add v-cl type veth peer name eth0 netns {CLIENT}",
-        "ip addr add 10.0.1.1/24 dev v-cl && ip link set v-cl up",
-        f"ip -n {CLIENT} link set lo up && ip -n {CLIENT} link set eth0 up",
-    ]
-    lines += [f"ip -n {CLIENT} addr add {a}/24 dev eth0" for a in CLIENT_ADDRS]
-    lines.append(f"ip -n {CLIENT} route add default via 10.0.1.1")
+def sysctl(name: str, value: str) -> None:
+    """Set a sysctl in the calling thread's namespace (/proc/sys/net follows the thread)."""
+    with open(f"/proc/sys/{name.replace('.', '/')}", "w") as f:
+        f.write(value + "\n")
+
+
+def ip_batch(lines: list[str], *, ns: str | None = None) -> None:
+    """One `ip -batch` process for many commands: each process start costs ~0.2 s in the VM."""
+    cmd = ["ip", *(["-n", ns] if ns else []), "-batch", "-"]
+    r = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True, check=False)
+    if r.returncode:
+        raise RuntimeError(f"ip -batch in {ns or 'this namespace'} failed: {r.stdout}{r.stderr}")
+
+
+def _build_topology() -> None:
+    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {ns}\n" for ns in NAMESPACES),
+                   capture_output=True, check=False)  # leftovers of an interrupted run
+    director = [f"netns add {ns}" for ns in NAMESPACES]
+    director += [f"link add v-cl type veth peer name eth0 netns {CLIENT}", "addr add 10.0.1.1/24 dev v-cl",
+                 "link set v-cl up", "link set lo up"]
+    client = ["link set lo up", "link set eth0 up", *(f"addr add {a}/24 dev eth0" for a in CLIENT_ADDRS),
+              "route add default via 10.0.1.1"]
+    backends: dict[str, list[str]] = {}
     for name, addr in BACKENDS.items():
         net = addr.rsplit(".", 1)[0]
-        ns = f"ip -n {ns_of(name)}"
-        lines += [
-            f"ip link add v-{name} type veth peer name eth0 netns {ns_of(name)}",
-            f"ip addr add {net}.1/24 dev v-{name} && ip link set v-{name} up",
-            f"{ns} link set lo up && {ns} addr add {addr}/24 dev eth0 && {ns} link set eth0 up",
-            f"{ns} route add default via {net}.1",
-            f"{ns} route add local {VIP_NET} dev lo",
-            f"{ns} link set tunl0 up",
-            f"ip netns exec {ns_of(name)} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0",
-        ]
-    return "\n".join(lines)
+        director += [f"link add v-{name} type veth peer name eth0 netns {ns_of(name)}",
+                     f"addr add {net}.1/24 dev v-{name}", f"link set v-{name} up"]
+        backends[ns_of(name)] = ["link set lo up", f"addr add {addr}/24 dev eth0", "link set eth0 up",
+                                 f"route add default via {net}.1", f"route add local {VIP_NET} dev lo",
+                                 "link set tunl0 up"]
+    ip_batch(director)
+    ip_batch(client, ns=CLIENT)
+    for ns, lines in backends.items():
+        ip_batch(lines, ns=ns)
+        with netns(ns):  # TUN: the decapsulated packet arrives on tunl0, not on the route to its source
+            for conf in ("all", "tunl0"):
+                sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
+    # The director forwards NAT replies, and DR/TUN replies whose source is a VIP it holds too.
+    sysctl("net.ipv4.ip_forward", "1")
+    for conf in ("all", "default", *(f"v-{b}" for b in BACKENDS)):
+        sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
+        sysctl(f"net.ipv4.conf.{conf}.accept_local", "1")
 
 
 class Servers:
@@ -235,13 +256,62 @@ class Lab:
     @classmethod
     def build(cls) -> Lab:
         """Create the namespaces (the test process must already be in DIRECTOR)."""
-        run(_topology_script())
+        _build_topology()
         return cls(Servers())
 
     def close(self) -> None:
         self.servers.close()
-        run("; ".join(f"ip netns del {ns}" for ns in NAMESPACES))
+        ip_batch([f"netns del {ns}" for ns in NAMESPACES])
 
 
-def ipvsadm_list() -> str:
-    return run("ipvsadm -Ln")
+_FORWARD = {"Masq": Forwarding.NAT, "Route": Forwarding.DR, "Tunnel": Forwarding.TUN}
+
+
+def ipvsadm_table() -> Table:
+    """The kernel's table as `ipvsadm -Ln` prints it: an independent reading, not bmlb's."""
+    services: list[VirtualService] = []
+    current: dict[str, Any] | None = None
+    servers: list[RealServer] = []
+
+    def flush() -> None:
+        if current is not None:
+            services.append(VirtualService(**current, real_servers=tuple(servers)))
+
+    for line in run("ipvsadm -Ln").splitlines()[3:]:
+        f = line.split()
+        if f[0] == "->":
+            host, port = f[1].rsplit(":", 1)
+            servers.append(RealServer(ipaddress.ip_address(host.strip("[]")), int(port), weight=int(f[3]),
+                                      forwarding=_FORWARD[f[2]]))
+            continue
+        flush()
+        host, port = f[1].rsplit(":", 1)
+        persistent = int(f[f.index("persistent") + 1]) if "persistent" in f else 0
+        current = {"protocol": Protocol(f[0].lower()), "address": ipaddress.ip_address(host.strip("[]")),
+                   "port": int(port), "scheduler": Scheduler(f[2]), "persistence_timeout": persistent}
+        servers = []
+    flush()
+    return Table(tuple(services))
+
+
+def service(
+    vip: str,
+    port: int,
+    *,
+    to: int,
+    protocol: Protocol = Protocol.TCP,
+    forwarding: Forwarding = Forwarding.NAT,
+    scheduler: Scheduler = Scheduler.RR,
+    persistence: int = 0,
+    backends: tuple[str, ...] = tuple(BACKENDS),
+    weight: int = 1,
+) -> VirtualService:
+    """A virtual service on `vip`:`port` spread over `backends` (names) on port `to`."""
+    servers = tuple(
+        RealServer(ipaddress.ip_address(BACKENDS[b]), to, weight=weight, forwarding=forwarding) for b in backends
+    )
+    return VirtualService(protocol, ipaddress.ip_address(vip), port, scheduler, persistence, servers)
+
+
+def link_addresses(link: str = LINK) -> set[str]:
+    return {line.split()[3].split("/")[0] for line in run(f"ip -o -4 addr show dev {link}").splitlines()}
