@@ -15,7 +15,6 @@ from kubernetes.client.rest import ApiException
 from firewall.sim import Simulator
 from tests.controller.cluster import PLURALS, Cluster, apply_crds, process
 
-pytest_plugins = ["tests.apiserver.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -107,21 +107,41 @@ def ip_batch(lines: list[str], *, ns: str | None = None) -> None:
 
 
 def _build_topology() -> None:
-    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {ns}\n" for ns in NAMESPACES),
-                   capture_output=True, check=False)  # leftovers of an interrupted run
+    subprocess.run(
+        ["ip", "-force", "-batch", "-"],
+        input="".join(f"netns del {ns}\n" for ns in NAMESPACES),
+        capture_output=True,
+        check=False,
+    )  # leftovers of an interrupted run
     director = [f"netns add {ns}" for ns in NAMESPACES]
-    director += [f"link add v-cl type veth peer name eth0 netns {CLIENT}", "addr add 10.0.1.1/24 dev v-cl",
-                 "link set v-cl up", "link set lo up"]
-    client = ["link set lo up", "link set eth0 up", *(f"addr add {a}/24 dev eth0" for a in CLIENT_ADDRS),
-              "route add default via 10.0.1.1"]
+    director += [
+        f"link add v-cl type veth peer name eth0 netns {CLIENT}",
+        "addr add 10.0.1.1/24 dev v-cl",
+        "link set v-cl up",
+        "link set lo up",
+    ]
+    client = [
+        "link set lo up",
+        "link set eth0 up",
+        *(f"addr add {a}/24 dev eth0" for a in CLIENT_ADDRS),
+        "route add default via 10.0.1.1",
+    ]
     backends: dict[str, list[str]] = {}
     for name, addr in BACKENDS.items():
         net = addr.rsplit(".", 1)[0]
-        director += [f"link add v-{name} type veth peer name eth0 netns {ns_of(name)}",
-                     f"addr add {net}.1/24 dev v-{name}", f"link set v-{name} up"]
-        backends[ns_of(name)] = ["link set lo up", f"addr add {addr}/24 dev eth0", "link set eth0 up",
-                                 f"route add default via {net}.1", f"route add local {VIP_NET} dev lo",
-                                 "link set tunl0 up"]
+        director += [
+            f"link add v-{name} type veth peer name eth0 netns {ns_of(name)}",
+            f"addr add {net}.1/24 dev v-{name}",
+            f"link set v-{name} up",
+        ]
+        backends[ns_of(name)] = [
+            "link set lo up",
+            f"addr add {addr}/24 dev eth0",
+            "link set eth0 up",
+            f"route add default via {net}.1",
+            f"route add local {VIP_NET} dev lo",
+            "link set tunl0 up",
+        ]
     ip_batch(director)
     ip_batch(client, ns=CLIENT)
     for ns, lines in backends.items():
@@ -281,14 +301,22 @@ def ipvsadm_table() -> Table:
         f = line.split()
         if f[0] == "->":
             host, port = f[1].rsplit(":", 1)
-            servers.append(RealServer(ipaddress.ip_address(host.strip("[]")), int(port), weight=int(f[3]),
-                                      forwarding=_FORWARD[f[2]]))
+            servers.append(
+                RealServer(
+                    ipaddress.ip_address(host.strip("[]")), int(port), weight=int(f[3]), forwarding=_FORWARD[f[2]]
+                )
+            )
             continue
         flush()
         host, port = f[1].rsplit(":", 1)
         persistent = int(f[f.index("persistent") + 1]) if "persistent" in f else 0
-        current = {"protocol": Protocol(f[0].lower()), "address": ipaddress.ip_address(host.strip("[]")),
-                   "port": int(port), "scheduler": Scheduler(f[2]), "persistence_timeout": persistent}
+        current = {
+            "protocol": Protocol(f[0].lower()),
+            "address": ipaddress.ip_address(host.strip("[]")),
+            "port": int(port),
+            "scheduler": Scheduler(f[2]),
+            "persistence_timeout": persistent,
+        }
         servers = []
     flush()
     return Table(tuple(services))

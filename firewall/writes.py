@@ -1,0 +1,58 @@
+"""Plan operations → config write requests (pure): what to send, in order, one per operation."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from firewall import elements, xpaths
+from firewall.config import SyncConfig
+from firewall.diff import Op, OpType
+from firewall.snapshot import Key
+
+
+@dataclass(frozen=True)
+class Write:
+    action: str  # set | edit | delete | move
+    xpath: str
+    op: Op
+    element: ET.Element | None = None
+    where: str | None = None
+    dst: str | None = None
+
+    def size(self) -> int:
+        body = ET.tostring(self.element, encoding="unicode") if self.element is not None else ""
+        return len(self.xpath) + len(body) + 64
+
+
+def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element]) -> list[Write]:
+    out = []
+    for op in ops:
+        if op.type == OpType.CREATE:
+            assert op.new is not None
+            out.append(Write("set", xpaths.container(config, op.kind), op, elements.to_element(op.new)))
+        elif op.type == OpType.UPDATE:
+            assert op.new is not None
+            out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op,
+                             elements.merged(op.new, raw.get((op.kind, op.name)))))
+        elif op.type == OpType.DELETE:
+            out.append(Write("delete", xpaths.entry(config, op.kind, op.name), op))
+        else:
+            assert op.move is not None
+            out.append(Write("move", xpaths.entry(config, op.kind, op.name), op, where=op.move.where,
+                             dst=op.move.dst))
+    return out
+
+
+def batches(writes: Sequence[Write], *, max_ops: int, max_bytes: int) -> Iterator[list[Write]]:
+    batch: list[Write] = []
+    size = 0
+    for w in writes:
+        if batch and (len(batch) >= max_ops or size + w.size() > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(w)
+        size += w.size()
+    if batch:
+        yield batch
