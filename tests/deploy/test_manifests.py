@@ -204,14 +204,13 @@ def test_controller_reads_what_it_watches_and_writes_only_status_finalizers_even
         assert _grants(docs, sa, group, plural, "patch"), f"finalizers on {plural}"
     assert _grants(docs, sa, "", "events", "create") and _grants(docs, sa, "events.k8s.io", "events", "create")
     assert _grants(docs, sa, "kopf.dev", "clusterkopfpeerings", "watch")
-    assert _grants(docs, sa, "coordination.k8s.io", "leases", "watch")
-    assert _grants(docs, sa, "coordination.k8s.io", "leases", "create", namespace=NAMESPACE)
+    assert _grants(docs, sa, "coordination.k8s.io", "leases", "watch")  # the agents' node Leases
 
     allowed_writes = {("", "services"), ("", "services/status"), ("bmlb.io", "natrules"),
                       ("bmlb.io", "securitypolicies"), ("", "events"), ("events.k8s.io", "events"),
-                      ("", "namespaces"), ("kopf.dev", "clusterkopfpeerings"), ("coordination.k8s.io", "leases")}
+                      ("", "namespaces"), ("kopf.dev", "clusterkopfpeerings")}
     allowed_writes |= {("bmlb.io", f"{p}/status") for p in ("vippools", "firewalls", "natrules", "securitypolicies")}
-    for role, rule in _rules_of(docs, sa):
+    for _role, rule in _rules_of(docs, sa):
         if WRITE_VERBS & set(rule["verbs"]):
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -220,8 +219,6 @@ def test_controller_reads_what_it_watches_and_writes_only_status_finalizers_even
                 assert rule["resourceNames"] == [NAMESPACE], "only its own Namespace object"
             if "clusterkopfpeerings" in rule["resources"]:
                 assert rule["resourceNames"] == ["bmlb"]
-            if "leases" in rule["resources"]:
-                assert role["kind"] == "Role" and role["metadata"]["namespace"] == NAMESPACE
 
 
 def test_agent_only_reads_and_writes_its_lease(docs: list[Doc]) -> None:
@@ -283,9 +280,15 @@ def test_agent_daemonset(docs: list[Doc]) -> None:
     assert {"operator": "Exists"} in pod["tolerations"]
     (c,) = pod["containers"]
     assert c["args"][0] == "agent"
-    params = _parse("agent", [a.replace("$(NODE_NAME)", "node-a") for a in c["args"][1:]])
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]}
+    assert env == {"NODE_NAME": "spec.nodeName", "NODE_IP": "status.hostIP", "POD_NAMESPACE": "metadata.namespace"}
+    example = {"NODE_NAME": "node-a", "NODE_IP": "192.0.2.10", "POD_NAMESPACE": NAMESPACE}
+    args = [re.sub(r"\$\((\w+)\)", lambda m: example[m.group(1)], a) for a in c["args"][1:]]
+    params = _parse("agent", args)
     assert params["node"] == "node-a" and params["backend"] == "kernel"
-    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in c["env"]
+    assert params["lease_namespace"] == NAMESPACE and params["address"] == "192.0.2.10"
+    assert _grants(docs, "bmlb-agent", "coordination.k8s.io", "leases", "create", namespace=NAMESPACE)
+    assert _grants(docs, "bmlb-agent", "coordination.k8s.io", "leases", "update", namespace=NAMESPACE)
     sc = c["securityContext"]
     assert sc["capabilities"]["drop"] == ["ALL"] and sc["capabilities"]["add"] == ["NET_ADMIN"]
     assert not sc.get("privileged") and sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"]
