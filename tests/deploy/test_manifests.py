@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes.client
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -87,6 +88,41 @@ def test_every_rendered_document_is_valid_yaml_with_identity(values: dict[str, A
         for doc in yaml.safe_load_all(text):
             assert isinstance(doc, dict), name
             assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name"), name
+
+
+def _unknown_fields(data: Any, typ: str, path: str) -> Iterator[str]:
+    """Field names the kubernetes client's model of `typ` does not know (typos, wrong nesting)."""
+    if data is None or typ in ("object", "str", "int", "bool", "float", "datetime"):
+        return
+    if m := re.fullmatch(r"List\[(.+)\]", typ):
+        for i, item in enumerate(data):
+            yield from _unknown_fields(item, m.group(1), f"{path}[{i}]")
+        return
+    if m := re.fullmatch(r"Dict\[str, (.+)\]", typ):
+        for key, value in data.items():
+            yield from _unknown_fields(value, m.group(1), f"{path}.{key}")
+        return
+    model = getattr(kubernetes.client, typ)
+    fields = {json_name: attr for attr, json_name in model.attribute_map.items()}
+    for key, value in data.items():
+        if key not in fields:
+            yield f"{path}.{key}: not a field of {typ}"
+        else:
+            yield from _unknown_fields(value, model.openapi_types[fields[key]], f"{path}.{key}")
+
+
+def test_kubernetes_objects_have_only_known_fields(docs: list[Doc]) -> None:
+    checked = set()
+    for doc in docs:
+        model = "V1" + doc["kind"]
+        if doc["apiVersion"].endswith("/v1") or doc["apiVersion"] == "v1":
+            assert hasattr(kubernetes.client, model) or doc["apiVersion"] == "kopf.dev/v1", doc["kind"]
+        if hasattr(kubernetes.client, model):
+            checked.add(doc["kind"])
+            where = f"{doc['kind']} {doc['metadata']['name']}"
+            assert not list(_unknown_fields(doc, model, where))
+    assert {"Deployment", "DaemonSet", "ClusterRole", "Role", "RoleBinding", "ClusterRoleBinding",
+            "ServiceAccount", "Namespace", "CustomResourceDefinition"} <= checked
 
 
 def test_crds_are_copied_with_kopf_peering(docs: list[Doc]) -> None:
