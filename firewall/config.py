@@ -36,7 +36,7 @@ class SyncConfig:
     ownership_tag: str = "bmlb-managed"
     owned_prefix: str = "bmlb-"
     anchor: Anchor = field(default_factory=Anchor)
-    nat_anchor: Anchor | None = None  # None: same as `anchor`
+    nat_anchor: Anchor | None = None  # None: same as `anchor` (a before/after rule must then be in both)
     drift: DriftMode = DriftMode.ENFORCE
     commit_foreign_pending: bool = False
     vsys: str = "vsys1"

@@ -150,13 +150,18 @@ class Device:
         self.version: tuple[int, int, int] = (0, 0, 0)
         self.platform = ""
         self.push_pending: set[str] = set()  # device groups whose last push failed
+        self.multi_config_ok = True  # False once the device refused multi-config
         self._ctx = endpoint.ssl_context()
-        cls = VerifiedPanorama if endpoint.panorama else VerifiedFirewall
-        self.pan: Any = cls(endpoint.host, api_key="pending", port=endpoint.port,
-                            timeout=max(1, int(endpoint.timeout)))
-        self.pan.bmlb_ssl_context = self._ctx
-        self.pan.api_key = credentials.api_key or None
-        self.pan.timeout = max(1, int(endpoint.timeout))
+        self._key = credentials.api_key
+        self.pan: Any = self._make_pan()
+
+    def _make_pan(self) -> Any:
+        """A pan-os-python device that never generates keys itself (it would not verify TLS)."""
+        cls = VerifiedPanorama if self.endpoint.panorama else VerifiedFirewall
+        pan = cls(self.endpoint.host, api_key=self._key or "-", port=self.endpoint.port,
+                  timeout=max(1, int(self.endpoint.timeout)))
+        pan.bmlb_ssl_context = self._ctx
+        return pan
 
     def __repr__(self) -> str:
         return f"Device({self.endpoint.host}:{self.endpoint.port})"
@@ -178,15 +183,15 @@ class Device:
             key = xapi.keygen()
         except _LIBRARY_ERRORS as exc:
             raise _mapped(exc) from None
-        self.pan.api_key = key
-        self.pan.update_connection_method()
+        self._key = key
+        self.pan = self._make_pan()
 
     def call(self, fn: Callable[[Any], T], *, idempotent: bool = True) -> T:
         """Run fn(xapi), mapping errors; retry transport failures (idempotent only) and renew keys."""
         renewed = False
         attempt = 0
         while True:
-            if not self.pan.api_key:
+            if not self._key:
                 self._keygen()
                 renewed = True
             self.requests += 1
@@ -195,8 +200,7 @@ class Device:
             except _LIBRARY_ERRORS as exc:
                 err = _mapped(exc)
             if isinstance(err, AuthFailed) and not renewed and self._credentials.password:
-                self.pan.api_key = None
-                renewed = True
+                self._key = None
                 continue
             if type(err) is Unreachable and idempotent and attempt < self.endpoint.retries:
                 attempt += 1

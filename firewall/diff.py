@@ -232,7 +232,7 @@ class _Differ:
         gone = {op.name for op in deletes}
         created = [op.name for op in upserts if op.type == OpType.CREATE]
         current = [r for r in self.actual.order.get(kind, ()) if r not in gone] + created
-        found = order.moves(current, ours, anchor)
+        found = order.moves(current, ours, anchor, frozenset(created))
         if not found:
             return []
         drifted = (not created and self.baseline is not None

@@ -6,7 +6,8 @@ appear in desired order, and:
   BOTTOM      our last rule is the last rule
   BEFORE X    our last rule comes immediately before X (so all of ours precede X)
   AFTER X     our first rule comes immediately after X (so all of ours follow X)
-A foreign rule between two of ours stays there. Rules that keep their place form the longest
+A foreign rule between two of ours stays there (but new rules, appended at the bottom by the
+device, join the others rather than stay below foreign rules). Rules that keep their place form the longest
 subsequence already in desired order that the anchor allows; every other rule moves once, so
 the number of moves is the minimum, and zero when the order is already right.
 """
@@ -81,15 +82,20 @@ def _longest_in_order(current: Sequence[str], rank: dict[str, int], allowed: set
     return keep
 
 
-def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor) -> tuple[Move, ...]:
-    """Moves that bring `ours` (desired order; all present in `current`) into place."""
+def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
+          fresh: frozenset[str] = frozenset()) -> tuple[Move, ...]:
+    """Moves that bring `ours` (desired order; all present in `current`) into place.
+
+    `fresh` rules were just appended by the device: they have no place worth keeping, so a
+    foreign rule above them is not "in the middle of ours"; they join their neighbours.
+    """
     if not ours:
         return ()
     missing = [r for r in ours if r not in set(current)]
     if missing:
         raise ValueError(f"rules not in the rulebase: {missing}")
     rank = {r: i for i, r in enumerate(ours)}
-    keep = _longest_in_order(current, rank, _keepable(current, ours, anchor))
+    keep = _longest_in_order(current, rank, _keepable(current, ours, anchor) - fresh)
     out: list[Move] = []
     state = list(current)
     for i, rule in enumerate(ours):

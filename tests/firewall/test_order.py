@@ -34,11 +34,16 @@ def run(current: list[str], ours: list[str], anchor: Anchor) -> list[str]:
     pytest.param(["c", "X", "a", "b"], ["a", "b", "c"], Anchor(Position.AFTER, "X"),
                  (Move("c", "after", "b"),), id="after: a rule above the anchor moves below"),
     pytest.param(["F", "G", "n1", "n2", "n3"], ["n1", "n2", "n3"], TOP,
-                 (Move("n1", "top"),), id="new rules at the bottom, anchored top: one move"),
+                 (Move("n1", "top"),), id="misplaced block anchored top: one move"),
 ])
 def test_moves(current: list[str], ours: list[str], anchor: Anchor, expected: tuple[Move, ...]) -> None:
     assert order.moves(current, ours, anchor) == expected
     assert order.satisfied(run(current, ours, anchor), ours, anchor)
+
+
+def test_new_rules_join_the_block() -> None:
+    assert order.moves(["a", "F", "n"], ["a", "n"], TOP, frozenset({"n"})) == (Move("n", "after", "a"),)
+    assert order.moves(["F", "a", "n"], ["a", "n"], BOTTOM, frozenset({"n"})) == ()
 
 
 def test_missing_anchor() -> None:

@@ -1,0 +1,40 @@
+"""Read what the device holds: one `get` per container, whatever the number of objects."""
+
+from __future__ import annotations
+
+from firewall import elements, snapshot, xpaths
+from firewall.config import SyncConfig
+from firewall.device import Device
+from firewall.elements import Kind
+from firewall.model import AddressObject, DesiredFirewall, NatRule, SecurityRule, ServiceObject, Tag
+from firewall.snapshot import Snapshot
+
+
+def read(device: Device, config: SyncConfig) -> Snapshot:
+    containers = {}
+    for kind in snapshot.READ_KINDS:
+        result = device.get(xpaths.container(config, kind))
+        containers[kind] = result[0] if result is not None and len(result) else None
+    return snapshot.build(containers, config)
+
+
+def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:
+    """Our objects as a DesiredFirewall (rules in rulebase order; owners unknown on the device)."""
+    def of(kind: Kind) -> list[elements.Obj]:
+        objs = snap.of_kind(kind)
+        names = [n for n in snap.order.get(kind, ()) if n in objs] if kind.is_rule else sorted(objs)
+        return [objs[n] for n in names]
+
+    return DesiredFirewall(
+        ownership_tag=config.ownership_tag,
+        tags=tuple(o for o in of(Kind.TAG) if isinstance(o, Tag)),
+        addresses=tuple(o for o in of(Kind.ADDRESS) if isinstance(o, AddressObject)),
+        services=tuple(o for o in of(Kind.SERVICE) if isinstance(o, ServiceObject)),
+        security_rules=tuple(o for o in of(Kind.SECURITY) if isinstance(o, SecurityRule)),
+        nat_rules=tuple(o for o in of(Kind.NAT) if isinstance(o, NatRule)),
+    )
+
+
+def read_owned(device: Device, config: SyncConfig) -> DesiredFirewall:
+    """Read-only: what bmlb owns on the device now (for `bmlb audit`)."""
+    return owned_state(read(device, config), config)
