@@ -170,6 +170,8 @@ def _logging(verbose: bool) -> None:
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # one line per handled watch event is noise at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 from controller.cli_deploy import deploy as _deploy  # noqa: E402

@@ -54,7 +54,8 @@ def _apply_all(cluster: Cluster, docs: list[dict[str, Any]], sim: Simulator) -> 
             with contextlib.suppress(ApiException):
                 cluster.apply({"apiVersion": "v1", "kind": "Secret",
                                "metadata": {"name": secret["name"], "namespace": secret["namespace"]},
-                               "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode()}})
+                               "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode(),
+                                "username": base64.b64encode(b"admin").decode()}})
             d = {**d, "spec": {**d["spec"], "host": sim.host, "port": sim.port,
                                "caBundle": Path(sim.ca_file).read_text()}}
         cluster.apply(d)

@@ -18,6 +18,12 @@ from controller.conditions import FirewallOutcome
 from controller.kube import Kube, KubeError, now
 from controller.metrics import Metrics
 from controller.problems import ObjectRef
+from firewall import sync as fwsync
+from firewall.config import DriftMode, Rulebase, SyncConfig
+from firewall.device import Credentials, Device, Endpoint, connect
+from firewall.errors import FirewallError
+from firewall.model import Anchor, Position
+from firewall.sync import SyncReport
 
 log = logging.getLogger("bmlb.fwlink")
 
@@ -28,6 +34,8 @@ class FirewallLinks:
     metrics: Metrics
     allow_insecure: bool = False
     reports: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, tuple[object, Device]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, str]] = field(default_factory=dict)
     _ca_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bmlb-ca-")))
 
     def _ca_file(self, spec: specs.FirewallSpec) -> str | None:
@@ -51,20 +59,17 @@ class FirewallLinks:
         if spec.insecure_skip_tls_verify and not self.allow_insecure:
             log.warning("Firewall %s: insecureSkipTLSVerify is set; TLS is not verified", target.name)
         started = time.monotonic()
-        outcome, report = sync_target(target, secret=secret, ca_file=self._ca_file(spec))
+        outcome, report = sync_target(target, secret=secret, ca_file=self._ca_file(spec), devices=self.devices,
+                                      baselines=self.baselines)
         self.reports[target.name] = report
         if report is not None:
-            commits = int(getattr(report, "commits", 0) or 0)
-            writes = int(getattr(report, "writes", 0) or 0)
-            if commits:
-                self.metrics.commits.labels(target.name).inc(commits)
-                commit_time = getattr(report, "commit_seconds", None)
-                if commit_time:
-                    self.metrics.commit_seconds.labels(target.name).observe(commit_time)
-            if writes:
-                self.metrics.writes.labels(target.name).inc(writes)
+            if report.committed:
+                self.metrics.commits.labels(target.name).inc()
+            if report.write_requests:
+                self.metrics.writes.labels(target.name).inc(report.write_requests)
         self._write_firewall_status(target, outcome, report)
-        log.info("Firewall %s synced in %.2fs: %s", target.name, time.monotonic() - started, outcome.reason)
+        log.info("Firewall %s synced in %.2fs: %s: %s", target.name, time.monotonic() - started, outcome.reason,
+                 outcome.message)
         return outcome
 
     def _write_firewall_status(self, target: FirewallTarget, outcome: FirewallOutcome, report: Any) -> None:
@@ -78,18 +83,56 @@ class FirewallLinks:
             "lastSyncTime": now(),
         }
         if report is not None:
-            job = getattr(report, "commit_job", None)
-            if job:
-                status["lastCommitJob"] = str(job)
-            status["managedObjects"] = int(getattr(report, "managed", 0) or 0)
-            status["drift"] = [str(d) for d in getattr(report, "drift", ()) or ()][:100]
+            if report.commit_job is not None:
+                status["lastCommitJob"] = str(report.commit_job)
+            d = target.desired
+            status["managedObjects"] = sum(len(x) for x in (d.tags, d.addresses, d.services, d.security_rules,
+                                                             d.nat_rules, d.static_routes))
+            status["drift"] = [str(x) for x in report.drift][:100]
         try:
             self.kube.patch_status(ref, status)
         except KubeError as err:
             log.warning("Firewall %s status not written: %s", target.name, err)
 
 
-def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None
-                ) -> tuple[FirewallOutcome, Any]:
-    """Connect, sync once, and translate the engine's report or error into an outcome."""
-    raise NotImplementedError  # wired to firewall.sync once the engine's API lands
+def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None,
+                devices: dict[str, tuple[object, Device]], baselines: dict[str, dict[str, str]]
+                ) -> tuple[FirewallOutcome, SyncReport | None]:
+    """Connect (or reuse the connection), sync once, and translate the report or error."""
+    spec = target.spec
+    assert spec is not None
+    panorama = spec.type == "panorama"
+    endpoint = Endpoint(host=spec.host, port=spec.port, ca_bundle=ca_file,
+                        insecure_skip_tls_verify=spec.insecure_skip_tls_verify, panorama=panorama)
+    creds = Credentials(api_key=secret.get("apiKey") or secret.get("api-key") or None,
+                        username=secret.get("username") or None, password=secret.get("password") or None)
+    try:
+        config = SyncConfig(
+            ownership_tag=spec.ownership_tag,
+            anchor=Anchor(Position(spec.placement.position), spec.placement.rule),
+            drift=DriftMode(spec.drift), commit_foreign_pending=spec.commit.commit_foreign_pending,
+            vsys=spec.vsys, device_group=spec.device_group if panorama else None,
+            rulebase=Rulebase(spec.rulebase), admin=spec.admin)
+        key = (endpoint, creds)
+        cached = devices.get(target.name)
+        if cached is None or cached[0] != key:
+            devices[target.name] = (key, connect(endpoint, creds))
+        device = devices[target.name][1]
+        report = fwsync.sync(target.desired, device, config=config, baseline=baselines.get(target.name))
+    except FirewallError as err:
+        if not err.transient:
+            devices.pop(target.name, None)  # reconnect next time: credentials or TLS may have changed
+        failed = frozenset(getattr(err, "objects", ()) or ())
+        return FirewallOutcome(False, type(err).__name__, str(err), failed), None
+    baselines[target.name] = dict(report.baseline)
+    if report.errors:
+        names = frozenset(e.name for e in report.errors)
+        msg = "; ".join(f"{e.kind} {e.name}: {e.message}" for e in report.errors)
+        return FirewallOutcome(False, "ObjectsRefused", msg, names), report
+    if report.skipped:
+        msg = "; ".join(str(s) for s in report.skipped)
+        return FirewallOutcome(False, "Skipped", msg), report
+    drift = f", {len(report.drift)} drifted objects {'restored' if spec.drift == 'enforce' else 'reported'}" \
+        if report.drift else ""
+    what = f"{len(report.applied)} changes, commit job {report.commit_job}" if report.committed else "no change"
+    return FirewallOutcome(True, "Synced", f"in sync ({what}{drift})"), report

@@ -67,7 +67,8 @@ def firewall_object(cluster: Cluster, sim: Simulator, ns: str) -> Callable[..., 
     """Create the credentials Secret and a Firewall pointing at the simulator (TLS verified)."""
     def make(name: str = "edge", **spec: Any) -> dict[str, Any]:
         cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-creds", "namespace": ns},
-                       "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode()}})
+                       "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode(),
+                                "username": base64.b64encode(b"admin").decode()}})
         body = {"apiVersion": "bmlb.io/v1alpha1", "kind": "Firewall", "metadata": {"name": name},
                 "spec": {"host": sim.host, "port": sim.port, "caBundle": Path(sim.ca_file).read_text(),
                          "credentialsSecret": {"name": f"{name}-creds", "namespace": ns}, **spec}}

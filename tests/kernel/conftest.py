@@ -14,17 +14,29 @@ Fixtures
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import ipvs.kernel
 from ipvs.kernel import KernelBackend
 from ipvs.reconcile import Reconciler
 from tests.kernel import lab as lab_mod
 from tests.kernel.lab import LINK
+
+# ipvs/kernel.py opens socket.NETLINK_GENERIC, which Python's socket module does not define:
+# without this the backend cannot start at all. test_lab.py holds a strict xfail that turns
+# into a failure once ipvs/kernel.py stops needing it; then delete both.
+KERNEL_NEEDS_SHIM = "socket.NETLINK_GENERIC" in inspect.getsource(ipvs.kernel) and not hasattr(
+    socket, "NETLINK_GENERIC"
+)
+if KERNEL_NEEDS_SHIM:
+    socket.NETLINK_GENERIC = lab_mod.NETLINK_GENERIC  # type: ignore[attr-defined]
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 _MISSING = pytest.StashKey[str]()
@@ -40,14 +52,12 @@ def _ipvs_missing() -> str | None:
             return f"needs {tool} on PATH"
     if Path("/proc/net/ip_vs").exists():
         return None
-    backend = KernelBackend()
-    try:  # opens the IPVS generic netlink family (modprobe ip_vs if need be) and reads
-        backend.read()
-    except Exception as e:
-        return f"this kernel has no IPVS ({e})"
-    finally:
-        backend.close()
-    return None
+    try:
+        if lab_mod.ipvs_family_exists():
+            return None
+    except OSError as e:
+        return f"cannot ask generic netlink for IPVS ({e})"
+    return "this kernel has no IPVS (no ip_vs module, no IPVS generic netlink family)"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

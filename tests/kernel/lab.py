@@ -26,6 +26,7 @@ import ipaddress
 import os
 import selectors
 import socket
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from typing import Any
 from ipvs.model import Forwarding, Protocol, RealServer, Scheduler, Table, VirtualService
 
 CLONE_NEWNET = 0x40000000
+NETLINK_GENERIC = 16  # linux/netlink.h; Python's socket module does not define it
 DIRECTOR = "bmlb-dir"
 CLIENT = "bmlb-cl"
 BACKENDS = {"b1": "10.0.2.2", "b2": "10.0.3.2", "b3": "10.0.4.2"}
@@ -92,6 +94,20 @@ def ns_of(backend: str) -> str:
 NAMESPACES = (CLIENT, *(ns_of(b) for b in BACKENDS))
 
 
+def ipvs_family_exists() -> bool:
+    """Ask generic netlink for the IPVS family (the kernel loads ip_vs on demand if it can)."""
+    name = b"IPVS\0"
+    attr = struct.pack("HH", 4 + len(name), 2) + name + b"\0" * (-len(name) % 4)  # CTRL_ATTR_FAMILY_NAME
+    body = struct.pack("BBH", 3, 1, 0) + attr  # CTRL_CMD_GETFAMILY, version 1
+    msg = struct.pack("IHHII", 16 + len(body), 0x10, 0x1, 1, 0) + body  # GENL_ID_CTRL, NLM_F_REQUEST
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as s:
+        s.settimeout(TIMEOUT)
+        s.send(msg)
+        reply = s.recv(65536)
+    kind = struct.unpack_from("H", reply, 4)[0]
+    return kind != 2 or struct.unpack_from("i", reply, 16)[0] == 0  # NLMSG_ERROR with an errno: absent
+
+
 def sysctl(name: str, value: str) -> None:
     """Set a sysctl in the calling thread's namespace (/proc/sys/net follows the thread)."""
     with open(f"/proc/sys/{name.replace('.', '/')}", "w") as f:
@@ -111,6 +127,7 @@ def _build_topology() -> None:
         ["ip", "-force", "-batch", "-"],
         input="".join(f"netns del {ns}\n" for ns in NAMESPACES),
         capture_output=True,
+        text=True,
         check=False,
     )  # leftovers of an interrupted run
     director = [f"netns add {ns}" for ns in NAMESPACES]
