@@ -26,7 +26,6 @@ import dataclasses
 import errno
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from ipvs.diff import Op, ServerRef
 from ipvs.drain import Connections
 from ipvs.errors import ApplyError, Failure, IpvsError, UnavailableError
 from ipvs.model import IPAddress, Table, VirtualService
+from ipvs.netlink import NETLINK_GENERIC, NETLINK_ROUTE
 
 
 class KernelBackend:
@@ -51,7 +51,7 @@ class KernelBackend:
     def _ipvs(self) -> netlink.Socket:
         if self._genl is None:
             try:
-                s = netlink.Socket(socket.NETLINK_GENERIC)
+                s = netlink.Socket(NETLINK_GENERIC)
             except OSError as e:
                 raise UnavailableError(f"netlink socket: {e}") from e
             try:
@@ -79,7 +79,7 @@ class KernelBackend:
 
     def _route(self) -> netlink.Socket:
         if self._rtnl is None:
-            self._rtnl = netlink.Socket(socket.NETLINK_ROUTE)
+            self._rtnl = netlink.Socket(NETLINK_ROUTE)
         return self._rtnl
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from ipvs import wire
 from ipvs.model import IPAddress
 
+NETLINK_ROUTE, NETLINK_GENERIC = 0, 16
 SOL_NETLINK, NETLINK_CAP_ACK = 270, 10
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 CHUNK = 128 * 1024  # bytes per sendmsg; below the default wmem_default (212992) minus slack
@@ -58,6 +59,8 @@ class Socket:
         self.sock.close()
 
     def request(self, msg: bytes, seq: int) -> list[bytes]:
+        """Send one message; collect replies until its ACK, error or NLMSG_DONE (needs NLM_F_ACK
+        on a non-dump request)."""
         self.sock.send(msg)
         out: list[bytes] = []
         while True:
@@ -140,7 +143,7 @@ def _rt(kind: int, flags: int, seq: int, body: bytes) -> bytes:
 
 
 def get_link(seq: int, name: str) -> bytes:
-    return _rt(RTM_GETLINK, wire.NLM_F_REQUEST, seq,
+    return _rt(RTM_GETLINK, wire.NLM_F_REQUEST | wire.NLM_F_ACK, seq,
                _IFINFO.pack(0, 0, 0, 0, 0) + wire.nla(IFLA_IFNAME, name.encode() + b"\0"))
 
 
