@@ -21,16 +21,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from panos import objects, policies  # noqa: E402
-from panos.errors import PanObjectMissing  # noqa: E402
-from panos.firewall import Firewall  # noqa: E402
+from panos import objects, policies
+from panos.errors import PanObjectMissing
+from panos.firewall import Firewall
 
-from firewall import sync  # noqa: E402
-from firewall.config import SyncConfig  # noqa: E402
-from firewall.device import Credentials, Endpoint, connect  # noqa: E402
-from firewall.model import DesiredFirewall  # noqa: E402
-from firewall.sim import Simulator  # noqa: E402
-from tests.firewall.sync_fixtures import OWN, web  # noqa: E402
+from firewall import sync
+from firewall.config import SyncConfig
+from firewall.device import Credentials, Endpoint, connect
+from firewall.model import DesiredFirewall
+from firewall.sim import Simulator
+from tests.firewall.sync_fixtures import OWN, web
 
 CONFIG = SyncConfig(ownership_tag=OWN, poll_interval=0.01, commit_retry_seconds=0.05)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +26,20 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from controller import manifests
+from controller.localcluster import Cluster, apply_crds, process
 from controller.naming import ROOT
 from controller.tables import table_from_plain
 from firewall.sim import Simulator
-from tests.apiserver.server import ApiServer, ensure_built
-from tests.controller.cluster import Cluster, apply_crds, process
 
 console = Console()
 HOME = "bmlb-system"
+
+
+def _apiserver() -> Any:
+    """The test API server harness, which lives in the source tree's tests/apiserver/."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("tests.apiserver.server")
 
 
 def _docs(paths: list[Path]) -> list[dict[str, Any]]:
@@ -121,20 +129,22 @@ def show(cluster: Cluster, docs: list[dict[str, Any]], sim: Simulator, states: d
     console.rule("The firewall's running config (bmlb's objects, as PAN-OS set commands)")
     for line in sim.set_commands("running"):
         if "bmlb" in line:
-            console.print(line, soft_wrap=True, highlight=False)
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
     from controller.render import ipvsadm
 
     for node, path in states.items():
         console.rule(f"IPVS on node {node} (memory backend)")
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-            console.print(ipvsadm(table_from_plain(json.loads(path.read_text())["table"])), highlight=False)
+            console.print(ipvsadm(table_from_plain(json.loads(path.read_text())["table"])), highlight=False,
+                          markup=False)
 
 
 @contextlib.contextmanager
-def environment(workdir: Path, *, sim_port: int) -> Iterator[tuple[ApiServer, Simulator, Cluster]]:
+def environment(workdir: Path, *, sim_port: int) -> Iterator[tuple[Any, Simulator, Cluster]]:
     console.print("[bold]bmlb demo[/bold]: starting the test API server and the PAN-OS simulator")
-    ensure_built()
-    with ApiServer(workdir / "apiserver") as api, Simulator.start(port=sim_port, commit_seconds=0.5,
+    server = _apiserver()
+    server.ensure_built()
+    with server.ApiServer(workdir / "apiserver") as api, Simulator.start(port=sim_port, commit_seconds=0.5,
                                                                     cert_dir=str(workdir / "sim-tls")) as sim:
         client = kubernetes.config.new_client_from_config(config_file=str(api.kubeconfig))
         cluster = Cluster(client, Path(api.kubeconfig))

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
+from controller.localcluster import PLURALS, Cluster, apply_crds, process
 from firewall.sim import Simulator
-from tests.controller.cluster import PLURALS, Cluster, apply_crds, process
-
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Helpers for tests against the real test API server: apply objects, read them, wait, and run
-bmlb's controller and agent as real processes."""
+"""A local cluster for the demo and the tests: apply objects to a real API server, read them, wait,
+and run bmlb's controller and agent as real processes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 PLURALS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules",
            "Firewall": "firewalls"}
