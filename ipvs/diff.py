@@ -152,8 +152,9 @@ def diff(
 ) -> Plan:
     is_owned = ownership(owned, desired)
     have = {s.key: s for s in actual.services if is_owned(s.address)}
+    want = desired.by_key()
     ops: list[Op] = []
-    for key, svc in desired.by_key().items():
+    for key, svc in want.items():
         old = have.get(key)
         if old is None:
             b = bare(svc)
@@ -162,7 +163,7 @@ def diff(
         else:
             ops.extend(_diff_service(svc, old, draining))
     for key, old in have.items():
-        if key not in desired.by_key():
+        if key not in want:
             ops.append(DeleteService(bare(old)))
     return tuple(sorted(ops, key=lambda op: op.order))
 
