@@ -108,7 +108,7 @@ def measure(label: str, run: Callable[[Simulator], None], prepare: Callable[[Sim
 
 def bmlb(desired: DesiredFirewall) -> Callable[[Simulator], None]:
     def run(sim: Simulator) -> None:
-        dev = connect(Endpoint(sim.host, sim.port, ca_bundle=sim.ca_file),
+        dev = connect(Endpoint(sim.host, sim.port, ca_bundle=sim.ca_file, timeout=600),
                       Credentials(api_key=sim.api_key()))
         sim.reset_stats()
         report = sync.sync(desired, dev, config=SyncConfig(**{**_cfg(), "admin": "admin"}))
