@@ -121,6 +121,10 @@ class Device:
             return self._write_all(batch, strict=strict)
 
     def _write_all(self, batch: list[Change], *, strict: bool) -> list[int | ConfigError]:
+        if len(batch) > 1:
+            done = self._write_batch(batch)
+            if done is not None:
+                return done
         results: list[int | ConfigError] = []
         before_all = copy.deepcopy(self.candidate), self._problems, len(self.changes)
         for change in batch:
@@ -135,6 +139,30 @@ class Device:
                 results.append(exc)
                 break
         return results
+
+    def _write_batch(self, batch: list[Change]) -> list[int | ConfigError] | None:
+        """Apply a whole multi-config batch and check the tree once (the per-change checks cost
+        a walk of the whole config each, quadratic for big batches). Any error: undo everything
+        and return None, so the caller replays change by change and reports exactly like a device."""
+        snapshot = copy.deepcopy(self.candidate)
+        touched: list[int] = []
+        try:
+            for change in batch:
+                touched.append(changes.apply(self.candidate, change))
+            tree.ensure_uuids(self.candidate)
+            found = refs.problems(self.candidate)
+        except ConfigError:
+            self.candidate = snapshot
+            return None
+        if found - self._problems:
+            self.candidate = snapshot
+            return None
+        self._problems = found
+        for change, n in zip(batch, touched, strict=True):
+            if n:
+                change.id = next(self._ids)
+                self.changes.append(change.copy())
+        return list(touched)
 
     def _write_one(self, change: Change) -> int:
         snapshot = copy.deepcopy(self.candidate)
