@@ -178,6 +178,10 @@ from controller.cli_deploy import deploy as _deploy  # noqa: E402
 
 main.add_command(_deploy)
 
+from controller.cli_audit import audit as _audit  # noqa: E402
+
+main.add_command(_audit)
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,221 @@
+"""`bmlb audit`: read what bmlb owns on a firewall (read-only), compile the cluster, and report
+owners, orphans, drift, any-source rules and NAT mismatches (controller/audit.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller.snapshot import Body, Snapshot
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class AuditError(Exception):
+    """Anything that stops the audit before a report exists (exit 2)."""
+
+
+@click.command("audit")
+@click.option("--kubeconfig", envvar="KUBECONFIG", default=None,
+              help="Read the cluster through this kubeconfig (default: in-cluster, then ~/.kube/config).")
+@click.option("-f", "--filename", "paths", multiple=True, type=click.Path(exists=True),
+              help="Read manifests (file or folder, repeatable) instead of a cluster.")
+@click.option("-R", "--recursive", is_flag=True, help="With -f: descend into sub-folders.")
+@click.option("--firewall", "firewall_name", default=None, help="The Firewall object to audit (default: the only one).")
+@click.option("--host", default=None, help="Override the Firewall's host.")
+@click.option("--port", type=int, default=None, help="Override the Firewall's port.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA bundle (PEM) to verify the firewall with, instead of the Firewall's caBundle.")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File holding an API key (instead of the Firewall's credentials Secret).")
+@click.option("--username", default=None, help="Username (with --password-file).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("-o", "--output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report here instead of standard output.")
+@click.option("--strict", is_flag=True, help="Any-source allow rules are findings too (exit 1).")
+def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
+          host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
+          password_file: str | None, output: str, out_file: str | None, strict: bool) -> None:
+    """Audit a firewall against the cluster: every bmlb object and its Kubernetes owner, orphans,
+    drift per attribute, allow rules open to any source, NAT rules not pointing at the Service VIP.
+
+    Read-only on both sides. Exit 0: clean; 1: findings (orphans, stale owners, drift, NAT
+    mismatches; with --strict also any-source rules); 2: the audit could not run.
+    """
+    from controller import audit_render
+
+    try:
+        report = run(kubeconfig=kubeconfig, paths=paths, recursive=recursive, firewall_name=firewall_name,
+                     host=host, port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
+                     password_file=password_file)
+    except AuditError as err:
+        click.echo(f"bmlb audit: {err}", err=True)
+        sys.exit(EXIT_ERROR)
+    rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text}[output](report)
+    if out_file:
+        Path(out_file).write_text(rendered)
+        s = report.summary()
+        click.echo(f"wrote {out_file}: {s['objects']} objects, {s['orphans']} orphans, {s['drift']} drift, "
+                   f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches", err=True)
+    else:
+        click.echo(rendered, nl=False)
+    sys.exit(EXIT_CLEAN if report.clean(strict=strict) else EXIT_FINDINGS)
+
+
+def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
+        host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
+        password_file: str | None) -> Any:
+    from controller.audit import audit as audit_core
+    from controller.compiler import compile
+    from controller.specs import FirewallSpec
+    from firewall import reader
+    from firewall.config import Rulebase, SyncConfig
+    from firewall.device import Endpoint, connect
+    from firewall.errors import FirewallError
+
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    if paths:
+        snapshot, secrets = _from_manifests(paths, recursive)
+        origin = "manifests " + ", ".join(paths)
+        read_secret = None
+    else:
+        snapshot, read_secret = _from_cluster(kubeconfig)
+        origin = f"cluster ({kubeconfig or 'default kubeconfig'})"
+
+    compiled = compile(snapshot)
+    names = [t.name for t in compiled.firewalls if t.spec is not None]
+    if firewall_name is None:
+        if len(names) > 1:
+            raise AuditError(f"there are {len(names)} Firewalls ({', '.join(names)}); choose one with --firewall")
+        firewall_name = names[0] if names else None
+    if firewall_name is None:  # no Firewall object: audit the plan of the default target at --host
+        if not host:
+            raise AuditError("no Firewall object found; give --firewall, or --host and credentials")
+        target = compiled.firewall("default")
+        from firewall.model import DesiredFirewall
+
+        desired = target.desired if target else DesiredFirewall(ownership_tag="bmlb-managed")
+        spec: FirewallSpec | None = None
+        firewall_name = "default"
+    else:
+        target = compiled.firewall(firewall_name)
+        if target is None or target.spec is None:
+            raise AuditError(f"no Firewall named {firewall_name!r} (have: {', '.join(names) or 'none'})")
+        desired, spec = target.desired, target.spec
+
+    creds = _credentials(spec, api_key_file=api_key_file, username=username, password_file=password_file,
+                         secrets=secrets, read_secret=read_secret)
+    ca = ca_file
+    if ca is None and spec is not None and spec.ca_bundle:
+        tmp = tempfile.NamedTemporaryFile("w", prefix="bmlb-audit-ca-", suffix=".pem", delete=False)
+        with tmp:
+            tmp.write(spec.ca_bundle)
+        ca = tmp.name
+    panorama = spec is not None and spec.type == "panorama"
+    insecure = bool(spec and spec.insecure_skip_tls_verify and not ca_file)
+    endpoint = Endpoint(host=host or (spec.host if spec else ""), port=port or (spec.port if spec else 443),
+                        ca_bundle=ca, insecure_skip_tls_verify=insecure, panorama=panorama)
+    try:
+        config = SyncConfig(ownership_tag=desired.ownership_tag, vsys=spec.vsys if spec else "vsys1",
+                            device_group=spec.device_group if spec and panorama else None,
+                            rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
+        actual = reader.read_owned(connect(endpoint, creds), config)
+    except FirewallError as err:
+        raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
+    source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
+              ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
+
+
+def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, password_file: str | None,
+                 secrets: dict[tuple[str, str], dict[str, str]], read_secret: Any) -> Any:
+    from firewall.device import Credentials
+
+    if api_key_file or password_file:
+        key = Path(api_key_file).read_text().strip() if api_key_file else None
+        password = Path(password_file).read_text().strip() if password_file else None
+        if not key and not (username and password):
+            raise AuditError("--api-key-file, or --username with --password-file, is needed")
+        return Credentials(api_key=key or None, username=username, password=password)
+    if spec is None:
+        raise AuditError("no Firewall object names a credentials Secret: give --api-key-file "
+                         "or --username/--password-file")
+    ref = (spec.credentials_secret.namespace, spec.credentials_secret.name)
+    if read_secret is not None:
+        data = read_secret(*ref)
+    elif ref in secrets:
+        data = secrets[ref]
+    else:
+        raise AuditError(f"Secret {ref[0]}/{ref[1]} is not among the manifests: give --api-key-file "
+                         "or --username/--password-file")
+    creds = Credentials(api_key=data.get("apiKey") or data.get("api-key") or None,
+                        username=username or data.get("username") or None, password=data.get("password") or None)
+    if not creds.api_key and not (creds.username and creds.password):
+        raise AuditError(f"Secret {ref[0]}/{ref[1]} holds no apiKey, nor username and password")
+    return creds
+
+
+def _from_manifests(paths: Iterable[str], recursive: bool
+                    ) -> tuple[Snapshot, dict[tuple[str, str], dict[str, str]]]:
+    import base64
+
+    from controller import manifests
+
+    docs, errors = manifests.load(paths, recursive=recursive)
+    if errors:
+        raise AuditError("; ".join(str(e) for e in errors))
+    secrets = {}
+    for d in docs:
+        if d.body.get("kind") == "Secret":
+            meta = d.body.get("metadata") or {}
+            data = {k: base64.b64decode(v).decode() for k, v in (d.body.get("data") or {}).items()}
+            data.update(d.body.get("stringData") or {})
+            secrets[(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))] = data
+    return Snapshot.of(d.body for d in docs), secrets
+
+
+def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
+    import kubernetes
+    from kubernetes.client.rest import ApiException
+
+    from controller import specs
+    from controller.kube import PLURAL, Kube, KubeError
+
+    try:
+        kube = Kube.from_config(kubeconfig)
+    except (kubernetes.config.ConfigException, OSError) as err:
+        raise AuditError(f"kubeconfig: {err}") from None
+    discovery = kubernetes.client.DiscoveryV1Api(kube.api)
+
+    def items(kind: str, api_version: str, result: Any) -> list[Body]:
+        out = []
+        for it in kube.api.sanitize_for_serialization(result).get("items") or []:
+            out.append({**it, "kind": kind, "apiVersion": api_version})
+        return out
+
+    bodies: list[Body] = []
+    try:
+        bodies += items("Service", "v1", kube.core.list_service_for_all_namespaces())
+        bodies += items("EndpointSlice", "discovery.k8s.io/v1", discovery.list_endpoint_slice_for_all_namespaces())
+        for kind in ("VIPPool", "SecurityPolicy", "NATRule", "Firewall"):
+            result = kube.custom.list_cluster_custom_object(specs.GROUP, specs.VERSION, PLURAL[kind])
+            bodies += items(kind, specs.API_VERSION, result)
+    except ApiException as err:
+        raise AuditError(f"reading the cluster: {err.status} {err.reason}") from None
+    except Exception as err:  # urllib3 raises many kinds of connection errors
+        raise AuditError(f"reading the cluster: {type(err).__name__}: {err}") from None
+
+    def read_secret(namespace: str, name: str) -> dict[str, str]:
+        try:
+            return kube.read_secret(namespace, name)
+        except KubeError as err:
+            raise AuditError(str(err)) from None
+
+    return Snapshot.of(bodies), read_secret
