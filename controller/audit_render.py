@@ -60,7 +60,7 @@ def text(report: AuditReport) -> str:
                                    [_owner_row(r) for r in report.rows]) if report.rows else "(none)"]
     if report.drift:
         out += ["", "DRIFT", columns(["KIND", "NAME", "ATTRIBUTE", "EXPECTED", "ACTUAL", "OWNER"],
-                                     [[d.kind, d.name, d.attribute, d.expected or '""', d.actual or '""',
+                                     [[d.kind, d.name, d.attribute, _cut(d.expected) or '""', _cut(d.actual) or '""',
                                        owner_text(d.owner)] for d in report.drift])]
     if report.any_source:
         out += ["", "ANY-SOURCE ALLOW RULES", columns(
@@ -73,6 +73,11 @@ def text(report: AuditReport) -> str:
             [[m.name, m.translated_address, m.translated_ip or "-", m.service or "-", ",".join(m.vips) or "-",
               m.reason] for m in report.nat_mismatches])]
     return "\n".join(out) + "\n"
+
+
+def _cut(value: str, width: int = 48) -> str:
+    """Terminal cells stay short (descriptions are long); JSON and HTML carry the full values."""
+    return value if len(value) <= width else value[: width - 3] + "..."
 
 
 @cache
