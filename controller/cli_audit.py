@@ -129,6 +129,9 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
         actual = reader.read_owned(connect(endpoint, creds), config)
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
+    finally:
+        if ca is not None and ca != ca_file:
+            Path(ca).unlink(missing_ok=True)
     source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
               ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
     return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
