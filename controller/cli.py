@@ -89,15 +89,20 @@ def firewall_sim(ctx: click.Context) -> None:
 @click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
 @click.option("--debounce", type=float, default=None, help="Override every Firewall's commit.debounceSeconds.")
 @click.option("--resync", type=float, default=None, help="Override every Firewall's resyncSeconds.")
+@click.option("--webhook-port", type=int, default=None,
+              help="Serve the validating admission webhook over HTTPS on 127.0.0.1:PORT "
+                   "(certificates from $BMLB_WEBHOOK_CERT_DIR: tls.crt, tls.key, ca.crt; else self-signed there).")
 @click.option("-v", "--verbose", is_flag=True)
 def controller(kubeconfig: str | None, home: str, peering: str, priority: int | None, metrics_port: int | None,
-               health: str | None, debounce: float | None, resync: float | None, verbose: bool) -> None:
+               health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
+               verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
     from controller import operator
 
     _logging(verbose)
     operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
-                 peering=peering or None, priority=priority, debounce=debounce, resync=resync)
+                 peering=peering or None, priority=priority, debounce=debounce, resync=resync,
+                 webhook_port=webhook_port)
 
 
 @main.command()

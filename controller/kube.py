@@ -45,6 +45,7 @@ class Kube:
     @classmethod
     def from_config(cls, kubeconfig: str | None = None) -> Kube:
         cfg = kubernetes.client.Configuration()
+        cfg.connection_pool_maxsize = 32  # status writes run in parallel
         if kubeconfig:
             kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         else:

@@ -34,10 +34,14 @@ WATCHED = [
 
 
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
-          resync: float | None = None, delete_timeout: float = 30.0, insecure_ok: bool = False
-          ) -> tuple[kopf.OperatorRegistry, Reconciler]:
+          resync: float | None = None, delete_timeout: float = 30.0, insecure_ok: bool = False,
+          webhook: bool = False) -> tuple[kopf.OperatorRegistry, Reconciler]:
     registry = kopf.OperatorRegistry()
     index = ClusterIndex()
+    if webhook:
+        from controller.webhook import register_webhooks
+
+        register_webhooks(registry, index)
     links = FirewallLinks(kube, metrics=metrics, allow_insecure=insecure_ok)
     reconciler = Reconciler(index=index, kube=kube, sync_firewall=links.sync, metrics=metrics)
     if debounce is not None:
@@ -94,13 +98,13 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
 
 def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None, health: str | None,
         peering: str | None, priority: int | None, debounce: float | None, resync: float | None,
-        insecure_ok: bool = False) -> None:
+        insecure_ok: bool = False, webhook_port: int | None = None) -> None:
     kube = Kube.from_config(kubeconfig)
     metrics = Metrics()
     if metrics_port:
         metrics.serve(metrics_port)
     registry, _ = build(kube=kube, home_namespace=home_namespace, metrics=metrics, debounce=debounce,
-                        resync=resync, insecure_ok=insecure_ok)
+                        resync=resync, insecure_ok=insecure_ok, webhook=webhook_port is not None)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -114,6 +118,10 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
             settings.peering.name = peering
             settings.peering.priority = priority if priority is not None else random.randint(1, 2**31 - 1)
             settings.peering.stealth = False
+        if webhook_port is not None:
+            from controller.webhook import server
+
+            settings.admission.server = server(webhook_port)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

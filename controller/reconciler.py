@@ -39,6 +39,8 @@ class Reconciler:
     reconciles: int = 0
     _released: dict[ObjectRef, asyncio.Event] = field(default_factory=dict)
     wall: Callable[[], float] = time.time
+    retry_first: float = 1.0
+    retry_max: float = 30.0
     _health: tuple[tuple[str, bool], ...] = ()
 
     def __post_init__(self) -> None:
@@ -61,12 +63,14 @@ class Reconciler:
         """Loop until `stopped()`: wait for a change (or the resync period), debounce, reconcile."""
         last_full = self.clock()
         first = True
+        backoff = 0.0  # > 0 while a firewall sync is failing: retry it without waiting for a change
         while not stopped():
             debounce, resync = self._settings()
             if not first:
                 timeout = max(0.0, resync - (self.clock() - last_full))
                 changed = await self.index.wait_changed(min(timeout, 1.0)) or self._health_moved()
-                if not changed and self.clock() - last_full < resync:
+                due = self.clock() - last_full >= min(resync, backoff or resync)
+                if not changed and not due:
                     continue
                 if changed and debounce > 0:
                     await asyncio.sleep(debounce)  # every change inside the window joins this reconcile
@@ -82,6 +86,8 @@ class Reconciler:
                 await asyncio.sleep(1.0)
             self.metrics.queue_depth.set(0 if self.index.version == version else 1)
             last_full = self.clock()
+            failing = any(not o.ok and o.reason != "NoFirewall" for o in self.outcomes.values())
+            backoff = min(self.retry_max, backoff * 2 or self.retry_first) if failing else 0.0
 
     async def reconcile(self) -> Compiled:
         started = self.clock()
@@ -94,6 +100,7 @@ class Reconciler:
         first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
                  if u.ref.kind in ("Service", "VIPPool")]
         await asyncio.to_thread(status.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        t_first = self.clock()
         for target in compiled.firewalls:
             if target.spec is None:
                 self.outcomes[target.name] = FirewallOutcome(
@@ -107,8 +114,12 @@ class Reconciler:
             self.outcomes[target.name] = outcome
         rest = [u for u in status.desired(compiled, self._bodies(), self.outcomes, now=stamp)
                 if u.ref.kind not in ("Service", "VIPPool")]
+        t_sync = self.clock()
         await asyncio.to_thread(status.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
         self._release(compiled)
+        log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
+                 "%d status writes %.2fs)", len(snapshot.all()), self.clock() - started, t_first - started,
+                 len(first), t_sync - t_first, len(rest), self.clock() - t_sync)
         for sev in Severity:
             self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
         for pool in compiled.pools:

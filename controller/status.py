@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,24 +77,29 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
             status["observedGeneration"] = int(meta.get("generation") or 0)
         if _subset_equal(status, old_status):
             continue
+        # Events for what a kubectl user must see: every condition turning bad, and becoming Ready.
         events = tuple(
             ("Normal" if c["status"] == "True" else "Warning", c["reason"], f"{c['type']}: {c['message']}")
             for c in conditions.changed(rendered, old_status.get("conditions") or [])
-            if c["type"] != "Ready" or c["status"] == "True")
+            if (c["status"] == "False" and c["type"] != "Ready") or (c["type"] == "Ready" and c["status"] == "True"))
         updates.append(Update(ref, str(meta.get("uid") or ""), status, events))
     return updates
 
 
 def write(updates: list[Update], *, patch: Callable[[ObjectRef, dict[str, Any]], None],
-          event: Callable[..., None]) -> int:
-    written = 0
-    for u in updates:
+          event: Callable[..., None], workers: int = 16) -> int:
+    """Write every update (status, then its Events); one object's failure never stops the others."""
+    def one(u: Update) -> int:
         try:
             patch(u.ref, u.status)
-            written += 1
-        except Exception as err:  # one object's failure must not stop the others
+        except Exception as err:
             log.warning("status of %s not written: %s", u.ref, err)
-            continue
+            return 0
         for type_, reason, message in u.events:
             event(u.ref, uid=u.uid, type_=type_, reason=reason, message=message)
-    return written
+        return 1
+
+    if len(updates) <= 2:
+        return sum(map(one, updates))
+    with ThreadPoolExecutor(min(workers, len(updates))) as pool:
+        return sum(pool.map(one, updates))
