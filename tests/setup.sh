@@ -9,7 +9,7 @@ say() { echo "[bmlb setup] $*"; }
 SUDO=""
 [[ $(id -u) == 0 ]] || SUDO="sudo"
 
-PKGS=(python3 python3-venv python3-dev gcc openssl iproute2 ca-certificates)
+PKGS=(python3 python3-venv python3-dev gcc openssl iproute2 ca-certificates chromium)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
