@@ -194,10 +194,19 @@ def build_firewall(
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
 
+    holders: dict[IPAddress, list[LBService]] = defaultdict(list)
+    for s in sorted(services.values(), key=lambda s: s.ref):
+        for ip in getattr(vips.get(s.ref), "addresses", ()):
+            holders[ip].append(s)
+
     def vip_object(svc: LBService, ip: IPAddress) -> str:
-        owner = owner_of("Service", svc.ref, svc.uid, svc.generation)
-        desc = naming.text("vip_description", services=[f"Service {svc.namespace}/{svc.name}"], owner=owner)
-        return b.address(ip, description=desc, owner=owner, namespace=svc.namespace)
+        # A shared VIP is one address object: it names every Service on it, owned by the first.
+        sharing = holders.get(ip) or [svc]
+        first = sharing[0]
+        owner = owner_of("Service", first.ref, first.uid, first.generation)
+        desc = naming.text("vip_description", services=[f"Service {s.namespace}/{s.name}" for s in sharing],
+                           owner=owner)
+        return b.address(ip, description=desc, owner=owner, namespace=first.namespace)
 
     for pub in publications:
         nat = pub.nat
