@@ -1,7 +1,8 @@
 """desired × owned actual → Plan: typed operations in dependency order (pure).
 
-Order of a plan: tags, then addresses and services are created or updated; our rules are
-deleted, created or updated, then moved; finally addresses/services and tags are deleted.
+Order of a plan: tags, then addresses, services and static routes are created or updated; our
+rules are deleted, created or updated, then moved; finally routes, addresses/services and tags
+are deleted. Routes reference none of our objects; they ride in the same batches and commit.
 
 Drift vs change: `baseline` maps "kind/name" (and "order/kind") to the digest of what we last
 applied. A difference on an object whose desired digest still equals its baseline is drift
@@ -17,7 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from firewall import elements, order
+from firewall import elements, names, order
 from firewall.config import DriftMode, SyncConfig
 from firewall.elements import Kind, Obj
 from firewall.model import DesiredFirewall, Tag
@@ -108,6 +109,11 @@ def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
     return out
 
 
+def wanted_routes(desired: DesiredFirewall) -> dict[Key, Obj]:
+    """The desired static routes, canonical, keyed by router/family/name (elements.route_id)."""
+    return {(Kind.ROUTE, elements.route_key_name(r)): elements.canonical(r) for r in desired.static_routes}
+
+
 def rule_order(desired: DesiredFirewall, kind: Kind) -> tuple[str, ...]:
     rules = desired.security_rules if kind == Kind.SECURITY else desired.nat_rules
     return tuple(dict.fromkeys(r.name for r in rules))
@@ -143,7 +149,7 @@ class _Differ:
         self.actual = actual
         self.config = config
         self.baseline = baseline
-        self.want = wanted(desired, config)
+        self.want = {**wanted(desired, config), **wanted_routes(desired)}
         self.ops: list[Op] = []
         self.drift: list[Drift] = []
         self.skipped: list[Skipped] = []
@@ -161,6 +167,20 @@ class _Differ:
         self.drift.extend(dataclasses.replace(d, restored=enforce) for d in drift)
         return enforce
 
+    def _route_problem(self, key: Key) -> str | None:
+        """Why a desired route cannot be managed, None when it can."""
+        virtual_router, _, name = elements.split_route_id(key[1])
+        if self.config.panorama:
+            return "static routes on Panorama live in templates: bmlb manages them on firewalls only"
+        if key in self.actual.foreign:
+            return "a foreign route (not named with the owned prefix) has this name: bmlb leaves it alone"
+        if not self.config.owns_name(name):
+            return (f"not named with the owned prefix {self.config.owned_prefix!r}: bmlb could not tell it "
+                    "from a foreign route")
+        if not names.is_valid_name(virtual_router) or virtual_router not in self.actual.routers:
+            return f"virtual router {virtual_router!r} does not exist on the firewall"
+        return None
+
     def _conflicts(self) -> set[Key]:
         foreign = self.actual.foreign
         blocked: set[Key] = set()
@@ -169,6 +189,9 @@ class _Differ:
             if key in foreign and kind.taggable:
                 self.skipped.append(Skipped(kind, name, "a foreign object (without the ownership tag) has this "
                                                         "name: bmlb leaves it alone"))
+                blocked.add(key)
+            elif kind == Kind.ROUTE and (reason := self._route_problem(key)) is not None:
+                self.skipped.append(Skipped(kind, name, reason))
                 blocked.add(key)
         clashing = {name for kind, name in blocked}
         for key, obj in self.want.items():
@@ -218,10 +241,10 @@ class _Differ:
             deletes[kind].append(Op(OpType.DELETE, kind, name, drift=unexpected))
         moves = {kind: self._moves(kind, upserts[kind], deletes[kind], present[kind]) for kind in (Kind.SECURITY,
                                                                                                    Kind.NAT)}
-        ops = [*upserts[Kind.TAG], *upserts[Kind.ADDRESS], *upserts[Kind.SERVICE],
+        ops = [*upserts[Kind.TAG], *upserts[Kind.ADDRESS], *upserts[Kind.SERVICE], *upserts[Kind.ROUTE],
                *deletes[Kind.SECURITY], *deletes[Kind.NAT], *upserts[Kind.SECURITY], *upserts[Kind.NAT],
                *moves[Kind.SECURITY], *moves[Kind.NAT],
-               *deletes[Kind.SERVICE], *deletes[Kind.ADDRESS], *deletes[Kind.TAG]]
+               *deletes[Kind.ROUTE], *deletes[Kind.SERVICE], *deletes[Kind.ADDRESS], *deletes[Kind.TAG]]
         return Plan(tuple(ops), tuple(self.drift), tuple(self.skipped), self.new_baseline)
 
     def _moves(self, kind: Kind, upserts: list[Op], deletes: list[Op], present: set[str]) -> list[Op]:

@@ -163,10 +163,10 @@ def to_element(obj: Obj) -> ET.Element:
         case StaticRoute():
             _text(entry, "destination", obj.destination)
             if obj.nexthop:
-                _text(ET.SubElement(entry, "nexthop"), "ip-address", obj.nexthop)
+                _text(ET.SubElement(entry, "nexthop"), f"{route_family(obj)}-address", obj.nexthop)
+            _text(entry, "metric", str(obj.metric))
             if obj.interface:
                 _text(entry, "interface", obj.interface)
-            _text(entry, "metric", str(obj.metric))
     return entry
 
 
@@ -264,14 +264,43 @@ def _nat(name: str, e: ET.Element) -> NatRule:
 
 
 def _route(name: str, e: ET.Element) -> StaticRoute:
+    """A route without its virtual router (the caller knows which one it was read from)."""
     metric = e.findtext("metric")
+    nexthop = e.findtext("nexthop/ip-address") or e.findtext("nexthop/ipv6-address")
     return StaticRoute(name=name, virtual_router="", destination=(e.findtext("destination") or "").strip(),
-                       nexthop=e.findtext("nexthop/ip-address"), interface=e.findtext("interface"),
+                       nexthop=nexthop.strip() if nexthop else None,
+                       interface=(e.findtext("interface") or "").strip() or None,
                        metric=int(metric) if metric else 10)
 
 
 _PARSERS = {Kind.TAG: _tag, Kind.ADDRESS: _address, Kind.SERVICE: _service, Kind.SECURITY: _security,
             Kind.NAT: _nat, Kind.ROUTE: _route}
+
+
+# ---------------------------------------------------------------------------- static routes
+
+ROUTE_FAMILIES = ("ip", "ipv6")  # routing-table/ip (IPv4) and routing-table/ipv6
+
+
+def route_family(route: StaticRoute) -> str:
+    return "ipv6" if ":" in route.destination else "ip"
+
+
+def route_id(virtual_router: str, family: str, name: str) -> str:
+    """The key name of a route: route names are unique only within one routing table."""
+    return f"{virtual_router}/{family}/{name}"
+
+
+def route_key_name(route: StaticRoute) -> str:
+    return route_id(route.virtual_router, route_family(route), route.name)
+
+
+def split_route_id(key_name: str) -> tuple[str, str, str]:
+    """(virtual router, family, route name) of a route's key name."""
+    virtual_router, family, name = key_name.split("/", 2)
+    if family not in ROUTE_FAMILIES:
+        raise ValueError(f"not a route id: {key_name!r}")
+    return virtual_router, family, name
 
 
 def tags_of(entry: ET.Element) -> tuple[str, ...]:

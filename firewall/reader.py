@@ -1,4 +1,8 @@
-"""Read what the device holds: one `get` per container, whatever the number of objects."""
+"""Read what the device holds: one `get` per container, whatever the number of objects.
+
+Static routes: one `get` of all virtual routers (a firewall's; none on Panorama, where routes
+live in templates).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,23 @@ from firewall import elements, snapshot, xpaths
 from firewall.config import SyncConfig
 from firewall.device import Device
 from firewall.elements import Kind
-from firewall.model import AddressObject, DesiredFirewall, NatRule, SecurityRule, ServiceObject, Tag
+from firewall.model import (
+    AddressObject,
+    DesiredFirewall,
+    NatRule,
+    SecurityRule,
+    ServiceObject,
+    StaticRoute,
+    Tag,
+)
 from firewall.snapshot import Snapshot
 
 
 def read(device: Device, config: SyncConfig) -> Snapshot:
     containers = {}
     for kind in snapshot.READ_KINDS:
+        if kind == Kind.ROUTE and config.panorama:
+            continue
         result = device.get(xpaths.container(config, kind))
         containers[kind] = result[0] if result is not None and len(result) else None
     return snapshot.build(containers, config)
@@ -32,6 +46,7 @@ def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:
         services=tuple(o for o in of(Kind.SERVICE) if isinstance(o, ServiceObject)),
         security_rules=tuple(o for o in of(Kind.SECURITY) if isinstance(o, SecurityRule)),
         nat_rules=tuple(o for o in of(Kind.NAT) if isinstance(o, NatRule)),
+        static_routes=tuple(o for o in of(Kind.ROUTE) if isinstance(o, StaticRoute)),
     )
 
 

@@ -1,14 +1,16 @@
 """What the device holds, split into ours and everyone else's (pure: containers in, Snapshot out).
 
-Ours: addresses, services and rules that carry the ownership tag; tags named like ours (see
-SyncConfig). Everything else is foreign and only its names (to detect clashes) and, for rules,
-its place in the rulebase are kept.
+Ours: addresses, services and rules that carry the ownership tag; tags and static routes named
+like ours (see SyncConfig). Everything else is foreign and only its names (to detect clashes) and,
+for rules, its place in the rulebase are kept. Routes are keyed "router/family/name"
+(elements.route_id): their names are unique only within one routing table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from firewall import elements, names
@@ -16,7 +18,7 @@ from firewall.config import SyncConfig
 from firewall.elements import Kind, Obj
 
 Key = tuple[Kind, str]
-READ_KINDS = (Kind.TAG, Kind.ADDRESS, Kind.SERVICE, Kind.SECURITY, Kind.NAT)
+READ_KINDS = (Kind.TAG, Kind.ADDRESS, Kind.SERVICE, Kind.SECURITY, Kind.NAT, Kind.ROUTE)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Snapshot:
     foreign: frozenset[Key] = frozenset()
     unreadable: tuple[str, ...] = ()  # tagged as ours but not modelled: treated as foreign
     order: dict[Kind, tuple[str, ...]] = field(default_factory=dict)  # whole rulebases
+    routers: frozenset[str] = frozenset()  # the virtual routers the device has
 
     def of_kind(self, kind: Kind) -> dict[str, Obj]:
         return {name: obj for (k, name), obj in self.owned.items() if k == kind}
@@ -37,8 +40,24 @@ def is_ours(kind: Kind, entry: ET.Element, config: SyncConfig) -> bool:
     return config.owns_name(entry.get("name", ""))
 
 
+def _entries(kind: Kind, container: ET.Element | None) -> Iterator[tuple[str, str, ET.Element]]:
+    """(key name, virtual router or "", entry) of every entry in a kind's container."""
+    if container is None:
+        return
+    if kind != Kind.ROUTE:
+        for entry in container.findall("entry"):
+            yield entry.get("name", ""), "", entry
+        return
+    for router in container.findall("entry"):  # the `virtual-router` element
+        vr = router.get("name", "")
+        for family in elements.ROUTE_FAMILIES:
+            for entry in router.findall(f"routing-table/{family}/static-route/entry"):
+                yield elements.route_id(vr, family, entry.get("name", "")), vr, entry
+
+
 def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> Snapshot:
-    """`containers`: for each kind, the element holding its entries (None: the device has none)."""
+    """`containers`: for each kind, the element holding its entries (None: the device has none);
+    for routes, the `virtual-router` element."""
     owned: dict[Key, Obj] = {}
     raw: dict[Key, ET.Element] = {}
     foreign: set[Key] = set()
@@ -46,23 +65,30 @@ def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> S
     order: dict[Kind, tuple[str, ...]] = {}
     for kind in READ_KINDS:
         container = containers.get(kind)
-        entries = container.findall("entry") if container is not None else []
+        entries = list(_entries(kind, container))
         if kind.is_rule:
-            order[kind] = tuple(e.get("name", "") for e in entries)
-        for entry in entries:
+            order[kind] = tuple(name for name, _, _ in entries)
+        for key_name, vr, entry in entries:
             name = entry.get("name", "")
             if not is_ours(kind, entry, config):
-                foreign.add((kind, name))
+                foreign.add((kind, key_name))
                 continue
-            if not (names.is_valid_name(name) or (kind == Kind.TAG and names.is_valid_tag(name))):
-                unreadable.append(f"{kind.value} {name!r}: not a name bmlb can address")
-                foreign.add((kind, name))
+            if not (names.is_valid_name(name) or (kind == Kind.TAG and names.is_valid_tag(name))) \
+                    or (kind == Kind.ROUTE and not names.is_valid_name(vr)):
+                unreadable.append(f"{kind.value} {key_name!r}: not a name bmlb can address")
+                foreign.add((kind, key_name))
                 continue
             try:
-                owned[(kind, name)] = elements.canonical(elements.from_element(kind, entry))
+                obj = elements.from_element(kind, entry)
             except elements.Unreadable as exc:
                 unreadable.append(str(exc))
-                foreign.add((kind, name))
+                foreign.add((kind, key_name))
                 continue
-            raw[(kind, name)] = entry
-    return Snapshot(owned, raw, frozenset(foreign), tuple(sorted(unreadable)), order)
+            if kind == Kind.ROUTE:
+                obj = dataclasses.replace(obj, virtual_router=vr)  # type: ignore[call-arg]
+            owned[(kind, key_name)] = elements.canonical(obj)
+            raw[(kind, key_name)] = entry
+    route_box = containers.get(Kind.ROUTE)
+    routers = frozenset(r.get("name", "") for r in route_box.findall("entry")) if route_box is not None \
+        else frozenset()
+    return Snapshot(owned, raw, frozenset(foreign), tuple(sorted(unreadable)), order, routers)

@@ -15,10 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from firewall import diff, multiconfig, order, reader, writes
+from firewall import diff, elements, multiconfig, order, reader, writes
 from firewall.config import SyncConfig
 from firewall.device import Device, is_active
 from firewall.diff import Baseline, Drift, Op, Plan, Skipped
+from firewall.elements import Kind
 from firewall.errors import (
     CommitFailed,
     CommitInProgress,
@@ -232,7 +233,7 @@ class _Sync:
             interval = min(interval * 2, self.config.poll_interval)
         if (state.findtext("result") or "").strip() != "OK":
             lines = [(x.text or "").strip() for x in state.iter("line") if (x.text or "").strip()]
-            blamed = blame(lines, [op.name for op in plan.ops])
+            blamed = blame(lines, [device_name(op) for op in plan.ops])
             raise CommitFailed(f"commit job {job} failed: {' / '.join(lines) or 'no details'}",
                                objects=blamed, lines=lines, job=job)
 
@@ -245,6 +246,11 @@ class _Sync:
             self.wait(job, deadline, Plan())
         self.device.push_pending.discard(device_group)
         return job
+
+
+def device_name(op: Op) -> str:
+    """The name the device knows an object by (a route's key also names its router and family)."""
+    return elements.split_route_id(op.name)[2] if op.kind == Kind.ROUTE else op.name
 
 
 def blame(lines: Sequence[str], names: Sequence[str]) -> list[str]:

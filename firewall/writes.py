@@ -31,7 +31,7 @@ def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element])
     for op in ops:
         if op.type == OpType.CREATE:
             assert op.new is not None
-            out.append(Write("set", xpaths.container(config, op.kind), op, elements.to_element(op.new)))
+            out.append(Write("set", xpaths.parent(config, op.kind, op.name), op, elements.to_element(op.new)))
         elif op.type == OpType.UPDATE:
             assert op.new is not None
             out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op,
