@@ -9,34 +9,23 @@ Fixtures
   lab -> lab.Lab           the namespaces and servers (session); the test process sits in the
                            director namespace, where IPVS is programmed
   reconciler -> Reconciler  bmlb's sync on a KernelBackend in the director namespace, link bmlb0
-  clean_ipvs               (autouse) after each test: the IPVS table cleared, bmlb0's VIPs gone
+  clean_ipvs               (autouse) after each test: the IPVS table cleared, bmlb0 deleted
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import shutil
-import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import ipvs.kernel
 from ipvs.kernel import KernelBackend
 from ipvs.reconcile import Reconciler
 from tests.kernel import lab as lab_mod
 from tests.kernel.lab import LINK
-
-# ipvs/kernel.py opens socket.NETLINK_GENERIC, which Python's socket module does not define:
-# without this the backend cannot start at all. test_lab.py holds a strict xfail that turns
-# into a failure once ipvs/kernel.py stops needing it; then delete both.
-KERNEL_NEEDS_SHIM = "socket.NETLINK_GENERIC" in inspect.getsource(ipvs.kernel) and not hasattr(
-    socket, "NETLINK_GENERIC"
-)
-if KERNEL_NEEDS_SHIM:
-    socket.NETLINK_GENERIC = lab_mod.NETLINK_GENERIC  # type: ignore[attr-defined]
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 _MISSING = pytest.StashKey[str]()
@@ -67,6 +56,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in mine:
         item.add_marker(pytest.mark.kernel)
+        item.add_marker(pytest.mark.timeout(120))  # a hung socket must not eat the VM's whole timeout
     reason = _ipvs_missing()
     if reason and not IN_VM:
         skip = pytest.mark.skip(reason=f"kernel IPVS tests: {reason}; {HOW}")
@@ -102,4 +92,5 @@ def reconciler(lab: lab_mod.Lab) -> Iterator[Reconciler]:
 def clean_ipvs(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "lab" in request.fixturenames:
-        lab_mod.run(f"ipvsadm -C; ! ip link show {LINK} >/dev/null 2>&1 || ip addr flush dev {LINK}")
+        subprocess.run(["ipvsadm", "-C"], check=True)
+        subprocess.run(["ip", "link", "del", LINK], capture_output=True, check=False)  # bmlb recreates it

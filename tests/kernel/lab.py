@@ -36,7 +36,8 @@ from typing import Any
 from ipvs.model import Forwarding, Protocol, RealServer, Scheduler, Table, VirtualService
 
 CLONE_NEWNET = 0x40000000
-NETLINK_GENERIC = 16  # linux/netlink.h; Python's socket module does not define it
+NETLINK_GENERIC = 16  # linux/netlink.h; Python's socket module defines neither
+IP_PKTINFO = 8  # linux/in.h
 DIRECTOR = "bmlb-dir"
 CLIENT = "bmlb-cl"
 BACKENDS = {"b1": "10.0.2.2", "b2": "10.0.3.2", "b3": "10.0.4.2"}
@@ -173,6 +174,16 @@ def _build_topology() -> None:
         sysctl(f"net.ipv4.conf.{conf}.accept_local", "1")
 
 
+def _reply_udp(sock: socket.socket, name: str) -> None:
+    """Answer from the address the datagram was sent to: with DR/TUN that is the VIP, which a
+    socket bound to 0.0.0.0 would not pick as source by itself."""
+    _, ancillary, _, peer = sock.recvmsg(2048, 256)
+    pktinfo = [data for level, kind, data in ancillary if (level, kind) == (socket.IPPROTO_IP, IP_PKTINFO)]
+    dst = pktinfo[0][8:12]  # struct in_pktinfo {int ifindex; in_addr spec_dst; in_addr addr}
+    reply_info = struct.pack("i4s4s", 0, dst, b"\0" * 4)
+    sock.sendmsg([name.encode() + b"\n"], [(socket.IPPROTO_IP, IP_PKTINFO, reply_info)], 0, peer)
+
+
 class Servers:
     """Every backend's TCP and UDP servers, served by one thread."""
 
@@ -188,6 +199,7 @@ class Servers:
                     self._register(s, ("accept", name))
                 for port in UDP_PORTS:
                     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
                     u.bind(("0.0.0.0", port))
                     u.setblocking(False)
                     self._register(u, ("udp", name))
@@ -209,8 +221,7 @@ class Servers:
                         conn.setblocking(False)
                         self._sel.register(conn, selectors.EVENT_READ, ("tcp", name))
                     elif kind == "udp":
-                        _, peer = sock.recvfrom(2048)
-                        sock.sendto(name.encode() + b"\n", peer)
+                        _reply_udp(sock, name)
                     else:
                         data = sock.recv(4096)
                         if data:

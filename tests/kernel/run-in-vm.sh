@@ -12,7 +12,9 @@
 # the exit code is COMMAND's (124: timeout, 125: the VM ended without an exit code).
 #
 # Inside the VM: BMLB_KERNEL_VM=1 (tests/kernel then fail, not skip, without IPVS),
-# PYTHONDONTWRITEBYTECODE=1 and PYTEST_ADDOPTS="-p no:cacheprovider ...".
+# PYTHONDONTWRITEBYTECODE=1 and PYTEST_ADDOPTS="-p no:cacheprovider -p no:hypothesispytest ..."
+# (no .pytest_cache or .pyc left in the checkout by root; the hypothesis plugin alone costs
+# seconds of imports in the VM).
 #
 # Needs root (apt-get, the cache). A fresh machine downloads ~90 MB (qemu, busybox, ipvsadm,
 # the kernel .deb); later runs reuse the cache and only boot (~7 s).
@@ -101,7 +103,7 @@ JOB=$(mktemp -d); trap 'rm -rf "$JOB"' EXIT
 {
   export -p | grep -vE '^declare -x (PWD|OLDPWD|SHLVL|_|TMPDIR)='
   echo "export BMLB_KERNEL_VM=1 PYTHONDONTWRITEBYTECODE=1"
-  printf 'export PYTEST_ADDOPTS=%q\n' "-p no:cacheprovider ${PYTEST_ADDOPTS:-}"
+  printf 'export PYTEST_ADDOPTS=%q\n' "-p no:cacheprovider -p no:hypothesispytest ${PYTEST_ADDOPTS:-}"
 } > "$JOB/env"
 printf '%q ' "$@" > "$JOB/cmd"
 RAW=1; [ -t 0 ] && [ -t 1 ] && RAW=0   # RAW=1: no terminal, the guest writes bare \n
@@ -112,10 +114,10 @@ ACCEL=${BMLB_VM_ACCEL:-auto}
 if [ "$ACCEL" = auto ]; then   # /dev/kvm alone is not enough (e.g. a PVM host without vmx/svm)
   ACCEL=tcg; [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && ACCEL=kvm
 fi
-CPU=host; [ "$ACCEL" = tcg ] && { ACCEL=tcg,thread=multi; CPU=${BMLB_VM_CPU:-max}; }
+CPU=host; [ "$ACCEL" = tcg ] && { ACCEL=tcg,thread=multi; CPU=max; }
 qrc=0
 # shellcheck disable=SC2046
-timeout --foreground "${BMLB_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel "$ACCEL" -cpu $CPU \
+timeout --foreground "${BMLB_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" \
   -smp "${BMLB_VM_SMP:-2}" -m "${BMLB_VM_MEM:-2048}" -bios qboot.rom -nographic -no-reboot -nic none \
   -kernel "$K/vmlinuz" -initrd "$INITRD" -append "console=ttyS0 quiet loglevel=3 panic=-1" \
   $(fs host / ,readonly=on) $(fs job "$JOB") $(fs work "$PWD") \

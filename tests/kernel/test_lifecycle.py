@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import subprocess
 import time
 from collections import Counter
 
@@ -11,7 +12,7 @@ from ipvs.diff import DeleteServer, DrainServer
 from ipvs.kernel import KernelBackend
 from ipvs.model import Forwarding, Protocol, RealServer, Scheduler, Table, VirtualService
 from ipvs.reconcile import Reconciler
-from tests.kernel.lab import BACKENDS, Conn, Lab, ask_tcp, ipvsadm_table, link_addresses, run, service
+from tests.kernel.lab import BACKENDS, Conn, Lab, ask_tcp, ip_batch, ipvsadm_table, link_addresses, service
 
 
 def weights(table: Table) -> dict[str, int]:
@@ -74,15 +75,13 @@ def test_agent_restart_applies_nothing_and_keeps_connections(lab: Lab, reconcile
 def test_foreign_services_are_left_intact(lab: Lab, reconciler: Reconciler) -> None:
     foreign_vip = "10.96.0.250"
     b1, b2 = BACKENDS["b1"], BACKENDS["b2"]
-    run(
-        f"""ip link add kube-ipvs0 type dummy && ip link set kube-ipvs0 up
-        ip addr add {foreign_vip}/32 dev kube-ipvs0
-        ipvsadm -A -t {foreign_vip}:80 -s wlc -p 120
-        ipvsadm -a -t {foreign_vip}:80 -r {b1}:8080 -m -w 2
-        ipvsadm -a -t {foreign_vip}:80 -r {b2}:8080 -m -w 0
-        ipvsadm -A -u {foreign_vip}:53 -s rr
-        ipvsadm -a -u {foreign_vip}:53 -r {b2}:5353 -m"""
-    )
+    ip_batch(["link add kube-ipvs0 type dummy", "link set kube-ipvs0 up", f"addr add {foreign_vip}/32 dev kube-ipvs0"])
+    restore = f"""-A -t {foreign_vip}:80 -s wlc -p 120
+        -a -t {foreign_vip}:80 -r {b1}:8080 -m -w 2
+        -a -t {foreign_vip}:80 -r {b2}:8080 -m -w 0
+        -A -u {foreign_vip}:53 -s rr
+        -a -u {foreign_vip}:53 -r {b2}:5353 -m"""
+    subprocess.run(["ipvsadm", "-R"], input=restore.replace("        ", "") + "\n", text=True, check=True)
     try:
         foreign = ipvsadm_table()
         ours = Table((service("10.96.0.33", 80, to=8080),))
@@ -97,7 +96,7 @@ def test_foreign_services_are_left_intact(lab: Lab, reconciler: Reconciler) -> N
         assert link_addresses("kube-ipvs0") == {foreign_vip}
         assert ask_tcp(foreign_vip, 80) == "b1"  # the foreign service still carries traffic
     finally:
-        run("ip link del kube-ipvs0")
+        ip_batch(["link del kube-ipvs0"])
 
 
 def test_table_read_back_with_ipvsadm_is_what_bmlb_wrote(lab: Lab, reconciler: Reconciler) -> None:
@@ -110,26 +109,22 @@ def test_table_read_back_with_ipvsadm_is_what_bmlb_wrote(lab: Lab, reconciler: R
         proto = Protocol.UDP if udp else Protocol.TCP
         return VirtualService(proto, ipaddress.ip_address(vip), port, sched, persist, servers)
 
-    first = Table(
-        (
-            vs("10.96.0.41", 80, Scheduler.WRR, 0, rs("b1", 8080, 3), rs("b2", 8080, 1)),
-            vs("10.96.0.41", 443, Scheduler.SH, 0, *(rs(b, 443, fwd=Forwarding.DR) for b in BACKENDS)),
-            vs("10.96.0.42", 53, Scheduler.LC, 0, rs("b1", 5353), rs("b3", 5353), udp=True),
-            vs("10.96.0.43", 80, Scheduler.MH, 600, *(rs(b, 80, fwd=Forwarding.TUN) for b in BACKENDS)),
-            vs("10.96.0.44", 8443, Scheduler.WLC, 30, rs("b1", 8080, 5), rs("b2", 8443, 2, Forwarding.DR)),
-        )
-    )
+    web = vs("10.96.0.41", 80, Scheduler.WRR, 0, rs("b1", 8080, 3), rs("b2", 8080, 1))
+    tls = vs("10.96.0.41", 443, Scheduler.SH, 0, *(rs(b, 443, fwd=Forwarding.DR) for b in BACKENDS))
+    dns = vs("10.96.0.42", 53, Scheduler.LC, 0, rs("b1", 5353), rs("b3", 5353), udp=True)
+    tun = vs("10.96.0.43", 80, Scheduler.MH, 600, *(rs(b, 80, fwd=Forwarding.TUN) for b in BACKENDS))
+    mixed = vs("10.96.0.44", 8443, Scheduler.WLC, 30, rs("b1", 8080, 5), rs("b2", 8443, 2, Forwarding.DR))
+    first = Table((web, tls, dns, tun, mixed))
     reconciler.sync(first, now=0.0)
     assert ipvsadm_table() == first
     assert link_addresses() == {"10.96.0.41", "10.96.0.42", "10.96.0.43", "10.96.0.44"}
 
-    s41, s41tls, s42, s43, _ = first.services
     second = Table(
         (
-            dataclasses.replace(s41, scheduler=Scheduler.RR, real_servers=(rs("b1", 8080, 1), rs("b3", 8080, 4))),
-            s41tls,
-            dataclasses.replace(s42, persistence_timeout=90),
-            dataclasses.replace(s43, real_servers=tuple(rs(b, 80, fwd=Forwarding.DR) for b in BACKENDS)),
+            dataclasses.replace(web, scheduler=Scheduler.RR, real_servers=(rs("b1", 8080, 1), rs("b3", 8080, 4))),
+            tls,
+            dataclasses.replace(dns, persistence_timeout=90),
+            dataclasses.replace(tun, real_servers=tuple(rs(b, 80, fwd=Forwarding.DR) for b in BACKENDS)),
         )
     )
     result = reconciler.sync(second, now=1.0)
