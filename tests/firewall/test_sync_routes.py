@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from firewall import reader, sync
+import pytest
+
+from firewall import errors, reader, sync
 from firewall.device import Device
 from firewall.diff import OpType
 from firewall.elements import Kind
@@ -98,3 +100,10 @@ def test_panorama_reports_routes_as_skipped(panos_panorama_sim: Simulator) -> No
     assert [(s.name, "Panorama" in s.reason) for s in report.skipped] == [
         ("default/ip/bmlb-rt-10.96.100.2-node-a", True)]
     assert "virtual-router" not in panos_panorama_sim.candidate_xml()
+
+
+def test_commit_failure_blames_the_route_by_its_device_name(fw_device: Device, panos_sim: Simulator) -> None:
+    panos_sim.faults.add("commit_fail", lines=(f" {ROUTE_A.name} -> nexthop is not in the subnet of any interface",))
+    with pytest.raises(errors.CommitFailed) as failed:
+        sync.sync(with_routes(ROUTE_A), fw_device, config=config())
+    assert failed.value.objects == [ROUTE_A.name]
