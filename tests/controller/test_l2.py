@@ -74,7 +74,7 @@ def test_absent_lease_goes_to_the_preferred_node_only() -> None:
 
 
 def test_live_holder_keeps_it_and_renews() -> None:
-    top, second, third = ranking(VIP, NODES)
+    top, second, _ = ranking(VIP, NODES)
     held = LeaseView(second, 10.0, D)
     assert decide(12.9, VIP, top, NODES, held) is Action.WAIT  # no hand-back to the preferred node
     assert decide(12.9, VIP, second, NODES, held) is Action.RENEW
