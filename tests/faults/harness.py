@@ -271,6 +271,13 @@ class Invariants:
         self._ingress = ingress_map(self.cluster, self.ns)
         self._since = len(self.commits.records)
 
+    def rebase_foreign(self, *which: str) -> None:
+        """Accept the foreign config as it is now (after a scenario's own foreign admin acted)."""
+        self.sim.wait_for_jobs()
+        now = _foreign_view(self.sim)
+        for w in which or ("running", "candidate"):
+            self._foreign[w] = now[w]
+
     def firewall_state(self) -> Counts:
         """lost, duplicates and stale: the running config against the cluster's desired state."""
         c = Counts()
@@ -347,7 +354,8 @@ SERVICES = {"web": (443, 8443), "api": (8080, 8080), "metrics": (9100, 9100)}
 
 
 def estate(cluster: Cluster, ns: str, firewall_object: Callable[..., Any], **firewall_spec: Any) -> None:
-    firewall_object(commit={"debounceSeconds": 0.3}, **firewall_spec)
+    commit = {"debounceSeconds": 0.3, **firewall_spec.pop("commit", {})}
+    firewall_object(commit=commit, **firewall_spec)
     cluster.apply(pool(f"{ns}-vips", "10.80.0.0/28", namespaces=[ns]))
     cluster.apply(pool(f"{ns}-pub", "198.51.100.0/29", zone="untrust", purpose="Public", auto=False,
                        namespaces=[ns]))
