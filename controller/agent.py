@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from controller import leases, specs
+from controller import l2, leases, specs
 from controller.compiler import compile
 from controller.index import ClusterIndex
 from controller.kube import Kube
@@ -48,6 +49,8 @@ class Agent:
     address: str | None = None
     lease_seconds: int = 10
     coordination: Any = None  # kubernetes.client.CoordinationV1Api, when Leases are kept
+    speaker: l2.Speaker | None = None  # L2 mode: announces the VIPs this node wins on its uplink
+    table: Table = field(default_factory=Table)  # the last table synced
     syncs: int = 0
     ops: int = 0
     reconciler: Reconciler = field(init=False)
@@ -65,6 +68,7 @@ class Agent:
     def sync_once(self) -> int:
         desired = self.desired()
         result = self.reconciler.sync(desired, now=time.monotonic())
+        self.table = desired
         self.syncs += 1
         self.ops += result.applied
         if result.changed:
@@ -91,6 +95,31 @@ class Agent:
                 log.warning("lease renewal failed: %s", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), self.lease_seconds / 3)
+
+    def l2_step(self) -> None:
+        assert self.speaker is not None
+        candidates = {self.node}
+        if self.coordination is not None:
+            candidates |= l2.fresh_nodes(self.coordination, self.lease_namespace or "default")
+        added, removed = self.speaker.step(sorted(str(v) for v in self.table.vips), candidates)
+        if added or removed:
+            log.info("node %s: announcing %s, withdrew %s", self.node, sorted(added), sorted(removed))
+
+    async def announce(self, stopped: asyncio.Event) -> None:
+        """L2 mode: every duration/3 (or when a Lease it waits on may lapse), take part in the
+        election of each VIP of this node's table and announce the ones it wins."""
+        assert self.speaker is not None
+        elector = self.speaker.elector
+        while not stopped.is_set():
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(self.l2_step)
+            except Exception:
+                log.exception("L2 announcement failed; retrying")
+            until = min(started + elector.interval, elector.wake_at() or math.inf)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), max(0.0, until - time.monotonic()))
+        await asyncio.to_thread(self.speaker.stop)
 
     async def run(self, stopped: asyncio.Event) -> None:
         last = 0.0
@@ -137,12 +166,22 @@ def make_backend(kind: str) -> Backend:
 
 def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | None, link: str,
         drain_timeout: float, health: str | None, lease_namespace: str | None = None,
-        address: str | None = None) -> None:
+        address: str | None = None, mode: str = "routed", uplink: str | None = None,
+        l2_lease_duration: float = l2.DEFAULT_DURATION) -> None:
     agent = Agent(node=node, backend=make_backend(backend), link=link, drain_timeout=drain_timeout,
                   state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,
                   address=address)
     if lease_namespace:
         agent.coordination = Kube.from_config(kubeconfig).coordination
+    if mode == "l2":
+        if not uplink or agent.coordination is None:
+            raise SystemExit("--mode l2 needs --uplink and --lease-namespace (the VIP Leases live there)")
+        from ipvs.announce import Announcer
+
+        announcer = Announcer(uplink, lifetime=l2.lifetime_for(l2_lease_duration))
+        announcer.ensure_sysctls()  # before the first sync binds VIPs on the dummy link
+        store = l2.KubeLeaseStore(agent.coordination, lease_namespace or "default")
+        agent.speaker = l2.Speaker(l2.Elector(store, node, duration=l2_lease_duration), announcer)
     registry = registry_for(agent)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []  # kept referenced for the operator's lifetime
@@ -154,6 +193,8 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
         tasks.append(asyncio.create_task(agent.run(stop)))
         if agent.coordination is not None:
             tasks.append(asyncio.create_task(agent.keep_lease(stop)))
+        if agent.speaker is not None:
+            tasks.append(asyncio.create_task(agent.announce(stop)))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:

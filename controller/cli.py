@@ -117,16 +117,22 @@ def controller(kubeconfig: str | None, home: str, peering: str, priority: int | 
 @click.option("--lease-namespace", envvar="POD_NAMESPACE", default=None,
               help="Renew the Lease bmlb-node-NODE here (node health for routed mode); unset: no Lease.")
 @click.option("--address", envvar="NODE_IP", default=None, help="This node's next-hop address for the firewall.")
+@click.option("--mode", type=click.Choice(["routed", "l2"]), default="routed", show_default=True,
+              help="l2: one node per VIP answers ARP/NDP for it on --uplink (elected through Leases).")
+@click.option("--uplink", default=None, help="L2 mode: the link facing the router/firewall, e.g. eth0.")
+@click.option("--l2-lease-duration", type=float, default=3.0, show_default=True,
+              help="L2 mode: seconds before a silent announcer's VIPs move to another node.")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_timeout: float,
           state_file: str | None, health: str | None, lease_namespace: str | None, address: str | None,
-          verbose: bool) -> None:
+          mode: str, uplink: str | None, l2_lease_duration: float, verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
     from controller import agent as agent_mod
 
     _logging(verbose)
     agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
-                  drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address)
+                  drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address,
+                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration)
 
 
 @main.command()

@@ -417,3 +417,18 @@ def test_address_lifetime_lapses_before_a_takeover() -> None:
     assert lifetime_for(3.0) == 2
     assert lifetime_for(1.0) == 1
     assert all(lifetime_for(d) + 1 <= d for d in (3.0, 6.0, 15.0))
+
+
+def test_agent_l2_step_announces_the_vips_of_its_table(tmp_path: Path) -> None:
+    from controller.agent import Agent
+    from ipvs.memory import MemoryBackend
+    from ipvs.model import Protocol, RealServer, Scheduler, Table, VirtualService
+
+    vs = VirtualService(Protocol.TCP, ipaddress.ip_address(VIP), 80, Scheduler.RR, 0,
+                        (RealServer(ipaddress.ip_address("10.1.0.5"), 8080),))
+    agent = Agent(node="a", backend=MemoryBackend())
+    agent.table = Table((vs,))
+    agent.speaker = Speaker(Elector(FileLeaseStore(tmp_path), "a", duration=D), FakeAnnouncer())  # type: ignore[arg-type]
+    agent.l2_step()  # no coordination API: the only candidate is the node itself
+    assert agent.speaker.held == {VIP}
+    assert agent.speaker.announcer.on == {ipaddress.ip_address(VIP)}  # type: ignore[attr-defined]
