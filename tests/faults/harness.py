@@ -414,3 +414,34 @@ def ipvs_table(path: Path) -> dict[str, list[str]] | None:
     return {f"{s['protocol']} {s['address']}:{s['port']}": sorted(f"{r['address']}:{r['port']}"
                                                                    for r in s["real_servers"])
             for s in data["table"]["services"]}
+
+
+def expected_table(cluster: Cluster, node: str) -> dict[str, list[str]]:
+    """The node's IPVS table compiled from the cluster (recorded VIPs only), as ipvs_table shows it."""
+    idx = ClusterIndex()
+    api = cluster.api
+    for s in cluster.core.list_service_for_all_namespaces().items:
+        body = api.sanitize_for_serialization(s)
+        if specs.service_is_ours(body):
+            idx.upsert("Service", body)
+    for sl in cluster.discovery.list_endpoint_slice_for_all_namespaces().items:
+        idx.upsert("EndpointSlice", api.sanitize_for_serialization(sl))
+    for body in cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", "vippools")["items"]:
+        idx.upsert("VIPPool", body)
+    compiled = compile(idx.snapshot(), assign_new=False, extra_nodes=(node,))
+    from controller.render import plain
+
+    for n, table in compiled.tables:
+        if n in (node, "*"):
+            return {f"{s['protocol']} {s['address']}:{s['port']}": sorted(f"{r['address']}:{r['port']}"
+                                                                           for r in s["real_servers"])
+                    for s in plain(table)["services"]}
+    return {}
+
+
+def ipvs_duplicates(path: Path) -> int:
+    data = json.loads(path.read_text())
+    keys = Counter((s["protocol"], s["address"], s["port"]) for s in data["table"]["services"])
+    reals = Counter((s["address"], s["port"], r["address"], r["port"]) for s in data["table"]["services"]
+                    for r in s["real_servers"])
+    return sum(n - 1 for n in keys.values()) + sum(n - 1 for n in reals.values())

@@ -1,0 +1,157 @@
+"""Processes and the cluster failing: the controller killed mid-sync, two replicas, the API server
+restarting, node agents killed, a pool shrunk, a Service deleted while the firewall is down."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from controller.localcluster import ROOT, wait_for
+from tests.apiserver.fixtures import install_crds
+from tests.controller.estate import pool, service, slice_
+from tests.faults.conftest import FaultEnv
+from tests.faults.harness import (
+    expected_table,
+    firewall_reason,
+    ipvs_duplicates,
+    ipvs_table,
+    kill9,
+    publish,
+    wait_stats,
+)
+
+
+def test_controller_killed_between_write_and_commit(fx: FaultEnv) -> None:
+    """Writes are in the candidate, the commit never arrives: the next controller commits them once."""
+    fx.start()
+    before = fx.sim.stats_snapshot()["requests"].get("commit", 0)
+    fx.sim.faults.add("timeout", seconds=3, only=["commit"], times=1)
+    proc = fx.procs[-1]
+    publish(fx, "late", 80)
+    wait_stats(fx.sim, lambda s: s["requests"].get("commit", 0) > before, "the commit request")
+    kill9(proc)
+    assert "admin" in fx.sim.pending_admins()  # written, not committed
+    fx.controller(log_name="controller2.log")
+    fx.finish()
+
+
+def test_controller_killed_between_commit_and_status(fx: FaultEnv) -> None:
+    """The commit lands, the controller dies before writing status: the next one only writes status."""
+    fx.start()
+    fx.sim.device.commit_seconds = 1.5
+    n = len(fx.inv.commits.by())
+    proc = fx.procs[-1]
+    publish(fx, "late", 80)
+    wait_for("bmlb's commit", lambda: len(fx.inv.commits.by()) > n, interval=0.02)
+    kill9(proc)
+    fx.sim.wait_for_jobs()
+    fx.sim.device.commit_seconds = 0.05
+    assert fx.cluster.condition("NATRule", "late", fx.ns, "Ready") is None or \
+        fx.cluster.condition("NATRule", "late", fx.ns, "Ready")["status"] != "True"
+    commits = len(fx.inv.commits.by())
+    fx.controller(log_name="controller2.log")
+    fx.finish()
+    assert len(fx.inv.commits.by()) == commits  # the restarted controller found nothing to commit
+
+
+def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/01-crds.yaml").read_text())
+            if d and d["spec"]["group"] == "kopf.dev"]
+    install_crds(fx.cluster.api, docs)
+    peering = yaml.safe_load((ROOT / "deploy/02-peering.yaml").read_text())
+    try:
+        fx.cluster.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering)
+    except Exception as err:  # already there from an earlier run in this session
+        if "409" not in str(err) and "AlreadyExists" not in str(err):
+            raise
+    fx.estate()
+    high = fx.controller("--priority", "20", peering="bmlb", log_name="c-high.log")
+    low = fx.controller("--priority", "10", peering="bmlb", log_name="c-low.log")
+    fx.converge()
+    fx.inv.baseline()
+    publish(fx, "late", 80)
+    fx.converge()
+    logs = {p: Path(p.log_path).read_text() for p in (high, low)}
+    assert "leading" in logs[high] and "synced in" in logs[high]
+    assert "synced in" not in logs[low], logs[low][-3000:]
+    # The leader goes away (SIGTERM: it leaves the peering at once); the standby takes over.
+    os.killpg(high.pid, signal.SIGTERM)
+    high.wait(20)
+    publish(fx, "later", 81, host=3)
+    wait_for("standby took over", lambda: "synced in" in Path(low.log_path).read_text(), timeout=60)
+    fx.finish()
+
+
+@pytest.mark.xfail(strict=False, reason="known bug: after an API server restart kopf's watch of a bmlb CRD can get a "
+                   "404 before the CRDs are served again; the watcher task dies (APINotFoundError) and that kind "
+                   "is no longer watched")
+def test_apiserver_restart(fx: FaultEnv) -> None:
+    fx.start()
+    publish(fx, "late", 80)
+    fx.apiserver.restart_apiserver(downtime=2.0)
+    publish(fx, "later", 81, host=3)
+    fx.finish()
+
+
+def test_pool_shrunk_under_allocated_services(fx: FaultEnv) -> None:
+    """The pool no longer covers the Services' VIPs: they keep them (a warning), new ones draw from the rest."""
+    fx.start()
+    fx.cluster.apply(pool(f"{fx.ns}-vips", "10.80.0.8/29", namespaces=[fx.ns]))
+    fx.cluster.apply(service(fx.ns, "fresh", (80, 80)))
+    wait_for("fresh allocated", lambda: fx.cluster.ingress("fresh", fx.ns), timeout=30)
+    assert fx.cluster.ingress("fresh", fx.ns)[0].startswith("10.80.0.") and \
+        int(fx.cluster.ingress("fresh", fx.ns)[0].rsplit(".", 1)[1]) >= 8
+    fx.finish()
+
+
+def test_service_deleted_while_firewall_down(fx: FaultEnv) -> None:
+    """The finalizer holds the Service until the firewall no longer carries its objects."""
+    fx.start()
+    fx.sim.faults.add("reset", times=None)
+    fx.cluster.delete("NATRule", "api", fx.ns)
+    fx.cluster.delete("Service", "api", fx.ns)
+    wait_for("Unreachable", lambda: firewall_reason(fx.cluster) == "Unreachable", timeout=60)
+    assert not fx.cluster.gone("Service", "api", fx.ns)  # held while its rules are still out there
+    fx.sim.faults.clear()
+    wait_for("Service released", lambda: fx.cluster.gone("Service", "api", fx.ns), timeout=60)
+    fx.finish(ignore_services=("api",))
+
+
+def _agent_converged(fx: FaultEnv, state: Path) -> bool:
+    return ipvs_table(state) == expected_table(fx.cluster, "n1")
+
+
+def test_agent_killed_during_sync(fx: FaultEnv) -> None:
+    fx.start()
+    state = fx.tmp_path / "n1.json"
+    with fx.agent("n1", state) as agent:
+        wait_for("agent table", lambda: _agent_converged(fx, state), timeout=40)
+        for i in range(8):
+            fx.cluster.apply(service(fx.ns, f"bulk{i}", (80, 80)))
+            fx.cluster.apply(slice_(fx.ns, f"bulk{i}", [(80, 80)], [(f"10.244.1.{50 + i}", "n1")]))
+        wait_for("agent picks it up", lambda: (ipvs_table(state) or {}) != expected_table(fx.cluster, "n1"),
+                 timeout=10, interval=0.05)
+        kill9(agent)
+    with fx.agent("n1", state):
+        wait_for("agent table after restart", lambda: _agent_converged(fx, state), timeout=40)
+        assert ipvs_duplicates(state) == 0
+        fx.finish()
+
+
+def test_agent_killed_during_drain(fx: FaultEnv) -> None:
+    fx.start()
+    state = fx.tmp_path / "n1.json"
+    with fx.agent("n1", state, "--drain-timeout", "60") as agent:
+        wait_for("agent table", lambda: _agent_converged(fx, state), timeout=40)
+        fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.9", "n1"), ("10.244.2.1", "n2")]))
+        wait_for("drain started", lambda: _agent_converged(fx, state), timeout=30)
+        kill9(agent)
+    with fx.agent("n1", state):
+        fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.10", "n1"), ("10.244.2.1", "n2")]))
+        wait_for("agent table after restart", lambda: _agent_converged(fx, state), timeout=40)
+        assert ipvs_duplicates(state) == 0
+        fx.finish()
