@@ -100,13 +100,15 @@ INITRD=$K/initrd-$(md5sum < "$0" | cut -c1-8).gz      # rebuilt when this script
 [ -e "$INITRD" ] || { make_initrd "$INITRD.tmp" && mv "$INITRD.tmp" "$INITRD"; }
 
 JOB=$(mktemp -d); trap 'rm -rf "$JOB"' EXIT
+RAW=1; [ -t 0 ] && [ -t 1 ] && RAW=0   # RAW=1: no terminal, the guest writes bare \n
 {
   export -p | grep -vE '^declare -x (PWD|OLDPWD|SHLVL|_|TMPDIR)='
   echo "export BMLB_KERNEL_VM=1 PYTHONDONTWRITEBYTECODE=1"
   printf 'export PYTEST_ADDOPTS=%q\n' "-p no:cacheprovider -p no:hypothesispytest ${PYTEST_ADDOPTS:-}"
+  # The guest's console is a tty even when ours is not (CI): no colour codes in a log.
+  if [ $RAW = 1 ] && [ -z "${PY_COLORS:-}" ]; then echo "export PY_COLORS=0"; fi
 } > "$JOB/env"
 printf '%q ' "$@" > "$JOB/cmd"
-RAW=1; [ -t 0 ] && [ -t 1 ] && RAW=0   # RAW=1: no terminal, the guest writes bare \n
 [ $RAW = 1 ] && exec </dev/null
 printf 'MODDIR=%q\nWORKDIR=%q\nMODULES=%q\nRAW=%s\n' "$K/lib/modules" "$PWD" "$MODULES" $RAW > "$JOB/vars"
 fs() { echo "-fsdev local,id=$1,path=$2,security_model=none,multidevs=remap${3-} -device virtio-9p-pci,fsdev=$1,mount_tag=$1"; }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from ipvs.model import Forwarding
-from tests.kernel.lab import BACKENDS, Lab, ask_tcp, ask_udp, ipvsadm_table, run
+from tests.kernel.lab import BACKENDS, LINK, Lab, ask_tcp, ask_udp, ip_batch, ipvsadm_table
 
 
 def test_backends_answer_directly(lab: Lab) -> None:
@@ -13,10 +15,9 @@ def test_backends_answer_directly(lab: Lab) -> None:
 
 def test_ipvsadm_nat_round_robin(lab: Lab) -> None:
     vip = "10.96.0.200"
-    script = [f"ip link add bmlb0 type dummy 2>/dev/null || true; ip link set bmlb0 up; ip addr add {vip}/32 dev bmlb0"]
-    script.append(f"ipvsadm -A -t {vip}:80 -s rr")
-    script += [f"ipvsadm -a -t {vip}:80 -r {addr}:8080 -m" for addr in BACKENDS.values()]
-    run("\n".join(script))
+    ip_batch([f"link add {LINK} type dummy", f"link set {LINK} up", f"addr add {vip}/32 dev {LINK}"])
+    rules = [f"-A -t {vip}:80 -s rr", *(f"-a -t {vip}:80 -r {addr}:8080 -m" for addr in BACKENDS.values())]
+    subprocess.run(["ipvsadm", "-R"], input="\n".join(rules) + "\n", text=True, check=True)
     seen = [ask_tcp(vip, 80) for _ in range(6)]
     assert sorted(seen[:3]) == sorted(BACKENDS)
     assert seen[3:] == seen[:3]
