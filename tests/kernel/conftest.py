@@ -72,12 +72,12 @@ def lab(request: pytest.FixtureRequest) -> Iterator[lab_mod.Lab]:
     if missing:
         pytest.fail(f"BMLB_KERNEL_VM=1 but {missing}", pytrace=False)
     lab_mod.run(f"ip netns del {lab_mod.DIRECTOR} 2>/dev/null || true; ip netns add {lab_mod.DIRECTOR}")
-    lab_mod.enter(lab_mod.DIRECTOR)
-    if not Path("/proc/net/ip_vs").exists():
-        pytest.fail("no /proc/net/ip_vs in the director namespace", pytrace=False)
-    the_lab = lab_mod.Lab.build()
-    yield the_lab
-    the_lab.close()
+    with lab_mod.netns(lab_mod.DIRECTOR):  # the whole session; the host's namespace is left alone
+        if not Path("/proc/net/ip_vs").exists():
+            pytest.fail("no /proc/net/ip_vs in the director namespace", pytrace=False)
+        the_lab = lab_mod.Lab.build()
+        yield the_lab
+        the_lab.close()
     lab_mod.run(f"ip netns del {lab_mod.DIRECTOR}")
 
 
