@@ -45,7 +45,8 @@ def objects(ns: str, n: int, pub_pool: str) -> list[dict[str, Any]]:
                     "spec": {"type": "LoadBalancer", "loadBalancerClass": "bmlb.io/ipvs",
                              "ports": [{"name": "https", "port": 443, "targetPort": 8443}]}})
         if pub_pool:
-            out.append({"apiVersion": "bmlb.io/v1alpha1", "kind": "NATRule", "metadata": {"name": name, "namespace": ns},
+            out.append({"apiVersion": "bmlb.io/v1alpha1", "kind": "NATRule",
+                        "metadata": {"name": name, "namespace": ns},
                         "spec": {"service": {"name": name, "port": 443}, "public": {"pool": pub_pool},
                                  "from": {"zones": ["untrust"]}}})
             out.append({"apiVersion": "bmlb.io/v1alpha1", "kind": "SecurityPolicy",
