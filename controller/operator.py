@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import kopf
+from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
 from controller import specs
 from controller.fwlink import FirewallLinks
@@ -130,10 +131,37 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    asyncio.run(kopf.operator(
+    asyncio.run(_supervise(lambda stop: kopf.operator(
         registry=registry, clusterwide=True, standalone=peering is None,
-        peering_name=peering, liveness_endpoint=health,
-    ))
+        peering_name=peering, liveness_endpoint=health, stop_flag=stop,
+    )))
+
+
+async def _supervise(start: Any) -> None:
+    """Run the operator; restart it in-process when one of its watch streams dies.
+
+    kopf retries a watch on most errors but lets a 404 kill the stream for good: after an API
+    server restart a watch can reconnect before the CRDs are served again, and that kind would
+    never be watched again. The dead task surfaces in the loop's exception handler."""
+    loop = asyncio.get_running_loop()
+    while True:
+        stop = asyncio.Event()
+        died: list[BaseException] = []
+
+        def handler(lp: asyncio.AbstractEventLoop, ctx: dict[str, Any], stop: asyncio.Event = stop,
+                    died: list[BaseException] = died) -> None:
+            exc = ctx.get("exception")
+            if isinstance(exc, kopf_errors.APIError):
+                died.append(exc)
+                stop.set()
+            lp.default_exception_handler(ctx)
+
+        loop.set_exception_handler(handler)
+        await start(stop)
+        if not died:
+            return
+        log.error("a watch stream died (%s); restarting the operator", died[0])
+        await asyncio.sleep(2.0)
 
 
 __all__ = ["FINALIZER", "build", "run"]
