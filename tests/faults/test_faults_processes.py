@@ -7,7 +7,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 import yaml
 
 from controller.localcluster import ROOT, wait_for
@@ -86,9 +85,6 @@ def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
     fx.finish()
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: after an API server restart kopf's watch of a bmlb CRD can get a "
-                   "404 before the CRDs are served again; the watcher task dies (APINotFoundError) and that kind "
-                   "is no longer watched")
 def test_apiserver_restart(fx: FaultEnv) -> None:
     fx.start()
     publish(fx, "late", 80)
