@@ -245,7 +245,13 @@ def build_firewall(
         selected, sel_problems = select_services(pol, services)
         problems += sel_problems
         owner = owner_of("SecurityPolicy", pol.ref, pol.uid, pol.generation)
-        for ri in range(len(pol.spec.rules)):
+        seen_rules: set[str] = set()
+        for ri, rule in enumerate(pol.spec.rules):
+            if rule.name in seen_rules:  # the API server refuses these; offline input may not have been there
+                problems.append(Problem(pol.ref, f"spec.rules[{ri}].name", "DuplicateRule",
+                                        f"rule name {rule.name!r} is used twice"))
+                continue
+            seen_rules.add(rule.name)
             for svc, named in selected:
                 assignment = vips.get(svc.ref)
                 if assignment is None:

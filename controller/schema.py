@@ -153,8 +153,27 @@ def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaErro
             if name in value:
                 errors += _cel(sub, value[name], [*path, name])
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        errors += _list_map_keys(schema, value, path)
         for i, item in enumerate(value):
             errors += _cel(schema["items"], item, [*path, i])
+    return errors
+
+
+def _list_map_keys(schema: dict[str, Any], value: list[Any], path: list[Any]) -> list[SchemaError]:
+    """`x-kubernetes-list-type: map` lists hold each key once, as the API server enforces."""
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    if schema.get("x-kubernetes-list-type") != "map" or not keys:
+        return []
+    seen: set[tuple[Any, ...]] = set()
+    errors = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            continue
+        key = tuple(item.get(k) for k in keys)
+        if key in seen:
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key, strict=True))
+            errors.append(SchemaError(_path([*path, i]), f"duplicate entry with {shown}"))
+        seen.add(key)
     return errors
 
 
