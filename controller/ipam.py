@@ -170,6 +170,7 @@ class _Allocator:
         self.used: dict[IPAddress, _Holding] = {}
         self.problems: list[Problem] = []
         self._cursors: dict[tuple[str, int], Iterator[IPAddress]] = {}
+        self.kept_in: dict[IPAddress, str] = {}  # kept addresses outside every pool -> their home pool
 
     def pool_of(self, ip: IPAddress) -> Pool | None:
         for p in self.pools:
@@ -242,6 +243,10 @@ class _Allocator:
             if self.can_hold(req, ip) is not None:
                 continue
             if pool is None:
+                # Outside every pool after a pool edit: it keeps the zone of the pool it would draw from.
+                home = next((p for p in self.candidate_pools(req) if ip.version in p.families()), None)
+                if home is not None:
+                    self.kept_in[ip] = home.name
                 self.problem(req, "status.loadBalancer.ingress", "OutOfPool",
                              f"{ip} is no longer in any VIPPool; it is kept so the Service keeps "
                              "its address. Change or delete the Service to release it", warn=True)
@@ -343,7 +348,7 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
         if not want:
             continue
         ips = tuple(want[v] for v in sorted(want))
-        pools_of = tuple(getattr(alloc.pool_of(ip), "name", "") for ip in ips)
+        pools_of = tuple(getattr(alloc.pool_of(ip), "name", "") or alloc.kept_in.get(ip, "") for ip in ips)
         assignments.append(Assignment(r.ref, ips, pools_of))
     assignments.sort(key=lambda a: a.ref)
     return Result(tuple(assignments), tuple(alloc.problems))

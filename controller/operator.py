@@ -35,6 +35,7 @@ WATCHED = [
 
 
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
+          startup_grace: float = 0.0,
           resync: float | None = None, delete_timeout: float = 30.0, insecure_ok: bool = False,
           webhook: bool = False) -> tuple[kopf.OperatorRegistry, Reconciler]:
     registry = kopf.OperatorRegistry()
@@ -86,6 +87,10 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
 
     @kopf.daemon("", "v1", "namespaces", registry=registry, when=singleton, cancellation_timeout=5.0)
     async def reconcile_loop(stopped: kopf.DaemonStopped, **_: Any) -> None:
+        # A replica that starts alone may not have seen its peers' records yet: give kopf peering
+        # time to pause this daemon before it writes anything.
+        if startup_grace and await stopped.wait(startup_grace):
+            return
         log.info("leading: reconcile loop started")
         await reconciler.run(lambda: bool(stopped))
         log.info("reconcile loop stopped")
@@ -105,7 +110,8 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
     if metrics_port:
         metrics.serve(metrics_port)
     registry, _ = build(kube=kube, home_namespace=home_namespace, metrics=metrics, debounce=debounce,
-                        resync=resync, insecure_ok=insecure_ok, webhook=webhook_port is not None)
+                        resync=resync, insecure_ok=insecure_ok, webhook=webhook_port is not None,
+                        startup_grace=5.0 if peering else 0.0)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -81,7 +81,7 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
 
     # Deleting the NATRule removes exactly its rule (and the published rule) and releases it.
     cluster.delete("NATRule", "web", ns)
-    wait_for("NATRule gone", lambda: cluster.gone("NATRule", "web", ns), timeout=30)
+    wait_for("NATRule gone", lambda: cluster.gone("NATRule", "web", ns), timeout=90)
     assert rule not in nat_rules(sim)
     assert f"bmlb-{ns}-web-inet-web-pub" not in sec_rules(sim)
     assert f"bmlb-{ns}-web-office-web" in sec_rules(sim)
