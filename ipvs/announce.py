@@ -195,18 +195,10 @@ class Announcer:
             raise IpvsError(f"no link {self.uplink}: {e}") from e
 
     def _present(self, index: int) -> set[IPAddress]:
-        s = self._route()
-        seq = s.seq()
         try:
-            replies = s.request(netlink.dump_addresses(seq), seq)
+            return netlink.host_addresses(self._route(), index)
         except OSError as e:
             raise IpvsError(f"addresses of {self.uplink}: {e}") from e
-        out = set()
-        for p in replies:
-            link, prefixlen, addr = netlink.parse_address(p)
-            if link == index and addr is not None and prefixlen == addr.max_prefixlen:
-                out.add(addr)
-        return out
 
 
 def _order(a: IPAddress) -> tuple[int, int]:

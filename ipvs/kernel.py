@@ -163,18 +163,11 @@ class KernelBackend:
         found = self._link(link)
         if found is None:
             return frozenset()
-        s = self._route()
-        seq = s.seq()
         try:
-            replies = s.request(netlink.dump_addresses(seq), seq)
+            present = netlink.host_addresses(self._route(), found[0])
         except OSError as e:
             raise IpvsError(f"addresses of {link}: {e}") from e
-        out = set()
-        for p in replies:
-            index, prefixlen, addr = netlink.parse_address(p)
-            if index == found[0] and addr is not None and not addr.is_link_local and prefixlen == addr.max_prefixlen:
-                out.add(addr)
-        return frozenset(out)
+        return frozenset(a for a in present if not a.is_link_local)
 
     def bind(self, link: str, addresses: Collection[IPAddress]) -> None:
         self._addresses(link, addresses, add=True, ignore=errno.EEXIST)

@@ -188,3 +188,14 @@ def address(seq: int, *, add: bool, index: int, addr: IPAddress) -> bytes:
     body += wire.nla(IFA_ADDRESS, addr.packed)
     flags = wire.NLM_F_REQUEST | (wire.NLM_F_CREATE | wire.NLM_F_EXCL if add else 0)
     return _rt(RTM_NEWADDR if add else RTM_DELADDR, flags, seq, body)
+
+
+def host_addresses(s: Socket, index: int) -> set[IPAddress]:
+    """The /32 and /128 addresses on link `index` (raises OSError like Socket.request)."""
+    seq = s.seq()
+    out = set()
+    for p in s.request(dump_addresses(seq), seq):
+        link, prefixlen, addr = parse_address(p)
+        if link == index and addr is not None and prefixlen == addr.max_prefixlen:
+            out.add(addr)
+    return out
