@@ -158,19 +158,22 @@ def main() -> None:
                        "spec": {"host": sim.host, "port": sim.port, "caBundle": Path(sim.ca_file).read_text(),
                                 "credentialsSecret": {"name": "fw", "namespace": "bmlb-system"},
                                 "routing": {"mode": "none"}}})
-        print(f"# burst of {args.baseline} Services (+1 NATRule, +1 SecurityPolicy with 2 rules each), side by side")
-        b = run_burst(api, cluster, sim, work, n=args.baseline, debounce=2.0, label="bmlb")
-        s = run_burst(api, cluster, sim, work, n=args.baseline, debounce=0.0, label="baseline")
-        print(f"{'':24}{'bmlb (debounce 2s)':>20}{'sync per change':>20}{'ratio':>10}")
-        for key, fmt in (("converged_s", "{:.1f}"), ("requests", "{:.0f}"), ("writes", "{:.0f}"),
-                         ("commits", "{:.0f}"), ("rss_mb", "{:.0f}")):
-            ratio = (s[key] / b[key]) if b[key] else float("nan")
-            print(f"{key:24}{fmt.format(b[key]):>20}{fmt.format(s[key]):>20}{ratio:>10.1f}x")
-        print(f"\n# full burst: {args.services} Services with NAT and security rules")
-        f = run_burst(api, cluster, sim, work, n=args.services, debounce=2.0, label="full")
-        print(f"created in {f['create_s']:.1f}s, converged (all NATRules Ready) in {f['converged_s']:.1f}s; "
-              f"firewall: {f['requests']:.0f} API requests, {f['writes']:.0f} writes, {f['commits']:.0f} commits; "
-              f"controller peak RSS {f['rss_mb']:.0f} MB")
+        if args.baseline:
+            print(f"# burst of {args.baseline} Services (+1 NATRule, +1 SecurityPolicy with 2 rules each), "
+                  "side by side")
+            b = run_burst(api, cluster, sim, work, n=args.baseline, debounce=2.0, label="bmlb")
+            s = run_burst(api, cluster, sim, work, n=args.baseline, debounce=0.0, label="baseline")
+            print(f"{'':24}{'bmlb (debounce 2s)':>20}{'sync per change':>20}{'ratio':>10}")
+            for key, fmt in (("converged_s", "{:.1f}"), ("requests", "{:.0f}"), ("writes", "{:.0f}"),
+                             ("commits", "{:.0f}"), ("rss_mb", "{:.0f}")):
+                ratio = (s[key] / b[key]) if b[key] else float("nan")
+                print(f"{key:24}{fmt.format(b[key]):>20}{fmt.format(s[key]):>20}{ratio:>10.1f}x")
+        if args.services:
+            print(f"\n# full burst: {args.services} Services with NAT and security rules")
+            f = run_burst(api, cluster, sim, work, n=args.services, debounce=2.0, label="full")
+            print(f"created in {f['create_s']:.1f}s, converged (all NATRules Ready) in {f['converged_s']:.1f}s; "
+                  f"firewall: {f['requests']:.0f} API requests, {f['writes']:.0f} writes, {f['commits']:.0f} commits; "
+                  f"controller peak RSS {f['rss_mb']:.0f} MB")
         if args.rss_services:
             r = rss_at(api, cluster, work, args.rss_services)
             print(f"\n# {r['n']} Services held: all allocated {r['allocated_s']:.1f}s after controller start; "

@@ -33,6 +33,7 @@ class Reconciler:
     metrics: Metrics = field(default_factory=Metrics)
     default_debounce: float = 2.0
     default_resync: float = 300.0
+    max_settle: float = 15.0
     clock: Callable[[], float] = time.monotonic
     outcomes: dict[str, FirewallOutcome] = field(default_factory=dict)
     last: Compiled | None = None
@@ -73,7 +74,7 @@ class Reconciler:
                 if not changed and not due:
                     continue
                 if changed and debounce > 0:
-                    await asyncio.sleep(debounce)  # every change inside the window joins this reconcile
+                    await self._settle(debounce)
             first = False
             version = self.index.version
             self.metrics.queue_depth.set(1)
@@ -88,6 +89,18 @@ class Reconciler:
             last_full = self.clock()
             failing = any(not o.ok and o.reason != "NoFirewall" for o in self.outcomes.values())
             backoff = min(self.retry_max, backoff * 2 or self.retry_first) if failing else 0.0
+
+    async def _settle(self, debounce: float) -> None:
+        """Every change inside the debounce window joins this reconcile. While changes still
+        stream in (a burst, the initial listing of a big cluster), wait for a quiet moment, up to
+        max_settle: one compile and one commit for the burst instead of one per window."""
+        await asyncio.sleep(debounce)
+        deadline = self.clock() + max(0.0, self.max_settle - debounce)
+        while self.clock() < deadline:
+            before = self.index.version
+            await asyncio.sleep(min(0.5, debounce))
+            if self.index.version == before:
+                return
 
     async def reconcile(self) -> Compiled:
         started = self.clock()
