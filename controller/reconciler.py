@@ -114,6 +114,8 @@ class Reconciler:
                  if u.ref.kind in ("Service", "VIPPool")]
         await asyncio.to_thread(status.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
         t_first = self.clock()
+        current = {t.name for t in compiled.firewalls}
+        self.outcomes = {name: o for name, o in self.outcomes.items() if name in current}  # drop gone targets
         for target in compiled.firewalls:
             if target.spec is None:
                 self.outcomes[target.name] = FirewallOutcome(
@@ -156,7 +158,8 @@ class Reconciler:
 
     def _release(self, compiled: Compiled) -> None:
         """Objects being deleted whose firewall is in sync no longer have anything on it."""
-        all_ok = all(o.ok for o in self.outcomes.values()) if compiled.firewalls else True
+        # A target with no Firewall object holds nothing; every real one must be in sync.
+        all_ok = all(o.ok or o.reason == "NoFirewall" for o in self.outcomes.values())
         if not all_ok:
             return
         for ref in self.index.deleting():
