@@ -84,7 +84,7 @@ mount -t proc proc $R/proc; mount -t sysfs sys $R/sys; mount -t devtmpfs dev $R/
 mkdir -p $R/dev/pts $R/dev/shm; mount -t devpts pts $R/dev/pts; mount -t tmpfs shm $R/dev/shm
 mount -t tmpfs run $R/run; mount -t tmpfs tmp $R/tmp; chmod 1777 $R/tmp
 mkdir -p $R/run/job $R/run/netns; mount --bind /job $R/run/job
-mount --bind /lib/modules $R/lib/modules; p9 rw work "$R$WORKDIR"
+mount --bind /lib/modules $R/lib/modules; mkdir -p "$R$WORKDIR"; p9 rw work "$R$WORKDIR"
 [ "$RAW" = 1 ] && stty -onlcr
 chroot $R /bin/bash -c '. /run/job/env; cd "$1" && . /run/job/cmd' - "$WORKDIR"
 echo $? > /job/rc; sync; echo 0 > /proc/sys/kernel/printk; poweroff -f
