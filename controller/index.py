@@ -71,6 +71,13 @@ class ClusterIndex:
         return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
                         last_routes=last_routes)
 
+    def nodes_and_leases(self, *, now: float | None) -> Snapshot:
+        """Only what node health reads: checked every second, so it must not copy the whole index."""
+        def live(kind: str) -> tuple[dict[str, Any], ...]:
+            return tuple(sorted((b for b in self._objects[kind].values()
+                                 if not (b.get("metadata") or {}).get("deletionTimestamp")), key=ref_of))
+        return Snapshot(nodes=live("Node"), leases=live("Lease"), now=now)
+
     def _bump(self) -> None:
         self.version += 1
         if self.oldest_unapplied is None:

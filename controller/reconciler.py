@@ -148,7 +148,7 @@ class Reconciler:
 
     def _health_moved(self) -> bool:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""
-        return _health_of(self.index.snapshot(now=self.wall())) != self._health
+        return _health_of(self.index.nodes_and_leases(now=self.wall())) != self._health
 
     def _bodies(self) -> dict[ObjectRef, dict]:
         snap = self.index.snapshot()
