@@ -8,14 +8,13 @@ problems found. Same input, byte-identical output, whatever the order of the inp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from pydantic import ValidationError
 
 from controller import ipam, specs
 from controller.dataplane import build_tables, node_names
-from controller.ipam import Assignment, Pool, PoolSyntaxError, Request
+from controller.ipam import Assignment, Pool, Request
+from controller.parse import Parsed, parse
 from controller.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.routes import build_routes
 from controller.rules import (
@@ -26,8 +25,8 @@ from controller.rules import (
     resolve_publications,
     select_services,
 )
-from controller.services import LBService, parse_service, pydantic_problems, warn
-from controller.snapshot import Body, Snapshot, ref_of
+from controller.services import warn
+from controller.snapshot import Body, Snapshot
 from firewall.model import DesiredFirewall
 from ipvs.model import Table
 
@@ -80,131 +79,52 @@ class Compiled:
         return tuple(p for p in self.problems if p.severity is Severity.ERROR)
 
 
-def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
-    pools, problems = [], []
-    for body in bodies:
-        ref = ref_of(body)
-        try:
-            spec = specs.VIPPoolSpec.model_validate(body.get("spec") or {})
-        except ValidationError as err:
-            problems += pydantic_problems(ref, err)
-            continue
-        ranges, ok = [], True
-        for i, raw in enumerate(spec.addresses):
-            try:
-                ranges.append(ipam.parse_range(raw))
-            except PoolSyntaxError as err:
-                problems.append(Problem(ref, f"spec.addresses[{i}]", "InvalidAddress", str(err)))
-                ok = False
-        if ok:
-            pools.append(Pool(name=ref.name, ranges=tuple(ranges), zone=spec.zone, purpose=spec.purpose,
-                              auto_assign=spec.auto_assign, avoid_buggy_ips=spec.avoid_buggy_ips,
-                              namespaces=frozenset(spec.namespaces)))
-    # Overlapping pools: the later pool (by name) is refused whole, so no address has two owners.
-    refused: set[str] = set()
-    for a, b, ra, rb in ipam.pool_overlaps(pools):
-        if a.name in refused:
-            continue
-        refused.add(b.name)
-        i = next(i for i, r in enumerate(b.ranges) if r == rb)
-        problems.append(Problem(ObjectRef("VIPPool", "", b.name), f"spec.addresses[{i}]", "PoolOverlap",
-                                f"{rb} overlaps {ra} of VIPPool {a.name!r}"))
-    return [p for p in pools if p.name not in refused], problems
-
-
-def _parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPolicySpec]
-              ) -> tuple[object | None, list[Problem]]:
-    try:
-        return model.model_validate(body.get("spec") or {}), []
-    except ValidationError as err:
-        return None, pydantic_problems(ref_of(body), err)
-
-
-def _meta(body: Body) -> specs.Meta:
-    return specs.Meta.model_validate(body.get("metadata") or {})
-
-
-def _firewall_names(snapshot: Snapshot) -> tuple[dict[str, specs.FirewallSpec], list[Problem]]:
-    out: dict[str, specs.FirewallSpec] = {}
-    problems: list[Problem] = []
-    for body in snapshot.firewalls:
-        try:
-            out[ref_of(body).name] = specs.FirewallSpec.model_validate(body.get("spec") or {})
-        except ValidationError as err:
-            problems += pydantic_problems(ref_of(body), err)
-    return out, problems
-
-
-def _choose_firewall(ref: ObjectRef, wanted: str | None, known: dict[str, specs.FirewallSpec],
+def _choose_firewall(ref: ObjectRef, wanted: str | None, known: Mapping[str, specs.FirewallSpec],
                      problems: list[Problem]) -> str | None:
     if wanted:
         if known and wanted not in known:
             problems.append(Problem(ref, "spec.firewall", "FirewallNotFound", f"no Firewall named {wanted!r}"))
             return None
-        return wanted
-    if len(known) > 1:
+        chosen = wanted
+    elif len(known) > 1:
         problems.append(Problem(ref, "spec.firewall", "FirewallAmbiguous",
                                 f"there are {len(known)} Firewalls ({', '.join(sorted(known))}); name one"))
         return None
-    return next(iter(known), DEFAULT_FIREWALL)
+    else:
+        chosen = next(iter(known), DEFAULT_FIREWALL)
+    spec = known.get(chosen)
+    if spec is not None and spec.namespaces and ref.namespace not in spec.namespaces:
+        problems.append(Problem(ref, "spec.firewall", "FirewallDeniesNamespace",
+                                f"Firewall {chosen!r} does not admit namespace {ref.namespace!r}"))
+        return None
+    return chosen
 
 
 def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = ()) -> Compiled:
-    """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents)."""
-    problems: list[Problem] = []
+    """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents).
 
-    pools, p = parse_pools(snapshot.pools)
-    problems += p
-    zones = {pool.name: pool.zone for pool in pools}
-
-    services: dict[tuple[str, str], LBService] = {}
-    for body in snapshot.services:
-        if not specs.service_is_ours(body):
-            continue
-        svc, p = parse_service(body)
-        problems += p
-        if svc is not None:
-            services[(svc.namespace, svc.name)] = svc
-
-    fw_specs, p = _firewall_names(snapshot)
-    problems += p
-    if not snapshot.firewalls and (snapshot.nat_rules or snapshot.policies):
-        for body in (*snapshot.nat_rules, *snapshot.policies):
-            problems.append(warn(ref_of(body), "spec.firewall", "NoFirewall",
+    The stages: parse (raw bodies -> typed values, controller/parse.py) -> choose each CR's
+    Firewall -> allocate (IPAM) -> per Firewall: publish (NAT), rules, routes -> data plane
+    (IPVS tables per node) -> reports for status.
+    """
+    parsed = parse(snapshot)
+    problems: list[Problem] = list(parsed.problems)
+    zones = {pool.name: pool.zone for pool in parsed.pools}
+    services, fw_specs = parsed.services, parsed.firewalls
+    if not snapshot.firewalls and (parsed.nat_rules or parsed.policies):
+        for ref in [n.ref for n, _ in parsed.nat_rules] + [x.ref for x in parsed.policies]:
+            problems.append(warn(ref, "spec.firewall", "NoFirewall",
                                  "no Firewall object exists: rules are planned but synced nowhere"))
 
-    nats: list[ParsedNat] = []
-    public_requests: list[Request] = []
-    for body in snapshot.nat_rules:
-        spec, p = _parse_cr(body, specs.NATRuleSpec)
-        problems += p
-        if not isinstance(spec, specs.NATRuleSpec):
-            continue
-        meta, ref = _meta(body), ref_of(body)
-        fw = _choose_firewall(ref, spec.firewall, fw_specs, problems)
-        if fw is None:
-            continue
-        nats.append(ParsedNat(ref, meta.uid, meta.generation, spec, fw))
-        public_requests.append(_public_request(body, ref, spec, meta, problems))
-
-    policies: list[ParsedPolicy] = []
-    for body in snapshot.policies:
-        spec, p = _parse_cr(body, specs.SecurityPolicySpec)
-        problems += p
-        if not isinstance(spec, specs.SecurityPolicySpec):
-            continue
-        meta, ref = _meta(body), ref_of(body)
-        fw = _choose_firewall(ref, spec.firewall, fw_specs, problems)
-        if fw is not None:
-            policies.append(ParsedPolicy(ref, meta.uid, meta.generation, spec, fw))
-
-    result = ipam.allocate(pools, [s.request for s in services.values()] + public_requests, assign_new=assign_new)
+    nats, policies, public_requests = _targets(parsed, problems)
+    result = ipam.allocate(parsed.pools, [s.request for s in services.values()] + public_requests,
+                           assign_new=assign_new)
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 
     firewalls: list[FirewallTarget] = []
     route_sets: dict[str, tuple[str, ...]] = {}
-    pools_by_name = {p.name: p for p in pools}
+    pools_by_name = {p.name: p for p in parsed.pools}
     reports: dict[ObjectRef, dict[str, str]] = {}
     owned: dict[ObjectRef, list[str]] = {}
     fw_names = sorted(set(fw_specs) | {n.firewall for n in nats} | {p.firewall for p in policies})
@@ -259,17 +179,34 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
         reports=tuple(Report(r, tuple(sorted(reports.get(r, {}).items())), tuple(sorted(owned.get(r, []))))
                       for r in all_refs),
         problems=sort_problems(problems),
-        pools=tuple(sorted(pools, key=lambda p: p.name)),
+        pools=tuple(sorted(parsed.pools, key=lambda p: p.name)),
         routes=tuple(sorted(route_sets.items())),
     )
+
+
+def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], list[ParsedPolicy], list[Request]]:
+    """Each NATRule and SecurityPolicy with the Firewall it programs; the NATRules' address requests."""
+    nats: list[ParsedNat] = []
+    requests: list[Request] = []
+    for nat, body in parsed.nat_rules:
+        fw = _choose_firewall(nat.ref, nat.spec.firewall, parsed.firewalls, problems)
+        if fw is not None:
+            nats.append(dataclasses.replace(nat, firewall=fw))
+            requests.append(_public_request(body, nat, problems))
+    policies: list[ParsedPolicy] = []
+    for pol in parsed.policies:
+        fw = _choose_firewall(pol.ref, pol.spec.firewall, parsed.firewalls, problems)
+        if fw is not None:
+            policies.append(dataclasses.replace(pol, firewall=fw))
+    return nats, policies, requests
 
 
 def _hostport(ip: ipam.IPAddress, port: int) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
-def _public_request(body: Body, ref: ObjectRef, spec: specs.NATRuleSpec, meta: specs.Meta,
-                    problems: list[Problem]) -> Request:
+def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:
+    ref, spec = nat.ref, nat.spec
     requested: tuple[ipam.IPAddress, ...] = ()
     if spec.public.address:
         ip = parse_ip(spec.public.address)
@@ -279,8 +216,9 @@ def _public_request(body: Body, ref: ObjectRef, spec: specs.NATRuleSpec, meta: s
         else:
             requested = (ip,)
     current: tuple[ipam.IPAddress, ...] = ()
-    public = str((body.get("status") or {}).get("public") or "")
-    host = public.rsplit(":", 1)[0].strip("[]") if public else ""
+    status = body.get("status")
+    public = status.get("public") if isinstance(status, Mapping) else None
+    host = public.rsplit(":", 1)[0].strip("[]") if isinstance(public, str) else ""
     if host and (cur := parse_ip(host)) is not None:
         current = (cur,)
     port = spec.public.port or (spec.service.port if isinstance(spec.service.port, int) else 0)
@@ -291,6 +229,6 @@ def _public_request(body: Body, ref: ObjectRef, spec: specs.NATRuleSpec, meta: s
         # Explicit public addresses may carry several NATRules of one namespace on different ports.
         sharing_key="natrule-public" if requested else None,
         ports=frozenset({(spec.service.protocol, port)}) if port else frozenset(),
-        current=current, order=meta.creation_timestamp,
+        current=current, order=nat.created,
         path_pool="spec.public.pool", path_ip="spec.public.address",
     )

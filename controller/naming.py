@@ -1,13 +1,21 @@
-"""Firewall names and descriptions, rendered from templates/firewall.j2 and made PAN-OS safe.
+"""Firewall names and descriptions, rendered from templates/firewall.j2; names are injective.
 
-A rendered name keeps its text when it is already valid; otherwise invalid characters become
-"-" and a name over 63 characters is cut and suffixed with a hash of the full rendered text, so
-two different objects never end up with one name.
+Two distinct owners must never produce one PAN-OS name: the device would merge their rules, and
+one tenant's allow could replace another's deny. The templates join an owner's identity parts
+with "_", which no Kubernetes name, namespace or rule name contains, so a name made only of plain
+parts can be split back into them (readable form). A name whose parts are not all plain, or that
+would be too long, is a readable prefix + "__" + a 100-bit hash of the whole identity (hashed
+form). Readable names never contain "__" (no part is empty or holds "_"), so the two forms never
+meet; two hashed names meet only if SHA-256 truncated to 100 bits collides, and the compiler
+still checks every desired name for duplicates.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import ipaddress
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -19,8 +27,9 @@ from firewall.names import MAX_DESCRIPTION, MAX_NAME, is_valid_name
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
-_INVALID = re.compile(r"[^A-Za-z0-9._-]")
-HASH_LEN = 8
+HASH_CHARS = 20  # base32: 100 bits
+_PLAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @cache
@@ -38,25 +47,42 @@ def _macros() -> Any:
     return environment().get_template("firewall.j2").module
 
 
-def safe_name(raw: str, *, hash_len: int = HASH_LEN) -> str:
-    if is_valid_name(raw):
-        return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:hash_len]
-    cleaned = _INVALID.sub("-", raw)
-    if not cleaned[:1].isalnum():
-        cleaned = "b" + cleaned
-    if len(cleaned) <= MAX_NAME and cleaned == raw:
-        return cleaned
-    keep = MAX_NAME - hash_len - 1
-    return f"{cleaned[:keep].rstrip('-._')}-{digest}"
+def _plain_part(key: str, value: Any) -> bool:
+    """A part the readable form may carry as it is: it holds no "_" and is not empty."""
+    if isinstance(value, bool | int):
+        return True
+    if not isinstance(value, str):
+        return False
+    if key == "protocol":  # an enum (TCP, UDP, SCTP), rendered in lower case
+        value = value.lower()
+    if key == "ip":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False
+        return True
+    return bool(_PLAIN.fullmatch(value))
+
+
+def identity_hash(kind: str, values: dict[str, Any]) -> str:
+    canonical = json.dumps([kind, sorted((k, str(v)) for k, v in values.items())], separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:HASH_CHARS]
 
 
 def name(kind: str, **values: Any) -> str:
-    """Render the `kind` macro of templates/firewall.j2 and make it a valid PAN-OS name."""
+    """Render the `kind` macro of templates/firewall.j2 into a valid, injective PAN-OS name."""
     raw = str(getattr(_macros(), kind)(**values)).strip()
-    return safe_name(raw)
+    if is_valid_name(raw) and "__" not in raw and all(_plain_part(k, v) for k, v in values.items()):
+        return raw
+    keep = MAX_NAME - HASH_CHARS - 2
+    prefix = re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:keep].rstrip("_")
+    if not prefix[:1].isalnum():
+        prefix = "b" + prefix[: keep - 1]
+    return f"{prefix}__{identity_hash(kind, values)}"
 
 
 def text(kind: str, *, limit: int = MAX_DESCRIPTION, **values: Any) -> str:
-    out = " ".join(str(getattr(_macros(), kind)(**values)).split())
+    """A description: one line, no control characters, cut to the device's limit."""
+    out = " ".join(_CONTROL.sub(" ", str(getattr(_macros(), kind)(**values))).split())
     return out if len(out) <= limit else out[: limit - 3] + "..."

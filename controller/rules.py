@@ -13,6 +13,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller import naming, specs
 from controller.ipam import Assignment, IPAddress
@@ -38,6 +39,7 @@ class ParsedNat:
     generation: int
     spec: specs.NATRuleSpec
     firewall: str
+    created: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class ParsedPolicy:
     generation: int
     spec: specs.SecurityPolicySpec
     firewall: str
+    created: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +269,41 @@ def build_firewall(
                     key = (pol.ref.namespace, pol.ref.name, ri, svc.name, published)
                     b.security.append((key, rule_obj))
                     owned[pol.ref].append(rule_obj.name)
+    created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
+    b.nat = _unique_names(b.nat, created, owned, problems)
+    b.security = _unique_names(b.security, created, owned, problems)
     return b.build(), problems, owned
+
+
+Entry = tuple[tuple[object, ...], Any]
+
+
+def _unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned: dict[ObjectRef, list[str]],
+                  problems: list[Problem]) -> list[Entry]:
+    """One owner per firewall name: the oldest object keeps it, every other claimant gets nothing.
+
+    Names are injective by construction (controller/naming.py); this is the guard that makes a
+    collision harmless even if that ever failed: the device would otherwise merge two owners' rules.
+    """
+    claims: dict[str, set[ObjectRef]] = defaultdict(set)
+    for _, rule in entries:
+        claims[rule.name].add(_ref_of(rule.owner))
+    losers: set[tuple[str, ObjectRef]] = set()
+    for name, refs in claims.items():
+        if len(refs) < 2:
+            continue
+        ordered = sorted(refs, key=lambda r: (created.get(r, ""), r))
+        for ref in ordered[1:]:
+            losers.add((name, ref))
+            problems.append(Problem(ref, "metadata.name", "NameCollision",
+                                    f"its firewall name {name!r} is already held by an older object; "
+                                    "nothing of it is put on the firewall under that name"))
+            owned[ref] = [n for n in owned.get(ref, []) if n != name]
+    return [(k, r) for k, r in entries if (r.name, _ref_of(r.owner)) not in losers]
+
+
+def _ref_of(owner: Owner) -> ObjectRef:
+    return ObjectRef(owner.kind, owner.namespace, owner.name)
 
 
 def _hostport(ip: IPAddress, port: int) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -12,6 +15,9 @@ from controller.ipam import IPAddress, Request
 from controller.problems import ObjectRef, Problem, Severity
 from controller.snapshot import Body, ref_of
 from ipvs.model import Forwarding, Scheduler
+
+if TYPE_CHECKING:
+    from controller.parse import Meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +61,38 @@ def pydantic_problems(ref: ObjectRef, err: ValidationError, *, prefix: str = "sp
 
 
 def _addresses_from_status(body: Body) -> tuple[IPAddress, ...]:
-    ingress = ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    """The addresses recorded in status.loadBalancer.ingress; anything malformed is skipped."""
+    status = body.get("status")
+    lb = status.get("loadBalancer") if isinstance(status, Mapping) else None
+    ingress = lb.get("ingress") if isinstance(lb, Mapping) else None
     out = []
-    for item in ingress:
+    for item in ingress if isinstance(ingress, list) else ():
         try:
             out.append(ipaddress.ip_address(str(item.get("ip", ""))))
-        except ValueError:
+        except (ValueError, AttributeError):
             continue
     return tuple(out)
 
 
-def parse_service(body: Body) -> tuple[LBService | None, list[Problem]]:
+def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Problem]]:
+    """A Service of bmlb's class, its metadata already parsed (controller/parse.py)."""
     ref = ref_of(body)
-    meta = specs.Meta.model_validate(body.get("metadata") or {})
     try:
         spec = specs.ServiceSpec.model_validate(body.get("spec") or {})
     except ValidationError as err:
         return None, pydantic_problems(ref, err)
     problems: list[Problem] = []
-    ann = meta.annotations
+    ann = dict(meta.annotations)
 
     def bad(key: str, code: str, msg: str) -> None:
         problems.append(Problem(ref, f"metadata.annotations[{key}]", code, msg))
 
+    for key in sorted(ann):
+        # Only near misses: kopf keeps its own progress annotations under the same prefix.
+        if key.startswith(specs.ANN_PREFIX) and key not in specs.SERVICE_ANNOTATIONS:
+            close = difflib.get_close_matches(key, specs.SERVICE_ANNOTATIONS, n=1, cutoff=0.85)
+            if close:
+                bad(key, "UnknownAnnotation", f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
     scheduler = Scheduler.RR
     if specs.ANN_SCHEDULER in ann:
         try:
@@ -120,11 +135,11 @@ def parse_service(body: Body) -> tuple[LBService | None, list[Problem]]:
         sharing_key=ann.get(specs.ANN_SHARED) or None,
         ports=frozenset((p.protocol, p.port) for p in spec.ports),
         current=_addresses_from_status(body),
-        order=meta.creation_timestamp,
+        order=meta.created,
     )
     svc = LBService(
-        ref=ref, uid=meta.uid, generation=meta.generation, created=meta.creation_timestamp,
-        labels=tuple(sorted(meta.labels.items())), spec=spec, scheduler=scheduler, forwarding=forwarding,
+        ref=ref, uid=meta.uid, generation=meta.generation, created=meta.created,
+        labels=meta.labels, spec=spec, scheduler=scheduler, forwarding=forwarding,
         request=request,
     )
     return svc, problems

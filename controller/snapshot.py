@@ -18,8 +18,15 @@ LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease b
 
 
 def ref_of(body: Body) -> ObjectRef:
-    meta = body.get("metadata") or {}
-    return ObjectRef(str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    """Who an object is, whatever its shape: a field of the wrong type reads as its text."""
+    meta = body.get("metadata")
+    if not isinstance(meta, Mapping):
+        meta = {}
+    return ObjectRef(_text(body.get("kind")), _text(meta.get("namespace")), _text(meta.get("name")))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None or value is False else str(value)
 
 
 def _sorted(bodies: Iterable[Body]) -> tuple[Body, ...]:
@@ -46,8 +53,8 @@ class Snapshot:
         """Sort objects by kind; unknown kinds are ignored (the caller validates kinds)."""
         groups: dict[str, list[Body]] = {k: [] for k in KINDS}
         for b in bodies:
-            kind = b.get("kind")
-            if kind in groups:
+            kind = b.get("kind") if isinstance(b, Mapping) else None
+            if isinstance(kind, str) and kind in groups:
                 groups[kind].append(b)
         return cls(
             services=_sorted(groups["Service"]),
@@ -57,8 +64,7 @@ class Snapshot:
             policies=_sorted(groups["SecurityPolicy"]),
             nat_rules=_sorted(groups["NATRule"]),
             firewalls=_sorted(groups["Firewall"]),
-            leases=_sorted(b for b in groups["Lease"] if str((b.get("metadata") or {}).get("name", ""))
-                           .startswith(LEASE_PREFIX)),
+            leases=_sorted(b for b in groups["Lease"] if ref_of(b).name.startswith(LEASE_PREFIX)),
         )
 
     def all(self) -> tuple[Body, ...]:

@@ -7,6 +7,7 @@ EndpointSlice, Node) are parsed leniently: only the fields bmlb uses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,8 @@ ANN_IP = "bmlb.io/ip"
 ANN_SHARED = "bmlb.io/allow-shared-ip"
 ANN_SCHEDULER = "bmlb.io/scheduler"
 ANN_FORWARDING = "bmlb.io/forwarding"
+ANN_PREFIX = "bmlb.io/"
+SERVICE_ANNOTATIONS = frozenset({ANN_POOL, ANN_IP, ANN_SHARED, ANN_SCHEDULER, ANN_FORWARDING})
 
 
 class _Strict(BaseModel):
@@ -145,6 +148,7 @@ class FirewallSpec(_Strict):
     host: str
     credentials_secret: SecretRef = Field(alias="credentialsSecret")
     port: int = 443
+    namespaces: list[str] = Field(default_factory=list)
     type: Literal["firewall", "panorama"] = "firewall"
     vsys: str = "vsys1"
     device_group: str | None = Field(None, alias="deviceGroup")
@@ -164,7 +168,7 @@ class FirewallSpec(_Strict):
 
 
 class ServicePort(_Lenient):
-    port: int
+    port: int = Field(ge=1, le=65535)
     name: str = ""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     target_port: int | str | None = Field(None, alias="targetPort")
@@ -210,7 +214,8 @@ class EndpointPort(_Lenient):
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
 
 
-def service_is_ours(body: dict[str, Any]) -> bool:
+def service_is_ours(body: Mapping[str, Any]) -> bool:
     """A Service bmlb balances: type LoadBalancer with loadBalancerClass bmlb.io/ipvs."""
-    spec = body.get("spec") or {}
-    return spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass") == LB_CLASS
+    spec = body.get("spec")
+    return (isinstance(spec, Mapping) and spec.get("type") == "LoadBalancer"
+            and spec.get("loadBalancerClass") == LB_CLASS)

@@ -99,7 +99,7 @@ def test_clean_estate_maps_every_object_to_its_owner() -> None:
     report = audit(actual=as_read(desired), desired=desired, snapshot=snap, firewall="edge")
     assert report.clean() and not report.drift and not report.nat_mismatches
     by = rows(report)
-    nat_row = by[f"bmlb-nat-{NS}-web"]
+    nat_row = by[f"bmlb-nat_{NS}_web"]
     assert (nat_row.kind, nat_row.status, nat_row.owner) == ("nat", OwnerStatus.PRESENT,
                                                              Owner("NATRule", NS, "web", "uid-nat-web", 2))
     assert by["bmlb-10.80.0.1"].owner == Owner("Service", NS, "web", f"uid-{NS}-web", 1)
@@ -124,9 +124,9 @@ def test_orphan_when_the_owner_is_gone() -> None:
     snap, after = desired_of(bodies(nat_rule=False))
     report = audit(actual=as_read(before), desired=after, snapshot=snap)
     orphans = {r.name: r.owner for r in report.orphans}
-    assert orphans == {f"bmlb-nat-{NS}-web": Owner("NATRule", NS, "web", "uid-nat-web", 2),
+    assert orphans == {f"bmlb-nat_{NS}_web": Owner("NATRule", NS, "web", "uid-nat-web", 2),
                        "bmlb-198.51.100.7": Owner("NATRule", NS, "web", "uid-nat-web", 2)}
-    assert (("nat", f"bmlb-nat-{NS}-web", "unexpected") in
+    assert (("nat", f"bmlb-nat_{NS}_web", "unexpected") in
             {(d.kind, d.name, d.attribute) for d in report.drift})
     # The published security rule is no longer desired either, but its owner is still there.
     pub = rows(report)[f"bmlb-{NS}-web-inet-web-pub"]
@@ -138,13 +138,13 @@ def test_stale_uid_and_generation_behind() -> None:
     _, before = desired_of(bodies())
     snap, after = desired_of(bodies(nat_uid="uid-recreated"))
     report = audit(actual=as_read(before), desired=after, snapshot=snap)
-    row = rows(report)[f"bmlb-nat-{NS}-web"]
+    row = rows(report)[f"bmlb-nat_{NS}_web"]
     assert (row.status, row.cluster_uid) == (OwnerStatus.STALE_UID, "uid-recreated")
     assert ("description" in {d.attribute for d in report.drift if d.name == row.name})
 
     snap, after = desired_of(bodies(nat_gen=5))
     report = audit(actual=as_read(before), desired=after, snapshot=snap)
-    row = rows(report)[f"bmlb-nat-{NS}-web"]
+    row = rows(report)[f"bmlb-nat_{NS}_web"]
     assert (row.status, row.cluster_generation) == (OwnerStatus.GENERATION_BEHIND, 5)
     assert not report.clean()
 
@@ -171,7 +171,7 @@ def test_nat_mismatch_when_the_vip_moved() -> None:
     _, before = desired_of(bodies(vip="10.80.0.1"))
     snap, after = desired_of(bodies(vip="10.80.0.9"))
     report = audit(actual=as_read(before), desired=after, snapshot=snap)
-    rule = f"bmlb-nat-{NS}-web"
+    rule = f"bmlb-nat_{NS}_web"
     assert report.nat_mismatches == (NatMismatch(
         rule, "bmlb-10.80.0.1", "10.80.0.1", f"{NS}/web", ("10.80.0.9",),
         f"translates to 10.80.0.1, but the VIP of Service {NS}/web is 10.80.0.9",
@@ -188,13 +188,13 @@ def test_renderings_escape_and_list_rows() -> None:
                    source=(("cluster", "<script>alert(1)</script>"),))
     out = audit_render.text(report)
     assert out.startswith("Firewall edge (ownership tag bmlb-managed):") and "NAT MISMATCHES" in out
-    assert f"bmlb-nat-{NS}-web" in out and "DRIFT" in out
+    assert f"bmlb-nat_{NS}_web" in out and "DRIFT" in out
     data = json.loads(audit_render.as_json(report))
     assert data["summary"]["nat_mismatches"] == 1 and data["clean"] is False
     assert data["objects"][0]["status"] in {"shared", "present"}
     html = audit_render.html(report)
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert f'id="nat-mismatch-bmlb-nat-{NS}-web"' in html and 'id="count-nat_mismatches" data-count="1"' in html
+    assert f'id="nat-mismatch-bmlb-nat_{NS}_web"' in html and 'id="count-nat_mismatches" data-count="1"' in html
     assert "http://" not in html and "https://" not in html and "<link" not in html  # self-contained
 
 

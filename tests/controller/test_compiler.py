@@ -47,16 +47,16 @@ def test_security_rule_matches_pre_nat_destination_and_post_nat_zone() -> None:
                                              {"name": "office", "from": {"zones": ["trust"],
                                                                          "addresses": ["192.0.2.0/24"]}}]))
     rules = {r.name: r for r in c.firewall("edge").desired.security_rules}
-    pub = rules["bmlb-shop-pol-inet-web-pub"]
+    pub = rules["bmlb_shop_pol_inet_web_pub"]
     assert pub.destinations == ("bmlb-203.0.113.0",), "pre-NAT destination: the public address"
     assert pub.to_zones == ("k8s",), "post-NAT zone: the VIP pool's zone"
     assert pub.services == ("bmlb-tcp-8443",), "the original (public) port"
-    assert "bmlb-shop-pol-inet-web" not in rules, "untrust reaches the Service only through the NAT"
-    office = rules["bmlb-shop-pol-office-web"]
+    assert "bmlb_shop_pol_inet_web" not in rules, "untrust reaches the Service only through the NAT"
+    office = rules["bmlb_shop_pol_office_web"]
     assert office.destinations == ("bmlb-10.96.0.0",) and office.services == ("bmlb-tcp-443",)
     assert office.sources == ("192.0.2.0/24",)
     assert [r.name for r in c.firewall("edge").desired.security_rules] == [
-        "bmlb-shop-pol-inet-web-pub", "bmlb-shop-pol-office-web"], "policy rule order is rulebase order"
+        "bmlb_shop_pol_inet_web_pub", "bmlb_shop_pol_office_web"], "policy rule order is rulebase order"
 
 
 def test_a_namespace_cannot_publish_or_guard_another_namespaces_service() -> None:

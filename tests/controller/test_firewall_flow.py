@@ -52,7 +52,7 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
     proc = run_controller()
     wait_for("NATRule Ready", lambda: ready(cluster, "NATRule", "web", ns), timeout=60)
     wait_for("SecurityPolicy Ready", lambda: ready(cluster, "SecurityPolicy", "web", ns), timeout=30)
-    rule = f"bmlb-nat-{ns}-web"
+    rule = f"bmlb-nat_{ns}_web"
     assert translated(sim, rule) == "bmlb-10.80.0.0", dump_log(proc)
     st = cluster.get("NATRule", "web", ns)["status"]
     assert st["public"] == "198.51.100.0:443" and st["vip"] == "10.80.0.0:443"
@@ -77,7 +77,7 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
     cond = wait_for("refused", lambda: (c := cluster.condition("NATRule", "steal", ns, "Accepted"))
                     and c["status"] == "False" and c)
     assert cond["reason"] == "ForeignNamespace" and "spec.service.namespace" in cond["message"]
-    assert f"bmlb-nat-{ns}-steal" not in nat_rules(sim)
+    assert f"bmlb-nat_{ns}_steal" not in nat_rules(sim)
 
     # Deleting the NATRule removes exactly its rule (and the published rule) and releases it.
     cluster.delete("NATRule", "web", ns)

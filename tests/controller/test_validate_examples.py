@@ -59,7 +59,7 @@ def test_plan_renders_every_output() -> None:
     for out in ("text", "json", "yaml", "panos-set"):
         result = CliRunner().invoke(main, ["plan", "-f", str(ROOT / "examples"), "-o", out])
         assert result.exit_code == 0, result.output
-        assert "bmlb-nat-shop-web-https" in result.output
+        assert "bmlb-nat_shop_web-https" in result.output
 
 
 def test_one_bad_object_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -71,5 +71,5 @@ def test_one_bad_object_does_not_stop_the_others(tmp_path: Path) -> None:
     bad_copy.write_text(bad.read_text().replace("name: web,", "name: web-x,").replace(
         "name: public}", "name: public-x}").replace("name: internal}", "name: internal-x}"))
     result = CliRunner().invoke(main, ["plan", "-f", str(target), "-f", str(bad_copy)])
-    assert "bmlb-nat-shop-web-https" in result.output
+    assert "bmlb-nat_shop_web-https" in result.output
     assert result.exit_code == 1

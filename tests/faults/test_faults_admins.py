@@ -35,16 +35,16 @@ def test_device_refuses_one_bad_object(fx: FaultEnv) -> None:
     cond = wait_for("bad named", lambda: (c := fx.cluster.condition("SecurityPolicy", "bad", fx.ns,
                                                                       "FirewallSynced"))
                     and c["status"] == "False" and c, timeout=60)
-    assert cond["reason"] == "CommitFailed" and f"bmlb-{fx.ns}-bad-r-metrics" in cond["message"], cond
+    assert cond["reason"] == "CommitFailed" and f"bmlb_{fx.ns}_bad_r_metrics" in cond["message"], cond
     wait_for("the rest converged", lambda: fx.cluster.condition("NATRule", "late", fx.ns, "FirewallSynced")
-             and f"bmlb-nat-{fx.ns}-late" in fx.sim.running_xml(), timeout=60)
+             and f"bmlb-nat_{fx.ns}_late" in fx.sim.running_xml(), timeout=60)
     fx.cluster.apply(policy(fx.ns, "bad", ["metrics"], [{"name": "r", "from": {"zones": ["dmz"]}}]))
     fx.finish()
 
 
 def test_commit_fail_names_the_object_then_converges(fx: FaultEnv) -> None:
     fx.start()
-    rule = f"bmlb-nat-{fx.ns}-late"
+    rule = f"bmlb-nat_{fx.ns}_late"
     fx.sim.faults.add("commit_fail", lines=["Validation Error:", f" {rule} -> destination is invalid"])
     publish(fx, "late", 80)
     wait_for("CommitFailed event naming the rule", lambda: any(rule in m for m in _events(fx, "late", "CommitFailed")),
@@ -74,7 +74,7 @@ def test_another_admins_lock(fx: FaultEnv, kind: str) -> None:
     publish(fx, "late", 80)
     wait_for("Locked reported", lambda: firewall_reason(fx.cluster) == "Locked", timeout=60)
     time.sleep(2)
-    assert f"bmlb-nat-{fx.ns}-late" not in fx.sim.running_xml()
+    assert f"bmlb-nat_{fx.ns}_late" not in fx.sim.running_xml()
     fx.sim.faults.clear()
     fx.finish()
 
@@ -109,7 +109,7 @@ def test_pending_changes_with_commit_foreign_pending(fx: FaultEnv) -> None:
 
 def test_foreign_rule_between_managed_rules(fx: FaultEnv) -> None:
     fx.start()
-    managed = [r for r in _managed_rules(fx) if not r.startswith("bmlb-nat-")]
+    managed = [r for r in _managed_rules(fx) if not r.startswith("bmlb-nat_")]
     assert len(managed) >= 2, managed
     alice = fx.sim.as_admin("alice")
     alice.set(SEC, "<entry name='corp-middle'><from><member>trust</member></from><to><member>k8s</member></to>"

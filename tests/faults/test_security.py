@@ -161,4 +161,4 @@ def test_a_namespace_cannot_publish_guard_or_draw_for_another(cluster: Cluster, 
     sim.wait_for_jobs()
     running = sim.running_xml() + sim.candidate_xml()
     vip = cluster.ingress("theirs", other_ns)[0]
-    assert f"bmlb-nat-{ns}-steal" not in running and vip not in running, dump_log(proc)
+    assert f"bmlb-nat_{ns}_steal" not in running and vip not in running, dump_log(proc)
