@@ -6,13 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from controller import schema
+from controller import identity, schema
 from controller.compiler import Compiled, compile
 from controller.manifests import Document, LoadError
 from controller.problems import ObjectRef, Severity
 from controller.snapshot import Snapshot, ref_of
-
-NAMESPACED_CORE = {"Service", "EndpointSlice"}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -29,32 +27,42 @@ class Finding:
 
 
 def with_default_namespace(body: dict[str, Any]) -> dict[str, Any]:
-    crd = schema.crd_for(body)
-    namespaced = crd.namespaced if crd else body.get("kind") in NAMESPACED_CORE
-    meta = dict(body.get("metadata") or {})
-    if namespaced and not meta.get("namespace"):
-        meta["namespace"] = "default"
-        return {**body, "metadata": meta}
-    return body
+    kind = body.get("kind")
+    return identity.with_default_namespace(body, kind) if isinstance(kind, str) else body
 
 
 def check(docs: Iterable[Document], load_errors: Iterable[LoadError] = ()) -> tuple[list[Finding], Compiled]:
-    findings = [Finding(f"{e.path}:{e.index}", "(document)", "(root)", e.message) for e in load_errors]
+    """Every finding about the documents, and the plan compiled from the ones that passed.
+
+    Documents of kinds bmlb does not read (a Deployment in a Helm chart's output) are skipped;
+    an input with no document at all is an error, so an empty render never passes silently.
+    """
+    load_errors = list(load_errors)
+    findings = [Finding(f"{e.path}:{e.index}", "(document)", e.where, e.message) for e in load_errors]
     good: list[dict[str, Any]] = []
     origin: dict[ObjectRef, str] = {}
+    seen_any = False
     for doc in docs:
-        body = with_default_namespace(doc.body)
+        seen_any = True
+        kind, issues = identity.kind_of(doc.body)
+        if kind is None and not issues:
+            continue  # not a kind bmlb reads
+        body = with_default_namespace(doc.body) if kind else doc.body
         ref = ref_of(body)
+        if kind is not None:
+            issues += identity.check_metadata(body, kind)
+        if not issues and kind is not None and schema.crd_for(body) is not None:
+            issues += [identity.Issue(e.path, e.message) for e in schema.validate(body)]
+        if issues:
+            findings += [Finding(doc.origin, str(ref), i.path, i.message) for i in issues]
+            continue
         if ref in origin:
             findings.append(Finding(doc.origin, str(ref), "metadata.name", f"duplicate object, first in {origin[ref]}"))
             continue
         origin[ref] = doc.origin
-        if str(body.get("apiVersion", "")).startswith("bmlb.io/"):
-            errors = schema.validate(body)
-            if errors:
-                findings += [Finding(doc.origin, str(ref), e.path, e.message) for e in errors]
-                continue
         good.append(body)
+    if not seen_any and not load_errors:
+        findings.append(Finding("(input)", "(none)", "(root)", "no Kubernetes objects found in the input"))
     compiled = compile(Snapshot.of(good))
     for p in compiled.problems:
         findings.append(Finding(origin.get(p.ref, "?"), str(p.ref), p.path, p.message, p.severity))
