@@ -183,11 +183,11 @@ class _Allocator:
         holding = self.used.get(ip)
         if holding is None:
             return None
+        if holding.namespace != req.namespace:
+            return f"{ip} is already held in another namespace"  # never name another tenant's objects
         who = ", ".join(str(h) for h in holding.holders)
         if not (req.sharing_key and holding.sharing_key == req.sharing_key):
             return f"{ip} is already held by {who}"
-        if holding.namespace != req.namespace:
-            return f"{ip} is shared by {who} in another namespace"
         clash = holding.ports & req.ports
         if clash:
             ports = ", ".join(f"{p}/{proto}" for proto, p in sorted(clash))
@@ -279,6 +279,10 @@ class _Allocator:
                 self.problem(req, req.path_ip, "PoolDeniesNamespace",
                              f"{ip} belongs to VIPPool {pool.name!r}, which does not admit "
                              f"namespace {req.namespace!r}")
+                continue
+            if not pool.usable(ip):
+                self.problem(req, req.path_ip, "IPAvoided",
+                             f"{ip} ends in .0 or .255, which VIPPool {pool.name!r} avoids (avoidBuggyIPs)")
                 continue
             reason = self.can_hold(req, ip)
             if reason is not None:

@@ -7,7 +7,8 @@ manifest before it reaches a cluster.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import ipaddress
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import celpy
 import jsonschema
 import yaml
+from celpy import celtypes
 
 from controller.naming import ROOT
 
@@ -140,9 +142,27 @@ def _message(err: jsonschema.ValidationError) -> str:
 _env = celpy.Environment()
 
 
+def _parses(kind: Callable[[str], object]) -> Callable[[Any], celtypes.BoolType]:
+    def check(value: Any) -> celtypes.BoolType:
+        text = str(value)
+        if "%" in text:  # zones are refused by the Kubernetes CEL library too
+            return celtypes.BoolType(False)
+        try:
+            kind(text)
+        except ValueError:
+            return celtypes.BoolType(False)
+        return celtypes.BoolType(True)
+    return check
+
+
+# The Kubernetes CEL library functions the CRDs use (k8s.io/apiserver/pkg/cel/library: ip, cidr).
+CEL_FUNCTIONS = {"isIP": _parses(ipaddress.ip_address),
+                 "isCIDR": _parses(lambda t: ipaddress.ip_network(t, strict=False) if "/" in t else int(""))}
+
+
 @cache
 def _program(rule: str) -> Any:
-    return _env.program(_env.compile(rule))
+    return _env.program(_env.compile(rule), functions=CEL_FUNCTIONS)
 
 
 def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:

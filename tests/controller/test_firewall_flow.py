@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 
+from controller import naming
 from controller.localcluster import Cluster, wait_for
 from firewall.sim import Simulator
 from tests.controller.conftest import dump_log
 from tests.controller.estate import nat, policy, pool, service, slice_
 
 VSYS = "./devices/entry/vsys/entry[@name='vsys1']"
+
+
+def sec_name(ns: str, rule: str, published: bool) -> str:
+    return naming.name("security_rule", namespace=ns, policy="web", rule=rule, service="web", published=published)
 
 
 def running(sim: Simulator) -> ET.Element:
@@ -52,11 +57,11 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
     proc = run_controller()
     wait_for("NATRule Ready", lambda: ready(cluster, "NATRule", "web", ns), timeout=60)
     wait_for("SecurityPolicy Ready", lambda: ready(cluster, "SecurityPolicy", "web", ns), timeout=30)
-    rule = f"bmlb-nat_{ns}_web"
+    rule = naming.name("nat_rule", namespace=ns, name="web")
     assert translated(sim, rule) == "bmlb-10.80.0.0", dump_log(proc)
     st = cluster.get("NATRule", "web", ns)["status"]
     assert st["public"] == "198.51.100.0:443" and st["vip"] == "10.80.0.0:443"
-    assert {f"bmlb-{ns}-web-inet-web-pub", f"bmlb-{ns}-web-office-web"} <= set(sec_rules(sim))
+    assert {sec_name(ns, "inet", True), sec_name(ns, "office", False)} <= set(sec_rules(sim))
     fw = cluster.get("Firewall", "edge")
     assert cluster.condition("Firewall", "edge", None, "FirewallSynced")["status"] == "True", fw
 
@@ -77,14 +82,14 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
     cond = wait_for("refused", lambda: (c := cluster.condition("NATRule", "steal", ns, "Accepted"))
                     and c["status"] == "False" and c)
     assert cond["reason"] == "ForeignNamespace" and "spec.service.namespace" in cond["message"]
-    assert f"bmlb-nat_{ns}_steal" not in nat_rules(sim)
+    assert naming.name("nat_rule", namespace=ns, name="steal") not in nat_rules(sim)
 
     # Deleting the NATRule removes exactly its rule (and the published rule) and releases it.
     cluster.delete("NATRule", "web", ns)
     wait_for("NATRule gone", lambda: cluster.gone("NATRule", "web", ns), timeout=90)
     assert rule not in nat_rules(sim)
-    assert f"bmlb-{ns}-web-inet-web-pub" not in sec_rules(sim)
-    assert f"bmlb-{ns}-web-office-web" in sec_rules(sim)
+    assert sec_name(ns, "inet", True) not in sec_rules(sim)
+    assert sec_name(ns, "office", False) in sec_rules(sim)
 
 
 def test_burst_of_50_changes_makes_one_commit(cluster: Cluster, ns: str, sim: Simulator, firewall_object,

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from controller import naming
 from controller.localcluster import wait_for
 from tests.controller.estate import policy
 from tests.faults.conftest import FaultEnv
@@ -35,16 +36,17 @@ def test_device_refuses_one_bad_object(fx: FaultEnv) -> None:
     cond = wait_for("bad named", lambda: (c := fx.cluster.condition("SecurityPolicy", "bad", fx.ns,
                                                                       "FirewallSynced"))
                     and c["status"] == "False" and c, timeout=60)
-    assert cond["reason"] == "CommitFailed" and f"bmlb_{fx.ns}_bad_r_metrics" in cond["message"], cond
+    bad = naming.name("security_rule", namespace=fx.ns, policy="bad", rule="r", service="metrics", published=False)
+    assert cond["reason"] == "CommitFailed" and bad in cond["message"], cond
     wait_for("the rest converged", lambda: fx.cluster.condition("NATRule", "late", fx.ns, "FirewallSynced")
-             and f"bmlb-nat_{fx.ns}_late" in fx.sim.running_xml(), timeout=60)
+             and naming.name("nat_rule", namespace=fx.ns, name="late") in fx.sim.running_xml(), timeout=60)
     fx.cluster.apply(policy(fx.ns, "bad", ["metrics"], [{"name": "r", "from": {"zones": ["dmz"]}}]))
     fx.finish()
 
 
 def test_commit_fail_names_the_object_then_converges(fx: FaultEnv) -> None:
     fx.start()
-    rule = f"bmlb-nat_{fx.ns}_late"
+    rule = naming.name("nat_rule", namespace=fx.ns, name="late")
     fx.sim.faults.add("commit_fail", lines=["Validation Error:", f" {rule} -> destination is invalid"])
     publish(fx, "late", 80)
     wait_for("CommitFailed event naming the rule", lambda: any(rule in m for m in _events(fx, "late", "CommitFailed")),
@@ -74,7 +76,7 @@ def test_another_admins_lock(fx: FaultEnv, kind: str) -> None:
     publish(fx, "late", 80)
     wait_for("Locked reported", lambda: firewall_reason(fx.cluster) == "Locked", timeout=60)
     time.sleep(2)
-    assert f"bmlb-nat_{fx.ns}_late" not in fx.sim.running_xml()
+    assert naming.name("nat_rule", namespace=fx.ns, name="late") not in fx.sim.running_xml()
     fx.sim.faults.clear()
     fx.finish()
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
+from controller import naming
 from controller.localcluster import Cluster, wait_for
 from firewall.sim import Simulator
 from firewall.sim.tls import ensure_certs
@@ -161,4 +162,4 @@ def test_a_namespace_cannot_publish_guard_or_draw_for_another(cluster: Cluster, 
     sim.wait_for_jobs()
     running = sim.running_xml() + sim.candidate_xml()
     vip = cluster.ingress("theirs", other_ns)[0]
-    assert f"bmlb-nat_{ns}_steal" not in running and vip not in running, dump_log(proc)
+    assert naming.name("nat_rule", namespace=ns, name="steal") not in running and vip not in running, dump_log(proc)
