@@ -103,11 +103,11 @@ def test_clean_estate_maps_every_object_to_its_owner() -> None:
     assert (nat_row.kind, nat_row.status, nat_row.owner) == ("nat", OwnerStatus.PRESENT,
                                                              Owner("NATRule", NS, "web", "uid-nat-web", 2))
     assert by["bmlb-10.80.0.1"].owner == Owner("Service", NS, "web", f"uid-{NS}-web", 1)
-    assert by[f"bmlb-{NS}-web-office-web"].owner == Owner("SecurityPolicy", NS, "web", "uid-pol-web", 3)
+    assert by[f"bmlb_{NS}_web_office_web"].owner == Owner("SecurityPolicy", NS, "web", "uid-pol-web", 3)
     assert by["bmlb-managed"].status is OwnerStatus.SHARED and by["bmlb-tcp-443"].status is OwnerStatus.SHARED
     # Neither rule names source addresses: both expose web to any source, one directly, one published.
     exposed = {a.name: a.exposed for a in report.any_source}
-    assert exposed == {f"bmlb-{NS}-web-inet-web-pub": (f"{NS}/web",), f"bmlb-{NS}-web-office-web": (f"{NS}/web",)}
+    assert exposed == {f"bmlb_{NS}_web_inet_web_pub": (f"{NS}/web",), f"bmlb_{NS}_web_office_web": (f"{NS}/web",)}
     assert not report.clean(strict=True)
 
 
@@ -129,7 +129,7 @@ def test_orphan_when_the_owner_is_gone() -> None:
     assert (("nat", f"bmlb-nat_{NS}_web", "unexpected") in
             {(d.kind, d.name, d.attribute) for d in report.drift})
     # The published security rule is no longer desired either, but its owner is still there.
-    pub = rows(report)[f"bmlb-{NS}-web-inet-web-pub"]
+    pub = rows(report)[f"bmlb_{NS}_web_inet_web_pub"]
     assert pub.status is OwnerStatus.PRESENT and not pub.desired
     assert not report.clean()
 
@@ -152,7 +152,7 @@ def test_stale_uid_and_generation_behind() -> None:
 def test_drift_per_attribute() -> None:
     snap, desired = desired_of(bodies())
     actual = as_read(desired)
-    name = f"bmlb-{NS}-web-office-web"
+    name = f"bmlb_{NS}_web_office_web"
     edited = tuple(dataclasses.replace(r, action=Action.DENY, sources=("10.9.9.9",)) if r.name == name else r
                    for r in actual.security_rules)
     gone = tuple(a for a in actual.addresses if a.name != "bmlb-198.51.100.7")
@@ -225,12 +225,12 @@ def test_cli_on_manifests_against_the_simulator(sim: Simulator, tmp_path: Path) 
     assert data["summary"]["objects"] == len(data["objects"]) > 5 and data["summary"]["drift"] == 0
     assert bmlb("audit", "-f", str(tmp_path / "estate.yaml"), "--strict").returncode == 1
 
-    sim.as_admin("alice").edit(f"{VSYS}/rulebase/security/rules/entry[@name='bmlb-{NS}-web-office-web']/action",
+    sim.as_admin("alice").edit(f"{VSYS}/rulebase/security/rules/entry[@name='bmlb_{NS}_web_office_web']/action",
                                "<action>deny</action>")
     sim.as_admin("alice").commit()
     drifted = bmlb("audit", "-f", str(tmp_path / "estate.yaml"))
     assert drifted.returncode == 1, drifted.stderr
-    assert f"bmlb-{NS}-web-office-web" in drifted.stdout and "action" in drifted.stdout
+    assert f"bmlb_{NS}_web_office_web" in drifted.stdout and "action" in drifted.stdout
 
     bad_key = tmp_path / "key"
     bad_key.write_text("not-a-key")
