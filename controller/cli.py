@@ -8,6 +8,7 @@ import click
 
 from controller import manifests, render
 from controller.problems import Severity
+from controller.terminal import echo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +36,7 @@ def validate(paths: tuple[str, ...], recursive: bool, strict: bool) -> None:
     docs, errors = manifests.load(paths, recursive=recursive)
     findings, _ = check(docs, errors)
     for f in findings:
-        click.echo(str(f))
+        echo(str(f))
     bad = [f for f in findings if f.severity is Severity.ERROR or strict]
     n_err = sum(1 for f in findings if f.severity is Severity.ERROR)
     click.echo(f"{len(docs)} objects, {n_err} errors, {len(findings) - n_err} warnings", err=True)
@@ -58,14 +59,18 @@ def plan(paths: tuple[str, ...], recursive: bool, output: str) -> None:
     elif output == "yaml":
         click.echo(render.as_yaml(compiled), nl=False)
     elif output == "panos-set":
-        click.echo(render.plan_panos_set(compiled), nl=False)
+        try:
+            click.echo(render.plan_panos_set(compiled), nl=False)
+        except render.UnsafeValue as err:
+            echo(f"bmlb plan: refusing to print set commands: {err}", err=True)
+            sys.exit(1)
     else:
-        click.echo(render.text(compiled), nl=False)
+        echo(render.text(compiled), nl=False)
     schema_errors = [f for f in findings if f.severity is Severity.ERROR]
     if schema_errors and output == "text":
         click.echo("\nERRORS (objects left out of the plan or partly planned)", err=True)
         for f in schema_errors:
-            click.echo(f"  {f}", err=True)
+            echo(f"  {f}", err=True)
     sys.exit(1 if schema_errors else 0)
 
 

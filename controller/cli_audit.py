@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from controller.snapshot import Body, Snapshot
+from controller.terminal import echo
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -40,9 +41,11 @@ class AuditError(Exception):
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report here instead of standard output.")
 @click.option("--strict", is_flag=True, help="Any-source allow rules are findings too (exit 1).")
+@click.option("--allow-insecure", is_flag=True,
+              help="Honour a Firewall's insecureSkipTLSVerify (without it, such a Firewall is refused).")
 def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
           host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-          password_file: str | None, output: str, out_file: str | None, strict: bool) -> None:
+          password_file: str | None, output: str, out_file: str | None, strict: bool, allow_insecure: bool) -> None:
     """Audit a firewall against the cluster: every bmlb object and its Kubernetes owner, orphans,
     drift per attribute, allow rules open to any source, NAT rules not pointing at the Service VIP.
 
@@ -54,9 +57,9 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
     try:
         report = run(kubeconfig=kubeconfig, paths=paths, recursive=recursive, firewall_name=firewall_name,
                      host=host, port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
-                     password_file=password_file)
+                     password_file=password_file, allow_insecure=allow_insecure)
     except AuditError as err:
-        click.echo(f"bmlb audit: {err}", err=True)
+        echo(f"bmlb audit: {err}", err=True)
         sys.exit(EXIT_ERROR)
     rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text}[output](report)
     if out_file:
@@ -64,6 +67,8 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
         s = report.summary()
         click.echo(f"wrote {out_file}: {s['objects']} objects, {s['orphans']} orphans, {s['drift']} drift, "
                    f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches", err=True)
+    elif output == "text":
+        echo(rendered, nl=False)
     else:
         click.echo(rendered, nl=False)
     sys.exit(EXIT_CLEAN if report.clean(strict=strict) else EXIT_FINDINGS)
@@ -71,7 +76,7 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
 
 def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
         host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-        password_file: str | None) -> Any:
+        password_file: str | None, allow_insecure: bool = False) -> Any:
     from controller.audit import audit as audit_core
     from controller.compiler import compile
     from controller.specs import FirewallSpec
@@ -120,6 +125,9 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
         ca = tmp.name
     panorama = spec is not None and spec.type == "panorama"
     insecure = bool(spec and spec.insecure_skip_tls_verify and not ca_file)
+    if insecure and not allow_insecure:
+        raise AuditError(f"Firewall {firewall_name!r} sets insecureSkipTLSVerify; refusing an unverified "
+                         "connection without --allow-insecure (or give --ca-file)")
     endpoint = Endpoint(host=host or (spec.host if spec else ""), port=port or (spec.port if spec else 443),
                         ca_bundle=ca, insecure_skip_tls_verify=insecure, panorama=panorama)
     try:

@@ -83,6 +83,6 @@ def name(kind: str, **values: Any) -> str:
 
 
 def text(kind: str, *, limit: int = MAX_DESCRIPTION, **values: Any) -> str:
-    """A description: one line, no control characters, cut to the device's limit."""
-    out = " ".join(_CONTROL.sub(" ", str(getattr(_macros(), kind)(**values))).split())
+    """A description: one line, no control characters or double quotes, cut to the device's limit."""
+    out = " ".join(_CONTROL.sub(" ", str(getattr(_macros(), kind)(**values))).replace('"', "'").split())
     return out if len(out) <= limit else out[: limit - 3] + "..."

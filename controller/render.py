@@ -6,8 +6,11 @@ import dataclasses
 import enum
 import ipaddress
 import json
+import re
+from functools import cache
 from typing import Any
 
+import jinja2
 import yaml
 
 from controller.compiler import Compiled
@@ -53,11 +56,29 @@ def as_yaml(c: Compiled) -> str:
     return yaml.safe_dump(as_dict(c), sort_keys=False, width=120)
 
 
-def _q(value: object) -> str:
+class UnsafeValue(ValueError):
+    """A value that cannot be printed as one PAN-OS CLI token (a control character, a quote)."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BARE = re.compile(r"[A-Za-z0-9._/:-]+")
+
+
+def _checked(value: object) -> str:
     s = str(value)
-    if s and all(ch.isalnum() or ch in "._-/:" for ch in s):
+    if _CONTROL.search(s):
+        raise UnsafeValue(f"{s!r} holds a control character: it could start a new command")
+    return s
+
+
+def _q(value: object) -> str:
+    """One CLI token: bare when it is plain, else in double quotes (which PAN-OS cannot escape)."""
+    s = _checked(value)
+    if _BARE.fullmatch(s):
         return s
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if '"' in s:
+        raise UnsafeValue(f"{s!r} holds a double quote, which a PAN-OS CLI token cannot carry")
+    return f'"{s}"'
 
 
 def _members(values: tuple[str, ...] | list[str]) -> str:
@@ -65,14 +86,23 @@ def _members(values: tuple[str, ...] | list[str]) -> str:
     return vals[0] if len(vals) == 1 else "[ " + " ".join(vals) + " ]"
 
 
+@cache
+def _set_environment() -> jinja2.Environment:
+    """The `set` renderer's own environment: every printed value is checked (finalize), so no
+    template line can carry a control character even where a filter was forgotten."""
+    env = jinja2.Environment(loader=environment().loader, undefined=jinja2.StrictUndefined, autoescape=False,
+                             keep_trailing_newline=True, finalize=_checked)
+    env.filters.update(q=_q, members=_members)
+    return env
+
+
 def panos_set(fw: DesiredFirewall, *, target: str, panorama_group: str | None = None,
               rulebase: str = "pre") -> str:
-    env = environment()
-    env.filters.setdefault("q", _q)
-    env.filters.setdefault("members", _members)
+    """PAN-OS `set` commands for `fw`; raises UnsafeValue rather than print an unsafe token."""
     prefix = f"device-group {_q(panorama_group)} " if panorama_group else ""
     base = f"{rulebase}-rulebase" if panorama_group else "rulebase"
-    return env.get_template("panos-set.j2").render(fw=fw, target=target, prefix=prefix, rulebase=base)
+    return _set_environment().get_template("panos-set.j2").render(fw=fw, target=target, prefix=prefix,
+                                                                   rulebase=base)
 
 
 def plan_panos_set(c: Compiled) -> str:
