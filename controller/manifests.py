@@ -135,6 +135,8 @@ def load(paths: Iterable[str | Path], *, recursive: bool = False) -> tuple[list[
             errors.append(LoadError(str(f), 0, str(err)))
             continue
         d, e = parse(text, str(f))
+        if not d and not e:
+            e = [LoadError(str(f), 0, "no Kubernetes objects in this file")]
         docs += d
         errors += e
     return docs, errors

@@ -209,6 +209,9 @@ def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBServ
     problems: list[Problem] = []
     for body in bodies:
         if not specs.service_is_ours(body):
+            spec = body.get("spec")
+            if spec is not None and not isinstance(spec, Mapping):
+                problems.append(Problem(ref_of(body), "spec", "InvalidType", f"must be a map, not {_kind(spec)}"))
             continue
         meta, p = parse_meta(body)
         problems += p
