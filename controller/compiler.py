@@ -141,7 +141,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
         if fw_spec is not None and fw_spec.routing.mode == "routed":
             routed = [s for s in services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
                                                           for pl in getattr(by_ref.get(s.ref), "pools", ()))]
-            static, chosen, p = build_routes(snapshot=snapshot, services=routed, vips=by_ref,
+            static, chosen, p = build_routes(snapshot=parsed.cluster, services=routed, vips=by_ref,
                                              virtual_router=fw_spec.routing.virtual_router,
                                              metric=fw_spec.routing.metric, ecmp=fw_spec.routing.ecmp)
             problems += p
@@ -165,10 +165,11 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
-    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, snapshot.leases, extra_nodes)
+    cluster = parsed.cluster
+    nodes = node_names(cluster.nodes, cluster.endpoint_slices, cluster.leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
-                             slices=snapshot.endpoint_slices, nodes=nodes)
+                             slices=cluster.endpoint_slices, nodes=nodes)
     problems += p
 
     all_refs = sorted(set(reports) | set(owned))

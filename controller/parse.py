@@ -8,7 +8,9 @@ object is set aside. Nothing here raises on input; later stages see only typed v
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,10 @@ from controller import ipam, specs
 from controller.ipam import Pool, PoolSyntaxError
 from controller.problems import ObjectRef, Problem
 from controller.rules import ParsedNat, ParsedPolicy
-from controller.services import LBService, parse_service, pydantic_problems
+from controller.services import LBService, parse_service, pydantic_problems, warn
 from controller.snapshot import Body, Snapshot, ref_of
+
+NODE_ADDRESS = "bmlb.io/node-address"  # a Lease's next-hop address (controller/leases.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,7 @@ class Parsed:
     nat_rules: tuple[tuple[ParsedNat, Body], ...]  # the body for its status (current public address)
     policies: tuple[ParsedPolicy, ...]
     problems: tuple[Problem, ...]
+    cluster: Snapshot  # Nodes, Leases and EndpointSlices in their checked shape (see clean)
 
 
 def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
@@ -224,6 +229,133 @@ def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBServ
     return services, problems
 
 
+def _records(raw: Any, fields: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]] | None:
+    """A list of maps keeping only `fields` of the given types; None when `raw` is not a list of
+    maps (absent fields are left out, so readers see only values of the right type)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(x, Mapping) for x in raw):
+        return None
+    out = []
+    for item in raw:
+        kept = {}
+        for key, want in fields.items():
+            value = item.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) and want in (int, (int,)):
+                return None
+            if not isinstance(value, want):
+                return None
+            kept[key] = value
+        out.append(kept)
+    return out
+
+
+def _clean_node(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    if not isinstance(spec, Mapping) or not isinstance(status, Mapping):
+        problems.append(Problem(ref, "spec" if not isinstance(spec, Mapping) else "status", "InvalidType",
+                                "must be a map"))
+        return None, problems
+    addresses = _records(status.get("addresses"), {"type": str, "address": str})
+    conditions = _records(status.get("conditions"), {"type": str, "status": str})
+    unschedulable = spec.get("unschedulable", False)
+    for path, ok in (("status.addresses", addresses is not None), ("status.conditions", conditions is not None),
+                     ("spec.unschedulable", isinstance(unschedulable, bool) or unschedulable is None)):
+        if not ok:
+            problems.append(Problem(ref, path, "InvalidType", "has the wrong shape; the Node is ignored"))
+    if meta is None or problems:
+        return None, problems
+    good = []
+    for i, a in enumerate(addresses or []):
+        if a.get("type") in ("InternalIP", "ExternalIP") and not _is_ip(a.get("address")):
+            problems.append(warn(ref, f"status.addresses[{i}].address", "InvalidAddress",
+                                 f"{a.get('address')!r} is not an IP address; it is never a next hop"))
+        else:
+            good.append(a)
+    addresses = good
+    return {"kind": "Node", "metadata": {"name": meta.name, "labels": dict(meta.labels)},
+            "spec": {"unschedulable": bool(unschedulable)},
+            "status": {"addresses": addresses, "conditions": conditions}}, problems
+
+
+def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    spec = body.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        return None, [*problems, Problem(ref, "spec", "InvalidType", "must be a map")]
+    out: dict[str, Any] = {}
+    for key, want in (("holderIdentity", str), ("renewTime", str), ("acquireTime", str),
+                      ("leaseDurationSeconds", int)):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, want):
+            problems.append(Problem(ref, f"spec.{key}", "InvalidType", f"must be a {want.__name__}"))
+        else:
+            out[key] = value
+    if meta is None or problems:
+        return None, problems
+    annotations = dict(meta.annotations)
+    address = annotations.get(NODE_ADDRESS)
+    if address is not None and not _is_ip(address):
+        problems.append(warn(ref, f"metadata.annotations[{NODE_ADDRESS}]", "InvalidAddress",
+                             f"{address!r} is not an IP address; it is never a next hop"))
+        del annotations[NODE_ADDRESS]
+    return {"kind": "Lease", "metadata": {"name": meta.name, "namespace": meta.namespace,
+                                          "annotations": annotations}, "spec": out}, problems
+
+
+def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    ports = _records(body.get("ports"), {"name": str, "port": int, "protocol": str})
+    endpoints = _records(body.get("endpoints"), {"addresses": list, "conditions": Mapping, "nodeName": str})
+    if ports is None:
+        problems.append(Problem(ref, "ports", "InvalidType", "must be a list of ports"))
+    if endpoints is None:
+        problems.append(Problem(ref, "endpoints", "InvalidType", "must be a list of endpoints"))
+    else:
+        for i, ep in enumerate(endpoints):
+            if not all(isinstance(a, str) for a in ep.get("addresses", [])):
+                problems.append(Problem(ref, f"endpoints[{i}].addresses", "InvalidType", "must be strings"))
+            conds = ep.get("conditions") or {}
+            if not all(isinstance(v, bool) or v is None for v in conds.values()):
+                problems.append(Problem(ref, f"endpoints[{i}].conditions", "InvalidType", "must be booleans"))
+    if meta is None or problems:
+        return None, problems
+    return {"kind": "EndpointSlice", "metadata": {"name": meta.name, "namespace": meta.namespace,
+                                                  "labels": dict(meta.labels)},
+            "ports": ports, "endpoints": endpoints}, []
+
+
+def _is_ip(raw: Any) -> bool:
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        return False
+    return isinstance(raw, str)
+
+
+def clean(snapshot: Snapshot) -> tuple[Snapshot, list[Problem]]:
+    """The Nodes, Leases and EndpointSlices in exactly the shape the route and data-plane stages
+    read (only fields of the right type); the malformed ones set aside with a problem."""
+    problems: list[Problem] = []
+    kept: dict[str, list[dict[str, Any]]] = {"nodes": [], "leases": [], "endpoint_slices": []}
+    for field, cleaner in (("nodes", _clean_node), ("leases", _clean_lease), ("endpoint_slices", _clean_slice)):
+        for body in getattr(snapshot, field):
+            out, p = cleaner(body)
+            problems += p
+            if out is not None:
+                kept[field].append(out)
+    return dataclasses.replace(snapshot, nodes=tuple(kept["nodes"]), leases=tuple(kept["leases"]),
+                               endpoint_slices=tuple(kept["endpoint_slices"])), problems
+
+
 def parse(snapshot: Snapshot) -> Parsed:
     problems: list[Problem] = []
     pools, p = parse_pools(snapshot.pools)
@@ -244,4 +376,6 @@ def parse(snapshot: Snapshot) -> Parsed:
         problems += p
         if spec is not None and meta is not None:
             policies.append(ParsedPolicy(ref_of(body), meta.uid, meta.generation, spec, "", meta.created))
-    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(policies), tuple(problems))
+    cleaned, p = clean(snapshot)
+    problems += p
+    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(policies), tuple(problems), cleaned)

@@ -53,7 +53,9 @@ def _now() -> str:
 
 def with_object(snapshot: Snapshot, body: Mapping[str, Any]) -> Snapshot:
     """The snapshot with `body` in place of the object of the same kind and name (or added)."""
-    field = FIELD[str(body["kind"])]
+    field = FIELD.get(str(body.get("kind")))
+    if field is None:
+        return snapshot
     ref = ref_of(body)
     kept = [b for b in getattr(snapshot, field) if ref_of(b) != ref]
     objs = tuple(sorted([*kept, body], key=ref_of))
@@ -64,7 +66,7 @@ def with_object(snapshot: Snapshot, body: Mapping[str, Any]) -> Snapshot:
 def judge(snapshot: Snapshot, body: Mapping[str, Any]) -> Verdict:
     """Judge one incoming object (with its kind set) against the rest of the cluster."""
     obj = with_default_namespace(dict(body))
-    meta = dict(obj.get("metadata") or {})
+    meta = dict(obj["metadata"]) if isinstance(obj.get("metadata"), Mapping) else {}
     if not meta.get("creationTimestamp"):
         # A newcomer is younger than everything stored: it, not an older holder, loses a conflict.
         meta["creationTimestamp"] = _now()
