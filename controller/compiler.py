@@ -218,12 +218,16 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
             services=services, vips=by_ref, zones=zones)
         problems += p
-        if fw_spec is not None and fw_spec.routing.mode == "routed":
+        if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
+            problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", "RoutedModeOnPanorama",
+                                    "routed mode is not supported on Panorama (network config lives in templates, "
+                                    "not device groups): no static routes are planned; set routing.mode: none"))
+        elif fw_spec is not None and fw_spec.routing.mode == "routed":
             routed = [s for s in services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
                                                           for pl in getattr(by_ref.get(s.ref), "pools", ()))]
             static, chosen, p = build_routes(snapshot=snapshot, services=routed, vips=by_ref,
-                                             virtual_router=fw_spec.routing.virtual_router,
-                                             metric=fw_spec.routing.metric, ecmp=fw_spec.routing.ecmp)
+                                             pools=[pl for pl in pools if pl.purpose == "Service"],
+                                             routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw))
             problems += p
             route_sets.update(chosen)
             desired = dataclasses.replace(desired, static_routes=static)
@@ -245,7 +249,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
-    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, snapshot.leases, extra_nodes)
+    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, snapshot.node_leases().values(), extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
                              slices=snapshot.endpoint_slices, nodes=nodes)

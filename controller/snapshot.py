@@ -15,6 +15,9 @@ Body = Mapping[str, Any]
 
 KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall", "Lease")
 LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease bmlb-node-<node>
+# Agent Leases count only in this namespace (the controller's and agents' --lease-namespace):
+# any tenant may create Leases in its own namespace, so a Lease elsewhere proves nothing.
+DEFAULT_LEASE_NAMESPACE = "bmlb-system"
 
 
 def ref_of(body: Body) -> ObjectRef:
@@ -40,9 +43,11 @@ class Snapshot:
     now: float | None = None
     # The nodes each VIP was last routed to, so a flapping Lease never withdraws the last route.
     last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The only namespace whose bmlb-node-* Leases are trusted as agent Leases.
+    lease_namespace: str = DEFAULT_LEASE_NAMESPACE
 
     @classmethod
-    def of(cls, bodies: Iterable[Body]) -> Snapshot:
+    def of(cls, bodies: Iterable[Body], *, lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> Snapshot:
         """Sort objects by kind; unknown kinds are ignored (the caller validates kinds)."""
         groups: dict[str, list[Body]] = {k: [] for k in KINDS}
         for b in bodies:
@@ -59,7 +64,19 @@ class Snapshot:
             firewalls=_sorted(groups["Firewall"]),
             leases=_sorted(b for b in groups["Lease"] if str((b.get("metadata") or {}).get("name", ""))
                            .startswith(LEASE_PREFIX)),
+            lease_namespace=lease_namespace,
         )
+
+    def node_leases(self) -> dict[str, Body]:
+        """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only."""
+        out: dict[str, Body] = {}
+        for b in self.leases:
+            meta = b.get("metadata") or {}
+            name = meta.get("name")
+            if (isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX)
+                    and meta.get("namespace") == self.lease_namespace):
+                out[name.removeprefix(LEASE_PREFIX)] = b
+        return out
 
     def all(self) -> tuple[Body, ...]:
         return (*self.services, *self.endpoint_slices, *self.nodes, *self.pools, *self.policies,
