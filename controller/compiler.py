@@ -249,7 +249,8 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
-    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, snapshot.node_leases().values(), extra_nodes)
+    leases = snapshot.node_leases(known_only=True).values()
+    nodes = node_names(snapshot.nodes, snapshot.endpoint_slices, leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
                              slices=snapshot.endpoint_slices, nodes=nodes)

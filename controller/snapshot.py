@@ -67,14 +67,18 @@ class Snapshot:
             lease_namespace=lease_namespace,
         )
 
-    def node_leases(self) -> dict[str, Body]:
-        """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only."""
+    def node_leases(self, *, known_only: bool = False) -> dict[str, Body]:
+        """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only;
+        known_only: and only for existing Nodes (unless there are no Node objects at all:
+        lease-only mode)."""
+        known = {(b.get("metadata") or {}).get("name") for b in self.nodes} if known_only and self.nodes else None
         out: dict[str, Body] = {}
         for b in self.leases:
             meta = b.get("metadata") or {}
             name = meta.get("name")
             if (isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX)
-                    and meta.get("namespace") == self.lease_namespace):
+                    and meta.get("namespace") == self.lease_namespace
+                    and (known is None or name.removeprefix(LEASE_PREFIX) in known)):
                 out[name.removeprefix(LEASE_PREFIX)] = b
         return out
 
