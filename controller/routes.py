@@ -266,6 +266,10 @@ def build_routes(
     def still_there(key: str, version: int) -> tuple[str, ...]:
         return tuple(n for n in last.get(key, ()) if n in nodes and nodes[n].address(version))
 
+    # A per-VIP route never shares its destination with a pool piece (a /32 piece of a small pool):
+    # both would form one ECMP group on the device.
+    per_vip = {d.network for d in destinations if d.owner.kind == "Service"}
+    destinations = [d for d in destinations if d.owner.kind == "Service" or d.network not in per_vip]
     routes: list[StaticRoute] = []
     chosen: dict[str, tuple[str, ...]] = {}
     for d in destinations:
