@@ -62,7 +62,7 @@ def test_routes_follow_health_and_endpoints(cluster: Cluster, ns: str, sim: Simu
     cluster.apply(service(ns, "local", (81, 8081), externalTrafficPolicy="Local"))
     cluster.apply(slice_(ns, "local", [(81, 8081)], [("10.244.1.2", n1)]))
     lease(cluster, ns, n1, seconds=3600)
-    lease(cluster, ns, n2, seconds=6)  # never renewed: expires after 6 s
+    lease(cluster, ns, n2, seconds=10)  # never renewed: expires after 10 s
     run_controller()
     local = wait_for("local's VIP", lambda: cluster.ingress("local", ns))[0]
     # Cluster Services ride the pool's aggregate route (ECMP over both nodes); Local gets its own.
@@ -70,13 +70,13 @@ def test_routes_follow_health_and_endpoints(cluster: Cluster, ns: str, sim: Simu
     wait_for("pool route to both nodes, Local only to n1", lambda: routes(sim) == want or None, timeout=30)
     mon = monitors(sim)
     assert len(mon) == 3 and set(mon.values()) == {"10.96.0.11", "10.96.0.12"}, "every route monitors its next hop"
-    ecmp = wait_for("ECMP condition", lambda: cluster.condition("Firewall", "edge", "", "ECMPMatches"), timeout=30)
-    assert ecmp["status"] == "False" and "ECMP off" in ecmp["message"], "the device's ECMP is reported, not changed"
-    assert sim.device.vr_restarts == 0
 
     # n2's agent stops renewing: within its Lease duration and one debounce window, it leaves.
     want = {("10.82.0.0/29", "10.96.0.11"), (f"{local}/32", "10.96.0.11")}
     wait_for("n2 withdrawn", lambda: routes(sim) == want or None, timeout=30)
+    ecmp = wait_for("ECMP condition", lambda: cluster.condition("Firewall", "edge", "", "ECMPMatches"), timeout=30)
+    assert ecmp["status"] == "False" and "ECMP off" in ecmp["message"], "the device's ECMP is reported, not changed"
+    assert sim.device.vr_restarts == 0
     # n1 is cordoned too: no healthy node is left, so the last routes stay and the Service says why.
     cluster.core.patch_node(n1, {"spec": {"unschedulable": True}})
     cond = wait_for("warning on local", lambda: (c := cluster.condition("Service", "local", ns, "Accepted"))
