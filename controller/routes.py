@@ -296,7 +296,12 @@ def build_routes(
             if kept := still_there(str(d.network), d.network.version):
                 chosen[str(d.network)] = kept
                 routes += emit(d, kept)
-    return tuple(sorted(routes, key=lambda r: (r.destination, r.name))), chosen, problems
+    return tuple(sorted(routes, key=_route_order)), chosen, problems
+
+
+def _route_order(r: StaticRoute) -> tuple[int, int, int, str]:
+    net = ipaddress.ip_network(r.destination)
+    return net.version, int(net.network_address), net.prefixlen, r.name
 
 
 def _unfit(node: NodeInfo, version: int) -> str:
