@@ -212,7 +212,8 @@ def build_routes(
     the problems found."""
     nodes, problems = node_view(snapshot)
     last: LastRoutes = dict(snapshot.last_routes)
-    locals_ = local_nodes(snapshot.endpoint_slices)
+    any_local = any(s.spec.external_traffic_policy == "Local" for s in services)
+    locals_ = local_nodes(snapshot.endpoint_slices) if any_local else {}
     max_paths = routing.ecmp.max_paths
 
     def healthy(version: int) -> set[str]:
