@@ -65,7 +65,7 @@ def _node_addresses(name: str, status: Mapping, problems: list[Problem]) -> dict
     found: dict[str, dict[int, IPAddress]] = {"InternalIP": {}, "ExternalIP": {}}
     entries = status.get("addresses")
     for i, a in enumerate(entries if isinstance(entries, list) else []):
-        if not isinstance(a, Mapping) or a.get("type") not in found:
+        if not isinstance(a, Mapping) or not isinstance(a.get("type"), str) or a["type"] not in found:
             continue
         ip, why = next_hop(a.get("address"))
         if ip is None:
@@ -78,7 +78,8 @@ def _node_addresses(name: str, status: Mapping, problems: list[Problem]) -> dict
 
 def _lease_addresses(lease: Body, problems: list[Problem]) -> dict[int, IPAddress]:
     meta = lease.get("metadata") or {}
-    raw = (meta.get("annotations") or {}).get(ADDRESS_ANNOTATION) if isinstance(meta, Mapping) else None
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    raw = annotations.get(ADDRESS_ANNOTATION) if isinstance(annotations, Mapping) else None
     if raw is None:
         return {}
     out: dict[int, IPAddress] = {}
@@ -98,9 +99,9 @@ def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
     problems found on Nodes and Leases. Leases are judged only when the snapshot has a clock."""
     problems: list[Problem] = []
     leases = snapshot.node_leases()
-    bodies = [b for b in snapshot.nodes if isinstance(b, Mapping)]
-    known = {str((b.get("metadata") or {}).get("name")) for b in bodies}
-    if not bodies:  # lease-only mode: no Node objects at all, the agents' Leases are the nodes
+    bodies = [b for b in snapshot.nodes if _node_name(b)]
+    known = {_node_name(b) for b in bodies}
+    if not snapshot.nodes:  # lease-only mode: no Node objects at all, the agents' Leases are the nodes
         bodies = [{"metadata": {"name": n}} for n in sorted(leases)]
     else:
         for n in sorted(set(leases) - known):
@@ -111,9 +112,8 @@ def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
     judge = snapshot.now is not None and bool(leases)
     out: dict[str, NodeInfo] = {}
     for body in bodies:
-        meta, spec, status = (x if isinstance(x, Mapping) else {} for x in
-                              (body.get("metadata"), body.get("spec"), body.get("status")))
-        name = str(meta.get("name"))
+        spec, status = (x if isinstance(x, Mapping) else {} for x in (body.get("spec"), body.get("status")))
+        name = str(_node_name(body))
         lease = leases.get(name)
         addrs = _node_addresses(name, status, problems)
         if lease is not None:
@@ -135,6 +135,12 @@ def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
     return out, problems
 
 
+def _node_name(body: object) -> str | None:
+    meta = body.get("metadata") if isinstance(body, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
 def node_health(snapshot: Snapshot) -> dict[str, NodeInfo]:
     return node_view(snapshot)[0]
 
@@ -143,9 +149,10 @@ def local_nodes(slices: Iterable[Body]) -> dict[tuple[str, str, int], set[str]]:
     """(namespace, Service, IP version) -> nodes with a ready, not terminating endpoint of that family."""
     out: dict[tuple[str, str, int], set[str]] = {}
     for body in slices:
-        meta = body.get("metadata") or {}
-        svc = (meta.get("labels") or {}).get("kubernetes.io/service-name") if isinstance(meta, Mapping) else None
-        if not isinstance(svc, str) or not svc:
+        meta = body.get("metadata") if isinstance(body, Mapping) else None
+        labels = meta.get("labels") if isinstance(meta, Mapping) else None
+        svc = labels.get("kubernetes.io/service-name") if isinstance(labels, Mapping) else None
+        if not isinstance(svc, str) or not svc or not isinstance(meta, Mapping):
             continue
         family = {"IPv4": 4, "IPv6": 6}.get(str(body.get("addressType")))
         endpoints = body.get("endpoints")

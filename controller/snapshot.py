@@ -25,6 +25,12 @@ def ref_of(body: Body) -> ObjectRef:
     return ObjectRef(str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
+def _name(body: Body) -> str | None:
+    meta = body.get("metadata") if isinstance(body, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 def _sorted(bodies: Iterable[Body]) -> tuple[Body, ...]:
     return tuple(sorted(bodies, key=ref_of))
 
@@ -71,10 +77,12 @@ class Snapshot:
         """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only;
         known_only: and only for existing Nodes (unless there are no Node objects at all:
         lease-only mode)."""
-        known = {(b.get("metadata") or {}).get("name") for b in self.nodes} if known_only and self.nodes else None
+        known = {_name(b) for b in self.nodes} if known_only and self.nodes else None
         out: dict[str, Body] = {}
         for b in self.leases:
-            meta = b.get("metadata") or {}
+            meta = b.get("metadata") if isinstance(b, Mapping) else None
+            if not isinstance(meta, Mapping):
+                continue
             name = meta.get("name")
             if (isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX)
                     and meta.get("namespace") == self.lease_namespace

@@ -3,6 +3,7 @@ aggregate routes, ECMP maxPaths with rendezvous spread, path monitoring, hostile
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import ipaddress
@@ -261,3 +262,44 @@ def test_lease_freshness_is_one_rule() -> None:
     # a Lease without a duration proves nothing: routes leave that node
     objs = [firewall(), pool("vips", "10.82.0.0/28"), *TWO, lease("node-1"), lease("node-2", seconds=None)]
     assert {h for _, h in routes(objs)} == {"10.96.0.11"}
+
+
+_junk = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+
+
+def _mangle(body: dict[str, Any], draw: Any) -> dict[str, Any]:
+    """The body with one value, at any depth, replaced by junk."""
+    paths: list[tuple[Any, Any]] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                paths.append((x, k))
+                walk(v)
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                paths.append((x, i))
+                walk(v)
+
+    out = copy.deepcopy(body)
+    walk(out)
+    holder, key = paths[draw(st.integers(0, len(paths) - 1))]
+    holder[key] = draw(_junk)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_no_node_lease_or_slice_input_raises_out_of_route_building(data: Any) -> None:
+    from controller.routes import local_nodes, node_view
+    base = [node("node-1", "10.96.0.11", "2001:db8::11"), lease("node-1", address="10.96.0.11"),
+            slice_("web", "web", [(80, 8080)], [("10.244.1.1", "node-1")])]
+    n1, l1, s1 = (_mangle(b, data.draw) if data.draw(st.booleans()) else b for b in base)
+    snap = Snapshot(nodes=(n1, node("node-2", "10.96.0.12")), leases=(l1, lease("node-2")), endpoint_slices=(s1,),
+                    now=NOW)
+    nodes, _ = node_view(snap)
+    local_nodes(snap.endpoint_slices)
+    assert nodes["node-2"].healthy and str(nodes["node-2"].address(4)) == "10.96.0.12"
