@@ -58,7 +58,7 @@ class Compiled:
     reports: tuple[Report, ...]
     problems: tuple[Problem, ...]
     pools: tuple[Pool, ...] = field(default=())
-    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # VIP -> nodes it is routed to
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # destination CIDR -> nodes it is routed to
 
     def table(self, node: str) -> Table:
         for n, t in self.tables:
