@@ -87,6 +87,9 @@ def firewall_sim(ctx: click.Context) -> None:
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (default: in-cluster, then ~/.kube/config).")
 @click.option("--namespace", "home", envvar="POD_NAMESPACE", default="bmlb-system", show_default=True,
               help="The controller's own namespace: its reconcile loop runs as a daemon on this object.")
+@click.option("--lease-namespace", "lease_namespace", envvar="BMLB_LEASE_NAMESPACE", default=None,
+              help="The only namespace whose agent Leases (bmlb-node-NODE) count for node health and "
+                   "next hops (default: --namespace, i.e. bmlb-system). Give agents the same value.")
 @click.option("--peering", default="bmlb", show_default=True,
               help="kopf peering name for leader election; '' runs standalone (one replica only).")
 @click.option("--priority", type=int, default=None, help="Peering priority (default: random, so one replica leads).")
@@ -98,7 +101,8 @@ def firewall_sim(ctx: click.Context) -> None:
               help="Serve the validating admission webhook over HTTPS on 127.0.0.1:PORT "
                    "(certificates from $BMLB_WEBHOOK_CERT_DIR: tls.crt, tls.key, ca.crt; else self-signed there).")
 @click.option("-v", "--verbose", is_flag=True)
-def controller(kubeconfig: str | None, home: str, peering: str, priority: int | None, metrics_port: int | None,
+def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, peering: str, priority: int | None,
+               metrics_port: int | None,
                health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
                verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
@@ -107,7 +111,7 @@ def controller(kubeconfig: str | None, home: str, peering: str, priority: int | 
     _logging(verbose)
     operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
                  peering=peering or None, priority=priority, debounce=debounce, resync=resync,
-                 webhook_port=webhook_port)
+                 webhook_port=webhook_port, lease_namespace=lease_namespace)
 
 
 @main.command()
@@ -120,7 +124,8 @@ def controller(kubeconfig: str | None, home: str, peering: str, priority: int | 
 @click.option("--state-file", default=None, help="Write the applied table here after each sync (JSON).")
 @click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8081/healthz.")
 @click.option("--lease-namespace", envvar="POD_NAMESPACE", default=None,
-              help="Renew the Lease bmlb-node-NODE here (node health for routed mode); unset: no Lease.")
+              help="Renew the Lease bmlb-node-NODE here (node health for routed mode); unset: no Lease. "
+                   "Must be the controller's --lease-namespace (default bmlb-system): Leases elsewhere are ignored.")
 @click.option("--address", envvar="NODE_IP", default=None, help="This node's next-hop address for the firewall.")
 @click.option("--mode", type=click.Choice(["routed", "l2"]), default="routed", show_default=True,
               help="l2: one node per VIP answers ARP/NDP for it on --uplink (elected through Leases).")

@@ -57,7 +57,7 @@ class Compiled:
     reports: tuple[Report, ...]
     problems: tuple[Problem, ...]
     pools: tuple[Pool, ...] = field(default=())
-    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # VIP -> nodes it is routed to
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # destination CIDR -> nodes it is routed to
 
     def table(self, node: str) -> Table:
         for n, t in self.tables:
@@ -138,12 +138,16 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
             services=services, vips=by_ref, zones=zones)
         problems += p
-        if fw_spec is not None and fw_spec.routing.mode == "routed":
+        if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
+            problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", "RoutedModeOnPanorama",
+                                    "routed mode is not supported on Panorama (network config lives in templates, "
+                                    "not device groups): no static routes are planned; set routing.mode: none"))
+        elif fw_spec is not None and fw_spec.routing.mode == "routed":
             routed = [s for s in services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
                                                           for pl in getattr(by_ref.get(s.ref), "pools", ()))]
             static, chosen, p = build_routes(snapshot=parsed.cluster, services=routed, vips=by_ref,
-                                             virtual_router=fw_spec.routing.virtual_router,
-                                             metric=fw_spec.routing.metric, ecmp=fw_spec.routing.ecmp)
+                                             pools=[pl for pl in parsed.pools if pl.purpose == "Service"],
+                                             routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw))
             problems += p
             route_sets.update(chosen)
             desired = dataclasses.replace(desired, static_routes=static)
@@ -166,7 +170,8 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
     cluster = parsed.cluster
-    nodes = node_names(cluster.nodes, cluster.endpoint_slices, cluster.leases, extra_nodes)
+    leases = cluster.node_leases(known_only=True).values()
+    nodes = node_names(cluster.nodes, cluster.endpoint_slices, leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
                              slices=cluster.endpoint_slices, nodes=nodes)

@@ -67,17 +67,40 @@ class FirewallLinks:
                 self.metrics.commits.labels(target.name).inc()
             if report.write_requests:
                 self.metrics.writes.labels(target.name).inc(report.write_requests)
-        self._write_firewall_status(target, outcome, report)
+        self._write_firewall_status(target, outcome, report, ecmp=self._ecmp(target) if outcome.ok else None)
         log.info("Firewall %s synced in %.2fs: %s: %s", target.name, time.monotonic() - started, outcome.reason,
                  outcome.message)
         return outcome
 
-    def _write_firewall_status(self, target: FirewallTarget, outcome: FirewallOutcome, report: Any) -> None:
+    def _ecmp(self, target: FirewallTarget) -> conditions.Condition | None:
+        """Routed mode: does the virtual router use as many paths as routing.ecmp.maxPaths? Read
+        only: bmlb never changes ECMP settings (PAN-OS restarts the virtual router for that)."""
+        spec = target.spec
+        cached = self.devices.get(target.name)
+        if spec is None or spec.routing.mode != "routed" or spec.type != "firewall" or cached is None:
+            return None
+        vr, want = spec.routing.virtual_router, spec.routing.ecmp.max_paths
+        try:
+            have = cached[1].ecmp_max_path(vr)
+        except FirewallError as err:
+            return conditions.Condition("ECMPMatches", "Unknown", "Unreadable", f"virtual router {vr}: {err}")
+        if have is None:
+            return conditions.Condition("ECMPMatches", "False", "NoVirtualRouter", f"no virtual router {vr!r}")
+        if have != want:
+            return conditions.Condition(
+                "ECMPMatches", "False", "Mismatch",
+                f"virtual router {vr} uses {have} path(s) ({'ECMP off' if have == 1 else f'max-path {have}'}), "
+                f"routing.ecmp.maxPaths is {want}: set ECMP on the device (bmlb never changes it: that restarts "
+                "the virtual router) or change maxPaths")
+        return conditions.Condition("ECMPMatches", "True", "Matches", f"virtual router {vr} uses {have} path(s)")
+
+    def _write_firewall_status(self, target: FirewallTarget, outcome: FirewallOutcome, report: Any,
+                               ecmp: conditions.Condition | None = None) -> None:
         ref = ObjectRef("Firewall", "", target.name)
         synced = conditions.Condition("FirewallSynced", "True" if outcome.ok else "False", outcome.reason,
                                       outcome.message)
         conds = [conditions.Condition("Accepted", "True", "Valid", "the spec is valid"), synced,
-                 conditions.ready(synced)]
+                 conditions.ready(synced), *([ecmp] if ecmp else [])]
         status: dict[str, Any] = {
             "conditions": conditions.render(conds, old=[], generation=0, now=now()),
             "lastSyncTime": now(),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller.problems import ObjectRef
-from controller.snapshot import KINDS, Snapshot, ref_of
+from controller.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, ref_of
 
 FIELD = {"Service": "services", "EndpointSlice": "endpoint_slices", "Node": "nodes", "VIPPool": "pools",
          "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls", "Lease": "leases"}
@@ -31,7 +31,9 @@ def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
 
 
 class ClusterIndex:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> None:
+        self.lease_namespace = lease_namespace
         self._objects: dict[str, dict[ObjectRef, dict[str, Any]]] = {k: {} for k in KINDS}
         self._clock = clock
         self.version = 0
@@ -42,6 +44,8 @@ class ClusterIndex:
         """Record an object; True when anything bmlb reads changed."""
         clean = _strip(body, kind)
         ref = ref_of(clean)
+        if kind == "Lease" and ref.namespace != self.lease_namespace:
+            return False  # only agent Leases in the lease namespace count (see Snapshot.node_leases)
         old = self._objects[kind].get(ref)
         self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
         if old is not None and _same(old, clean):
@@ -69,14 +73,14 @@ class ClusterIndex:
         for kind, objs in self._objects.items():
             groups[FIELD[kind]] = [b for b in objs.values() if not (b.get("metadata") or {}).get("deletionTimestamp")]
         return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
-                        last_routes=last_routes)
+                        last_routes=last_routes, lease_namespace=self.lease_namespace)
 
     def nodes_and_leases(self, *, now: float | None) -> Snapshot:
         """Only what node health reads: checked every second, so it must not copy the whole index."""
         def live(kind: str) -> tuple[dict[str, Any], ...]:
             return tuple(sorted((b for b in self._objects[kind].values()
                                  if not (b.get("metadata") or {}).get("deletionTimestamp")), key=ref_of))
-        return Snapshot(nodes=live("Node"), leases=live("Lease"), now=now)
+        return Snapshot(nodes=live("Node"), leases=live("Lease"), now=now, lease_namespace=self.lease_namespace)
 
     def _bump(self) -> None:
         self.version += 1

@@ -386,15 +386,15 @@ class KubeLeaseStore:
 def fresh_nodes(api: Any, namespace: str, *, now: float | None = None) -> set[str]:
     """Nodes whose agent renewed its node Lease (bmlb-node-<node>) within its duration: the
     candidates of the election in a cluster."""
+    from controller.leases import is_fresh
     from controller.snapshot import LEASE_PREFIX
 
     now = time.time() if now is None else now
     out = set()
     for obj in api.list_namespaced_lease(namespace).items:
         name, spec = obj.metadata.name or "", obj.spec
-        if not name.startswith(LEASE_PREFIX) or spec.renew_time is None:
-            continue
-        if now - spec.renew_time.timestamp() < float(spec.lease_duration_seconds or 0):
+        if name.startswith(LEASE_PREFIX) and spec is not None and is_fresh(
+                spec.renew_time, spec.lease_duration_seconds, now):
             out.add(name.removeprefix(LEASE_PREFIX))
     return out
 

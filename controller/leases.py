@@ -1,18 +1,53 @@
-"""Node Leases: each agent renews coordination.k8s.io/v1 Lease bmlb-node-<node>, carrying its
-next-hop address; the controller routes VIPs only to nodes whose Lease is fresh."""
+"""Node Leases: each agent renews coordination.k8s.io/v1 Lease bmlb-node-<node> in the lease
+namespace (default bmlb-system), carrying its next-hop address; the controller routes VIPs only to
+nodes whose Lease is fresh.
+
+`is_fresh` is the one freshness rule for every reader (routed mode's node health, L2 mode's
+election candidates): a Lease is fresh while renewTime + leaseDurationSeconds is in the future;
+one without a renewTime or a positive duration proves nothing and is not fresh (bmlb's agents
+always write both).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING, Any
 
-import kubernetes
-from kubernetes.client.rest import ApiException
-
-from controller.routes import ADDRESS_ANNOTATION
 from controller.snapshot import LEASE_PREFIX
 
+if TYPE_CHECKING:
+    import kubernetes
+
 log = logging.getLogger("bmlb.lease")
+
+ADDRESS_ANNOTATION = "bmlb.io/node-address"
+
+
+def renew_timestamp(raw: Any) -> float | None:
+    """A Lease's renewTime as epoch seconds: an RFC 3339 string (API body) or a datetime (client
+    object); None when absent or unreadable."""
+    if isinstance(raw, dt.datetime):
+        return raw.timestamp() if raw.tzinfo else raw.replace(tzinfo=dt.UTC).timestamp()
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo else when.replace(tzinfo=dt.UTC).timestamp()
+
+
+def duration_seconds(raw: Any) -> float | None:
+    """leaseDurationSeconds when it is a positive number, else None."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        return None
+    return float(raw)
+
+
+def is_fresh(renew_time: Any, lease_duration_seconds: Any, now: float) -> bool:
+    renewed, duration = renew_timestamp(renew_time), duration_seconds(lease_duration_seconds)
+    return renewed is not None and duration is not None and now < renewed + duration
 
 
 def micro_now() -> str:
@@ -22,6 +57,8 @@ def micro_now() -> str:
 def renew(api: kubernetes.client.CoordinationV1Api, *, namespace: str, node: str, address: str | None,
           duration: int) -> None:
     """Create or renew this node's Lease (raises ApiException on failure; the caller retries)."""
+    from kubernetes.client.rest import ApiException
+
     name = LEASE_PREFIX + node
     annotations = {ADDRESS_ANNOTATION: address} if address else {}
     try:

@@ -37,9 +37,10 @@ WATCHED = [
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
           startup_grace: float = 0.0,
           resync: float | None = None, delete_timeout: float = 30.0, insecure_ok: bool = False,
-          webhook: bool = False) -> tuple[kopf.OperatorRegistry, Reconciler]:
+          webhook: bool = False, lease_namespace: str | None = None) -> tuple[kopf.OperatorRegistry, Reconciler]:
     registry = kopf.OperatorRegistry()
-    index = ClusterIndex()
+    lease_namespace = lease_namespace or home_namespace
+    index = ClusterIndex(lease_namespace=lease_namespace)
     if webhook:
         from controller.webhook import register_webhooks
 
@@ -54,8 +55,10 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
     for kind, group, version, plural in WATCHED:
         def on_event(event: dict[str, Any], body: kopf.Body, _kind: str = kind, **_: Any) -> None:
             obj = dict(body)
-            if _kind == "Lease" and not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX):
-                return
+            if _kind == "Lease" and (
+                    not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX)
+                    or (obj.get("metadata") or {}).get("namespace") != lease_namespace):
+                return  # only agent Leases in the lease namespace are trusted
             if _kind == "Service" and not specs.service_is_ours(obj):
                 index.delete(_kind, {**obj, "kind": _kind})  # a Service that left bmlb's class
                 return
@@ -104,14 +107,14 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
 
 def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None, health: str | None,
         peering: str | None, priority: int | None, debounce: float | None, resync: float | None,
-        insecure_ok: bool = False, webhook_port: int | None = None) -> None:
+        insecure_ok: bool = False, webhook_port: int | None = None, lease_namespace: str | None = None) -> None:
     kube = Kube.from_config(kubeconfig)
     metrics = Metrics()
     if metrics_port:
         metrics.serve(metrics_port)
     registry, _ = build(kube=kube, home_namespace=home_namespace, metrics=metrics, debounce=debounce,
                         resync=resync, insecure_ok=insecure_ok, webhook=webhook_port is not None,
-                        startup_grace=5.0 if peering else 0.0)
+                        startup_grace=5.0 if peering else 0.0, lease_namespace=lease_namespace)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

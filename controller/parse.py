@@ -328,9 +328,10 @@ def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
                 problems.append(Problem(ref, f"endpoints[{i}].conditions", "InvalidType", "must be booleans"))
     if meta is None or problems:
         return None, problems
+    family = body.get("addressType")
     return {"kind": "EndpointSlice", "metadata": {"name": meta.name, "namespace": meta.namespace,
                                                   "labels": dict(meta.labels)},
-            "ports": ports, "endpoints": endpoints}, []
+            "addressType": family if isinstance(family, str) else "", "ports": ports, "endpoints": endpoints}, []
 
 
 def _is_ip(raw: Any) -> bool:

@@ -152,6 +152,14 @@ def resolve_publications(
         if public is None:
             continue  # the allocator already said why
         pub_ip, pub_pool = public.addresses[0], public.pools[0]
+        if pub_ip.version == 6:
+            # PAN-OS translates IPv6 only as NPTv6 (prefixes, no ports) or NAT64: no IPv6-to-IPv6 NAT rule.
+            problems.append(Problem(ref, "spec.public.address" if spec.public.address else "spec.public.pool",
+                                    "NAT66Unsupported",
+                                    f"{pub_ip} is IPv6: PAN-OS has NPTv6 and NAT64, not NAT66 (IPv6 destination "
+                                    "NAT with ports); publish the Service's IPv6 VIP directly (route it and allow it "
+                                    "with a SecurityPolicy) or give an IPv4 public address"))
+            continue
         zone = spec.public.zone or zones.get(pub_pool, "")
         if not zone:
             problems.append(Problem(ref, "spec.public.zone", "NoZone",

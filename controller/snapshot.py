@@ -15,6 +15,9 @@ Body = Mapping[str, Any]
 
 KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall", "Lease")
 LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease bmlb-node-<node>
+# Agent Leases count only in this namespace (the controller's and agents' --lease-namespace):
+# any tenant may create Leases in its own namespace, so a Lease elsewhere proves nothing.
+DEFAULT_LEASE_NAMESPACE = "bmlb-system"
 
 
 def ref_of(body: Body) -> ObjectRef:
@@ -27,6 +30,12 @@ def ref_of(body: Body) -> ObjectRef:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None or value is False else str(value)
+
+
+def _name(body: Body) -> str | None:
+    meta = body.get("metadata") if isinstance(body, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def _sorted(bodies: Iterable[Body]) -> tuple[Body, ...]:
@@ -47,9 +56,11 @@ class Snapshot:
     now: float | None = None
     # The nodes each VIP was last routed to, so a flapping Lease never withdraws the last route.
     last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The only namespace whose bmlb-node-* Leases are trusted as agent Leases.
+    lease_namespace: str = DEFAULT_LEASE_NAMESPACE
 
     @classmethod
-    def of(cls, bodies: Iterable[Body]) -> Snapshot:
+    def of(cls, bodies: Iterable[Body], *, lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> Snapshot:
         """Sort objects by kind; unknown kinds are ignored (the caller validates kinds)."""
         groups: dict[str, list[Body]] = {k: [] for k in KINDS}
         for b in bodies:
@@ -65,7 +76,25 @@ class Snapshot:
             nat_rules=_sorted(groups["NATRule"]),
             firewalls=_sorted(groups["Firewall"]),
             leases=_sorted(b for b in groups["Lease"] if ref_of(b).name.startswith(LEASE_PREFIX)),
+            lease_namespace=lease_namespace,
         )
+
+    def node_leases(self, *, known_only: bool = False) -> dict[str, Body]:
+        """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only;
+        known_only: and only for existing Nodes (unless there are no Node objects at all:
+        lease-only mode)."""
+        known = {_name(b) for b in self.nodes} if known_only and self.nodes else None
+        out: dict[str, Body] = {}
+        for b in self.leases:
+            meta = b.get("metadata") if isinstance(b, Mapping) else None
+            if not isinstance(meta, Mapping):
+                continue
+            name = meta.get("name")
+            if (isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX)
+                    and meta.get("namespace") == self.lease_namespace
+                    and (known is None or name.removeprefix(LEASE_PREFIX) in known)):
+                out[name.removeprefix(LEASE_PREFIX)] = b
+        return out
 
     def all(self) -> tuple[Body, ...]:
         return (*self.services, *self.endpoint_slices, *self.nodes, *self.pools, *self.policies,

@@ -137,11 +137,26 @@ class CommitPolicy(_Strict):
     commit_foreign_pending: bool = Field(False, alias="commitForeignPending")
 
 
+class Ecmp(_Strict):
+    max_paths: int = Field(2, alias="maxPaths", ge=1, le=4)
+
+
+class PathMonitorSpec(_Strict):
+    enabled: bool = True
+    interval_seconds: int = Field(3, alias="intervalSeconds", ge=1, le=60)
+    count: int = Field(5, ge=3, le=10)
+    hold_time_minutes: int = Field(2, alias="holdTimeMinutes", ge=0, le=1440)
+    max_monitored_routes: int = Field(128, alias="maxMonitoredRoutes", ge=1, le=4096)
+    source: str | None = Field(None, pattern=r"^[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}$")
+
+
 class Routing(_Strict):
     mode: Literal["routed", "none"] = "routed"
     virtual_router: str = Field("default", alias="virtualRouter")
-    ecmp: bool = True
+    ecmp: Ecmp = Field(default_factory=Ecmp)
     metric: int = 10
+    split: Literal[1, 2, 4, 8, 16, 32, 64] = 8
+    path_monitor: PathMonitorSpec = Field(default_factory=PathMonitorSpec, alias="pathMonitor")
 
 
 class FirewallSpec(_Strict):

@@ -60,7 +60,8 @@ def with_object(snapshot: Snapshot, body: Mapping[str, Any]) -> Snapshot:
     kept = [b for b in getattr(snapshot, field) if ref_of(b) != ref]
     objs = tuple(sorted([*kept, body], key=ref_of))
     return Snapshot(**{**{f: getattr(snapshot, f) for f in FIELD.values()}, field: objs,
-                       "now": snapshot.now, "last_routes": snapshot.last_routes})
+                       "now": snapshot.now, "last_routes": snapshot.last_routes,
+                       "lease_namespace": snapshot.lease_namespace})
 
 
 def judge(snapshot: Snapshot, body: Mapping[str, Any]) -> Verdict:

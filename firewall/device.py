@@ -25,7 +25,7 @@ from panos.base import PanDevice
 from panos.firewall import Firewall
 from panos.panorama import Panorama
 
-from firewall import multiconfig
+from firewall import multiconfig, xpaths
 from firewall.errors import (
     AuthFailed,
     CommitInProgress,
@@ -284,8 +284,33 @@ class Device:
         return ha_state(root)
 
     def pending_admins(self) -> list[str]:
-        root = self.op("<show><config><list><admins></admins></list></config></show>")
-        return sorted({(m.text or "").strip() for m in root.iter("member") if (m.text or "").strip()})
+        """Admins with uncommitted changes, from the documented change journal
+        (`show config list changes`: entries with owner, xpath, action)."""
+        root = self.op("<show><config><list><changes></changes></list></config></show>")
+        return sorted({o for e in root.iter("entry") if (o := (e.findtext("owner") or "").strip())})
+
+    def pending_xpaths(self, admin: str) -> list[str]:
+        """Where `admin`'s uncommitted changes are, from the documented per-admin change summary
+        (`show config list change-summary partial admin NAME`)."""
+        cmd = ET.Element("show")
+        summary = ET.SubElement(ET.SubElement(ET.SubElement(cmd, "config"), "list"), "change-summary")
+        ET.SubElement(ET.SubElement(ET.SubElement(summary, "partial"), "admin"), "member").text = admin
+        root = self.op(cmd)
+        return [(e.findtext("xpath") or "").strip() for e in root.iter("entry")
+                if (e.findtext("owner") or admin).strip() == admin]
+
+    def ecmp_max_path(self, virtual_router: str) -> int | None:
+        """How many equal-cost paths the virtual router uses: 1 with ECMP off, else max-path
+        (PAN-OS default 2); None when the router is not there. Read only: changing ECMP
+        settings restarts the virtual router, so bmlb never writes them."""
+        result = self.get(f"{xpaths.ROUTERS}/entry[@name={xpaths.literal(virtual_router)}]")
+        entry = result.find("entry") if result is not None else None
+        if entry is None:
+            return None
+        if (entry.findtext("ecmp/enable") or "no").strip() != "yes":
+            return 1
+        raw = (entry.findtext("ecmp/max-path") or "2").strip()
+        return int(raw) if raw.isdigit() else None
 
     def lock(self, scope: str, comment: str) -> None:
         cmd = ET.Element("request")

@@ -18,6 +18,7 @@ from firewall.model import (
     Action,
     AddressObject,
     NatRule,
+    PathMonitor,
     SecurityRule,
     ServiceObject,
     ServiceProtocol,
@@ -167,7 +168,42 @@ def to_element(obj: Obj) -> ET.Element:
             _text(entry, "metric", str(obj.metric))
             if obj.interface:
                 _text(entry, "interface", obj.interface)
+            if obj.monitor is not None:
+                entry.append(_path_monitor(obj.monitor))
     return entry
+
+
+MONITOR_ENTRY = "nexthop"  # the name of the one monitor destination bmlb writes per route
+
+
+def _path_monitor(m: PathMonitor) -> ET.Element:
+    pm = ET.Element("path-monitor")
+    _text(pm, "enable", "yes")
+    _text(pm, "failure-condition", m.failure_condition)
+    _text(pm, "hold-time", str(m.hold_time))
+    dest = ET.SubElement(ET.SubElement(pm, "monitor-destinations"), "entry", {"name": MONITOR_ENTRY})
+    _text(dest, "enable", "yes")
+    if m.source:
+        _text(dest, "source", m.source)
+    _text(dest, "destination", m.destination)
+    _text(dest, "interval", str(m.interval))
+    _text(dest, "count", str(m.count))
+    return pm
+
+
+def _read_path_monitor(e: ET.Element) -> PathMonitor | None:
+    pm = e.find("path-monitor")
+    if pm is None or (pm.findtext("enable") or "no").strip() != "yes":
+        return None
+    dests = pm.findall("monitor-destinations/entry")
+    if len(dests) != 1 or (dests[0].findtext("enable") or "no").strip() != "yes":
+        raise ValueError("path monitoring bmlb did not write (not exactly one enabled destination)")
+    d = dests[0]
+    return PathMonitor(destination=(d.findtext("destination") or "").strip(),
+                       interval=int(d.findtext("interval") or 3), count=int(d.findtext("count") or 5),
+                       hold_time=int(pm.findtext("hold-time") or 2),
+                       failure_condition=(pm.findtext("failure-condition") or "any").strip(),
+                       source=(d.findtext("source") or "").strip() or None)
 
 
 # Children of an entry that to_element writes; others (added on the device) are kept on edit.
@@ -179,7 +215,7 @@ MODELLED: dict[Kind, frozenset[str]] = {
                               "log-start", "log-end", "log-setting", "disabled", "description", "tag"}),
     Kind.NAT: frozenset({"from", "to", "to-interface", "source", "destination", "service",
                          "destination-translation", "disabled", "description", "tag"}),
-    Kind.ROUTE: frozenset({"destination", "nexthop", "interface", "metric"}),
+    Kind.ROUTE: frozenset({"destination", "nexthop", "interface", "metric", "path-monitor"}),
 }
 
 
@@ -270,7 +306,7 @@ def _route(name: str, e: ET.Element) -> StaticRoute:
     return StaticRoute(name=name, virtual_router="", destination=(e.findtext("destination") or "").strip(),
                        nexthop=nexthop.strip() if nexthop else None,
                        interface=(e.findtext("interface") or "").strip() or None,
-                       metric=int(metric) if metric else 10)
+                       metric=int(metric) if metric else 10, monitor=_read_path_monitor(e))
 
 
 _PARSERS = {Kind.TAG: _tag, Kind.ADDRESS: _address, Kind.SERVICE: _service, Kind.SECURITY: _security,

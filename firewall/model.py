@@ -107,16 +107,31 @@ class NatRule:
 
 
 @dataclass(frozen=True, slots=True)
+class PathMonitor:
+    """Static route path monitoring: the device pings `destination` every `interval` seconds and
+    withdraws the route by itself after `count` missed replies (no commit); it restores it
+    `hold_time` minutes after the destination answers again."""
+
+    destination: str  # the address pinged (bmlb: the next hop itself)
+    interval: int = 3  # seconds, 1-60
+    count: int = 5  # missed pings before the destination is down, 3-10
+    hold_time: int = 2  # minutes, 0-1440
+    failure_condition: str = "any"  # any | all (one destination per route: the same)
+    source: str | None = None  # an interface address with its mask ("10.0.0.1/24"); None: not set
+
+
+@dataclass(frozen=True, slots=True)
 class StaticRoute:
-    """A route on the firewall's virtual router towards the nodes that serve a VIP."""
+    """A route on the firewall's virtual router towards the nodes that serve a VIP or a pool."""
 
     name: str
     virtual_router: str
-    destination: str  # CIDR, e.g. "10.0.0.5/32"
+    destination: str  # CIDR, e.g. "10.0.0.5/32" or "10.0.0.0/27"
     nexthop: str | None = None  # next-hop IP address
     interface: str | None = None
     metric: int = 10
     owner: Owner | None = None
+    monitor: PathMonitor | None = None
 
 
 class Position(enum.Enum):

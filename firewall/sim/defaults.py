@@ -62,6 +62,9 @@ PANORAMA_CONFIG = """
         </entry>
       </device-group>
       <template><entry name="k8s-template"><config><devices><entry name="localhost.localdomain">
+        <network><virtual-router><entry name="default">
+          <routing-table><ip><static-route/></ip></routing-table>
+        </entry></virtual-router></network>
         <vsys><entry name="vsys1"><zone><entry name="untrust"/><entry name="trust"/>
         <entry name="dmz"/><entry name="k8s"/></zone></entry></vsys>
       </entry></devices></config></entry></template>

@@ -14,7 +14,7 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from firewall.sim import changes, jobs, refs, tree
+from firewall.sim import changes, jobs, network, refs, tree
 from firewall.sim.changes import Change
 from firewall.sim.defaults import FIREWALL_CONFIG, PANORAMA_CONFIG, SystemInfo
 from firewall.sim.faults import Fault, Faults
@@ -39,7 +39,10 @@ class Device:
         users: dict[str, str] | None = None,
         commit_seconds: float = 0.2,
         faults: Faults | None = None,
+        monitored_route_limit: int = network.DEFAULT_MONITORED_ROUTE_LIMIT,
     ) -> None:
+        self.monitored_route_limit = monitored_route_limit
+        self.vr_restarts = 0  # commits that changed a virtual router's ECMP settings (PAN-OS restarts it)
         self.system = system or SystemInfo()
         self.lock = threading.RLock()
         self.commit_seconds = commit_seconds
@@ -56,9 +59,12 @@ class Device:
         self.running = tree.new_tree(config_xml or default)
         tree.ensure_uuids(self.running)
         self.candidate = copy.deepcopy(self.running)
-        self._problems = refs.problems(self.candidate)
+        self._problems = self._check(self.candidate)
         self._in_flight: set[int] = set()
         self.jobs = jobs.JobQueue(lambda: self.commit_seconds)
+
+    def _check(self, config: ET.Element) -> frozenset[refs.Problem]:
+        return refs.problems(config) | network.problems(config, monitored_route_limit=self.monitored_route_limit)
 
     def close(self) -> None:
         self.jobs.stop()
@@ -150,7 +156,7 @@ class Device:
             for change in batch:
                 touched.append(changes.apply(self.candidate, change))
             tree.ensure_uuids(self.candidate)
-            found = refs.problems(self.candidate)
+            found = self._check(self.candidate)
         except ConfigError:
             self.candidate = snapshot
             return None
@@ -169,7 +175,7 @@ class Device:
         try:
             touched = changes.apply(self.candidate, change)
             tree.ensure_uuids(self.candidate)
-            found = refs.problems(self.candidate)
+            found = self._check(self.candidate)
             new = sorted(found - self._problems)
             if new:
                 if change.action == "delete":
@@ -201,7 +207,7 @@ class Device:
     def revert(self) -> None:
         with self.lock:
             self.candidate = copy.deepcopy(self.running)
-            self._problems = refs.problems(self.candidate)
+            self._problems = self._check(self.candidate)
             self.changes = [c for c in self.changes if c.id in self._in_flight]
 
     def pending_admins(self) -> list[str]:
@@ -297,10 +303,12 @@ class Device:
                     return False, ["Validation Error:", *exc.lines, "Commit failed"]
                 tree.ensure_uuids(new_running)
                 tree.copy_uuids(new_running, self.candidate)
-            problems = refs.problems(new_running)
+            problems = self._check(new_running)
             if problems:
                 return False, ["Validation Error:", *(line for p in sorted(problems) for line in p.lines()),
                                "Commit failed"]
+            if network.ecmp_settings(new_running) != network.ecmp_settings(self.running):
+                self.vr_restarts += 1
             self.running = new_running
             self.changes = [c for c in self.changes if c.id not in ids]
             return True, ["Configuration committed successfully"]
@@ -336,7 +344,7 @@ class Device:
 
     def recheck(self) -> None:
         with self.lock:
-            self._problems = refs.problems(self.candidate)
+            self._problems = self._check(self.candidate)
 
 
 def _last_name(xpath: str) -> str:

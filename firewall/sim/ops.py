@@ -3,9 +3,17 @@
 Supported: show system info; show jobs id N | all | processed | pending; check pending-changes;
 request config-lock / commit-lock add|remove; show config-locks / commit-locks;
 load config from running-config.xml; revert config; show config running | candidate;
-and two simulator-defined views of pending changes (real PAN-OS differs here):
-  show config list admins          -> <result><admins><member>NAME</member>..</admins></result>
-  show config list change-summary  -> <result><journal><entry><admin/><action/><xpath/></entry>..
+and the two documented views of uncommitted changes:
+  show config list changes
+      -> <result><journal><entry><sequence-number/><owner/><action/><xpath/></entry>..</journal></result>
+  show config list change-summary [partial admin <member>NAME</member>..]
+      -> <result><summary><entry><owner/><action/><xpath/></entry>..</summary></result>
+
+The commands are documented (PAN-OS XML API; reference section 11). Their reply shapes are
+UNVERIFIED beyond what that documentation and public client code say: the journal carries
+entries with owner (admin), xpath and action; the element names `journal`, `sequence-number`,
+`summary` and the lower-case action words are the simulator's guess. Clients must read only
+`.//entry/owner` (and xpath/action), never rely on the wrapper names.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from firewall.sim import responses, tree
+from firewall.sim.changes import Change
 from firewall.sim.device import Device
 from firewall.sim.tree import ConfigError
 
@@ -132,21 +141,29 @@ def _show_config(which: str) -> Handler:
     return show
 
 
-def _admins(device: Device, admin: str, node: ET.Element, scope: str) -> ET.Element:
-    admins = ET.Element("admins")
-    for name in device.pending_admins():
-        ET.SubElement(admins, "member").text = name
-    return responses.result(admins)
+def _entry(parent: ET.Element, change: Change, *, numbered: bool) -> None:
+    entry = ET.SubElement(parent, "entry")
+    if numbered:
+        ET.SubElement(entry, "sequence-number").text = str(change.id)
+    ET.SubElement(entry, "owner").text = change.admin
+    ET.SubElement(entry, "action").text = change.action
+    ET.SubElement(entry, "xpath").text = change.xpath
+
+
+def _changes(device: Device, admin: str, node: ET.Element, scope: str) -> ET.Element:
+    journal = ET.Element("journal")
+    for change in device.journal():
+        _entry(journal, change, numbered=True)
+    return responses.result(journal)
 
 
 def _change_summary(device: Device, admin: str, node: ET.Element, scope: str) -> ET.Element:
-    journal = ET.Element("journal")
+    wanted = {(m.text or "").strip() for m in node.iterfind("partial/admin/member")}
+    summary = ET.Element("summary")
     for change in device.journal():
-        entry = ET.SubElement(journal, "entry", {"id": str(change.id)})
-        ET.SubElement(entry, "admin").text = change.admin
-        ET.SubElement(entry, "action").text = change.action
-        ET.SubElement(entry, "xpath").text = change.xpath
-    return responses.result(journal)
+        if not wanted or change.admin in wanted:
+            _entry(summary, change, numbered=False)
+    return responses.result(summary)
 
 
 HANDLERS: dict[tuple[str, ...], Handler] = {
@@ -167,6 +184,6 @@ HANDLERS: dict[tuple[str, ...], Handler] = {
     ("revert", "config"): _revert,
     ("show", "config", "running"): _show_config("running"),
     ("show", "config", "candidate"): _show_config("candidate"),
-    ("show", "config", "list", "admins"): _admins,
+    ("show", "config", "list", "changes"): _changes,
     ("show", "config", "list", "change-summary"): _change_summary,
 }

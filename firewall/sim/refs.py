@@ -20,8 +20,11 @@ class Problem:
     owner: str  # e.g. "rule1" or "address-group grp"
     field: str
     value: str
+    detail: str = ""  # a validation message other than a dangling reference (see sim/network.py)
 
     def lines(self) -> tuple[str, ...]:
+        if self.detail:
+            return (f" {self.owner} -> {self.field} '{self.value}' {self.detail}", f" {self.owner} is invalid")
         return (
             f" {self.owner} -> {self.field} '{self.value}' is not a valid reference",
             f" {self.owner} -> {self.field} is invalid",

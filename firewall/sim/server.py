@@ -192,6 +192,7 @@ class Simulator:
         commit_seconds: float = 0.2,
         state_file: str | Path | None = None,
         cert_dir: str | Path | None = None,
+        monitored_route_limit: int | None = None,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator listens on loopback only, not {host}")
@@ -200,6 +201,8 @@ class Simulator:
         system = system or (SystemInfo.for_panorama() if panorama else SystemInfo())
         self.device = Device(system=system, config_xml=config_xml, users=users,
                              commit_seconds=commit_seconds)
+        if monitored_route_limit is not None:
+            self.device.monitored_route_limit = monitored_route_limit
         self.state_file = Path(state_file) if state_file else None
         if self.state_file and self.state_file.exists():
             state.load(self.device, self.state_file)

@@ -44,29 +44,42 @@ def nodes(cluster: Cluster, ns: str) -> Iterator[list[str]]:
         cluster.core.delete_node(n)
 
 
+def monitors(sim: Simulator) -> dict[str, str]:
+    """Route name -> the address its path monitoring pings (running config)."""
+    root = ET.fromstring(sim.running_xml())
+    return {e.get("name") or "": e.findtext("path-monitor/monitor-destinations/entry/destination") or ""
+            for e in root.findall(VR) if (e.get("name") or "").startswith("bmlb-")
+            and e.findtext("path-monitor/enable") == "yes"}
+
+
 def test_routes_follow_health_and_endpoints(cluster: Cluster, ns: str, sim: Simulator, firewall_object,
                                             run_controller, nodes: list[str]) -> None:
     n1, n2 = nodes
-    firewall_object(commit={"debounceSeconds": 0.3})
+    firewall_object(commit={"debounceSeconds": 0.3}, routing={"split": 1})
     cluster.apply(pool(f"{ns}-vips", "10.82.0.0/29", namespaces=[ns]))
     cluster.apply(service(ns, "web", (80, 8080)))
     cluster.apply(slice_(ns, "web", [(80, 8080)], [("10.244.1.1", n1), ("10.244.2.1", n2)]))
     cluster.apply(service(ns, "local", (81, 8081), externalTrafficPolicy="Local"))
     cluster.apply(slice_(ns, "local", [(81, 8081)], [("10.244.1.2", n1)]))
     lease(cluster, ns, n1, seconds=3600)
-    lease(cluster, ns, n2, seconds=6)  # never renewed: expires after 6 s
+    lease(cluster, ns, n2, seconds=10)  # never renewed: expires after 10 s
     run_controller()
-    web = wait_for("web's VIP", lambda: cluster.ingress("web", ns))[0]
     local = wait_for("local's VIP", lambda: cluster.ingress("local", ns))[0]
-    want = {(f"{web}/32", "10.96.0.11"), (f"{web}/32", "10.96.0.12"), (f"{local}/32", "10.96.0.11")}
-    wait_for("ECMP routes to both nodes, Local only to n1", lambda: routes(sim) == want or None, timeout=30)
+    # Cluster Services ride the pool's aggregate route (ECMP over both nodes); Local gets its own.
+    want = {("10.82.0.0/29", "10.96.0.11"), ("10.82.0.0/29", "10.96.0.12"), (f"{local}/32", "10.96.0.11")}
+    wait_for("pool route to both nodes, Local only to n1", lambda: routes(sim) == want or None, timeout=30)
+    mon = monitors(sim)
+    assert len(mon) == 3 and set(mon.values()) == {"10.96.0.11", "10.96.0.12"}, "every route monitors its next hop"
 
     # n2's agent stops renewing: within its Lease duration and one debounce window, it leaves.
-    want = {(f"{web}/32", "10.96.0.11"), (f"{local}/32", "10.96.0.11")}
+    want = {("10.82.0.0/29", "10.96.0.11"), (f"{local}/32", "10.96.0.11")}
     wait_for("n2 withdrawn", lambda: routes(sim) == want or None, timeout=30)
+    ecmp = wait_for("ECMP condition", lambda: cluster.condition("Firewall", "edge", "", "ECMPMatches"), timeout=30)
+    assert ecmp["status"] == "False" and "ECMP off" in ecmp["message"], "the device's ECMP is reported, not changed"
+    assert sim.device.vr_restarts == 0
     # n1 is cordoned too: no healthy node is left, so the last routes stay and the Service says why.
     cluster.core.patch_node(n1, {"spec": {"unschedulable": True}})
-    cond = wait_for("warning on web", lambda: (c := cluster.condition("Service", "web", ns, "Accepted"))
+    cond = wait_for("warning on local", lambda: (c := cluster.condition("Service", "local", ns, "Accepted"))
                     and "no healthy node" in c.get("message", "") and c, timeout=30)
     assert "keeping the last routes" in cond["message"]
     assert routes(sim) == want, "the last routes are never withdrawn for a flap"

@@ -56,8 +56,8 @@ def test_partial_commit_applies_only_that_admins_changes(
     panos_sim.as_admin("alice").set(ADDRESSES, "<entry name='alices'><ip-netmask>10.0.0.7</ip-netmask></entry>")
     panos_firewall.add(AddressObject("mine", "10.0.0.8")).create()
     assert panos_sim.pending_admins() == ["admin", "alice"]
-    listing = panos_firewall.op("show config list admins")
-    assert [m.text for m in listing.findall("./result/admins/member")] == ["admin", "alice"]
+    listing = panos_firewall.op("show config list changes")
+    assert sorted({e.findtext("owner") for e in listing.iter("entry")}) == ["admin", "alice"]
 
     result = panos_firewall.commit(sync=True, admins=["admin"])
     assert result["success"]
@@ -137,8 +137,16 @@ def test_commit_locks(panos_firewall: Firewall, panos_sim: Simulator) -> None:
 def test_foreign_pending_changes_fault(panos_firewall: Firewall, panos_sim: Simulator) -> None:
     panos_sim.faults.add("pending_changes", admin="bob", xpath=ADDRESSES)
     assert panos_firewall.pending_changes() is True
-    summary = panos_firewall.op("show config list change-summary")
-    assert [e.findtext("admin") for e in summary.findall("./result/journal/entry")] == ["bob"]
+    journal = panos_firewall.op("show config list changes")  # the documented change journal
+    assert [e.findtext("owner") for e in journal.iter("entry")] == ["bob"]
+    assert [e.findtext("xpath") for e in journal.iter("entry")] == [ADDRESSES]
+
+    def summary(admin: str) -> list[str | None]:
+        cmd = (f"<show><config><list><change-summary><partial><admin><member>{admin}</member></admin></partial>"
+               "</change-summary></list></config></show>")
+        return [e.findtext("owner") for e in panos_firewall.op(cmd, cmd_xml=False).iter("entry")]
+
+    assert summary("bob") == ["bob"] and summary("admin") == []
     assert panos_firewall.commit(admins=["admin"]) is None
     panos_sim.faults.clear()
     assert panos_firewall.pending_changes() is False
