@@ -28,6 +28,9 @@ def test_problems_never_name_another_namespace() -> None:
             service("evil", "probe", (80, 8080), annotations={"bmlb.io/ip": "10.9.0.5",
                                                                "bmlb.io/allow-shared-ip": "k"}),
             service("evil", "probe2", (443, 8080), annotations={"bmlb.io/ip": "10.9.0.5"})]
+    for body, created in zip(objs[2:], ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z"),
+                             strict=True):
+        body["metadata"]["creationTimestamp"] = created  # the victim holds the address first
     c = compile(Snapshot.of(objs))
     told = [p for p in c.problems if p.ref.namespace == "evil"]
     assert told and all(p.code == "IPInUse" for p in told), told
