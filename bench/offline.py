@@ -1,0 +1,89 @@
+"""Offline validate/plan benchmark: an estate of N Services + N NATRules + N SecurityPolicies
+(3N + 3 objects in one file), validated and planned in-process, beside the C YAML loader merely
+reading the same file (the floor any validator pays).
+
+    .venv/bin/python bench/offline.py [--services 1000]
+
+Target (issue 13): validate of the 3,003-object estate under 3 s and within 3x of the C loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from controller import manifests, render  # noqa: E402
+from controller.validate import check  # noqa: E402
+
+
+def estate(n: int) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": "vips"},
+         "spec": {"addresses": ["10.64.0.0/16"], "zone": "k8s"}},
+        {"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": "public"},
+         "spec": {"addresses": ["198.18.0.0/16"], "zone": "untrust", "purpose": "Public", "autoAssign": False}},
+        {"apiVersion": "bmlb.io/v1alpha1", "kind": "Firewall", "metadata": {"name": "edge"},
+         "spec": {"host": "fw.example.net", "credentialsSecret": {"name": "c", "namespace": "bmlb-system"}}},
+    ]
+    for i in range(n):
+        ns, name = f"team-{i % 50}", f"svc-{i}"
+        docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                     "spec": {"type": "LoadBalancer", "loadBalancerClass": "bmlb.io/ipvs",
+                              "ports": [{"name": "https", "port": 443, "targetPort": 8443}]}})
+        docs.append({"apiVersion": "bmlb.io/v1alpha1", "kind": "NATRule", "metadata": {"name": name, "namespace": ns},
+                     "spec": {"service": {"name": name, "port": 443}, "public": {"pool": "public"},
+                              "from": {"zones": ["untrust"]}}})
+        docs.append({"apiVersion": "bmlb.io/v1alpha1", "kind": "SecurityPolicy",
+                     "metadata": {"name": name, "namespace": ns},
+                     "spec": {"services": {"names": [name]}, "rules": [
+                         {"name": "inet", "from": {"zones": ["untrust"]}, "applications": ["ssl"]},
+                         {"name": "office", "from": {"zones": ["trust"], "addresses": ["192.0.2.0/24"]}}]}})
+    return docs
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--services", type=int, default=1000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "estate.yaml"
+        path.write_text(yaml.safe_dump_all(estate(args.services), sort_keys=False))
+        size = path.stat().st_size
+        c_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        t_floor, raw = timed(lambda: list(yaml.load_all(path.read_text(), Loader=c_loader)))
+        t_py, _ = timed(lambda: list(yaml.load_all(path.read_text(), Loader=yaml.SafeLoader)))
+        t_load, (docs, errors) = timed(lambda: manifests.load([path]))
+        t_check, (findings, compiled) = timed(lambda: check(docs, errors))
+        t_plan, out = timed(lambda: render.plan_panos_set(compiled))
+    errs = sum(1 for f in findings if f.severity.value == "error")
+    total = t_load + t_check
+    print(f"estate: {len(raw)} objects, {size / 1e6:.1f} MB of YAML; {errs} errors; "
+          f"{len(out.splitlines())} set lines")
+    print(f"{'step':<44}{'seconds':>9}")
+    for label, t in (("C YAML loader only (floor)", t_floor), ("pure-Python YAML loader (old bmlb)", t_py),
+                     ("bmlb load (strict, C loader)", t_load), ("bmlb schema + CEL + compile", t_check),
+                     ("bmlb validate total (load + check)", total), ("bmlb plan -o panos-set rendering", t_plan)):
+        print(f"{label:<44}{t:>9.2f}")
+    ratio = total / t_floor if t_floor else float("inf")
+    print(f"validate / C loader: {ratio:.1f}x (target <= 3x): {'met' if ratio <= 3 else 'NOT met'}; "
+          f"validate {total:.2f} s (target < 3 s): {'met' if total < 3 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
