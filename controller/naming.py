@@ -17,7 +17,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +70,14 @@ def identity_hash(kind: str, values: dict[str, Any]) -> str:
     return base64.b32encode(digest).decode().lower()[:HASH_CHARS]
 
 
+@lru_cache(maxsize=65536)
+def _render(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
+    return str(getattr(_macros(), kind)(**dict(items)))
+
+
 def name(kind: str, **values: Any) -> str:
     """Render the `kind` macro of templates/firewall.j2 into a valid, injective PAN-OS name."""
-    raw = str(getattr(_macros(), kind)(**values)).strip()
+    raw = _render(kind, tuple(sorted(values.items()))).strip()
     if is_valid_name(raw) and "__" not in raw and all(_plain_part(k, v) for k, v in values.items()):
         return raw
     keep = MAX_NAME - HASH_CHARS - 2
@@ -82,7 +87,11 @@ def name(kind: str, **values: Any) -> str:
     return f"{prefix}__{identity_hash(kind, values)}"
 
 
+def _hashable(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+
+
 def text(kind: str, *, limit: int = MAX_DESCRIPTION, **values: Any) -> str:
     """A description: one line, no control characters or double quotes, cut to the device's limit."""
-    out = " ".join(_CONTROL.sub(" ", str(getattr(_macros(), kind)(**values))).replace('"', "'").split())
+    out = " ".join(_CONTROL.sub(" ", _render(kind, _hashable(values))).replace('"', "'").split())
     return out if len(out) <= limit else out[: limit - 3] + "..."
