@@ -11,7 +11,8 @@ culprit is reverted in the candidate to what the running config holds, and the s
 re-planned and committed without it, so every other object converges. It is reported in
 `report.errors` with the device's message about that object only, and held in
 `report.quarantine`: pass that to the next sync, which leaves the object as the device has it
-until its desired value changes or `retry_refused` seconds have passed. A desired set that
+until its desired value changes or its retry is due (`retry_refused` seconds after the first
+refusal, doubling with each refusal of the same value, at most `MAX_RETRY`). A desired set that
 names two objects of one kind alike is refused (`DuplicateNames`) before anything is read.
 """
 
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 
 MAX_ROUNDS = 8  # re-plans after refusals, and commits after a commit blamed some of ours
-RETRY_REFUSED = 600.0  # seconds an unchanged refused object is left alone before it is tried again
+RETRY_REFUSED = 60.0  # seconds an unchanged refused object is left alone before it is tried again
+MAX_RETRY = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,8 @@ class Refused:
     digest: str
     message: str
     phase: str
-    since: float  # time.time() of the refusal
+    retry_at: float  # time.time() from which it is tried again
+    refusals: int = 1  # of this same desired value in a row
 
 
 Quarantine = Mapping[str, Refused]  # "kind/name" (diff.key_text) -> Refused
@@ -143,12 +146,18 @@ class _Sync:
         self.want = {**diff.wanted(desired, config), **diff.wanted_routes(desired)}
         now = time.time()
         # Refused before, unchanged since, not yet due for another try: left as the device has it.
+        self.retry_refused = retry_refused
         self.held: dict[Key, Refused] = {}
+        self.before: dict[Key, Refused] = {}  # due for a retry: refused again, it waits longer
         for text, refused in quarantine.items():
             key = _key(text)
             obj = self.want.get(key) if key is not None else None
-            if obj is not None and elements.digest(obj) == refused.digest and now - refused.since < retry_refused:
-                self.held[key] = refused  # type: ignore[index]
+            if key is None or obj is None or elements.digest(obj) != refused.digest:
+                continue
+            if now < refused.retry_at:
+                self.held[key] = refused
+            else:
+                self.before[key] = refused
         self.derived: dict[Key, str] = {}  # held because they refer to a held object the device lacks
         self.snap: Snapshot | None = None
 
@@ -161,9 +170,12 @@ class _Sync:
     def plan(self) -> tuple[Plan, dict]:  # type: ignore[type-arg]
         snap = self.snap = reader.read(self.device, self.config)
         try:
-            return diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline), snap.raw
+            plan = diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline)
         except order.AnchorMissing as exc:
             raise ConfigurationError(str(exc)) from None
+        if self.held:  # a held delete (the commit refused it) is not tried again in this sync
+            plan = dataclasses.replace(plan, ops=tuple(op for op in plan.ops if (op.kind, op.name) not in self.held))
+        return plan, snap.raw
 
     def without_held(self, snap: Snapshot) -> DesiredFirewall:
         """The desired state with every held object as the device has it (or absent), so the
@@ -263,7 +275,7 @@ class _Sync:
                push_job: int | None = None) -> SyncReport:
         errors = [*self.errors]
         for key, refused in sorted(self.held.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
-            errors.append(ObjectError(key[0].value, key[1], refused.message, refused.phase))
+            errors.append(ObjectError(key[0].value, key[1], refused.message, refused.phase, key not in self.want))
         for key, why in sorted(self.derived.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
             errors.append(ObjectError(key[0].value, key[1], why, "write"))
         failed = {f"{e.kind}/{e.name}" for e in errors}
@@ -344,9 +356,16 @@ class _Sync:
         log.warning("device refused %s: %s", op, message)
         key = (op.kind, op.name)
         if op.type in (OpType.CREATE, OpType.UPDATE) and key in self.want:
-            self.held[key] = Refused(elements.digest(self.want[key]), message, "write", time.time())
+            self.held[key] = self.refused(key, message, "write")
         else:  # a delete or a move: nothing to hold back; tried again next sync
             self.errors.append(ObjectError(op.kind.value, op.name, message, "write", op.type == OpType.DELETE))
+
+    def refused(self, key: Key, message: str, phase: str) -> Refused:
+        obj = self.want.get(key)
+        before = self.before.get(key)
+        count = before.refusals + 1 if before is not None else 1
+        wait = min(MAX_RETRY, self.retry_refused * 2 ** (count - 1))
+        return Refused(elements.digest(obj) if obj is not None else "", message, phase, time.time() + wait, count)
 
     # ------------------------------------------------------------------ quarantine at commit
 
@@ -369,14 +388,11 @@ class _Sync:
         culprits = [k for n in named for k in ours[n] if k not in self.held]
         if not culprits:
             return False
-        now = time.time()
         for key in culprits:
             name = _device_name(key)
             about = [line for line in exc.lines if blame([line], [name])] or [f"the commit failed on {name}"]
-            obj = self.want.get(key)
             log.warning("commit job %s refused %s %s: quarantined", exc.job, key[0].value, key[1])
-            self.held[key] = Refused(elements.digest(obj) if obj is not None else "", " / ".join(about),
-                                     "commit", now)
+            self.held[key] = self.refused(key, " / ".join(about), "commit")
         self.revert(culprits, ours)
         return True
 
@@ -404,9 +420,8 @@ class _Sync:
                     if not referrers:
                         raise
                     for k in referrers:
-                        self.held.setdefault(k, Refused(elements.digest(self.want[k]) if k in self.want else "",
-                                                        f"refers to {key[1]}, which the device refused", "commit",
-                                                        time.time()))
+                        self.held.setdefault(k, self.refused(k, f"refers to {key[1]}, which the device refused",
+                                                             "commit"))
                     blocked += [*referrers, key]
             todo = list(dict.fromkeys(blocked))
         raise CommitFailed("could not revert the objects the commit refused", objects=[], lines=[])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -157,9 +158,22 @@ def test_the_periodic_retry_tries_a_held_object_again(dev: Device, panos_sim: Si
     assert fault
     held = sync.sync(state, dev, config=config(), baseline=report.baseline, quarantine=report.quarantine)
     assert held.errors and "bmlb-web-s0-pub" not in rules(panos_sim)
-    retried = sync.sync(state, dev, config=config(), baseline=held.baseline, quarantine=held.quarantine,
-                        retry_refused=0)
+    (key, refused), = held.quarantine.items()
+    assert refused.refusals == 1 and refused.retry_at - time.time() > sync.RETRY_REFUSED - 5
+    due = {key: dataclasses.replace(refused, retry_at=time.time())}  # time has passed
+    retried = sync.sync(state, dev, config=config(), baseline=held.baseline, quarantine=due)
     assert retried.committed and not retried.errors and "bmlb-web-s0-pub" in rules(panos_sim)
+
+
+def test_each_refusal_of_the_same_value_waits_longer(dev: Device, panos_sim: Simulator) -> None:
+    state = replace_rule(web(1), "bmlb-web-s0-pub", description="REFUSE-ME")
+    panos_sim.faults.add("refuse_write", pattern="REFUSE-ME")
+    report = sync.sync(state, dev, config=config(), retry_refused=10)
+    (key, first), = report.quarantine.items()
+    due = {key: dataclasses.replace(first, retry_at=time.time())}
+    again = sync.sync(state, dev, config=config(), retry_refused=10, quarantine=due)
+    second = again.quarantine[key]
+    assert second.refusals == 2 and 15 < second.retry_at - time.time() <= 20
 
 
 def test_duplicate_names_are_refused_before_any_write(dev: Device, panos_sim: Simulator) -> None:
