@@ -162,6 +162,9 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
     except FirewallError as err:
         if not err.transient:
             devices.pop(target.name, None)  # reconnect next time: credentials or TLS may have changed
+        held = getattr(err, "quarantine", None)
+        if quarantines is not None and held:
+            quarantines[target.name] = dict(held)
         return failure(target.name, err), None
     baselines[target.name] = dict(report.baseline)
     if quarantines is not None:

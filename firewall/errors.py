@@ -47,7 +47,7 @@ class Unreachable(FirewallError):
 
 class TLSError(Unreachable):
     transient = False
-    reason = "TLSVerificationFailed"
+    reason = "TLSError"
 
 
 class AuthFailed(FirewallError):
@@ -96,6 +96,7 @@ class CommitFailed(FirewallError):
         self.objects = objects
         self.lines = lines
         self.job = job
+        self.quarantine: dict[str, object] = {}  # sync.Refused by "kind/name": objects held so far
 
 
 class DeviceRefused(FirewallError):

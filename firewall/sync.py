@@ -230,6 +230,7 @@ class _Sync:
         first = plan
         locked = False
         job = None
+        last: CommitFailed | None = None
         try:
             if not plan.empty and self.config.lock:
                 self.device.lock(self.config.lock_scope, "bmlb sync")
@@ -242,16 +243,20 @@ class _Sync:
                     job = self.commit(admin, plan)
                     break
                 except CommitFailed as exc:
+                    # what is held so far stays held for the next sync, even when this one fails
+                    exc.quarantine = self.quarantine()
                     if not self.quarantine_culprits(exc):
                         raise
+                    exc.quarantine = self.quarantine()
+                    last = exc
                     pending = [admin]  # the reverts are pending changes of ours
                     if self.config.lock:
                         self.device.lock(self.config.lock_scope, "bmlb sync")  # a commit releases it
                         locked = True
                     plan, raw = self.plan()
             else:
-                raise CommitFailed("commit kept failing after quarantining the objects it named",
-                                   objects=[], lines=[])
+                assert last is not None  # every round ended in a commit failure
+                raise last
         finally:
             if locked:
                 self.device.unlock(self.config.lock_scope)
@@ -280,9 +285,11 @@ class _Sync:
             errors.append(ObjectError(key[0].value, key[1], why, "write"))
         failed = {f"{e.kind}/{e.name}" for e in errors}
         baseline = {k: v for k, v in plan.baseline.items() if k not in failed}
-        quarantine = {diff.key_text(*key): r for key, r in self.held.items()}
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
-                          self.write_requests, commit_job, push_job, dry_run, baseline, quarantine)
+                          self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine())
+
+    def quarantine(self) -> dict[str, Refused]:
+        return {diff.key_text(*key): r for key, r in self.held.items()}
 
     # ------------------------------------------------------------------ writing
 

@@ -203,3 +203,20 @@ def test_a_commit_failure_naming_none_of_ours_still_fails_the_sync(dev: Device, 
         sync.sync(web(1), dev, config=config())
     assert device_for(panos_sim)  # the device is fine; the next sync commits
     assert sync.sync(web(1), dev, config=config()).committed
+
+
+def test_several_refused_at_commit_are_held_one_commit_after_another(dev: Device, panos_sim: Simulator) -> None:
+    """The device names one culprit per failed commit; each is held in turn. Past MAX_ROUNDS the
+    sync fails, but what it held so far travels with the error, so the next sync goes on."""
+    state = web(5)
+    bad = [r.name for r in state.security_rules][: sync.MAX_ROUNDS + 1]
+    for name in bad:
+        state = replace_rule(state, name, description="FAIL-AT-COMMIT")
+    panos_sim.faults.add("refuse_commit", pattern="FAIL-AT-COMMIT")
+    with pytest.raises(errors.CommitFailed) as failed:
+        sync.sync(state, dev, config=config())
+    assert len(failed.value.quarantine) == sync.MAX_ROUNDS
+    report = sync.sync(state, dev, config=config(), quarantine=failed.value.quarantine)  # type: ignore[arg-type]
+    assert report.committed and sorted(e.name for e in report.errors) == sorted(bad)
+    assert set(rules(panos_sim)) == everything_but(state, *bad)
+    assert panos_sim.pending_admins() == []
