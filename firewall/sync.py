@@ -19,6 +19,7 @@ names two objects of one kind alike is refused (`DuplicateNames`) before anythin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import time
@@ -143,7 +144,6 @@ class _Sync:
         self.applied: list[Op] = []
         self.errors: list[ObjectError] = []  # refusals of this round that are not quarantined
         self.write_requests = 0
-        self.want = {**diff.wanted(desired, config), **diff.wanted_routes(desired)}
         now = time.time()
         # Refused before, unchanged since, not yet due for another try: left as the device has it.
         self.retry_refused = retry_refused
@@ -160,6 +160,11 @@ class _Sync:
                 self.before[key] = refused
         self.derived: dict[Key, str] = {}  # held because they refer to a held object the device lacks
         self.snap: Snapshot | None = None
+
+    @functools.cached_property
+    def want(self) -> dict[Key, Obj]:
+        """The desired objects as the diff sees them (computed only when something was refused)."""
+        return {**diff.wanted(self.desired, self.config), **diff.wanted_routes(self.desired)}
 
     def admin(self) -> str:
         admin = self.config.admin or self.device.username
@@ -181,8 +186,10 @@ class _Sync:
         """The desired state with every held object as the device has it (or absent), so the
         plan neither writes nor deletes it; objects referring to a held object the device lacks
         are held with it (the device would refuse them for the missing reference)."""
-        absent = {_device_name(key) for key in self.held if key not in snap.owned}
         self.derived = {}
+        if not self.held:
+            return self.desired
+        absent = {_device_name(key) for key in self.held if key not in snap.owned}
         changed = True
         while changed:
             changed = False
@@ -198,8 +205,6 @@ class _Sync:
         groups = {"tags": self.desired.tags, "addresses": self.desired.addresses,
                   "services": self.desired.services, "security_rules": self.desired.security_rules,
                   "nat_rules": self.desired.nat_rules, "static_routes": self.desired.static_routes}
-        if not self.held and not self.derived:
-            return self.desired
         for field_name, group in groups.items():
             kept: list[Obj] = []
             for obj in group:
