@@ -13,6 +13,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firewall import errors, sync
 from firewall.device import Device
@@ -220,3 +222,34 @@ def test_several_refused_at_commit_are_held_one_commit_after_another(dev: Device
     assert report.committed and sorted(e.name for e in report.errors) == sorted(bad)
     assert set(rules(panos_sim)) == everything_but(state, *bad)
     assert panos_sim.pending_admins() == []
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["write", "commit"])), max_size=4,
+                   unique_by=lambda t: t[0]))
+def test_any_refused_subset_leaves_exactly_the_rest(dev: Device, panos_sim: Simulator,
+                                                    bad: list[tuple[int, str]]) -> None:
+    """Whatever rules the device refuses, at write or at commit: exactly the others are on the
+    running config, nothing of ours stays pending, and the next sync writes and commits nothing."""
+    panos_sim.faults.clear()
+    sync.sync(DesiredFirewall(web(1).ownership_tag), dev, config=config())  # a clean slate per example
+    state = web(4)
+    names = [r.name for r in state.security_rules]
+    refused = set()
+    for i, phase in bad:
+        state = replace_rule(state, names[i], description=f"REFUSE-{phase.upper()}")
+        refused.add(names[i])
+    panos_sim.faults.add("refuse_write", pattern="REFUSE-WRITE")
+    panos_sim.faults.add("refuse_commit", pattern="REFUSE-COMMIT")
+    report = sync.sync(state, dev, config=config())
+    assert {e.name for e in report.errors} == refused
+    assert set(rules(panos_sim)) == everything_but(state, *refused)
+    assert panos_sim.pending_admins() == []
+    panos_sim.reset_stats()
+    again = sync.sync(state, dev, config=config(), baseline=report.baseline, quarantine=report.quarantine)
+    assert {e.name for e in again.errors} == refused
+    assert panos_sim.stats_snapshot()["writes"] == 0 and panos_sim.stats_snapshot()["commits"] == 0
+    # everything fixed: all of it converges
+    panos_sim.faults.clear()
+    done = sync.sync(web(4), dev, config=config(), baseline=again.baseline, quarantine=again.quarantine)
+    assert not done.errors and set(rules(panos_sim)) == everything_but(web(4))
