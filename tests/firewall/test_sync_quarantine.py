@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from firewall import errors, sync
 from firewall.device import Device
 from firewall.model import AddressObject, DesiredFirewall
-from firewall.sim import Simulator
+from firewall.sim import VSYS1_XPATH, Simulator
 from tests.firewall.sync_fixtures import config, device_for, replace_rule, web
 
 VSYS = "devices/entry/vsys/entry[@name='vsys1']"
+FOREIGN = "<entry name='corp-db'><ip-netmask>10.50.0.1/32</ip-netmask><description>carol</description></entry>"
 
 
 def entries(xml: str, where: str) -> dict[str, str]:
@@ -91,10 +92,16 @@ def test_a_refusal_of_one_change_alone_never_turns_multi_config_off(dev: Device,
 
 
 def test_refused_at_commit_is_reverted_and_the_rest_committed(dev: Device, panos_sim: Simulator) -> None:
+    carol = panos_sim.as_admin("carol")
+    carol.set(f"{VSYS1_XPATH}/address", FOREIGN)
+    carol.commit()
+    foreign = entries(panos_sim.running_xml(), "address")["corp-db"]
     state = replace_rule(web(3), "bmlb-web-s2-vip", description="FAIL-AT-COMMIT")
     panos_sim.faults.add("refuse_commit", pattern="FAIL-AT-COMMIT")
     report = sync.sync(state, dev, config=config())
     assert report.committed
+    for which in (panos_sim.running_xml(), panos_sim.candidate_xml()):  # the revert touched only ours
+        assert entries(which, "address")["corp-db"] == foreign
     assert [(e.name, e.phase) for e in report.errors] == [("bmlb-web-s2-vip", "commit")]
     message = report.errors[0].message
     assert "bmlb-web-s2-vip" in message and not re.search(r"bmlb-web-s[01]|bmlb-nat", message), message
