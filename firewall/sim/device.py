@@ -144,7 +144,7 @@ class Device:
         """Apply a whole multi-config batch and check the tree once (the per-change checks cost
         a walk of the whole config each, quadratic for big batches). Any error: undo everything
         and return None, so the caller replays change by change and reports exactly like a device."""
-        if self.faults.refusal("refuse_write", [e for c in batch for e in c.elements]):
+        if self.faults.refusal("refuse_write", [e for c in batch for e in c.elements], count=False):
             return None  # replayed change by change: the refused one is answered as a device would
         snapshot = copy.deepcopy(self.candidate)
         touched: list[int] = []

@@ -135,9 +135,9 @@ class Faults:
                     return f
         return None
 
-    def refusal(self, kind: str, elements: list[ET.Element]) -> tuple[str, str] | None:
+    def refusal(self, kind: str, elements: list[ET.Element], *, count: bool = True) -> tuple[str, str] | None:
         """(entry name, matched text) of the innermost entry under `elements` that an active
-        refusal of `kind` matches; counted as fired. None when nothing matches."""
+        refusal of `kind` matches; counted as fired unless `count` is False. None: no match."""
         faults = [f for f in self.active() if f.kind == kind]
         if not faults:
             return None
@@ -151,6 +151,8 @@ class Faults:
                         hit = (entry.get("name", ""), found.group(0))  # later (deeper) entries win
                 if hit:
                     break
+            if hit and not count:
+                return hit
             if hit:
                 with self._lock:
                     fault.fired += 1
