@@ -320,11 +320,16 @@ class _Sync:
 
     def write(self, todo: Sequence[Write]) -> None:
         pending = list(todo)
+        held = len(self.held)
         while pending:
+            if len(self.held) > held:
+                # Moves were planned around an object that is now held: converge() re-plans them.
+                pending = [w for w in pending if w.op.type != OpType.MOVE]
+                if not pending:
+                    return
             if not self.use_multi():
-                for w in pending:
-                    self.write_one(w)
-                return
+                self.write_one(pending.pop(0))
+                continue
             batch = next(writes.batches(pending, max_ops=self.config.batch_ops, max_bytes=self.config.batch_bytes))
             self.write_requests += 1
             whole = "multi-config: no sub-request was answered"
