@@ -23,8 +23,18 @@ class FirewallOutcome:
 
     ok: bool
     reason: str  # "Synced", "Unreachable", "CommitFailed", "ForeignPendingChanges", "NoFirewall", ...
-    message: str
+    message: str  # safe for every object's status: no object names, no device words about them
     failed_objects: frozenset[str] = frozenset()  # firewall object names a commit failure names
+    # Objects set aside while the rest synced: (firewall object name, reason, the device's words
+    # about that object only). Only the objects owning one of these names hear of it.
+    refused: tuple[tuple[str, str, str], ...] = ()
+    kept: frozenset[str] = frozenset()  # names whose delete the device refused: still on it
+    detail: str = ""  # for the Firewall's own status (names and device messages allowed)
+    retry_in: float | None = None  # seconds until a set-aside object is due to be tried again
+
+    def refused_of(self, owned: Sequence[str]) -> list[tuple[str, str, str]]:
+        mine = set(owned)
+        return [r for r in self.refused if r[0] in mine]
 
 
 def accepted(problems: Sequence[Problem]) -> Condition:
@@ -41,10 +51,14 @@ def accepted(problems: Sequence[Problem]) -> Condition:
 def firewall_synced(outcome: FirewallOutcome | None, owned: Sequence[str]) -> Condition:
     if outcome is None:
         return Condition("FirewallSynced", "Unknown", "Pending", "not synced yet")
+    refused = outcome.refused_of(owned)
+    if refused:
+        return Condition("FirewallSynced", "False", refused[0][1],
+                         "; ".join(f"the firewall refused {name}: {message}" for name, _, message in refused))
     mine = sorted(outcome.failed_objects & set(owned))
     if mine:
         return Condition("FirewallSynced", "False", "CommitFailed",
-                         f"the firewall refused {', '.join(mine)}: {outcome.message}")
+                         f"the firewall's commit failed on {', '.join(mine)}")
     if outcome.ok:
         msg = f"{len(owned)} firewall objects in place" if owned else outcome.message
         return Condition("FirewallSynced", "True", "Synced", msg)

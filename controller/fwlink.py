@@ -21,6 +21,7 @@ from controller.problems import ObjectRef
 from firewall import sync as fwsync
 from firewall.config import DriftMode, Rulebase, SyncConfig
 from firewall.device import Credentials, Device, Endpoint, connect
+from firewall.elements import Kind, split_route_id
 from firewall.errors import FirewallError
 from firewall.model import Anchor, Position
 from firewall.sync import SyncReport
@@ -36,6 +37,7 @@ class FirewallLinks:
     reports: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, tuple[object, Device]] = field(default_factory=dict)
     baselines: dict[str, dict[str, str]] = field(default_factory=dict)
+    quarantines: dict[str, dict[str, fwsync.Refused]] = field(default_factory=dict)
     _ca_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bmlb-ca-")))
 
     def _ca_file(self, spec: specs.FirewallSpec) -> str | None:
@@ -55,12 +57,14 @@ class FirewallLinks:
         try:
             secret = self.kube.read_secret(spec.credentials_secret.namespace, spec.credentials_secret.name)
         except KubeError as err:
-            return FirewallOutcome(False, "CredentialsUnavailable", str(err))
+            return FirewallOutcome(False, "CredentialsUnavailable",
+                                   f"the credentials Secret of Firewall {target.name} cannot be read",
+                                   detail=str(err))
         if spec.insecure_skip_tls_verify and not self.allow_insecure:
             log.warning("Firewall %s: insecureSkipTLSVerify is set; TLS is not verified", target.name)
         started = time.monotonic()
         outcome, report = sync_target(target, secret=secret, ca_file=self._ca_file(spec), devices=self.devices,
-                                      baselines=self.baselines)
+                                      baselines=self.baselines, quarantines=self.quarantines)
         self.reports[target.name] = report
         if report is not None:
             if report.committed:
@@ -69,7 +73,7 @@ class FirewallLinks:
                 self.metrics.writes.labels(target.name).inc(report.write_requests)
         self._write_firewall_status(target, outcome, report, ecmp=self._ecmp(target) if outcome.ok else None)
         log.info("Firewall %s synced in %.2fs: %s: %s", target.name, time.monotonic() - started, outcome.reason,
-                 outcome.message)
+                 outcome.detail or outcome.message)
         return outcome
 
     def _ecmp(self, target: FirewallTarget) -> conditions.Condition | None:
@@ -98,7 +102,7 @@ class FirewallLinks:
                                ecmp: conditions.Condition | None = None) -> None:
         ref = ObjectRef("Firewall", "", target.name)
         synced = conditions.Condition("FirewallSynced", "True" if outcome.ok else "False", outcome.reason,
-                                      outcome.message)
+                                      outcome.detail or outcome.message)
         conds = [conditions.Condition("Accepted", "True", "Valid", "the spec is valid"), synced,
                  conditions.ready(synced), *([ecmp] if ecmp else [])]
         status: dict[str, Any] = {
@@ -118,8 +122,42 @@ class FirewallLinks:
             log.warning("Firewall %s status not written: %s", target.name, err)
 
 
+# Whole-sync failures whose text is the device's (it may name any object, of any namespace):
+# objects hear only the reason; the Firewall's own status carries the words.
+_DEVICE_WORDS = frozenset({"CommitFailed", "DeviceRefused", "DuplicateNames", "SyncFailed"})
+
+
+def failure(target: str, err: FirewallError) -> FirewallOutcome:
+    reason = err.reason
+    text = str(err)
+    message = (f"the sync of Firewall {target} failed ({reason}); the Firewall's status has the details"
+               if reason in _DEVICE_WORDS else text)
+    failed = frozenset(getattr(err, "objects", ()) or ())
+    return FirewallOutcome(False, reason, message, failed, detail=text)
+
+
+def outcome_of(report: SyncReport, *, drift_mode: str) -> FirewallOutcome:
+    refused = tuple((e.device_name, "DeviceRefused", f"{e.message} (at {e.phase}; set aside, the rest is in sync)")
+                    for e in report.errors)
+    refused += tuple((split_route_id(s.name)[2] if s.kind == Kind.ROUTE else s.name, "Skipped", s.reason)
+                     for s in report.skipped)
+    kept = frozenset(e.device_name for e in report.errors if e.deleting)
+    drift = f", {len(report.drift)} drifted objects {'restored' if drift_mode == 'enforce' else 'reported'}" \
+        if report.drift else ""
+    what = f"{len(report.applied)} changes, commit job {report.commit_job}" if report.committed else "no change"
+    message = f"in sync ({what}{drift})"
+    detail = message
+    if refused:
+        message += f"; {len(refused)} objects set aside"
+        detail += "; set aside: " + "; ".join(f"{name} ({reason}): {why}" for name, reason, why in refused)
+    retry_in = max(0.0, min(r.retry_at for r in report.quarantine.values()) - time.time()) \
+        if report.quarantine else None
+    return FirewallOutcome(True, "Synced", message, refused=refused, kept=kept, detail=detail, retry_in=retry_in)
+
+
 def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None,
-                devices: dict[str, tuple[object, Device]], baselines: dict[str, dict[str, str]]
+                devices: dict[str, tuple[object, Device]], baselines: dict[str, dict[str, str]],
+                quarantines: dict[str, dict[str, fwsync.Refused]] | None = None
                 ) -> tuple[FirewallOutcome, SyncReport | None]:
     """Connect (or reuse the connection), sync once, and translate the report or error."""
     spec = target.spec
@@ -141,21 +179,17 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
         if cached is None or cached[0] != key:
             devices[target.name] = (key, connect(endpoint, creds))
         device = devices[target.name][1]
-        report = fwsync.sync(target.desired, device, config=config, baseline=baselines.get(target.name))
+        quarantine = quarantines.get(target.name) if quarantines is not None else None
+        report = fwsync.sync(target.desired, device, config=config, baseline=baselines.get(target.name),
+                             quarantine=quarantine)
     except FirewallError as err:
         if not err.transient:
             devices.pop(target.name, None)  # reconnect next time: credentials or TLS may have changed
-        failed = frozenset(getattr(err, "objects", ()) or ())
-        return FirewallOutcome(False, type(err).__name__, str(err), failed), None
+        held = getattr(err, "quarantine", None)
+        if quarantines is not None and held:
+            quarantines[target.name] = dict(held)
+        return failure(target.name, err), None
     baselines[target.name] = dict(report.baseline)
-    if report.errors:
-        names = frozenset(e.name for e in report.errors)
-        msg = "; ".join(f"{e.kind} {e.name}: {e.message}" for e in report.errors)
-        return FirewallOutcome(False, "ObjectsRefused", msg, names), report
-    if report.skipped:
-        msg = "; ".join(str(s) for s in report.skipped)
-        return FirewallOutcome(False, "Skipped", msg), report
-    drift = f", {len(report.drift)} drifted objects {'restored' if spec.drift == 'enforce' else 'reported'}" \
-        if report.drift else ""
-    what = f"{len(report.applied)} changes, commit job {report.commit_job}" if report.committed else "no change"
-    return FirewallOutcome(True, "Synced", f"in sync ({what}{drift})"), report
+    if quarantines is not None:
+        quarantines[target.name] = dict(report.quarantine)
+    return outcome_of(report, drift_mode=spec.drift), report

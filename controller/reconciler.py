@@ -43,6 +43,8 @@ class Reconciler:
     retry_first: float = 1.0
     retry_max: float = 30.0
     _health: tuple[tuple[str, bool], ...] = ()
+    _names: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)  # firewall names each object had
+    _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
 
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
@@ -70,7 +72,8 @@ class Reconciler:
             if not first:
                 timeout = max(0.0, resync - (self.clock() - last_full))
                 changed = await self.index.wait_changed(min(timeout, 1.0)) or self._health_moved()
-                due = self.clock() - last_full >= min(resync, backoff or resync)
+                due = self.clock() - last_full >= min(resync, backoff or resync) or (
+                    self._retry_at is not None and self.clock() >= self._retry_at)
                 if not changed and not due:
                     continue
                 if changed and debounce > 0:
@@ -127,10 +130,17 @@ class Reconciler:
             if not outcome.ok:
                 self.metrics.errors.labels(outcome.reason).inc()
             self.outcomes[target.name] = outcome
+        retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
+        self._retry_at = self.clock() + min(retries) if retries else None
         rest = [u for u in status.desired(compiled, self._bodies(), self.outcomes, now=stamp)
                 if u.ref.kind not in ("Service", "VIPPool")]
         t_sync = self.clock()
         await asyncio.to_thread(status.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+        for report in compiled.reports:
+            if report.firewall_objects:
+                self._names[report.ref] = frozenset(report.firewall_objects)
+        live = {r.ref for r in compiled.reports} | self.index.deleting()
+        self._names = {ref: n for ref, n in self._names.items() if ref in live}
         self._release(compiled)
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
                  "%d status writes %.2fs)", len(snapshot.all()), self.clock() - started, t_first - started,
@@ -158,13 +168,19 @@ class Reconciler:
 
     def _release(self, compiled: Compiled) -> None:
         """Objects being deleted whose firewall is in sync no longer have anything on it."""
-        # A target with no Firewall object holds nothing; every real one must be in sync.
+        # A target with no Firewall object holds nothing; every real one must be in sync. Objects
+        # the device refused were set aside and do not count, unless the device refused to delete
+        # one: then its owner keeps its finalizer (and only that owner).
         all_ok = all(o.ok or o.reason == "NoFirewall" for o in self.outcomes.values())
         if not all_ok:
             return
+        kept = frozenset().union(*(o.kept for o in self.outcomes.values()))
         for ref in self.index.deleting():
+            if self._names.get(ref, frozenset()) & kept:
+                continue
             ev = self._released.setdefault(ref, asyncio.Event())
             ev.set()
+            self._names.pop(ref, None)
 
     async def wait_released(self, ref: ObjectRef, timeout: float) -> bool:
         """Called by a delete handler: wait until the firewall no longer holds the object's rules."""

@@ -234,6 +234,20 @@ class Device:
 
         return self.call(get)
 
+    def running(self, xpath: str) -> ET.Element | None:
+        """The running config's entry at xpath, None when the running config has none."""
+        def show(x: Any) -> ET.Element | None:
+            try:
+                x.show(xpath)
+            except pan.xapi.PanXapiError:
+                if x.status_code == "7":  # "No such node"
+                    return None
+                raise
+            result = x.element_root.find("result")
+            return None if result is None or not len(result) else result[0]
+
+        return self.call(show)
+
     def op(self, cmd: str | ET.Element, *, vsys: str | None = None, idempotent: bool = True) -> ET.Element:
         text = cmd if isinstance(cmd, str) else ET.tostring(cmd, encoding="unicode")
 

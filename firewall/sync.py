@@ -3,43 +3,85 @@
     report = sync(desired, device, config=SyncConfig(...), baseline=last.baseline)
 
 Nothing is written, locked or committed when the plan is empty and we have no pending changes
-of our own: an idempotent resync costs only reads. Objects the device refuses are reported
-(`report.errors`) and the rest is still committed. Whole-sync failures raise `firewall.errors`.
+of our own: an idempotent resync costs only reads. Whole-sync failures raise `firewall.errors`.
+
+Quarantine: an object the device refuses, at write (a multi-config sub-request or a single
+write) or at commit (the failed job's details name it), is taken out of the sync: a commit
+culprit is reverted in the candidate to what the running config holds, and the sync is
+re-planned and committed without it, so every other object converges. It is reported in
+`report.errors` with the device's message about that object only, and held in
+`report.quarantine`: pass that to the next sync, which leaves the object as the device has it
+until its desired value changes or its retry is due (`retry_refused` seconds after the first
+refusal, doubling with each refusal of the same value, at most `MAX_RETRY`). A desired set that
+names two objects of one kind alike is refused (`DuplicateNames`) before anything is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import re
 import time
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from firewall import diff, elements, multiconfig, order, reader, writes
+from firewall import diff, elements, multiconfig, order, reader, writes, xpaths
 from firewall.config import SyncConfig
 from firewall.device import Device, is_active
-from firewall.diff import Baseline, Drift, Op, Plan, Skipped
-from firewall.elements import Kind
+from firewall.diff import Baseline, Drift, Op, OpType, Plan, Skipped
+from firewall.elements import Kind, Obj
 from firewall.errors import (
     CommitFailed,
     CommitInProgress,
     ConfigurationError,
     DeviceRefused,
+    DuplicateNames,
     ForeignPendingChanges,
     NotActive,
     Unreachable,
 )
 from firewall.model import DesiredFirewall
+from firewall.snapshot import Key, Snapshot
 from firewall.writes import Write
 
 log = logging.getLogger(__name__)
 
 
+MAX_ROUNDS = 8  # re-plans after refusals, and commits after a commit blamed some of ours
+RETRY_REFUSED = 60.0  # seconds an unchanged refused object is left alone before it is tried again
+MAX_RETRY = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectError:
+    """One object the device refused; `name` is its key name (a route's "router/family/name")."""
+
     kind: str
     name: str
+    message: str  # the device's words about this object only
+    phase: str = "write"  # write | commit
+    deleting: bool = False  # a refused delete: the object is still on the device
+
+    @property
+    def device_name(self) -> str:
+        return elements.split_route_id(self.name)[2] if self.kind == Kind.ROUTE.value else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A quarantined object: the digest of the desired value the device refused, and why."""
+
+    digest: str
     message: str
+    phase: str
+    retry_at: float  # time.time() from which it is tried again
+    refusals: int = 1  # of this same desired value in a row
+
+
+Quarantine = Mapping[str, Refused]  # "kind/name" (diff.key_text) -> Refused
 
 
 @dataclass(frozen=True)
@@ -53,6 +95,7 @@ class SyncReport:
     push_job: int | None = None
     dry_run: bool = False
     baseline: dict[str, str] = field(default_factory=dict)  # keep it for the next sync
+    quarantine: dict[str, Refused] = field(default_factory=dict)  # and this
 
     @property
     def drift(self) -> tuple[Drift, ...]:
@@ -72,21 +115,56 @@ class SyncReport:
 
 
 def sync(desired: DesiredFirewall, device: Device, *, config: SyncConfig, dry_run: bool = False,
-         baseline: Baseline | None = None) -> SyncReport:
-    return _Sync(desired, device, config, baseline).run(dry_run=dry_run)
+         baseline: Baseline | None = None, quarantine: Quarantine | None = None,
+         retry_refused: float = RETRY_REFUSED) -> SyncReport:
+    return _Sync(desired, device, config, baseline, quarantine or {}, retry_refused).run(dry_run=dry_run)
+
+
+def duplicates(desired: DesiredFirewall) -> list[tuple[str, str]]:
+    """(kind, name) of every name two desired objects of one kind share (routes: per table)."""
+    keys: Counter[tuple[str, str]] = Counter()
+    for group in (desired.tags, desired.addresses, desired.services, desired.security_rules, desired.nat_rules):
+        keys.update((elements.kind_of(o).value, o.name) for o in group)
+    keys.update((Kind.ROUTE.value, elements.route_key_name(r)) for r in desired.static_routes)
+    # addresses share their namespace with address groups, services with service groups; both
+    # are ours alone, so one name per kind is the whole rule here
+    return sorted(k for k, n in keys.items() if n > 1)
 
 
 class _Sync:
     def __init__(self, desired: DesiredFirewall, device: Device, config: SyncConfig,
-                 baseline: Baseline | None) -> None:
+                 baseline: Baseline | None, quarantine: Quarantine, retry_refused: float) -> None:
         if desired.ownership_tag != config.ownership_tag:
             raise ConfigurationError(f"desired state is tagged {desired.ownership_tag!r}, the config says "
                                      f"{config.ownership_tag!r}")
+        if dup := duplicates(desired):
+            raise DuplicateNames(dup)
         self.desired, self.device, self.config, self.baseline = desired, device, config, baseline
         self.start = device.requests
         self.applied: list[Op] = []
-        self.errors: list[ObjectError] = []
+        self.errors: list[ObjectError] = []  # refusals of this round that are not quarantined
         self.write_requests = 0
+        now = time.time()
+        # Refused before, unchanged since, not yet due for another try: left as the device has it.
+        self.retry_refused = retry_refused
+        self.held: dict[Key, Refused] = {}
+        self.before: dict[Key, Refused] = {}  # due for a retry: refused again, it waits longer
+        for text, refused in quarantine.items():
+            key = _key(text)
+            obj = self.want.get(key) if key is not None else None
+            if key is None or obj is None or elements.digest(obj) != refused.digest:
+                continue
+            if now < refused.retry_at:
+                self.held[key] = refused
+            else:
+                self.before[key] = refused
+        self.derived: dict[Key, str] = {}  # held because they refer to a held object the device lacks
+        self.snap: Snapshot | None = None
+
+    @functools.cached_property
+    def want(self) -> dict[Key, Obj]:
+        """The desired objects as the diff sees them (computed only when something was refused)."""
+        return {**diff.wanted(self.desired, self.config), **diff.wanted_routes(self.desired)}
 
     def admin(self) -> str:
         admin = self.config.admin or self.device.username
@@ -95,11 +173,49 @@ class _Sync:
         return admin
 
     def plan(self) -> tuple[Plan, dict]:  # type: ignore[type-arg]
-        snap = reader.read(self.device, self.config)
+        snap = self.snap = reader.read(self.device, self.config)
         try:
-            return diff.diff(self.desired, snap, self.config, baseline=self.baseline), snap.raw
+            plan = diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline)
         except order.AnchorMissing as exc:
             raise ConfigurationError(str(exc)) from None
+        if self.held:  # a held delete (the commit refused it) is not tried again in this sync
+            plan = dataclasses.replace(plan, ops=tuple(op for op in plan.ops if (op.kind, op.name) not in self.held))
+        return plan, snap.raw
+
+    def without_held(self, snap: Snapshot) -> DesiredFirewall:
+        """The desired state with every held object as the device has it (or absent), so the
+        plan neither writes nor deletes it; objects referring to a held object the device lacks
+        are held with it (the device would refuse them for the missing reference)."""
+        self.derived = {}
+        if not self.held:
+            return self.desired
+        absent = {_device_name(key) for key in self.held if key not in snap.owned}
+        changed = True
+        while changed:
+            changed = False
+            for key, obj in self.want.items():
+                if key in self.held or key in self.derived or key in snap.owned:
+                    continue
+                missing = sorted(elements.references(obj) & absent)
+                if missing:
+                    self.derived[key] = f"refers to {', '.join(missing)}, which the device refused"
+                    absent.add(_device_name(key))
+                    changed = True
+        out: dict[str, list[Obj]] = {}
+        groups = {"tags": self.desired.tags, "addresses": self.desired.addresses,
+                  "services": self.desired.services, "security_rules": self.desired.security_rules,
+                  "nat_rules": self.desired.nat_rules, "static_routes": self.desired.static_routes}
+        for field_name, group in groups.items():
+            kept: list[Obj] = []
+            for obj in group:
+                key = _key_of(obj)
+                if key in self.held or key in self.derived:
+                    if key in snap.owned:
+                        kept.append(snap.owned[key])  # keep what works on the device as it is
+                    continue
+                kept.append(obj)
+            out[field_name] = kept
+        return dataclasses.replace(self.desired, **{k: tuple(v) for k, v in out.items()})  # type: ignore[arg-type]
 
     def run(self, *, dry_run: bool) -> SyncReport:
         if self.config.ha_check:
@@ -116,25 +232,69 @@ class _Sync:
         foreign = [a for a in pending if a != admin]
         if foreign and not self.config.commit_foreign_pending and (not plan.empty or admin in pending):
             raise ForeignPendingChanges(foreign)
+        first = plan
         locked = False
+        job = None
+        last: CommitFailed | None = None
         try:
             if not plan.empty and self.config.lock:
                 self.device.lock(self.config.lock_scope, "bmlb sync")
                 locked = True
-            plan = self.apply(plan, raw)
-            job = self.commit(admin, plan) if (self.applied or admin in pending) else None
+            for _ in range(MAX_ROUNDS):
+                plan = self.converge(plan, raw)
+                if not (self.applied or admin in pending):
+                    break
+                try:
+                    job = self.commit(admin, plan)
+                    break
+                except CommitFailed as exc:
+                    # what is held so far stays held for the next sync, even when this one fails
+                    exc.quarantine = self.quarantine()
+                    if not self.quarantine_culprits(exc):
+                        raise
+                    exc.quarantine = self.quarantine()
+                    last = exc
+                    pending = [admin]  # the reverts are pending changes of ours
+                    if self.config.lock:
+                        self.device.lock(self.config.lock_scope, "bmlb sync")  # a commit releases it
+                        locked = True
+                    plan, raw = self.plan()
+            else:
+                assert last is not None  # every round ended in a commit failure
+                raise last
         finally:
             if locked:
                 self.device.unlock(self.config.lock_scope)
         push = self.push(dg) if dg is not None and (job is not None or push_due) else None
+        plan = dataclasses.replace(first, baseline=plan.baseline)
         return self.report(plan, commit_job=job, push_job=push)
+
+    def converge(self, plan: Plan, raw: dict) -> Plan:  # type: ignore[type-arg]
+        """Apply the plan; while the device refuses objects, re-plan without them and apply again
+        (a rule placed after a refused one must then be placed anew)."""
+        for _ in range(MAX_ROUNDS):
+            held = len(self.held)
+            self.errors = []
+            plan = self.apply(plan, raw)
+            if len(self.held) == held:
+                return plan
+            plan, raw = self.plan()
+        return plan
 
     def report(self, plan: Plan, *, dry_run: bool = False, commit_job: int | None = None,
                push_job: int | None = None) -> SyncReport:
-        failed = {f"{e.kind}/{e.name}" for e in self.errors}
+        errors = [*self.errors]
+        for key, refused in sorted(self.held.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
+            errors.append(ObjectError(key[0].value, key[1], refused.message, refused.phase, key not in self.want))
+        for key, why in sorted(self.derived.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
+            errors.append(ObjectError(key[0].value, key[1], why, "write"))
+        failed = {f"{e.kind}/{e.name}" for e in errors}
         baseline = {k: v for k, v in plan.baseline.items() if k not in failed}
-        return SyncReport(plan, tuple(self.applied), tuple(self.errors), self.device.requests - self.start,
-                          self.write_requests, commit_job, push_job, dry_run, baseline)
+        return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
+                          self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine())
+
+    def quarantine(self) -> dict[str, Refused]:
+        return {diff.key_text(*key): r for key, r in self.held.items()}
 
     # ------------------------------------------------------------------ writing
 
@@ -160,21 +320,35 @@ class _Sync:
 
     def write(self, todo: Sequence[Write]) -> None:
         pending = list(todo)
+        held = len(self.held)
         while pending:
+            if len(self.held) > held:
+                # Moves were planned around an object that is now held: converge() re-plans them.
+                pending = [w for w in pending if w.op.type != OpType.MOVE]
+                if not pending:
+                    return
             if not self.use_multi():
-                for w in pending:
-                    self.write_one(w)
-                return
+                self.write_one(pending.pop(0))
+                continue
             batch = next(writes.batches(pending, max_ops=self.config.batch_ops, max_bytes=self.config.batch_bytes))
             self.write_requests += 1
+            whole = "multi-config: no sub-request was answered"
             try:
                 results = self.device.multi_config(batch)
             except DeviceRefused as exc:
-                if len(batch) > 1 or "multi-config" in str(exc) or "Unsupported" in str(exc):
-                    log.warning("multi-config refused (%s): one request per change", exc)
+                results, whole = [], str(exc)
+            if not results:
+                # The request as a whole was refused: one of its changes may be what the device
+                # cannot parse. Find out change by change, and keep multi-config unless every
+                # change was fine alone (then multi-config itself is what the device refuses).
+                refused = len(self.errors) + len(self.held)
+                for w in batch:
+                    self.write_one(w)
+                if len(self.errors) + len(self.held) == refused:
+                    log.warning("multi-config refused (%s): one request per change from now on", whole)
                     self.device.multi_config_ok = False
-                    continue
-                raise
+                pending = pending[len(batch):]
+                continue
             done = 0
             for r in results:
                 if r.ok:
@@ -184,8 +358,6 @@ class _Sync:
                     self.fail(batch[r.index].op, r.message or f"error code {r.code}")
                     done = r.index + 1
                     break
-            if not results:
-                raise DeviceRefused("multi-config: no sub-request was answered")
             pending = batch[done:] + pending[len(batch):]
 
     def write_one(self, w: Write) -> None:
@@ -199,7 +371,77 @@ class _Sync:
 
     def fail(self, op: Op, message: str) -> None:
         log.warning("device refused %s: %s", op, message)
-        self.errors.append(ObjectError(op.kind.value, op.name, message))
+        key = (op.kind, op.name)
+        if op.type in (OpType.CREATE, OpType.UPDATE) and key in self.want:
+            self.held[key] = self.refused(key, message, "write")
+        else:  # a delete or a move: nothing to hold back; tried again next sync
+            self.errors.append(ObjectError(op.kind.value, op.name, message, "write", op.type == OpType.DELETE))
+
+    def refused(self, key: Key, message: str, phase: str) -> Refused:
+        obj = self.want.get(key)
+        before = self.before.get(key)
+        count = before.refusals + 1 if before is not None else 1
+        wait = min(MAX_RETRY, self.retry_refused * 2 ** (count - 1))
+        return Refused(elements.digest(obj) if obj is not None else "", message, phase, time.time() + wait, count)
+
+    # ------------------------------------------------------------------ quarantine at commit
+
+    def ours(self) -> dict[str, list[Key]]:
+        """Our objects by the name the device knows them by (desired ones and owned ones)."""
+        keys = set(self.want) | set(self.snap.owned if self.snap else ())
+        foreign = self.snap.foreign if self.snap else frozenset()
+        out: dict[str, list[Key]] = {}
+        for key in sorted(keys - foreign, key=lambda k: (k[0].rank, k[1])):
+            if key[0] == Kind.TAG and key[1] == self.config.ownership_tag:
+                continue  # every object of ours carries it: never the culprit
+            out.setdefault(_device_name(key), []).append(key)
+        return out
+
+    def quarantine_culprits(self, exc: CommitFailed) -> bool:
+        """Revert the objects of ours that a failed commit names and hold them; False when it
+        names none (then the failure is the whole sync's)."""
+        ours = self.ours()
+        named = blame(exc.lines, list(ours))
+        culprits = [k for n in named for k in ours[n] if k not in self.held]
+        if not culprits:
+            return False
+        for key in culprits:
+            name = _device_name(key)
+            about = [line for line in exc.lines if blame([line], [name])] or [f"the commit failed on {name}"]
+            log.warning("commit job %s refused %s %s: quarantined", exc.job, key[0].value, key[1])
+            self.held[key] = self.refused(key, " / ".join(about), "commit")
+        self.revert(culprits, ours)
+        return True
+
+    def revert(self, culprits: list[Key], ours: dict[str, list[Key]]) -> None:
+        """Put each culprit back in the candidate as the running config has it (deleting it when
+        it is not there). Referrers of ours that block a delete are reverted first."""
+        todo = list(culprits)
+        for _ in range(MAX_ROUNDS):
+            if not todo:
+                return
+            # rules and routes before the objects they may refer to
+            todo.sort(key=lambda k: (-k[0].rank, k[1]))
+            blocked: list[Key] = []
+            for key in todo:
+                xpath = xpaths.entry(self.config, key[0], key[1])
+                running = self.device.running(xpath)
+                op = Op(OpType.DELETE if running is None else OpType.UPDATE, key[0], key[1])
+                w = Write("delete", xpath, op) if running is None else Write("edit", xpath, op, _clean(running))
+                self.write_requests += 1
+                try:
+                    self.device.write(w)
+                except DeviceRefused as exc:
+                    referrers = [k for n in blame([str(exc)], list(ours)) for k in ours[n]
+                                 if k != key and k not in todo]
+                    if not referrers:
+                        raise
+                    for k in referrers:
+                        self.held.setdefault(k, self.refused(k, f"refers to {key[1]}, which the device refused",
+                                                             "commit"))
+                    blocked += [*referrers, key]
+            todo = list(dict.fromkeys(blocked))
+        raise CommitFailed("could not revert the objects the commit refused", objects=[], lines=[])
 
     # ------------------------------------------------------------------ committing
 
@@ -257,3 +499,28 @@ def blame(lines: Sequence[str], names: Sequence[str]) -> list[str]:
     """Which of our object names the commit's error lines mention."""
     text = "\n".join(lines)
     return sorted({n for n in names if re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w.-])", text)})
+
+
+def _key(text: str) -> Key | None:
+    kind, _, name = text.partition("/")
+    try:
+        return Kind(kind), name
+    except ValueError:
+        return None
+
+
+def _key_of(obj: Obj) -> Key:
+    kind = elements.kind_of(obj)
+    return (kind, elements.route_key_name(obj)) if kind == Kind.ROUTE else (kind, obj.name)  # type: ignore[arg-type]
+
+
+def _device_name(key: Key) -> str:
+    return elements.split_route_id(key[1])[2] if key[0] == Kind.ROUTE else key[1]
+
+
+def _clean(entry: ET.Element) -> ET.Element:
+    """A running-config entry as we write it back (the device assigns uuids itself)."""
+    entry.attrib.pop("uuid", None)
+    for sub in entry.iter():
+        sub.attrib.pop("uuid", None)
+    return entry

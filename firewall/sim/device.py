@@ -150,6 +150,8 @@ class Device:
         """Apply a whole multi-config batch and check the tree once (the per-change checks cost
         a walk of the whole config each, quadratic for big batches). Any error: undo everything
         and return None, so the caller replays change by change and reports exactly like a device."""
+        if self.faults.refusal("refuse_write", [e for c in batch for e in c.elements], count=False):
+            return None  # replayed change by change: the refused one is answered as a device would
         snapshot = copy.deepcopy(self.candidate)
         touched: list[int] = []
         try:
@@ -171,6 +173,8 @@ class Device:
         return list(touched)
 
     def _write_one(self, change: Change) -> int:
+        if hit := self.faults.refusal("refuse_write", change.elements):
+            raise ConfigError(12, f" {hit[0]} -> '{hit[1]}' is invalid")
         snapshot = copy.deepcopy(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)
@@ -303,6 +307,8 @@ class Device:
                     return False, ["Validation Error:", *exc.lines, "Commit failed"]
                 tree.ensure_uuids(new_running)
                 tree.copy_uuids(new_running, self.candidate)
+            if hit := self.faults.refusal("refuse_commit", [new_running]):
+                return False, ["Validation Error:", f" {hit[0]} -> '{hit[1]}' is invalid", "Commit failed"]
             problems = self._check(new_running)
             if problems:
                 return False, ["Validation Error:", *(line for p in sorted(problems) for line in p.lines()),

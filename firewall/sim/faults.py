@@ -12,17 +12,25 @@ Kinds that shape the HTTP exchange:
   http_error(status) answer with that HTTP status (default 500) and a non-XML body
   commit_in_progress answer commits with "Another commit/validate is in progress..."
   commit_fail(lines) the next commit job(s) finish with result FAIL and these details lines
+  refuse_write(pattern)  a config write whose entry's XML matches the regex is refused (code 12),
+                     in a single request or as one multi-config sub-request (persistent by default)
+  refuse_commit(pattern) a commit job FAILs while the config it would commit holds an entry whose
+                     XML matches, its details naming that entry (persistent by default)
 Kinds that act on device state at once (see `device.Device.inject`), not counted:
   expire_keys, config_lock(admin, scope), commit_lock(admin, scope), pending_changes(admin, xpath)
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-REQUEST_FAULTS = frozenset({"latency", "reset", "timeout", "http_error", "commit_in_progress", "commit_fail"})
+REFUSALS = frozenset({"refuse_write", "refuse_commit"})
+REQUEST_FAULTS = frozenset({"latency", "reset", "timeout", "http_error", "commit_in_progress",
+                            "commit_fail"}) | REFUSALS
 STATE_FAULTS = frozenset({"expire_keys", "config_lock", "commit_lock", "pending_changes"})
 KINDS = REQUEST_FAULTS | STATE_FAULTS
 
@@ -38,6 +46,7 @@ class Fault:
     admin: str = "alice"
     scope: str = "shared"
     xpath: str = ""
+    pattern: str = ""
     fired: int = field(default=0)
 
     def applies_to(self, request_kind: str) -> bool:
@@ -56,6 +65,7 @@ class Fault:
             "admin": self.admin,
             "scope": self.scope,
             "xpath": self.xpath,
+            "pattern": self.pattern,
             "fired": self.fired,
         }
 
@@ -64,13 +74,19 @@ def from_dict(data: dict[str, Any]) -> Fault:
     kind = str(data.get("kind", ""))
     if kind not in KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(KINDS)}")
-    unknown = set(data) - {"kind", "times", "only", "seconds", "status", "lines", "admin", "scope", "xpath"}
+    unknown = set(data) - {"kind", "times", "only", "seconds", "status", "lines", "admin", "scope", "xpath", "pattern"}
     if unknown:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}")
     only = data.get("only") or ()
+    times = data.get("times", None if kind in REFUSALS else 1)
+    pattern = str(data.get("pattern", ""))
+    if kind in REFUSALS:
+        if not pattern:
+            raise ValueError(f"{kind} needs a pattern")
+        re.compile(pattern)
     return Fault(
         kind=kind,
-        times=None if data.get("times", 1) is None else int(data.get("times", 1)),
+        times=None if times is None else int(times),
         only=(only,) if isinstance(only, str) else tuple(str(o) for o in only),
         seconds=float(data.get("seconds", 60.0 if kind == "timeout" else 0.0)),
         status=int(data.get("status", 500)),
@@ -78,6 +94,7 @@ def from_dict(data: dict[str, Any]) -> Fault:
         admin=str(data.get("admin", "alice")),
         scope=str(data.get("scope", "shared")),
         xpath=str(data.get("xpath", "")),
+        pattern=pattern,
     )
 
 
@@ -116,4 +133,33 @@ class Faults:
                         if f.times <= 0:
                             self._faults.remove(f)
                     return f
+        return None
+
+    def refusal(self, kind: str, elements: list[ET.Element], *, count: bool = True) -> tuple[str, str] | None:
+        """(entry name, matched text) of the innermost entry under `elements` that an active
+        refusal of `kind` matches; counted as fired unless `count` is False. None: no match."""
+        faults = [f for f in self.active() if f.kind == kind]
+        if not faults:
+            return None
+        for fault in faults:
+            pattern = re.compile(fault.pattern)
+            hit: tuple[str, str] | None = None
+            for root in elements:
+                for entry in root.iter("entry"):
+                    found = pattern.search(ET.tostring(entry, encoding="unicode"))
+                    if found:
+                        hit = (entry.get("name", ""), found.group(0))  # later (deeper) entries win
+                if hit:
+                    break
+            if hit and not count:
+                return hit
+            if hit:
+                with self._lock:
+                    fault.fired += 1
+                    self.fired_total += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0 and fault in self._faults:
+                            self._faults.remove(fault)
+                return hit
         return None

@@ -27,7 +27,8 @@ Simulator handle (see firewall/sim/server.py)
       ..., "total": n}, "config": n, "writes": n, "commits": n, "faults": n};  sim.reset_stats()
   sim.faults.add(kind, times=1, only=(), seconds=.., status=.., lines=(..), admin="alice",
       scope="shared", xpath="");  sim.faults.clear();  sim.faults.active()
-      kinds: latency, reset, timeout, http_error, commit_in_progress, commit_fail,
+      kinds: latency, reset, timeout, http_error, commit_in_progress, commit_fail, refuse_write(pattern),
+             refuse_commit(pattern),
              expire_keys, config_lock, commit_lock, pending_changes   (see firewall/sim/faults.py)
   sim.running_xml(), sim.candidate_xml() -> str (<config> document)
   sim.set_commands(which="running"|"candidate") -> list[str]

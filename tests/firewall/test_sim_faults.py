@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 import urllib.parse
@@ -14,7 +15,8 @@ from panos.errors import PanURLError
 from panos.firewall import Firewall
 from panos.objects import AddressObject
 
-from firewall.sim import Simulator
+from firewall.sim import VSYS1_XPATH, Simulator
+from firewall.sim.tree import ConfigError
 
 
 def _http(sim: Simulator, method: str, path: str, data: Any = None) -> Any:
@@ -142,3 +144,20 @@ def test_multi_config(panos_sim: Simulator) -> None:
     assert 'status="error" code="14"' in bad and '<response id="b" status="error" code="14">' in bad
     assert "m1" in panos_sim.candidate_xml()  # strict: the delete was undone
     assert panos_sim.stats_snapshot()["requests"]["config.multi-config"] == 2
+
+
+
+def test_refusals_match_entries_by_their_xml(panos_sim: Simulator) -> None:
+    """refuse_write refuses the matching entry alone (also inside a multi-config batch, counted
+    once); refuse_commit fails commits naming the matching entry."""
+    admin = panos_sim.as_admin("admin")
+    entry = "<entry name='bad-one'><ip-netmask>10.66.0.1/32</ip-netmask></entry>"
+    panos_sim.faults.add("refuse_write", pattern=re.escape("10.66.0.1/32"), times=1)
+    with pytest.raises(ConfigError, match="bad-one"):
+        admin.set(f"{VSYS1_XPATH}/address", entry)
+    assert panos_sim.faults.active() == []  # used up
+    admin.set(f"{VSYS1_XPATH}/address", entry)
+    panos_sim.faults.add("refuse_commit", pattern="bad-one")
+    job = admin.commit()
+    assert job is not None and job.result == "FAIL" and any("bad-one" in line for line in job.details)
+    assert "bad-one" not in panos_sim.running_xml() and "bad-one" in panos_sim.candidate_xml()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
-from firewall import errors, reader, sync
+from firewall import reader, sync
 from firewall.device import Device
 from firewall.diff import OpType
 from firewall.elements import Kind
@@ -104,6 +102,7 @@ def test_panorama_reports_routes_as_skipped(panos_panorama_sim: Simulator) -> No
 
 def test_commit_failure_blames_the_route_by_its_device_name(fw_device: Device, panos_sim: Simulator) -> None:
     panos_sim.faults.add("commit_fail", lines=(f" {ROUTE_A.name} -> nexthop is not in the subnet of any interface",))
-    with pytest.raises(errors.CommitFailed) as failed:
-        sync.sync(with_routes(ROUTE_A), fw_device, config=config())
-    assert failed.value.objects == [ROUTE_A.name]
+    report = sync.sync(with_routes(ROUTE_A), fw_device, config=config())
+    assert report.committed  # the route is reverted and quarantined; the rest is committed
+    assert [(e.device_name, e.phase) for e in report.errors] == [(ROUTE_A.name, "commit")]
+    assert ROUTE_A.name not in panos_sim.running_xml() and ROUTE_A.name not in panos_sim.candidate_xml()
