@@ -59,8 +59,8 @@ def _plain(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
-def kubectl_apply(api: ApiServer, body: dict[str, Any]) -> Any:
-    return api.kubectl("apply", "-f", "-", input=json.dumps(_plain(body)), check=False)
+def kubectl_apply(api: ApiServer, body: dict[str, Any], *flags: str) -> Any:
+    return api.kubectl("apply", *flags, "-f", "-", input=json.dumps(_plain(body)), check=False)
 
 
 @pytest.fixture
@@ -97,8 +97,12 @@ def test_kubectl_apply_of_an_invalid_natrule_is_refused_by_the_api_server(
         try:
             # A NATRule publishing another namespace's Service.
             steal = nat(ns, "steal", "theirs", 443, address="198.51.100.18", namespace=other_ns)
-            r = wait_for("the webhook's refusal", lambda: (r := kubectl_apply(apiserver, steal)).returncode and r,
-                         timeout=20)
+            # The API server picks the configuration up through its informer: wait for that with
+            # server-side dry runs (admission runs, nothing is stored), then apply for real.
+            wait_for("the webhook configuration in force", lambda: kubectl_apply(
+                apiserver, steal, "--dry-run=server").returncode, timeout=20)
+            r = kubectl_apply(apiserver, steal)
+            assert r.returncode != 0, r.stdout
             assert 'admission webhook "natrules.bmlb.io" denied the request' in r.stderr, (r.stderr, dump_log(proc))
             assert f"NATRule {ns}/steal" in r.stderr and "spec.service.namespace" in r.stderr, r.stderr
             assert cluster.gone("NATRule", "steal", ns)

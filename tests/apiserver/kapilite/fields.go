@@ -95,7 +95,7 @@ func registerFieldSelectors(s *runtime.Scheme) {
 
 // attrFunc returns the labels and selectable fields of an object of the given kind (nil: only
 // metadata.name/namespace, the generic registry's default).
-func attrFunc(kind string, namespaced bool) func(obj runtime.Object) (labels.Set, fields.Set, error) {
+func attrFunc(kind string) func(obj runtime.Object) (labels.Set, fields.Set, error) {
 	f, ok := selectableFields[kind]
 	if !ok {
 		return nil

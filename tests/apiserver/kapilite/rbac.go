@@ -150,7 +150,9 @@ func bootstrapRBAC(ctx context.Context, cs kubernetes.Interface) error {
 			{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},
 			{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}}}},
 	}
-	group := func(g string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g} }
+	group := func(g string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g}
+	}
 	bindings := []rbacv1.ClusterRoleBinding{
 		{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"}, Subjects: []rbacv1.Subject{group(user.SystemPrivilegedGroup)}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "system:discovery"}, Subjects: []rbacv1.Subject{group(user.AllAuthenticated)}},
