@@ -104,13 +104,14 @@ def test_kubectl_apply_of_an_invalid_natrule_is_refused_by_the_api_server(
             r = kubectl_apply(apiserver, steal)
             assert r.returncode != 0, r.stdout
             assert 'admission webhook "natrules.bmlb.io" denied the request' in r.stderr, (r.stderr, dump_log(proc))
-            assert f"NATRule {ns}/steal" in r.stderr and "spec.service.namespace" in r.stderr, r.stderr
+            assert f"NATRule {ns}/steal: spec.service.namespace:" in r.stderr, r.stderr
             assert cluster.gone("NATRule", "steal", ns)
 
             # Two NATRules on one public address:port.
             r = kubectl_apply(apiserver, nat(ns, "second", "web", 443, address="198.51.100.17"))
             assert r.returncode != 0 and 'admission webhook "natrules.bmlb.io" denied the request' in r.stderr
-            assert f"NATRule {ns}/second" in r.stderr and "spec.public" in r.stderr, r.stderr
+            assert f"NATRule {ns}/second: spec.public.address:" in r.stderr, r.stderr
+            assert f"shared with NATRule {ns}/first" in r.stderr, r.stderr
             assert cluster.gone("NATRule", "second", ns)
 
             # An UPDATE that moves an admitted rule onto another namespace's Service is refused too.
