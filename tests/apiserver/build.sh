@@ -2,7 +2,7 @@
 # Build kapilite (a test-only Kubernetes API server assembled from the real k8s.io libraries) and
 # provide etcd and kubectl, all cached under $BMLB_CACHE (default /var/cache/bmlb):
 #
-#   $BMLB_CACHE/kapilite/bin/kapilite   the API server (rebuilt when main.go or this script change)
+#   $BMLB_CACHE/kapilite/bin/kapilite   the API server (rebuilt when kapilite/*.go or this script change)
 #   $BMLB_CACHE/bin/{kapilite,etcd,kubectl}
 #
 # Sources: Debian sid's Go source packages (golang-k8s-*-dev, golang-go, kube-openapi) and its
@@ -16,7 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SRC=$HERE/kapilite/main.go
+SRC_DIR=$HERE/kapilite
+SRCS=("$SRC_DIR"/*.go)
 SUITE=${BMLB_APISERVER_SUITE:-sid}
 if [[ -n ${BMLB_CACHE:-} ]]; then
     CACHE=$BMLB_CACHE
@@ -38,7 +39,7 @@ KDIR=$CACHE/kapilite
 BIN=$CACHE/bin
 WORK=$KDIR/work
 LOG=$KDIR/build.log
-KEY=$(cat "$SRC" "${BASH_SOURCE[0]}" <(echo "$SUITE") | sha256sum | cut -c1-16)
+KEY=$(cat "${SRCS[@]}" "${BASH_SOURCE[0]}" <(echo "$SUITE") | sha256sum | cut -c1-16)
 mkdir -p "$KDIR" "$BIN"
 
 say() { echo "[bmlb apiserver build] $*"; }
@@ -158,7 +159,7 @@ export PATH=$GOROOT/bin:$ROOT/usr/bin:$PATH
 PKG=$WORK/gopath/src/kapilite
 rm -rf "$PKG"
 mkdir -p "$PKG/openapi"
-cp "$SRC" "$PKG/main.go"
+cp "${SRCS[@]}" "$PKG/"
 : >"$WORK/boilerplate.txt"
 
 step "openapi-gen ($(go version | awk '{print $3}'))"
@@ -166,6 +167,7 @@ step "openapi-gen ($(go version | awk '{print $3}'))"
     --output-dir kapilite/openapi --output-pkg kapilite/openapi \
     --output-file zz_generated.openapi.go --report-filename "$WORK/openapi-violations.txt" \
     k8s.io/api/core/v1 k8s.io/api/discovery/v1 k8s.io/api/coordination/v1 \
+    k8s.io/api/rbac/v1 k8s.io/api/admissionregistration/v1 \
     k8s.io/apimachinery/pkg/util/intstr k8s.io/apimachinery/pkg/apis/meta/v1 \
     k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version \
     k8s.io/apimachinery/pkg/api/resource) >>"$LOG" 2>&1

@@ -15,6 +15,10 @@ Fixtures:
 - ``kubeconfig_env`` (function): points $KUBECONFIG, the kubernetes client's default config and its
   default kubeconfig location at the server, for code that loads the config itself (kopf, the CLI).
 
+The server authorizes by RBAC and calls admission webhooks; the kubeconfig is an admin
+(system:masters). ``apiserver.user_kubeconfig(*service_account_user(ns, name))`` makes one for a
+ServiceAccount, with exactly the rights its RBAC bindings give.
+
 Tests using them get the ``apiserver`` marker, so ``-m "not apiserver"`` leaves them out.
 """
 

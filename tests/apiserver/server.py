@@ -13,9 +13,13 @@ Standard library only (openssl is called as a program), so the demo can import i
     with ApiServer() as api:
         subprocess.run(["kubectl", "get", "ns"], env=api.env(), check=True)
 
-Not emulated: garbage collection and the namespace cascade, controllers (no EndpointSlice
-controller), RBAC (the client certificate is in system:masters), admission webhooks. The
-ClusterIP allocator lives in kapilite's memory: it starts over after ``restart_apiserver()``.
+Like a real cluster: admission webhooks (ValidatingWebhookConfiguration /
+MutatingWebhookConfiguration are served and called) and RBAC authorization (``user_kubeconfig()``
+makes a client certificate for any user, e.g. a ServiceAccount, whose rights are exactly what the
+RBAC objects grant; the default kubeconfig's client is in system:masters). Not emulated: garbage
+collection and the namespace cascade, controllers (no EndpointSlice controller), ServiceAccount
+tokens. The ClusterIP allocator lives in kapilite's memory: it starts over after
+``restart_apiserver()``.
 """
 
 from __future__ import annotations
@@ -45,10 +49,13 @@ from typing import IO, Any, Self
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
 
-#: Admission plugins that call out to webhooks or need informers kapilite does not serve.
-_DISABLED_ADMISSION = (
-    "MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook"
-)
+#: Admission plugins that need types kapilite does not serve (the admission policies). The
+#: Validating and Mutating AdmissionWebhook plugins are on, as on a real cluster.
+_DISABLED_ADMISSION = "MutatingAdmissionPolicy,ValidatingAdmissionPolicy"
+
+#: Groups discovery must serve before the server counts as ready.
+_GROUPS = {"apiextensions.k8s.io", "discovery.k8s.io", "coordination.k8s.io", "admissionregistration.k8s.io",
+           "rbac.authorization.k8s.io"}
 
 
 class ApiServerError(RuntimeError):
@@ -183,6 +190,23 @@ def make_pki(d: Path, *, days: int = 7) -> None:
         key.chmod(0o600)
 
 
+def sign_client_cert(d: Path, name: str, user: str, groups: tuple[str, ...] = (), *, days: int = 7) -> None:
+    """A client certificate ``d/name.crt`` (key ``d/name.key``) from the test CA for ``user`` in
+    ``groups``: kube-apiserver's x509 authenticator reads CN as the user and O as the groups."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    subj = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+    _openssl(d, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj)
+    _openssl(d, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", f"{name}.crt", "-days", str(days), "-extfile", "client.ext")
+    (d / f"{name}.key").chmod(0o600)
+
+
+def service_account_user(namespace: str, name: str) -> tuple[str, tuple[str, ...]]:
+    """The user name and groups kube-apiserver gives a ServiceAccount's token."""
+    return (f"system:serviceaccount:{namespace}:{name}",
+            ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"))
+
+
 def _b64(p: Path) -> str:
     return base64.b64encode(p.read_bytes()).decode()
 
@@ -289,10 +313,11 @@ class ApiServer:
         return env
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 60.0,
-                input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run the real kubectl against this server; output captured as text."""
+                input: str | None = None, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this server (as the admin unless ``kubeconfig`` says
+        otherwise); output captured as text."""
         return subprocess.run(
-            [str(kubectl_path()), f"--kubeconfig={self.kubeconfig}", *args],
+            [str(kubectl_path()), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
             env=self.env(), capture_output=True, text=True, check=check, timeout=timeout, input=input,
         )
 
@@ -378,7 +403,7 @@ class ApiServer:
             if self.get("/readyz", timeout=2) != b"ok":
                 return False
             groups = {g["name"] for g in self.get_json("/apis", timeout=2)["groups"]}
-            if not {"apiextensions.k8s.io", "discovery.k8s.io", "coordination.k8s.io"} <= groups:
+            if not _GROUPS <= groups:
                 return False
             names = {r["name"] for r in self.get_json("/api/v1", timeout=2)["resources"]}
             if not {"namespaces", "services", "services/status"} <= names:
@@ -452,8 +477,26 @@ class ApiServer:
             *self.extra_args,
         ], "kapilite.log")
 
-    def _write_kubeconfig(self) -> None:
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = (), *, name: str | None = None,
+                        namespace: str = "default") -> Path:
+        """A kubeconfig (beside the admin's) for ``user`` in ``groups``, by client certificate.
+
+        kapilite authorizes it by RBAC: it may do exactly what the Roles and ClusterRoles bound to
+        the user, its groups and system:authenticated allow. For a ServiceAccount use
+        ``service_account_user(ns, name)``.
+        """
+        label = name or "".join(c if c.isalnum() or c in "-_." else "-" for c in user)
+        if not (self.pki_dir / f"{label}.crt").exists():
+            sign_client_cert(self.pki_dir, label, user, groups)
+        path = self.workdir / f"kubeconfig-{label}"
+        self._write_kubeconfig(path, self.pki_dir / f"{label}.crt", self.pki_dir / f"{label}.key", label, namespace)
+        return path
+
+    def _write_kubeconfig(self, path: Path | None = None, cert: Path | None = None, key: Path | None = None,
+                          user: str = "admin", namespace: str = "default") -> None:
         # Certificates are embedded: the file works wherever it is copied.
+        path = path or self.kubeconfig
+        cert, key = cert or self.client_cert, key or self.client_key
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -461,14 +504,13 @@ class ApiServer:
             "clusters": [{"name": "bmlb-test", "cluster": {
                 "server": self.url, "certificate-authority-data": _b64(self.ca_file)}}],
             "contexts": [{"name": "bmlb-test", "context": {
-                "cluster": "bmlb-test", "user": "admin", "namespace": "default"}}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate-data": _b64(self.client_cert),
-                "client-key-data": _b64(self.client_key)}}],
+                "cluster": "bmlb-test", "user": user, "namespace": namespace}}],
+            "users": [{"name": user, "user": {
+                "client-certificate-data": _b64(cert), "client-key-data": _b64(key)}}],
         }
         # JSON is YAML: no PyYAML needed.
-        self.kubeconfig.write_text(json.dumps(cfg, indent=2) + "\n")
-        self.kubeconfig.chmod(0o600)
+        path.write_text(json.dumps(cfg, indent=2) + "\n")
+        path.chmod(0o600)
 
     def __repr__(self) -> str:
         return f"ApiServer(url={self.url!r}, workdir={str(self.workdir)!r}, running={self.running})"
