@@ -10,15 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from controller.resources import template_loader
 from firewall.names import MAX_DESCRIPTION, MAX_NAME, is_valid_name
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
 _INVALID = re.compile(r"[^A-Za-z0-9._-]")
 HASH_LEN = 8
 
@@ -26,7 +24,7 @@ HASH_LEN = 8
 @cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=template_loader(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,

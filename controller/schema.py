@@ -11,16 +11,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import celpy
 import jsonschema
 import yaml
 
-from controller.naming import ROOT
+from controller.resources import crd_texts
 
-CRDS = ROOT / "crds"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -40,10 +38,10 @@ class CRD:
 
 
 @cache
-def crds(folder: Path = CRDS) -> dict[str, CRD]:
+def crds() -> dict[str, CRD]:
     out = {}
-    for f in sorted(folder.glob("*.yaml")):
-        body = yaml.safe_load(f.read_text())
+    for text in crd_texts().values():
+        body = yaml.safe_load(text)
         spec = body["spec"]
         for v in spec["versions"]:
             out[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = CRD(
