@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from controller.audit import AuditReport, Row
-from controller.resources import template_loader
 from controller.render import columns, plain
+from controller.resources import template_loader
 from firewall.model import Owner
 
 SECTIONS = ("objects", "orphans", "drift", "any_source", "nat_mismatches")

@@ -34,10 +34,10 @@ fi
 stamp=.venv/.bmlb-installed
 want=$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -x .venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-    say "creating .venv with $PY and installing bmlb (editable) with its test dependencies"
+    say "creating .venv with $PY and installing bmlb (editable) with its test and demo dependencies"
     [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,demo]'
     echo "$want" > "$stamp"
 fi
 
