@@ -125,8 +125,21 @@ def test_l2_agent_runs_in_l2_mode_with_net_raw_and_lists_leases(built: dict[str,
     lease = ("Role", NAMESPACE, ("coordination.k8s.io",), ("leases",))
     assert [g for g in grants if g[:4] != lease] == [g for g in before if g[:4] != lease]
     assert [g[4] for g in grants if g[:4] == lease] == [frozenset({"create", "get", "update", "list"})]
-    # Everything but the agent's DaemonSet and Role is the routed build's.
-    changed = {("DaemonSet", "bmlb-agent", NAMESPACE), ("Role", "bmlb-agent", NAMESPACE)}
+    # The init step: the base's script, then arp_ignore/arp_announce on all links and the uplink,
+    # which the agent checks and cannot write itself (read-only /proc/sys).
+    (init,) = base._one(l2, "DaemonSet", "bmlb-agent", NAMESPACE)["spec"]["template"]["spec"]["initContainers"]
+    (routed_init,) = base._one(routed, "DaemonSet", "bmlb-agent", NAMESPACE)["spec"]["template"]["spec"][
+        "initContainers"]
+    script = init["command"][-1]
+    assert script.startswith(routed_init["command"][-1]) and init["command"][:-1] == routed_init["command"][:-1]
+    assert f"for conf in all {params['uplink']}; do" in script
+    assert "echo 1 > /proc/sys/net/ipv4/conf/$conf/arp_ignore" in script
+    assert "echo 2 > /proc/sys/net/ipv4/conf/$conf/arp_announce" in script
+    # The sample Firewall leaves routing to the announcements.
+    assert base._one(l2, "Firewall", "edge")["spec"]["routing"] == {"mode": "none"}
+    assert "routing" not in base._one(routed, "Firewall", "edge")["spec"]
+    # Everything else is the routed build's.
+    changed = {("DaemonSet", "bmlb-agent", NAMESPACE), ("Role", "bmlb-agent", NAMESPACE), ("Firewall", "edge", None)}
     assert sorted((d for d in l2 if _key(d) not in changed), key=_key) == \
         sorted((d for d in routed if _key(d) not in changed), key=_key)
 

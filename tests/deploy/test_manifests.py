@@ -378,8 +378,15 @@ def test_dockerfile_entrypoint_and_non_root_user(docs: list[Doc]) -> None:
     dep = _one(docs, "Deployment", "bmlb-controller", NAMESPACE)
     assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid)
     runs = " ".join(rest for instr, rest in steps if instr == "RUN")
-    assert re.search(r"pip install .*-e /app", runs), "editable: bmlb finds crds/ and templates/ beside its code"
-    assert ("COPY", ". /app") in steps
+    assert re.search(r"pip install /src\b", runs), "a normal install: the CRDs and templates are package data"
+    assert " -e " not in runs and "--editable" not in runs
+    assert steps[0] == ("ARG", "BASE=docker.io/library/python:3.11-slim")
+    froms = [rest for instr, rest in steps if instr == "FROM"]
+    assert froms == ["${BASE} AS build", "${BASE}"], "multi-stage, both stages on BASE"
+    assert ("COPY", "--from=build /opt/bmlb /opt/bmlb") in steps
+    copied = {rest.split()[0] for instr, rest in steps if instr == "COPY" and not rest.startswith("--")}
+    assert {"controller", "firewall", "ipvs", "crds", "templates", "examples"} <= copied
     ignored = {ln.strip().rstrip("/") for ln in (ROOT / ".dockerignore").read_text().splitlines()
                if ln.strip() and not ln.startswith("#")}
-    assert not ignored & {"controller", "firewall", "ipvs", "crds", "templates", "pyproject.toml", "README.md"}
+    assert not ignored & {"controller", "firewall", "ipvs", "crds", "templates", "examples", "pyproject.toml",
+                          "README.md"}
