@@ -184,3 +184,21 @@ def test_webhook_component_wires_the_controllers_handlers(built: dict[str, str],
     assert set(paths) == served
     for path, resource in paths.items():
         assert handlers[path[1:]].selector.any_name == resource
+
+
+def test_the_readme_overlay_renders_and_validates(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    (text,) = re.findall(r"cat > my-bmlb/kustomization.yaml <<'YAML'\n(.*?)\nYAML\n", readme, re.S)
+    (tmp_path / "bmlb").symlink_to(ROOT)
+    (tmp_path / "my-bmlb").mkdir()
+    (tmp_path / "my-bmlb" / "kustomization.yaml").write_text(text)
+    docs = _docs(_kustomize(tmp_path / "my-bmlb"))
+    out = tmp_path / "bmlb.yaml"
+    out.write_text(yaml.safe_dump_all(docs))
+    result = CliRunner().invoke(main, ["validate", "--strict", "-f", str(out)])
+    assert result.exit_code == 0, result.output
+    images = {c["image"] for d in docs if d["kind"] in ("Deployment", "DaemonSet")
+              for c in d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"].get(
+                  "initContainers", [])}
+    assert images == {"registry.example.com/bmlb:0.1.0"}
+    assert base._one(docs, "Firewall", "edge")["spec"]["host"] == "fw.example.com"
