@@ -16,7 +16,7 @@ echo "[bmlb tests] host suite"
 # --- install paths (issue 19): the image, built from the Dockerfile and run -------------------
 # The wheel test is in the host suite (tests/deploy/test_wheel.py). The image is built with
 # buildah on a base made from Debian packages and run with podman (tests/image/build-and-run.sh:
-# about 7 min fresh, 1 min cached). BMLB_SKIP_IMAGE=1 leaves it out.
+# about 7 min fresh, 20 s cached, 3 min after a source change). BMLB_SKIP_IMAGE=1 leaves it out.
 if [[ ${BMLB_SKIP_IMAGE:-0} != 1 ]]; then
     echo "[bmlb tests] image: build from the Dockerfile and run (non-root, read-only root)"
     bash tests/image/build-and-run.sh
