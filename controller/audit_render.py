@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from controller.audit import AuditReport, Row
-from controller.naming import TEMPLATES
 from controller.render import columns, plain
+from controller.resources import template_loader
 from firewall.model import Owner
 
 SECTIONS = ("objects", "orphans", "drift", "any_source", "nat_mismatches")
@@ -82,7 +82,7 @@ def _cut(value: str, width: int = 48) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+    return jinja2.Environment(loader=template_loader(), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

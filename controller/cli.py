@@ -154,9 +154,17 @@ def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_time
 @click.option("--firewall-port", type=int, default=0, help="Port of the PAN-OS simulator (default: any free one).")
 def demo(paths: tuple[str, ...], workdir: str, once: bool, timeout: float, firewall_port: int) -> None:
     """Run bmlb locally: API server, PAN-OS simulator, controller and agents, on examples/."""
-    from controller import demo as demo_mod
-
-    sys.exit(demo_mod.run(paths=list(paths), workdir=workdir, once=once, timeout=timeout, sim_port=firewall_port))
+    try:
+        from controller import demo as demo_mod
+    except ModuleNotFoundError as err:
+        raise click.ClickException(f"bmlb demo needs {err.name}: pip install 'bmlb[demo]'") from None
+    try:
+        code = demo_mod.run(paths=list(paths), workdir=workdir, once=once, timeout=timeout, sim_port=firewall_port)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as err:  # the demo is for newcomers: one line, not a traceback
+        raise click.ClickException(f"{type(err).__name__}: {err}".splitlines()[0]) from None
+    sys.exit(code)
 
 
 @main.group()

@@ -5,15 +5,19 @@ HTTPS, the controller and one agent per example node (memory IPVS backend: this 
 IPVS), applies examples/, waits for convergence, shows each Service -> VIP -> public address ->
 NAT rule -> security rules and the firewall's running config, and stays up until Ctrl-C so a
 user can `kubectl apply` changes and watch them land.
+
+Every run starts from a fresh API server state under --workdir (a lock keeps two demos from
+sharing one), so running it again, with or without --once, starts over. Needs the `demo` extra
+(rich) and the test API server binaries (`bash tests/setup.sh` in a source checkout builds them).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
+import fcntl
 import json
-import sys
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,20 +30,20 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from controller import manifests
-from controller.localcluster import Cluster, apply_crds, process
-from controller.naming import ROOT
+from controller.kapilite import ApiServer, ensure_built
+from controller.localcluster import ROOT, Cluster, apply_crds, process
 from controller.tables import table_from_plain
 from firewall.sim import Simulator
 
 console = Console()
 HOME = "bmlb-system"
+# What a run writes under --workdir, and only that is cleared: --workdir may be any folder.
+LEFTOVER_DIRS = ("apiserver", "sim-tls")
+LEFTOVER_FILES = ("controller.log", "agent-*.log", "ipvs-*.json")
 
 
-def _apiserver() -> Any:
-    """The test API server harness, which lives in the source tree's tests/apiserver/."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("tests.apiserver.server")
+class DemoError(RuntimeError):
+    """The demo cannot run; the message says why in one line."""
 
 
 def _docs(paths: list[Path]) -> list[dict[str, Any]]:
@@ -142,9 +146,8 @@ def show(cluster: Cluster, docs: list[dict[str, Any]], sim: Simulator, states: d
 @contextlib.contextmanager
 def environment(workdir: Path, *, sim_port: int) -> Iterator[tuple[Any, Simulator, Cluster]]:
     console.print("[bold]bmlb demo[/bold]: starting the test API server and the PAN-OS simulator")
-    server = _apiserver()
-    server.ensure_built()
-    with server.ApiServer(workdir / "apiserver") as api, Simulator.start(port=sim_port, commit_seconds=0.5,
+    ensure_built()
+    with ApiServer(workdir / "apiserver") as api, Simulator.start(port=sim_port, commit_seconds=0.5,
                                                                     cert_dir=str(workdir / "sim-tls")) as sim:
         client = kubernetes.config.new_client_from_config(config_file=str(api.kubeconfig))
         cluster = Cluster(client, Path(api.kubeconfig))
@@ -152,9 +155,34 @@ def environment(workdir: Path, *, sim_port: int) -> Iterator[tuple[Any, Simulato
         yield api, sim, cluster
 
 
-def run(*, paths: list[str], workdir: str, once: bool, timeout: float, sim_port: int) -> int:
-    wd = Path(workdir)
+@contextlib.contextmanager
+def fresh_workdir(wd: Path) -> Iterator[None]:
+    """Hold --workdir for this run and clear what an earlier run left there (API server data,
+    logs, state files): a second run must not find the first one's Nodes or statuses."""
     wd.mkdir(parents=True, exist_ok=True)
+    with (wd / ".bmlb-demo.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoError(f"another bmlb demo is running in {wd}; stop it or pass another --workdir") from None
+        for name in LEFTOVER_DIRS:
+            shutil.rmtree(wd / name, ignore_errors=True)
+        for pattern in LEFTOVER_FILES:
+            for old in wd.glob(pattern):
+                old.unlink()
+        yield
+
+
+def run(*, paths: list[str], workdir: str, once: bool, timeout: float, sim_port: int) -> int:
+    default = ROOT / "examples"
+    if not paths and not default.is_dir():
+        raise DemoError(f"no examples at {default} (an installed bmlb has none): pass -f MANIFESTS")
+    wd = Path(workdir)
+    with fresh_workdir(wd):
+        return _run(paths, wd, once=once, timeout=timeout, sim_port=sim_port)
+
+
+def _run(paths: list[str], wd: Path, *, once: bool, timeout: float, sim_port: int) -> int:
     docs = _docs([Path(p) for p in paths] or [ROOT / "examples"])
     nodes = sorted({d["metadata"]["name"] for d in docs if d["kind"] == "Node"}) or ["node-a"]
     with environment(wd, sim_port=sim_port) as (api, sim, cluster), contextlib.ExitStack() as stack:

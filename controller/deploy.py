@@ -1,7 +1,9 @@
 """The deploy manifests, rendered from templates/deploy/*.yaml.j2 (`bmlb deploy render`).
 
-`render(values)` returns (file name, YAML text) pairs; deploy/ holds the rendering of DEFAULTS.
-The bmlb.io CRDs are copied from crds/ at render time, so deploy/ never drifts from them.
+`render(values)` returns (file name, YAML text) pairs; deploy/base/ (the kustomize base the
+overlays in deploy/overlays/ build on) holds the rendering of DEFAULTS, with a kustomization.yaml
+that `write` adds. The bmlb.io CRDs are copied from crds/ at render time, so deploy/ never
+drifts from them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ from typing import Any
 
 import jinja2
 
-from controller.naming import ROOT
+from controller.resources import crd_texts, template_loader
 
-TEMPLATES = ROOT / "templates" / "deploy"
-CRDS = ROOT / "crds"
-DEPLOY = ROOT / "deploy"
 SUFFIX = ".j2"
+KUSTOMIZATION = "kustomization.yaml"
 
 # The sysctls the agent raises for NAT-mode services (see ipvs/sysctls.py). The agent's own
 # container cannot write /proc/sys; the DaemonSet's privileged init step sets these. Add
@@ -55,18 +55,18 @@ _SYSCTL = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
 
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=template_loader("deploy"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
 
 
-def bmlb_crds(folder: Path = CRDS) -> str:
+def bmlb_crds() -> str:
     """The CRDs of crds/, verbatim, as one multi-document YAML text."""
     texts = []
-    for f in sorted(folder.glob("*.yaml")):
-        text = f.read_text().strip()
+    for text in crd_texts().values():
+        text = text.strip()
         texts.append(text.removeprefix("---").lstrip("\n"))
     return "\n---\n".join(texts)
 
@@ -131,14 +131,23 @@ def render(values: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     return out
 
 
+def kustomization(names: Iterable[str]) -> str:
+    """The kustomization.yaml that makes a folder of rendered files a kustomize base."""
+    lines = ["# Written by `bmlb deploy render -o FOLDER`: the rendered files as a kustomize base.",
+             "apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
+    return "\n".join([*lines, *(f"  - {n}" for n in names)]) + "\n"
+
+
 def write(rendered: Iterable[tuple[str, str]], folder: Path) -> list[Path]:
+    """One file per template in `folder`, plus its kustomization.yaml."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text in rendered:
         path = folder / name
         path.write_text(text)
         paths.append(path)
-    return paths
+    (folder / KUSTOMIZATION).write_text(kustomization(p.name for p in paths))
+    return [*paths, folder / KUSTOMIZATION]
 
 
 def as_stream(rendered: Iterable[tuple[str, str]]) -> str:
@@ -146,4 +155,4 @@ def as_stream(rendered: Iterable[tuple[str, str]]) -> str:
     return "".join(f"---\n# Source: {name}\n{text}" for name, text in rendered)
 
 
-__all__ = ["DEFAULTS", "DEPLOY", "SYSCTLS", "TEMPLATES", "as_stream", "bmlb_crds", "render", "write"]
+__all__ = ["DEFAULTS", "KUSTOMIZATION", "SYSCTLS", "as_stream", "bmlb_crds", "kustomization", "render", "write"]

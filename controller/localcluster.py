@@ -17,6 +17,9 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from controller.resources import crd_texts
+
+#: The folder above the package: the source tree when bmlb runs from one (tests use it).
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 PLURALS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules",
@@ -92,11 +95,28 @@ class Cluster:
                 body["metadata"]["resourceVersion"] = cur.metadata.resource_version
                 return self.discovery.replace_namespaced_endpoint_slice(name, ns, body).to_dict()
         if kind == "Secret":
-            return self.core.create_namespaced_secret(ns, body).to_dict()
+            try:
+                return self.core.create_namespaced_secret(ns, body).to_dict()
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                return self.core.replace_namespaced_secret(name, ns, body).to_dict()
         if kind == "Node":
-            return self.core.create_node(body).to_dict()
+            try:
+                return self.core.create_node(body).to_dict()
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta},
+                         "spec": body.get("spec") or {}}
+                return self.core.patch_node(name, patch).to_dict()
         if kind == "Namespace":
-            return self.core.create_namespace(body).to_dict()
+            try:
+                return self.core.create_namespace(body).to_dict()
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                return self.core.read_namespace(name).to_dict()
         raise ValueError(f"cannot apply {kind}")
 
     def get(self, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
@@ -148,8 +168,8 @@ class Cluster:
 
 def apply_crds(cluster: Cluster) -> None:
     ext = kubernetes.client.ApiextensionsV1Api(cluster.api)
-    for f in sorted((ROOT / "crds").glob("*.yaml")):
-        body = yaml.safe_load(f.read_text())
+    for text in crd_texts().values():
+        body = yaml.safe_load(text)
         try:
             ext.create_custom_resource_definition(body)
         except ApiException as err:
@@ -171,7 +191,8 @@ def _served(cluster: Cluster, plural: str) -> bool:
 
 @contextmanager
 def process(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `python -m controller.cli ARGS` as a real process; SIGTERM and wait on exit."""
+    """Run `python -m controller.cli ARGS` as a real process; SIGTERM and wait on exit. The
+    source tree (when there is one) is the working directory, so an uninstalled checkout runs."""
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "controller.cli", *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)

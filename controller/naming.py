@@ -18,15 +18,13 @@ import ipaddress
 import json
 import re
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from controller.resources import template_loader
 from firewall.names import MAX_DESCRIPTION, MAX_NAME, is_valid_name
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
 HASH_CHARS = 20  # base32: 100 bits
 _PLAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -35,7 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 @cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=template_loader(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,

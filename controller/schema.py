@@ -11,7 +11,6 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import celpy
@@ -19,9 +18,7 @@ import jsonschema
 import yaml
 from celpy import celtypes
 
-from controller.naming import ROOT
-
-CRDS = ROOT / "crds"
+from controller.resources import crd_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +37,10 @@ class CRD:
 
 
 @cache
-def crds(folder: Path = CRDS) -> dict[str, CRD]:
+def crds() -> dict[str, CRD]:
     out = {}
-    for f in sorted(folder.glob("*.yaml")):
-        body = yaml.safe_load(f.read_text())
+    for text in crd_texts().values():
+        body = yaml.safe_load(text)
         spec = body["spec"]
         for v in spec["versions"]:
             out[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = CRD(

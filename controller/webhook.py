@@ -28,6 +28,7 @@ from controller.snapshot import Snapshot, ref_of
 from controller.validate import Finding, with_default_namespace
 
 CERT_DIR_ENV = "BMLB_WEBHOOK_CERT_DIR"  # tls.crt, tls.key (and ca.crt) as a kubernetes.io/tls Secret mounts them
+ADDR_ENV = "BMLB_WEBHOOK_ADDR"  # in a cluster 0.0.0.0, so the API server reaches it through a Service
 KINDS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules"}
 
 
@@ -103,11 +104,12 @@ def register_webhooks(registry: kopf.OperatorRegistry, index: ClusterIndex) -> N
                          registry=registry)(validate)
 
 
-def server(port: int, *, addr: str = "127.0.0.1", cert_dir: str | None = None,
+def server(port: int, *, addr: str | None = None, cert_dir: str | None = None,
            host: str | None = None) -> kopf.WebhookServer:
     """kopf's HTTPS webhook server. Certificates come from `cert_dir` (tls.crt, tls.key, ca.crt);
     when it has none, a private CA and a server certificate for `addr`/`host` are made there,
     and the CA is written to ca.crt for clients to verify against."""
+    addr = addr or os.environ.get(ADDR_ENV) or "127.0.0.1"
     folder = Path(cert_dir or os.environ.get(CERT_DIR_ENV) or tempfile.mkdtemp(prefix="bmlb-webhook-"))
     cert, key, ca = folder / "tls.crt", folder / "tls.key", folder / "ca.crt"
     if not (cert.exists() and key.exists()):

@@ -10,6 +10,9 @@ SUDO=""
 [[ $(id -u) == 0 ]] || SUDO="sudo"
 
 PKGS=(python3 python3-venv python3-dev gcc openssl iproute2 ca-certificates chromium)
+# --- install paths (issue 19): what tests/image/build-and-run.sh builds and runs the image with ---
+[[ ${BMLB_SKIP_IMAGE:-0} == 1 ]] || PKGS+=(buildah podman runc mmdebstrap)
+# --- end install paths ---
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,10 +37,10 @@ fi
 stamp=.venv/.bmlb-installed
 want=$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -x .venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-    say "creating .venv with $PY and installing bmlb (editable) with its test dependencies"
+    say "creating .venv with $PY and installing bmlb (editable) with its test and demo dependencies"
     [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,demo]'
     echo "$want" > "$stamp"
 fi
 

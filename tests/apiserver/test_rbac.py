@@ -32,7 +32,7 @@ from tests.apiserver.server import ApiServer, service_account_user
 from tests.controller.conftest import cluster, ns, sim  # noqa: F401
 from tests.controller.estate import nat, policy, pool, service, slice_
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "base"
 HOME = "bmlb-system"
 SECRET = "firewall-credentials"
 
@@ -136,7 +136,7 @@ def test_forbidden_actions_are_refused_with_403(as_sa: Callable[[str], Any], clu
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "deploy/11-rbac-agent.yaml: every agent shares one ServiceAccount with update on every Lease in "
+    "deploy/base/11-rbac-agent.yaml: every agent shares one ServiceAccount with update on every Lease in "
     "bmlb-system; RBAC cannot tell node n1's agent from n2's"))
 def test_agent_cannot_write_another_nodes_lease(as_sa: Callable[[str], Any], kube_api: Any) -> None:
     admin = client.CoordinationV1Api(kube_api)
@@ -149,7 +149,7 @@ def test_agent_cannot_write_another_nodes_lease(as_sa: Callable[[str], Any], kub
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "deploy/10-rbac-controller.yaml grants patch on services (kopf's finalizers); RBAC cannot limit a "
+    "deploy/base/10-rbac-controller.yaml grants patch on services (kopf's finalizers); RBAC cannot limit a "
     "patch to metadata"))
 def test_controller_cannot_patch_a_service_spec(as_sa: Callable[[str], Any], cluster: Cluster,  # noqa: F811
                                                 ns: str) -> None:  # noqa: F811

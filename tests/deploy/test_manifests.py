@@ -18,7 +18,7 @@ from controller import agent, deploy, operator
 from controller.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
+DEPLOY = ROOT / "deploy" / "base"
 NAMESPACE = "bmlb-system"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "approve", "sign"}
@@ -32,7 +32,8 @@ def _docs(rendered: list[tuple[str, str]]) -> list[Doc]:
 
 @pytest.fixture(scope="module")
 def docs() -> list[Doc]:
-    return [d for f in sorted(DEPLOY.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d is not None]
+    return [d for f in sorted(DEPLOY.glob("*.yaml")) if f.name != deploy.KUSTOMIZATION
+            for d in yaml.safe_load_all(f.read_text()) if d is not None]
 
 
 def _one(docs: list[Doc], kind: str, name: str, namespace: str | None = None) -> Doc:
@@ -72,10 +73,10 @@ def _grants(docs: list[Doc], sa: str, group: str, resource: str, verb: str,
 
 def test_deploy_folder_is_the_rendering_of_the_templates() -> None:
     rendered = dict(deploy.render())
-    on_disk = {f.name: f.read_text() for f in DEPLOY.glob("*.yaml")}
-    assert sorted(on_disk) == sorted(rendered), "run: .venv/bin/bmlb deploy render -o deploy"
+    on_disk = {f.name: f.read_text() for f in DEPLOY.glob("*.yaml") if f.name != deploy.KUSTOMIZATION}
+    assert sorted(on_disk) == sorted(rendered), "run: .venv/bin/bmlb deploy render -o deploy/base"
     for name, text in rendered.items():
-        assert on_disk[name] == text, f"deploy/{name} is stale; run: .venv/bin/bmlb deploy render -o deploy"
+        assert on_disk[name] == text, f"deploy/base/{name} is stale; run: .venv/bin/bmlb deploy render -o deploy/base"
 
 
 @pytest.mark.parametrize("values", [
@@ -377,8 +378,15 @@ def test_dockerfile_entrypoint_and_non_root_user(docs: list[Doc]) -> None:
     dep = _one(docs, "Deployment", "bmlb-controller", NAMESPACE)
     assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid)
     runs = " ".join(rest for instr, rest in steps if instr == "RUN")
-    assert re.search(r"pip install .*-e /app", runs), "editable: bmlb finds crds/ and templates/ beside its code"
-    assert ("COPY", ". /app") in steps
+    assert re.search(r"pip install /src\b", runs), "a normal install: the CRDs and templates are package data"
+    assert " -e " not in runs and "--editable" not in runs
+    assert steps[0] == ("ARG", "BASE=docker.io/library/python:3.11-slim")
+    froms = [rest for instr, rest in steps if instr == "FROM"]
+    assert froms == ["${BASE} AS build", "${BASE}"], "multi-stage, both stages on BASE"
+    assert ("COPY", "--from=build /opt/bmlb /opt/bmlb") in steps
+    copied = {rest.split()[0] for instr, rest in steps if instr == "COPY" and not rest.startswith("--")}
+    assert {"controller", "firewall", "ipvs", "crds", "templates", "examples"} <= copied
     ignored = {ln.strip().rstrip("/") for ln in (ROOT / ".dockerignore").read_text().splitlines()
                if ln.strip() and not ln.startswith("#")}
-    assert not ignored & {"controller", "firewall", "ipvs", "crds", "templates", "pyproject.toml", "README.md"}
+    assert not ignored & {"controller", "firewall", "ipvs", "crds", "templates", "examples", "pyproject.toml",
+                          "README.md"}

@@ -60,10 +60,10 @@ def test_controller_killed_between_commit_and_status(fx: FaultEnv) -> None:
 
 
 def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
-    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/01-crds.yaml").read_text())
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/base/01-crds.yaml").read_text())
             if d and d["spec"]["group"] == "kopf.dev"]
     install_crds(fx.cluster.api, docs)
-    peering = yaml.safe_load((ROOT / "deploy/02-peering.yaml").read_text())
+    peering = yaml.safe_load((ROOT / "deploy/base/02-peering.yaml").read_text())
     try:
         fx.cluster.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering)
     except Exception as err:  # already there from an earlier run in this session
