@@ -17,7 +17,7 @@ from controller import render
 from controller.audit import parse_owner
 from firewall import diff, elements
 from firewall.config import SyncConfig
-from firewall.diff import Op, OpType, Plan
+from firewall.diff import OpType, Plan
 from firewall.elements import Kind, Obj
 from firewall.model import DesiredFirewall, Owner
 from firewall.snapshot import Key, Snapshot

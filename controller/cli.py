@@ -72,7 +72,19 @@ def validate(paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive:
     sys.exit(EXIT_FINDINGS if any(reports.is_failure(f, strict) for f in findings) else EXIT_OK)
 
 
-@main.command()
+class _ErrorIsOne(click.Command):
+    """`bmlb plan` exits 1 on any error, bad arguments included: with --detailed-exitcode, 2 means
+    "changes" (terraform's convention), never a usage error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            err.exit_code = EXIT_FINDINGS
+            raise
+
+
+@main.command(cls=_ErrorIsOne)
 @_files
 @_kustomize
 @_recursive
