@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def sarif(findings: Sequence[Finding], *, strict: bool = False) -> str:
     results = []
     for f in findings:
         loc = locate(f)
-        physical: dict[str, Any] = {"artifactLocation": {"uri": loc.file}}
+        physical: dict[str, Any] = {"artifactLocation": {"uri": urllib.parse.quote(loc.file)}}
         if loc.line:
             physical["region"] = {"startLine": loc.line}
         results.append({
@@ -183,8 +184,17 @@ def sarif(findings: Sequence[Finding], *, strict: bool = False) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
+# Characters some reader could take as a line break or a terminal command: written visibly.
+_LINE_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def visible(value: str) -> str:
+    return _LINE_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", value)
+
+
 def _command_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _command_property(value: str) -> str:
