@@ -23,7 +23,6 @@ from controller.validate import Finding
 
 FORMATS = ("text", "json", "junit", "sarif", "github")
 TOOL = "bmlb"
-INFORMATION_URI = "https://github.com/bmlb/bmlb"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 # Characters XML 1.0 does not allow in a document at all (not even escaped), and surrogates.
@@ -175,7 +174,7 @@ def sarif(findings: Sequence[Finding], *, strict: bool = False) -> str:
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": TOOL, "informationUri": INFORMATION_URI,
+            "tool": {"driver": {"name": TOOL,
                                 "rules": [{"id": rid, "shortDescription": {"text": text}}
                                           for rid, text in _RULES.items()]}},
             "results": results,
