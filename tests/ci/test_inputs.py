@@ -173,3 +173,19 @@ def test_plan_and_audit_read_stdin() -> None:
     # audit reads the manifests from stdin, then stops at the missing Firewall (exit 2), not at '-'.
     done = bmlb("audit", "-f", "-", stdin=POOL)
     assert done.returncode == 2 and "no Firewall object found" in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not Path(KUBECTL_DIR, "kubectl").exists(), reason="kubectl is cached by tests/setup.sh")
+def test_plan_and_audit_read_kustomizations(tmp_path: Path) -> None:
+    base = _kustomization(tmp_path)
+    (base / "nat.yaml").unlink()
+    (base / "kustomization.yaml").write_text("resources: [pool.yaml]\n")
+    env = _path_with(KUBECTL_DIR, "/usr/bin", "/bin")
+    done = bmlb("plan", "-k", str(base), "-o", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    done = bmlb("audit", "-k", str(base), env=env)
+    assert done.returncode == 2 and "no Firewall object found" in done.stderr, done.stderr
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    done = bmlb("audit", "-k", str(base), env={**_path_with(str(empty)), "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "kubectl is not on PATH" in done.stderr
