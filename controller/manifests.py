@@ -118,8 +118,9 @@ def parse(text: str, source: str) -> tuple[list[Document], list[LoadError]]:
     docs: list[Document] = []
     errors: list[LoadError] = []
     i = -1
-    loader = StrictLoader(text)
+    loader = None
     try:
+        loader = StrictLoader(text)  # the pure-Python reader may refuse the text already here
         while loader.check_node():
             node = loader.get_node()
             line = _start(node) if node is not None else 0
@@ -147,7 +148,8 @@ def parse(text: str, source: str) -> tuple[list[Document], list[LoadError]]:
         problem = getattr(err, "problem", None) or str(err)
         errors.append(LoadError(source, i + 1, f"invalid YAML{where}: {problem}", line=line or 0))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs, errors
 
 
