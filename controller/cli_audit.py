@@ -25,8 +25,10 @@ class AuditError(Exception):
 @click.command("audit")
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None,
               help="Read the cluster through this kubeconfig (default: in-cluster, then ~/.kube/config).")
-@click.option("-f", "--filename", "paths", multiple=True, type=click.Path(exists=True),
-              help="Read manifests (file or folder, repeatable) instead of a cluster.")
+@click.option("-f", "--filename", "paths", multiple=True, type=click.Path(exists=True, allow_dash=True),
+              help="Read manifests (file or folder, - for standard input; repeatable) instead of a cluster.")
+@click.option("-k", "--kustomize", "kustomizations", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Read a kustomization (rendered with `kubectl kustomize`; repeatable) instead of a cluster.")
 @click.option("-R", "--recursive", is_flag=True, help="With -f: descend into sub-folders.")
 @click.option("--firewall", "firewall_name", default=None, help="The Firewall object to audit (default: the only one).")
 @click.option("--host", default=None, help="Override the Firewall's host.")
@@ -43,7 +45,8 @@ class AuditError(Exception):
 @click.option("--strict", is_flag=True, help="Any-source allow rules are findings too (exit 1).")
 @click.option("--allow-insecure", is_flag=True,
               help="Honour a Firewall's insecureSkipTLSVerify (without it, such a Firewall is refused).")
-def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
+def audit(kubeconfig: str | None, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: bool,
+          firewall_name: str | None,
           host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
           password_file: str | None, output: str, out_file: str | None, strict: bool, allow_insecure: bool) -> None:
     """Audit a firewall against the cluster: every bmlb object and its Kubernetes owner, orphans,
@@ -55,7 +58,8 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
     from controller import audit_render
 
     try:
-        report = run(kubeconfig=kubeconfig, paths=paths, recursive=recursive, firewall_name=firewall_name,
+        report = run(kubeconfig=kubeconfig, paths=paths, kustomizations=kustomizations, recursive=recursive,
+                     firewall_name=firewall_name,
                      host=host, port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
                      password_file=password_file, allow_insecure=allow_insecure)
     except AuditError as err:
@@ -76,19 +80,14 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
 
 def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
         host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-        password_file: str | None, allow_insecure: bool = False) -> Any:
+        password_file: str | None, allow_insecure: bool = False, kustomizations: tuple[str, ...] = ()) -> Any:
     from controller.audit import audit as audit_core
     from controller.compiler import compile
     from controller.specs import FirewallSpec
-    from firewall import reader
-    from firewall.config import Rulebase, SyncConfig
-    from firewall.device import Endpoint, connect
-    from firewall.errors import FirewallError
-
     secrets: dict[tuple[str, str], dict[str, str]] = {}
-    if paths:
-        snapshot, secrets = _from_manifests(paths, recursive)
-        origin = "manifests " + ", ".join(paths)
+    if paths or kustomizations:
+        snapshot, secrets = _from_manifests(paths, recursive, kustomizations)
+        origin = "manifests " + ", ".join([*paths, *(f"kustomize:{k}" for k in kustomizations)])
         read_secret = None
     else:
         snapshot, read_secret = _from_cluster(kubeconfig)
@@ -115,6 +114,27 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
             raise AuditError(f"no Firewall named {firewall_name!r} (have: {', '.join(names) or 'none'})")
         desired, spec = target.desired, target.spec
 
+    actual, endpoint = read_device(spec, firewall_name, desired_tag=desired.ownership_tag, host=host,
+                                   port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
+                                   password_file=password_file, secrets=secrets, read_secret=read_secret,
+                                   allow_insecure=allow_insecure, owned=True)
+    source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
+              ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
+
+
+def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | None, port: int | None,
+                ca_file: str | None, api_key_file: str | None, username: str | None, password_file: str | None,
+                secrets: dict[tuple[str, str], dict[str, str]], read_secret: Any, allow_insecure: bool,
+                owned: bool, config: Any = None) -> tuple[Any, Any]:
+    """Read-only: (what bmlb owns as a DesiredFirewall if `owned`, else the firewall.snapshot
+    Snapshot; the Endpoint read), with the credentials and TLS settings `bmlb audit` uses.
+    AuditError when it cannot (credentials, TLS policy, the device's answer)."""
+    from firewall import reader
+    from firewall.config import Rulebase, SyncConfig
+    from firewall.device import Endpoint, connect
+    from firewall.errors import FirewallError
+
     creds = _credentials(spec, api_key_file=api_key_file, username=username, password_file=password_file,
                          secrets=secrets, read_secret=read_secret)
     ca = ca_file
@@ -131,18 +151,18 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
     endpoint = Endpoint(host=host or (spec.host if spec else ""), port=port or (spec.port if spec else 443),
                         ca_bundle=ca, insecure_skip_tls_verify=insecure, panorama=panorama)
     try:
-        config = SyncConfig(ownership_tag=desired.ownership_tag, vsys=spec.vsys if spec else "vsys1",
-                            device_group=spec.device_group if spec and panorama else None,
-                            rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
-        actual = reader.read_owned(connect(endpoint, creds), config)
+        if config is None:
+            config = SyncConfig(ownership_tag=desired_tag, vsys=spec.vsys if spec else "vsys1",
+                                device_group=spec.device_group if spec and panorama else None,
+                                rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
+        device = connect(endpoint, creds)
+        actual = reader.read_owned(device, config) if owned else reader.read(device, config)
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
     finally:
         if ca is not None and ca != ca_file:
             Path(ca).unlink(missing_ok=True)
-    source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
-              ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
+    return actual, endpoint
 
 
 def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, password_file: str | None,
@@ -173,13 +193,16 @@ def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, p
     return creds
 
 
-def _from_manifests(paths: Iterable[str], recursive: bool
+def _from_manifests(paths: Iterable[str], recursive: bool, kustomizations: Iterable[str] = ()
                     ) -> tuple[Snapshot, dict[tuple[str, str], dict[str, str]]]:
     import base64
 
     from controller import manifests
 
-    docs, errors = manifests.load(paths, recursive=recursive)
+    try:
+        docs, errors = manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
+    except manifests.InputError as err:
+        raise AuditError(str(err)) from None
     if errors:
         raise AuditError("; ".join(str(e) for e in errors))
     secrets = {}

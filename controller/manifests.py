@@ -1,4 +1,5 @@
-"""Loading manifests: multi-document YAML files and folders, each document with its origin.
+"""Loading manifests: multi-document YAML files and folders, standard input (`-`) and rendered
+kustomizations, each document with its origin ("FILE:DOC") and the line it starts on.
 
 The loader is as strict as the API server's decoder: a duplicate key is an error (not "last one
 wins"), timestamps stay strings, and a file that is not UTF-8 text is reported, not decoded.
@@ -6,6 +7,9 @@ wins"), timestamps stay strings, and a file that is not UTF-8 text is reported, 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +59,7 @@ class Document:
     path: str
     index: int  # 0-based position in its file
     body: dict[str, Any]
+    line: int = 0  # 1-based line the document (or List item) starts on; 0: unknown
 
     @property
     def origin(self) -> str:
@@ -67,6 +72,7 @@ class LoadError:
     index: int
     message: str
     where: str = "(root)"
+    line: int = 0
 
     def __str__(self) -> str:
         return f"{self.path}:{self.index}: {self.message}"
@@ -94,49 +100,130 @@ def _text(data: bytes) -> str:
         raise ValueError(f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
 
 
+def _start(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _item_lines(node: yaml.Node) -> list[int]:
+    """Start lines of a List's items (empty when `items` is not a sequence)."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if getattr(key, "value", None) == "items" and isinstance(value, yaml.SequenceNode):
+                return [_start(item) for item in value.value]
+    return []
+
+
 def parse(text: str, source: str) -> tuple[list[Document], list[LoadError]]:
     """Every document of one YAML stream; `source` names it in origins."""
     docs: list[Document] = []
     errors: list[LoadError] = []
     i = -1
+    loader = None
     try:
-        for i, body in enumerate(yaml.load_all(text, Loader=StrictLoader)):
+        loader = StrictLoader(text)  # the pure-Python reader may refuse the text already here
+        while loader.check_node():
+            node = loader.get_node()
+            line = _start(node) if node is not None else 0
+            body = loader.construct_document(node) if node is not None else None
+            i += 1  # only now: an error constructing document i+1 is reported on i+1
             if body is None:
                 continue
             if not isinstance(body, dict):
-                errors.append(LoadError(source, i, f"a manifest must be a mapping, not {type(body).__name__}"))
+                errors.append(LoadError(source, i, f"a manifest must be a mapping, not {type(body).__name__}",
+                                        line=line))
             elif body.get("kind") == "List" and isinstance(body.get("items"), list):
-                for item in body["items"]:
+                lines = _item_lines(node)
+                for n, item in enumerate(body["items"]):
+                    at = lines[n] if n < len(lines) else line
                     if isinstance(item, dict):
-                        docs.append(Document(source, i, item))
+                        docs.append(Document(source, i, item, at))
                     else:
-                        errors.append(LoadError(source, i, "a List item must be a mapping", "items"))
+                        errors.append(LoadError(source, i, "a List item must be a mapping", "items", at))
             else:
-                docs.append(Document(source, i, body))
+                docs.append(Document(source, i, body, line))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = getattr(err, "line", None) or (mark.line + 1 if mark else None)
         where = f" (line {line})" if line else ""
         problem = getattr(err, "problem", None) or str(err)
-        errors.append(LoadError(source, i + 1, f"invalid YAML{where}: {problem}"))
+        errors.append(LoadError(source, i + 1, f"invalid YAML{where}: {problem}", line=line or 0))
+    finally:
+        if loader is not None:
+            loader.dispose()
     return docs, errors
 
 
-def load(paths: Iterable[str | Path], *, recursive: bool = False) -> tuple[list[Document], list[LoadError]]:
+STDIN = "-"
+STDIN_NAME = "stdin"  # how documents read from standard input are named in origins
+
+
+class InputError(Exception):
+    """The input could not be read at all (a missing kubectl, a kustomization that does not build):
+    the command cannot run (exit 2), as opposed to findings about what was read."""
+
+
+def _one(text_or_error: str | ValueError, source: str) -> tuple[list[Document], list[LoadError]]:
+    if isinstance(text_or_error, ValueError):
+        return [], [LoadError(source, 0, str(text_or_error))]
+    d, e = parse(text_or_error, source)
+    if not d and not e:
+        e = [LoadError(source, 0, "no Kubernetes objects in this file")]
+    return d, e
+
+
+def _decoded(data: bytes) -> str | ValueError:
+    try:
+        return _text(data)
+    except ValueError as err:
+        return err
+
+
+def kustomize(directory: str | Path, *, kubectl: str | None = None) -> tuple[list[Document], list[LoadError]]:
+    """The documents `kubectl kustomize DIR` renders, named "kustomize:DIR"; InputError when kubectl
+    is not on PATH or the kustomization does not build."""
+    exe = kubectl or shutil.which("kubectl")
+    if exe is None:
+        raise InputError(f"-k {directory}: kubectl is not on PATH (needed for `kubectl kustomize`); "
+                         "install kubectl or pipe `kustomize build DIR` into -f -")
+    try:
+        done = subprocess.run([exe, "kustomize", str(directory)], capture_output=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise InputError(f"-k {directory}: running kubectl kustomize: {err}") from None
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise InputError(f"-k {directory}: kubectl kustomize failed (exit {done.returncode}): "
+                         f"{why[-1] if why else 'no message'}")
+    return _one(_decoded(done.stdout), f"kustomize:{directory}")
+
+
+def load(paths: Iterable[str | Path], *, recursive: bool = False, kustomizations: Iterable[str | Path] = (),
+         stdin: Any = None) -> tuple[list[Document], list[LoadError]]:
+    """Documents of files, folders, "-" (standard input, read once; `stdin` overrides sys.stdin for
+    tests) and kustomization folders (InputError when one cannot be rendered)."""
     docs: list[Document] = []
     errors: list[LoadError] = []
-    for f in _files(paths, recursive=recursive):
-        try:
-            text = _text(f.read_bytes())
-        except OSError as err:
-            errors.append(LoadError(str(f), 0, f"cannot read: {err.strerror}"))
+    read_stdin = False
+    for item in paths:
+        if str(item) == STDIN:
+            if read_stdin:
+                continue  # `-f - -f -`: standard input has been read once already
+            read_stdin = True
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            d, e = _one(_decoded(stream.read()), STDIN_NAME)
+            docs += d
+            errors += e
             continue
-        except ValueError as err:
-            errors.append(LoadError(str(f), 0, str(err)))
-            continue
-        d, e = parse(text, str(f))
-        if not d and not e:
-            e = [LoadError(str(f), 0, "no Kubernetes objects in this file")]
+        for f in _files([item], recursive=recursive):
+            try:
+                data = f.read_bytes()
+            except OSError as err:
+                errors.append(LoadError(str(f), 0, f"cannot read: {err.strerror}"))
+                continue
+            d, e = _one(_decoded(data), str(f))
+            docs += d
+            errors += e
+    for directory in kustomizations:
+        d, e = kustomize(directory)
         docs += d
         errors += e
     return docs, errors

@@ -20,6 +20,7 @@ class Finding:
     path: str
     message: str
     severity: Severity = Severity.ERROR
+    line: int = 0  # where the document starts in its file (1-based); 0: unknown
 
     def __str__(self) -> str:
         warn = "warning: " if self.severity is Severity.WARNING else ""
@@ -38,9 +39,10 @@ def check(docs: Iterable[Document], load_errors: Iterable[LoadError] = ()) -> tu
     an input with no document at all is an error, so an empty render never passes silently.
     """
     load_errors = list(load_errors)
-    findings = [Finding(f"{e.path}:{e.index}", "(document)", e.where, e.message) for e in load_errors]
+    findings = [Finding(f"{e.path}:{e.index}", "(document)", e.where, e.message, line=e.line) for e in load_errors]
     good: list[dict[str, Any]] = []
     origin: dict[ObjectRef, str] = {}
+    line: dict[ObjectRef, int] = {}
     seen_any = False
     for doc in docs:
         seen_any = True
@@ -54,18 +56,21 @@ def check(docs: Iterable[Document], load_errors: Iterable[LoadError] = ()) -> tu
         if not issues and kind is not None and schema.crd_for(body) is not None:
             issues += [identity.Issue(e.path, e.message) for e in schema.validate(body)]
         if issues:
-            findings += [Finding(doc.origin, str(ref), i.path, i.message) for i in issues]
+            findings += [Finding(doc.origin, str(ref), i.path, i.message, line=doc.line) for i in issues]
             continue
         if ref in origin:
-            findings.append(Finding(doc.origin, str(ref), "metadata.name", f"duplicate object, first in {origin[ref]}"))
+            findings.append(Finding(doc.origin, str(ref), "metadata.name", f"duplicate object, first in {origin[ref]}",
+                                    line=doc.line))
             continue
         origin[ref] = doc.origin
+        line[ref] = doc.line
         good.append(body)
     if not seen_any and not load_errors:
         findings.append(Finding("(input)", "(none)", "(root)", "no Kubernetes objects found in the input"))
     compiled = compile(Snapshot.of(good))
     for p in compiled.problems:
-        findings.append(Finding(origin.get(p.ref, "?"), str(p.ref), p.path, p.message, p.severity))
+        findings.append(Finding(origin.get(p.ref, "?"), str(p.ref), p.path, p.message, p.severity,
+                                line.get(p.ref, 0)))
     return sorted(findings, key=_order), compiled
 
 

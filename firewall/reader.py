@@ -6,6 +6,8 @@ live in templates).
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from firewall import elements, snapshot, xpaths
 from firewall.config import SyncConfig
 from firewall.device import Device
@@ -53,3 +55,18 @@ def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:
 def read_owned(device: Device, config: SyncConfig) -> DesiredFirewall:
     """Read-only: what bmlb owns on the device now (for `bmlb audit`)."""
     return owned_state(read(device, config), config)
+
+
+def read_export(config_xml: ET.Element, config: SyncConfig) -> Snapshot:
+    """Pure: the Snapshot `read` would give, from a running-config XML export instead of a device
+    (`<config>` itself, or the `<response><result><config>` of `show config running`)."""
+    root = config_xml if config_xml.tag == "config" else config_xml.find(".//config")
+    if root is None:
+        raise ValueError("no <config> element: not a PAN-OS configuration export")
+    containers = {}
+    for kind in snapshot.READ_KINDS:
+        if kind == Kind.ROUTE and config.panorama:
+            continue
+        path = xpaths.container(config, kind)
+        containers[kind] = root.find(path.removeprefix("/config/"))
+    return snapshot.build(containers, config)
