@@ -91,5 +91,9 @@ def _hashable(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 def text(kind: str, *, limit: int = MAX_DESCRIPTION, **values: Any) -> str:
     """A description: one line, no control characters or double quotes, cut to the device's limit."""
-    out = " ".join(_CONTROL.sub(" ", _render(kind, _hashable(values))).replace('"', "'").split())
+    try:
+        rendered = _render(kind, _hashable(values))
+    except TypeError:  # an unhashable value (a plain dict owner): render without the cache
+        rendered = str(getattr(_macros(), kind)(**values))
+    out = " ".join(_CONTROL.sub(" ", rendered).replace('"', "'").split())
     return out if len(out) <= limit else out[: limit - 3] + "..."
