@@ -3,9 +3,11 @@ owners, orphans, drift, any-source rules and NAT mismatches (controller/audit.py
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,36 +39,49 @@ class AuditError(Exception):
               help="File holding an API key (instead of the Firewall's credentials Secret).")
 @click.option("--username", default=None, help="Username (with --password-file).")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("-o", "--output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json", "html", "markdown"]), default="text",
+              show_default=True, help="markdown: for a ticket.")
+@click.option("--service", "service", default=None, metavar="NS/NAME",
+              help="The exposure matrix of this Service alone.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report here instead of standard output.")
-@click.option("--strict", is_flag=True, help="Any-source allow rules are findings too (exit 1).")
+@click.option("--strict", is_flag=True,
+              help="Any-source allow rules, shadowed rules and routes to unhealthy nodes are findings too (exit 1).")
 @click.option("--allow-insecure", is_flag=True,
               help="Honour a Firewall's insecureSkipTLSVerify (without it, such a Firewall is refused).")
 def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
           host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-          password_file: str | None, output: str, out_file: str | None, strict: bool, allow_insecure: bool) -> None:
+          password_file: str | None, output: str, service: str | None, out_file: str | None, strict: bool,
+          allow_insecure: bool) -> None:
     """Audit a firewall against the cluster: every bmlb object and its Kubernetes owner, orphans,
     drift per attribute, allow rules open to any source, NAT rules not pointing at the Service VIP.
 
+    Also, from the whole rulebase on the device (foreign rules included): managed rules shadowed or
+    made redundant by an earlier rule, each managed rule's position among foreign ones, who can
+    reach each Service (the exposure matrix), and bmlb's static routes with the health of the node
+    behind each next hop.
+
     Read-only on both sides. Exit 0: clean; 1: findings (orphans, stale owners, drift, NAT
-    mismatches; with --strict also any-source rules); 2: the audit could not run.
+    mismatches; with --strict also any-source rules, shadowed rules, routes to unhealthy nodes);
+    2: the audit could not run.
     """
     from controller import audit_render
 
     try:
         report = run(kubeconfig=kubeconfig, paths=paths, recursive=recursive, firewall_name=firewall_name,
                      host=host, port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
-                     password_file=password_file, allow_insecure=allow_insecure)
+                     password_file=password_file, allow_insecure=allow_insecure, service=service)
     except AuditError as err:
         echo(f"bmlb audit: {err}", err=True)
         sys.exit(EXIT_ERROR)
-    rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text}[output](report)
+    rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text,
+                "markdown": audit_render.markdown}[output](report)
     if out_file:
         Path(out_file).write_text(rendered)
         s = report.summary()
         click.echo(f"wrote {out_file}: {s['objects']} objects, {s['orphans']} orphans, {s['drift']} drift, "
-                   f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches", err=True)
+                   f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches, {s['shadowed']} shadowed, "
+                   f"{s['exposure']} exposure rows", err=True)
     elif output == "text":
         echo(rendered, nl=False)
     else:
@@ -76,7 +91,7 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firew
 
 def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
         host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-        password_file: str | None, allow_insecure: bool = False) -> Any:
+        password_file: str | None, allow_insecure: bool = False, service: str | None = None) -> Any:
     from controller.audit import audit as audit_core
     from controller.compiler import compile
     from controller.specs import FirewallSpec
@@ -134,7 +149,9 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
         config = SyncConfig(ownership_tag=desired.ownership_tag, vsys=spec.vsys if spec else "vsys1",
                             device_group=spec.device_group if spec and panorama else None,
                             rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
-        actual = reader.read_owned(connect(endpoint, creds), config)
+        device = connect(endpoint, creds)
+        actual = reader.read_owned(device, config)
+        policy = _policy(device, config)
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
     finally:
@@ -142,7 +159,26 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
             Path(ca).unlink(missing_ok=True)
     source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
               ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
+    present = {f"{(s.get('metadata') or {}).get('namespace')}/{(s.get('metadata') or {}).get('name')}"
+               for s in snapshot.services}
+    if service is not None and service not in present:
+        raise AuditError(f"--service {service}: no such Service (give NAMESPACE/NAME)")
+    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source,
+                      policy=policy, service=service)
+
+
+def _policy(device: Any, config: Any) -> Any:
+    """The whole rulebase, objects, zones, interfaces and routes (two reads: the device entry, shared)."""
+    from controller import audit_rulebase
+    from controller.audit import parse_owner
+    from firewall import xpaths
+
+    dev = device.get(xpaths.DEVICE)
+    shared = device.get("/config/shared")
+    return audit_rulebase.parse(dev[0] if dev is not None and len(dev) else None,
+                                shared[0] if shared is not None and len(shared) else None,
+                                vsys=config.vsys, device_group=config.device_group, rulebase=config.rulebase.value,
+                                ownership_tag=config.ownership_tag, owner_of=parse_owner)
 
 
 def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, password_file: str | None,
@@ -198,6 +234,7 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
 
     from controller import specs
     from controller.kube import PLURAL, Kube, KubeError
+    from controller.snapshot import DEFAULT_LEASE_NAMESPACE
 
     try:
         kube = Kube.from_config(kubeconfig)
@@ -215,9 +252,12 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
     try:
         bodies += items("Service", "v1", kube.core.list_service_for_all_namespaces())
         bodies += items("EndpointSlice", "discovery.k8s.io/v1", discovery.list_endpoint_slice_for_all_namespaces())
+        bodies += items("Node", "v1", kube.core.list_node())
         for kind in ("VIPPool", "SecurityPolicy", "NATRule", "Firewall"):
             result = kube.custom.list_cluster_custom_object(specs.GROUP, specs.VERSION, PLURAL[kind])
             bodies += items(kind, specs.API_VERSION, result)
+        coordination = kubernetes.client.CoordinationV1Api(kube.api)
+        bodies += items("Lease", "coordination.k8s.io/v1", coordination.list_namespaced_lease(DEFAULT_LEASE_NAMESPACE))
     except ApiException as err:
         raise AuditError(f"reading the cluster: {err.status} {err.reason}") from None
     except Exception as err:  # urllib3 raises many kinds of connection errors
@@ -229,4 +269,4 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
         except KubeError as err:
             raise AuditError(str(err)) from None
 
-    return Snapshot.of(bodies), read_secret
+    return dataclasses.replace(Snapshot.of(bodies), now=time.time()), read_secret
