@@ -25,7 +25,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from controller.audit_rulebase import Policy, Rule
+from controller.audit_rulebase import PREDEFINED_SERVICES, Policy, Rule
 
 V4 = 1 << 32
 SPACE_END = V4 + (1 << 128)  # one number line: IPv4 in [0, 2^32), IPv6 above
@@ -203,13 +203,14 @@ def services(policy: Policy, values: Sequence[str]) -> ServiceSet:
 
 
 def _service(policy: Policy, name: str, per: dict[str, list[tuple[int, int]]], seen: set[str]) -> bool:
-    if name in policy.services:
+    defined = policy.services.get(name, PREDEFINED_SERVICES.get(name))
+    if defined is not None:
         unknown = False
-        for proto, ports in policy.services[name]:
+        for proto, ports in defined:
             got, bad = _ports(ports)
             per.setdefault(proto, []).extend(got)
             unknown |= bad
-        return unknown or not policy.services[name]
+        return unknown or not defined
     if name in policy.service_groups and name not in seen:
         return any([_service(policy, m, per, seen | {name}) for m in policy.service_groups[name]])
     return True
