@@ -11,28 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from firewall.diff import Key, Op, OpType
-from firewall.elements import Obj
+from firewall.diff import Op, OpType
+from firewall.model import Owner
+from firewall.snapshot import Key
 
 LIMIT = 512  # PAN-OS refuses longer commit descriptions
 _SIGN = {OpType.CREATE: "+", OpType.UPDATE: "~", OpType.MOVE: "~", OpType.DELETE: "-"}
 
 
-def describe(ops: Iterable[Op], want: Mapping[Key, Obj] | None = None, *, prefix: str = "bmlb",
-             limit: int = LIMIT) -> str:
-    """One line naming each (change, owner) once, in the order first met; `want` supplies the
-    owners of objects an op does not carry (moves)."""
-    entries: list[str] = []
+def describe(ops: Iterable[Op], owners: Mapping[Key, Owner], *, prefix: str = "bmlb", limit: int = LIMIT) -> str:
+    """One line naming each (change, owner) once, owners first in the order met, then the objects
+    that have none (shared tags and services, deletes); `owners` are the desired objects' owners."""
+    owned: list[str] = []
+    others: list[str] = []
     for op in ops:
-        obj = op.new if op.new is not None else (want or {}).get((op.kind, op.name))
-        owner = getattr(obj, "owner", None) if op.type is not OpType.DELETE else None
+        owner = owners.get((op.kind, op.name)) if op.type is not OpType.DELETE else None
         if owner is not None:
             where = f"{owner.namespace}/{owner.name}" if owner.namespace else owner.name
-            entry = f"{_SIGN[op.type]}{owner.kind} {where} gen {owner.generation}"
+            entry, into = f"{_SIGN[op.type]}{owner.kind} {where} gen {owner.generation}", owned
         else:
-            entry = f"{_SIGN[op.type]}{op.kind.value} {op.name}"
-        if entry not in entries:
-            entries.append(entry)
+            entry, into = f"{_SIGN[op.type]}{op.kind.value} {op.name}", others
+        if entry not in into:
+            into.append(entry)
+    entries = owned + others
     head = f"{prefix}: "
     if not entries:
         return (head + "pending changes")[:limit]

@@ -467,7 +467,10 @@ class _Sync:
         """What changed and whose objects (firewall/commitnote.py), after the configured text."""
         default = SyncConfig.__dataclass_fields__["commit_description"].default
         prefix = "bmlb" if self.config.commit_description == default else self.config.commit_description
-        return commitnote.describe(self.applied, self.want, prefix=prefix)
+        d = self.desired
+        objs: list[Obj] = [*d.tags, *d.addresses, *d.services, *d.security_rules, *d.nat_rules, *d.static_routes]
+        owners = {_key_of(o): o.owner for o in objs if getattr(o, "owner", None) is not None}
+        return commitnote.describe(self.applied, owners, prefix=prefix)  # type: ignore[arg-type]
 
     def wait(self, job: int, deadline: float, plan: Plan) -> None:
         interval = min(0.05, self.config.poll_interval)
