@@ -168,15 +168,13 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
 
 
 def _policy(device: Any, config: Any) -> Any:
-    """The whole rulebase, objects, zones, interfaces and routes (two reads: the device entry, shared)."""
+    """The whole rulebase, objects, zones, interfaces and routes of the RUNNING config (what is in
+    effect; two reads: the device entry and shared)."""
     from controller import audit_rulebase
     from controller.audit import parse_owner
     from firewall import xpaths
 
-    dev = device.get(xpaths.DEVICE)
-    shared = device.get("/config/shared")
-    return audit_rulebase.parse(dev[0] if dev is not None and len(dev) else None,
-                                shared[0] if shared is not None and len(shared) else None,
+    return audit_rulebase.parse(device.running(xpaths.DEVICE), device.running("/config/shared"),
                                 vsys=config.vsys, device_group=config.device_group, rulebase=config.rulebase.value,
                                 ownership_tag=config.ownership_tag, owner_of=parse_owner)
 

@@ -247,3 +247,16 @@ def test_commit_description_names_the_owners(sim: Simulator, tmp_path: Path) -> 
     last = new[0]
     assert last.startswith("bmlb: ~SecurityPolicy shop/frontend gen 2"), last
     assert "payments" not in last and "NATRule" not in last  # only what changed, only whose it is
+
+
+def test_judged_on_the_running_config(sim: Simulator, tmp_path: Path) -> None:
+    """An uncommitted foreign deny-all moved to the top is not in effect yet: nothing is shadowed."""
+    path, bodies = estate(sim, tmp_path)
+    sync_estate(sim, bodies)
+    alice = sim.as_admin("alice")
+    alice.set(RULES, DENY_ALL)
+    alice.move(f"{RULES}/entry[@name='deny-all']", "top")
+    assert run_audit(path).effect == ()
+    alice.commit()
+    committed = run_audit(path)
+    assert {f.by for f in committed.effect} == {"deny-all"} and len(committed.shadowed) == len(ALLOWS)
