@@ -298,7 +298,7 @@ def audit(*, actual: DesiredFirewall, desired: DesiredFirewall, snapshot: Snapsh
         placements=tuple(shadowing.placements(policy)) if policy else (),
         exposure=tuple(exp.matrix(policy, _targets(snapshot, actual, service), _pool_zone(snapshot)))
         if policy else (),
-        routes=tuple(_routes(actual, snapshot, owners)),
+        routes=tuple(_routes(actual, snapshot)),
         rulebase_read=policy is not None,
     )
 
@@ -371,8 +371,7 @@ def _node_health(snapshot: Snapshot) -> dict[str, tuple[str, bool, str]]:
     return out
 
 
-def _routes(actual: DesiredFirewall, snapshot: Snapshot, owners: Mapping[tuple[Kind, str], Owner | None]
-            ) -> list[RouteRow]:
+def _routes(actual: DesiredFirewall, snapshot: Snapshot) -> list[RouteRow]:
     health = _node_health(snapshot)
     by_vip: dict[str, str] = {}
     for svc in snapshot.services:

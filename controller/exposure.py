@@ -161,11 +161,15 @@ def matrix(policy: Policy, targets: Iterable[Target], zone_hint: Callable[[str],
                 continue
             for port in t.ports:
                 for z in all_zones:
-                    out += _rows(policy, t, z, vip_zone, vip, port, vip, "vip", _family(vip), "")
+                    # at the VIP itself: what a NAT rule sends elsewhere never reaches it
+                    translated, direct = _nat_walk(policy, z, vip_zone, vip, port, vip, port)
+                    space = sh.normalize([*direct, *(iv for ivs in translated.values() for iv in ivs)])
+                    if space:
+                        out += _rows(policy, t, z, vip_zone, vip, port, vip, "vip", space, "")
                 for public, pport, nat in _published(policy, vip, port):
                     pub_zone = policy.zone_of(public)
                     for z in all_zones:
-                        translated = _nat_walk(policy, z, pub_zone, public, pport, vip, port)
+                        translated, _ = _nat_walk(policy, z, pub_zone, public, pport, vip, port)
                         if translated.get(nat.name):
                             out += _rows(policy, t, z, vip_zone, public, pport, vip, "public",
                                          translated[nat.name], nat.name)
@@ -173,22 +177,26 @@ def matrix(policy: Policy, targets: Iterable[Target], zone_hint: Callable[[str],
                                            r.position, r.sources))
 
 
-def _nat_walk(policy: Policy, src_zone: str, pub_zone: str | None, public: str, pport: Port, vip: str,
-              port: Port) -> dict[str, sh.Intervals]:
-    """NAT rule name -> the source ranges it translates to vip:port (first match)."""
-    remaining = _family(public)
+def _nat_walk(policy: Policy, src_zone: str, pre_zone: str | None, address: str, pport: Port, vip: str,
+              port: Port) -> tuple[dict[str, sh.Intervals], sh.Intervals]:
+    """First match over the NAT rulebase for traffic to address:pport. Returns the source ranges
+    each rule translates to vip:port, and those that go on untranslated (no rule matched, or one
+    without destination translation)."""
+    remaining = _family(address)
     out: dict[str, sh.Intervals] = {}
+    untranslated: sh.Intervals = ()
     for n in policy.nat:
         if not remaining:
             break
-        if not _nat_matches(policy, n, src_zone, pub_zone, public, pport):
+        if not _nat_matches(policy, n, src_zone, pre_zone, address, pport):
             continue
         matched = sh.intersect(remaining, sh.addresses(policy, n.sources).under)
-        if (n.translated_address is not None and _single_ip(policy, n.translated_address) == vip
-                and (n.translated_port or pport.port) == port.port):
+        if n.translated_address is None:
+            untranslated = sh.normalize([*untranslated, *matched])
+        elif _single_ip(policy, n.translated_address) == vip and (n.translated_port or pport.port) == port.port:
             out[n.name] = matched
         remaining = sh.subtract(remaining, matched)
-    return out
+    return out, sh.normalize([*untranslated, *remaining])
 
 
 def _rows(policy: Policy, t: Target, src_zone: str, dst_zone: str, address: str, port: Port, vip: str, via: str,
