@@ -116,6 +116,8 @@ def markdown(report: AuditReport) -> str:
     """For a ticket: the verdict, the findings and the exposure as Markdown tables."""
     s = report.summary()
     verdict = "Clean" if report.clean() else "Findings"
+    if report.shadowed:
+        verdict += f" ({len(report.shadowed)} bmlb rules never take effect)"
     out = [f"## bmlb audit of firewall `{_md(report.firewall or '-')}`: {verdict}", "",
            " · ".join(f"{k}: `{_md(v)}`" for k, v in report.source) or "", "",
            "| " + " | ".join(k.replace("_", " ") for k in s) + " |", "|" + "---|" * len(s),
