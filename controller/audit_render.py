@@ -87,7 +87,8 @@ def text(report: AuditReport) -> str:
 def _reach_row(r: exposure.Reach) -> list[str]:
     rule = r.rule if not r.position else f"{r.rule} (#{r.position}{', foreign' if r.foreign else ''})"
     apps = "" if r.applications == ("any",) else f" [{','.join(r.applications)}]"
-    return [r.service, r.source_zone, ", ".join(r.sources), f"{r.address}:{r.port}/{r.protocol}{apps}",
+    host = f"[{r.address}]" if ":" in r.address else r.address
+    return [r.service, r.source_zone, ", ".join(r.sources), f"{host}:{r.port}/{r.protocol}{apps}",
             r.via + (f" ({r.nat})" if r.nat else ""), r.vip, rule]
 
 
