@@ -95,7 +95,7 @@ def _reach_row(r: exposure.Reach) -> list[str]:
 def _text_rulebase(report: AuditReport) -> list[str]:
     out: list[str] = []
     if report.effect:
-        out += ["", "RULES THAT DO NOT TAKE EFFECT", columns(
+        out += ["", "RULES AN EARLIER RULE TAKES ALL OR PART OF", columns(
             ["RULE", "POS", "ACTION", "EFFECT", "BY", "BY POS", "BY ACTION", "FOREIGN"],
             [[f.rule, str(f.position), f.action, f.effect.value, f.by, str(f.by_position), f.by_action,
               "yes" if f.by_foreign else "no"] for f in report.effect])]
@@ -134,7 +134,8 @@ def markdown(report: AuditReport) -> str:
           [[d.kind, d.name, d.attribute, _cut(d.expected), _cut(d.actual), owner_text(d.owner)] for d in report.drift])
     table("NAT mismatches", ["NAT rule", "Service", "reason"],
           [[m.name, m.service or "-", m.reason] for m in report.nat_mismatches])
-    table("Rules that do not take effect", ["rule", "position", "effect", "by", "by position", "foreign"],
+    table("Rules an earlier rule takes all (shadowed, redundant) or part (narrowed) of",
+          ["rule", "position", "effect", "by", "by position", "foreign"],
           [[f.rule, str(f.position), f.effect.value, f"{f.by} ({f.by_action})", str(f.by_position),
             "yes" if f.by_foreign else "no"] for f in report.effect])
     table("Allow rules open to any source", ["rule", "from", "exposes", "owner"],

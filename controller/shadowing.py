@@ -306,6 +306,7 @@ def covers(policy: Policy, a: Rule, b: Rule) -> bool:
 class Effect(enum.Enum):
     SHADOWED = "shadowed"  # an earlier rule with another action takes all its traffic
     REDUNDANT = "redundant"  # an earlier rule with the same action takes all its traffic
+    NARROWED = "narrowed"  # an earlier foreign rule with another action surely takes part of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +322,7 @@ class Finding:
 
     @property
     def overridden(self) -> bool:
-        """A foreign rule decides this bmlb rule's traffic otherwise."""
+        """A foreign rule decides all of this bmlb rule's traffic otherwise."""
         return self.by_foreign and self.effect is Effect.SHADOWED
 
     def __str__(self) -> str:
@@ -334,19 +335,48 @@ def _verdict(action: str) -> str:
     return "allow" if action == "allow" else "deny"  # deny, drop, reset-*: all refuse the session
 
 
+def overlaps(policy: Policy, a: Rule, b: Rule) -> bool:
+    """Proven: some session matches both rules (universal rules only; else not proven)."""
+    if a.rule_type != "universal" or b.rule_type != "universal":
+        return False
+    (af, at), (bf, bt) = _zones(a), _zones(b)
+    for x, y in ((af, bf), (at, bt)):
+        if x is not None and y is not None and not x & y:
+            return False
+    if "any" not in a.applications and "any" not in b.applications and not set(a.applications) & set(b.applications):
+        return False
+    sa, sb = services(policy, a.services), services(policy, b.services)
+    if sa.app_default or sb.app_default:
+        if not ((sa.app_default and sb.app_default) or sa.under == ANY_PORTS or sb.under == ANY_PORTS):
+            return False
+    elif not ports_intersect(sa.under, sb.under):
+        return False
+    return all(intersect(addresses(policy, getattr(a, f), getattr(a, f"{n}_negate")).under,
+                         addresses(policy, getattr(b, f), getattr(b, f"{n}_negate")).under)
+               for f, n in (("sources", "source"), ("destinations", "destination")))
+
+
 def findings(policy: Policy) -> list[Finding]:
-    """For each enabled managed rule, the first earlier enabled rule that covers it."""
+    """For each enabled managed rule: the first earlier enabled rule that covers it, else every
+    earlier foreign rule with another action that surely takes part of its traffic."""
     out = []
     rules = [r for r in policy.security if not r.disabled]
     for i, b in enumerate(rules):
         if not b.managed:
             continue
+        narrowed = []
         for a in rules[:i]:
+            other = _verdict(a.action) != _verdict(b.action)
             if covers(policy, a, b):
-                effect = Effect.SHADOWED if _verdict(a.action) != _verdict(b.action) else Effect.REDUNDANT
+                effect = Effect.SHADOWED if other else Effect.REDUNDANT
                 out.append(Finding(effect, b.name, b.position, a.name, a.position, not a.managed, b.action,
                                    a.action))
                 break
+            if other and not a.managed and overlaps(policy, a, b):
+                narrowed.append(Finding(Effect.NARROWED, b.name, b.position, a.name, a.position, True, b.action,
+                                        a.action))
+        else:
+            out += narrowed
     return out
 
 

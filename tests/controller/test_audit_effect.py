@@ -147,7 +147,10 @@ def test_narrow_rule_above_and_one_below_exposure_by_hand(sim: Simulator, tmp_pa
     sync_estate(sim, bodies)
     foreign(sim, BELOW)  # appended: below bmlb's rules
     report = run_audit(path)
-    assert report.effect == ()  # a narrower rule shadows nothing
+    # A narrower rule shadows nothing; it takes part of the office rules' traffic (and says so).
+    assert effect(report) == {name: ("narrowed", pos, "block-office-upper", 1, False)
+                              for name, pos in ((OFFICE_API, 7), (OFFICE_WEB, 8))}
+    assert report.shadowed == () and report.overridden == ()
     assert {p.rule: (p.position, p.foreign_above, p.foreign_below) for p in report.placements} == {
         name: (pos, 1, 1) for pos, name in enumerate(MANAGED, 2)}
     # Derived by hand from examples/ and the simulator's zones (k8s: 10.96.0.0/16 on ethernet1/4,
@@ -205,7 +208,9 @@ def test_report_in_chromium(sim: Simulator, tmp_path: Path) -> None:
     assert dom.returncode == 0 and "</html>" in dom.stdout, dom.stderr[-2000:]
     page = dom.stdout
     # allow-any from trust (#1) makes the office and app-server allows redundant; nothing is shadowed.
-    assert f'id="effect-{OFFICE_WEB}"' in page and 'data-effect="redundant"' in page
+    assert f'id="effect-{OFFICE_WEB}-allow-trust-any"' in page and 'data-effect="redundant"' in page
+    # ...and takes the trust part of the deny-rest rules' traffic (any -> k8s): narrowed.
+    assert f'id="effect-{DENY_LEDGER}-allow-trust-any"' in page and 'id="count-narrowed" data-count="2"' in page
     assert 'data-by="allow-trust-any" data-by-position="1"' in page
     assert 'id="count-shadowed" data-count="0"' in page
     assert 'id="exposure-ns-payments"' in page and 'id="exposure-ns-shop"' in page

@@ -195,3 +195,14 @@ def test_findings_name_both_rules_and_positions() -> None:
                    (sh.Effect.REDUNDANT, "bmlb-deny", 3, "deny-all", 1, False)]
     disabled = Policy(security=(rule("deny-all", 1, action="deny", disabled=True), rule("x", 2, managed=True)))
     assert sh.findings(disabled) == []
+
+
+def test_narrowed_only_by_foreign_rules_with_another_action_that_surely_overlap() -> None:
+    policy = Policy(addresses=POLICY.addresses, security=(
+        rule("block-h5", 1, action="deny", sources=("h5",)),
+        rule("allow-some", 2, sources=("h0", "h5")),  # same verdict, part of it: not a finding
+        rule("block-fqdn", 3, action="deny", sources=("www",)),  # cannot be proven to overlap
+        rule("bmlb-allow", 4, managed=True, sources=("net4",)),
+    ))
+    got = [(f.effect, f.rule, f.by, f.by_position, f.overridden) for f in sh.findings(policy)]
+    assert got == [(sh.Effect.NARROWED, "bmlb-allow", "block-h5", 1, False)]
