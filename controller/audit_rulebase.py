@@ -70,7 +70,7 @@ class Route:
     interface: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: resolutions are cached per Policy
 class Policy:
     addresses: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (kind, value)
     address_groups: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # None: dynamic

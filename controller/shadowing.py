@@ -21,8 +21,9 @@ Findings for a managed rule B and an earlier enabled rule A that covers it:
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.audit_rulebase import PREDEFINED_SERVICES, Policy, Rule
@@ -122,7 +123,8 @@ class Approx:
     over: Intervals
 
 
-def addresses(policy: Policy, values: Sequence[str], negate: bool = False) -> Approx:
+@functools.lru_cache(maxsize=1 << 16)
+def addresses(policy: Policy, values: tuple[str, ...], negate: bool = False) -> Approx:
     if "any" in values:
         known, unknown = ALL, False
     else:
@@ -189,7 +191,8 @@ def _ports(text: str) -> tuple[list[tuple[int, int]], bool]:
 ANY_PORTS: Ports = tuple((p, PORTS) for p in (*PROTOCOLS, "other"))
 
 
-def services(policy: Policy, values: Sequence[str]) -> ServiceSet:
+@functools.lru_cache(maxsize=1 << 16)
+def services(policy: Policy, values: tuple[str, ...]) -> ServiceSet:
     if "any" in values:
         return ServiceSet(False, ANY_PORTS, ANY_PORTS)
     if APP_DEFAULT in values:
