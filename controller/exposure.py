@@ -13,6 +13,7 @@ allow rule is taken to match and a deny rule not to: the matrix errs towards "re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -87,17 +88,21 @@ def zones(policy: Policy) -> list[str]:
     return sorted(found - {"any"})
 
 
+@functools.lru_cache(maxsize=1024)
+def _candidates(policy: Policy, src_zone: str, dst_zone: str) -> tuple[Rule, ...]:
+    """The enabled rules for this zone pair, in order (computed once per pair)."""
+    return tuple(r for r in policy.security if not r.disabled and sh.zone_matches(r, src_zone, dst_zone))
+
+
 def security_walk(policy: Policy, src_zone: str, dst_zone: str, dst_ip: str, port: Port,
                   space: sh.Intervals) -> list[tuple[sh.Intervals, Rule | None]]:
     """The source ranges (within `space`) each rule allows, in rulebase order (None: intrazone-default)."""
     out: list[tuple[sh.Intervals, Rule | None]] = []
     remaining = space
     point = _ip(dst_ip)
-    for r in policy.security:
+    for r in _candidates(policy, src_zone, dst_zone):
         if not remaining:
             break
-        if r.disabled or not sh.zone_matches(r, src_zone, dst_zone):
-            continue
         allow = r.action == "allow"
         sure = not allow
         dst = sh.addresses(policy, r.destinations, r.destination_negate)
