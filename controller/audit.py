@@ -9,6 +9,12 @@ now, `snapshot` the cluster objects. Findings:
 - drift: per attribute, desired vs actual; "missing" and "unexpected" for whole objects;
 - any-source: allow rules open to every source address;
 - NAT mismatch: a NAT rule whose translated address is not the Service's current VIP.
+With `policy` (the whole rulebase as read from the device, controller/audit_rulebase.py) also:
+- effect: managed rules shadowed or made redundant by an earlier rule (controller/shadowing.py),
+  and where each managed rule sits among foreign ones;
+- exposure: who reaches each Service at its VIP and public addresses (controller/exposure.py);
+- routes: bmlb's static routes, the VIP or pool each serves, the node behind the next hop and
+  whether that node is healthy (Ready, and its agent Lease fresh when Leases are judged).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.snapshot import Body, Snapshot
+from controller import exposure as exp
+from controller import leases, shadowing
+from controller.audit_rulebase import Policy
+from controller.snapshot import LEASE_PREFIX, Body, Snapshot
 from firewall import diff, elements
 from firewall.config import SyncConfig
 from firewall.elements import Kind, Obj
@@ -99,6 +108,18 @@ class NatMismatch:
     owner: Owner | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    name: str
+    virtual_router: str
+    destination: str
+    nexthop: str
+    serves: str  # "Service ns/name" or "VIPPool name" ("-": unknown)
+    node: str  # the node whose address is the next hop ("" when none)
+    healthy: bool
+    why: str  # why not healthy
+
+
 @dataclass(frozen=True)
 class AuditReport:
     firewall: str
@@ -108,6 +129,23 @@ class AuditReport:
     any_source: tuple[AnySource, ...] = ()
     nat_mismatches: tuple[NatMismatch, ...] = ()
     source: tuple[tuple[str, str], ...] = ()  # where the data came from, for the reader (shell-supplied)
+    effect: tuple[shadowing.Finding, ...] = ()
+    placements: tuple[shadowing.Placement, ...] = ()
+    exposure: tuple[exp.Reach, ...] = ()
+    routes: tuple[RouteRow, ...] = ()
+    rulebase_read: bool = False  # effect, placements and exposure were computed
+
+    @property
+    def shadowed(self) -> tuple[shadowing.Finding, ...]:
+        return tuple(f for f in self.effect if f.effect is shadowing.Effect.SHADOWED)
+
+    @property
+    def overridden(self) -> tuple[shadowing.Finding, ...]:
+        return tuple(f for f in self.effect if f.overridden)
+
+    @property
+    def unhealthy_routes(self) -> tuple[RouteRow, ...]:
+        return tuple(r for r in self.routes if not r.healthy)
 
     @property
     def orphans(self) -> tuple[Row, ...]:
@@ -128,12 +166,20 @@ class AuditReport:
             "drifted_objects": len({(d.kind, d.name) for d in self.drift}),
             "any_source": len(self.any_source),
             "nat_mismatches": len(self.nat_mismatches),
+            "shadowed": len(self.shadowed),
+            "redundant": sum(1 for f in self.effect if f.effect is shadowing.Effect.REDUNDANT),
+            "narrowed": sum(1 for f in self.effect if f.effect is shadowing.Effect.NARROWED),
+            "overridden": len(self.overridden),
+            "exposure": len(self.exposure),
+            "routes": len(self.routes),
+            "unhealthy_routes": len(self.unhealthy_routes),
         }
 
     def clean(self, *, strict: bool = False) -> bool:
-        """No orphans, stale owners, drift or NAT mismatches (strict: and no any-source rule)."""
+        """No orphans, stale owners, drift or NAT mismatches (strict: and no any-source rule, no
+        shadowed rule, no route to an unhealthy node)."""
         bad = bool(self.owner_findings or self.drift or self.nat_mismatches)
-        return not (bad or (strict and self.any_source))
+        return not (bad or (strict and (self.any_source or self.shadowed or self.unhealthy_routes)))
 
 
 _OWNER_KINDS = {"Service": "services", "NATRule": "nat_rules", "SecurityPolicy": "policies",
@@ -215,7 +261,9 @@ def _objects(fw: DesiredFirewall) -> Iterable[Obj]:
 
 
 def audit(*, actual: DesiredFirewall, desired: DesiredFirewall, snapshot: Snapshot, firewall: str = "",
-          source: tuple[tuple[str, str], ...] = ()) -> AuditReport:
+          source: tuple[tuple[str, str], ...] = (), policy: Policy | None = None,
+          service: str | None = None) -> AuditReport:
+    """`service` ("ns/name"): the exposure of that Service alone."""
     index = _index(snapshot)
     want = diff.wanted(desired, SyncConfig(ownership_tag=desired.ownership_tag))
     have: dict[tuple[Kind, str], Obj] = {(elements.kind_of(o), o.name): elements.canonical(o)
@@ -247,7 +295,105 @@ def audit(*, actual: DesiredFirewall, desired: DesiredFirewall, snapshot: Snapsh
         any_source=tuple(_any_source(actual, addresses, snapshot, owners)),
         nat_mismatches=tuple(_nat_mismatches(actual, addresses, index, owners)),
         source=source,
+        effect=tuple(shadowing.findings(policy)) if policy else (),
+        placements=tuple(shadowing.placements(policy)) if policy else (),
+        exposure=tuple(exp.matrix(policy, _targets(snapshot, actual, service), _pool_zone(snapshot)))
+        if policy else (),
+        routes=tuple(_routes(actual, snapshot)),
+        rulebase_read=policy is not None,
     )
+
+
+def _targets(snapshot: Snapshot, actual: DesiredFirewall, only: str | None) -> list[exp.Target]:
+    """Each Service with its VIPs (status, and the address objects the device holds for it) and ports."""
+    vips: dict[str, set[str]] = {}
+    for a in actual.addresses:
+        owner = parse_owner(a.description)
+        if owner is not None and owner.kind == "Service" and (ip := _ip_of(a)):
+            vips.setdefault(f"{owner.namespace}/{owner.name}", set()).add(ip)
+    out = []
+    for svc in snapshot.services:
+        meta, spec = _meta(svc), svc.get("spec") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if only is not None and key != only:
+            continue
+        ips = set(_ingress(svc)) | vips.get(key, set())
+        ports = []
+        for p in spec.get("ports") or []:
+            if isinstance(p, Mapping) and isinstance(p.get("port"), int):
+                ports.append(exp.Port(str(p.get("protocol") or "TCP").lower(), int(p["port"])))
+        if ips and ports:
+            out.append(exp.Target(key, tuple(sorted(ips)), tuple(ports)))
+    return out
+
+
+def _pool_ranges(snapshot: Snapshot) -> list[tuple[str, str, tuple[int, int]]]:
+    """(pool, zone, interval) for each address range of each VIPPool."""
+    out = []
+    for pool in snapshot.pools:
+        spec = pool.get("spec") or {}
+        for text in spec.get("addresses") or []:
+            if isinstance(text, str) and (iv := shadowing.ip_interval(text)):
+                out.append((str(_meta(pool).get("name") or ""), str(spec.get("zone") or ""), iv))
+    return out
+
+
+def _pool_zone(snapshot: Snapshot) -> Any:
+    """Where the device's config does not place a VIP in a zone: the zone its VIPPool names."""
+    ranges = _pool_ranges(snapshot)
+
+    def zone(ip: str) -> str | None:
+        iv = shadowing.ip_interval(ip)
+        return next((z for _, z, (lo, hi) in ranges if iv and z and lo <= iv[0] <= hi), None)
+    return zone
+
+
+def _node_health(snapshot: Snapshot) -> dict[str, tuple[str, bool, str]]:
+    """Node address -> (node, healthy, why not)."""
+    fresh: dict[str, bool] = {}
+    for lease in snapshot.leases:
+        meta, spec = _meta(lease), lease.get("spec") or {}
+        name = str(meta.get("name") or "")
+        if meta.get("namespace") == snapshot.lease_namespace and name.startswith(LEASE_PREFIX):
+            fresh[name[len(LEASE_PREFIX):]] = snapshot.now is not None and leases.is_fresh(
+                spec.get("renewTime"), spec.get("leaseDurationSeconds"), snapshot.now)
+    out = {}
+    for node in snapshot.nodes:
+        name = str(_meta(node).get("name") or "")
+        status = node.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+                    if isinstance(c, Mapping))
+        why = "" if ready else "node not Ready"
+        if snapshot.now is not None and not fresh.get(name, False):
+            why = why or "agent Lease expired or missing"
+        for a in status.get("addresses") or []:
+            if isinstance(a, Mapping) and a.get("type") == "InternalIP" and a.get("address"):
+                out[str(a["address"])] = (name, not why, why)
+    return out
+
+
+def _routes(actual: DesiredFirewall, snapshot: Snapshot) -> list[RouteRow]:
+    health = _node_health(snapshot)
+    by_vip: dict[str, str] = {}
+    for svc in snapshot.services:
+        for ip in _ingress(svc):
+            by_vip[ip] = f"Service {_meta(svc).get('namespace')}/{_meta(svc).get('name')}"
+    for a in actual.addresses:
+        owner = parse_owner(a.description)
+        if owner is not None and owner.kind == "Service" and (ip := _ip_of(a)):
+            by_vip.setdefault(ip, f"Service {owner.namespace}/{owner.name}")
+    pools = _pool_ranges(snapshot)
+    out = []
+    for r in actual.static_routes:
+        iv = shadowing.ip_interval(r.destination)
+        host = r.destination.split("/", 1)[0]
+        serves = by_vip.get(host) if iv and iv[0] == iv[1] else None
+        if serves is None and iv:
+            serves = next((f"VIPPool {p}" for p, _, (lo, hi) in pools if lo <= iv[0] and iv[1] <= hi), "-")
+        node, healthy, why = health.get(r.nexthop or "", ("", False, "the next hop is no node's address"))
+        out.append(RouteRow(r.name, r.virtual_router, r.destination, r.nexthop or r.interface or "-", serves or "-",
+                            node, healthy, why))
+    return sorted(out, key=lambda x: (x.destination, x.nexthop))
 
 
 def _exposed_by_ip(snapshot: Snapshot, actual: DesiredFirewall, addresses: Mapping[str, AddressObject]

@@ -8,12 +8,14 @@ from typing import Any
 
 import jinja2
 
+from controller import exposure
 from controller.audit import AuditReport, Row
 from controller.render import columns, plain
 from controller.resources import template_loader
 from firewall.model import Owner
 
-SECTIONS = ("objects", "orphans", "drift", "any_source", "nat_mismatches")
+SECTIONS = ("objects", "orphans", "drift", "any_source", "nat_mismatches", "effect", "placements", "exposure",
+            "routes")
 
 
 def owner_text(owner: Owner | None) -> str:
@@ -44,6 +46,12 @@ def as_dict(report: AuditReport) -> dict[str, Any]:
         "drift": plain(report.drift),
         "anySource": plain(report.any_source),
         "natMismatches": plain(report.nat_mismatches),
+        "rulebaseRead": report.rulebase_read,
+        "effect": [{**plain(f), "overridden": f.overridden, "text": str(f)} for f in report.effect],
+        "placements": plain(report.placements),
+        "exposure": {ns: [{**plain(r), "namespace": ns} for r in rows]
+                     for ns, rows in exposure.by_namespace(report.exposure).items()},
+        "routes": plain(report.routes),
     }
 
 
@@ -72,7 +80,79 @@ def text(report: AuditReport) -> str:
             ["RULE", "TRANSLATED", "IP", "SERVICE", "VIP", "REASON"],
             [[m.name, m.translated_address, m.translated_ip or "-", m.service or "-", ",".join(m.vips) or "-",
               m.reason] for m in report.nat_mismatches])]
+    out += _text_rulebase(report)
     return "\n".join(out) + "\n"
+
+
+def _reach_row(r: exposure.Reach) -> list[str]:
+    rule = r.rule if not r.position else f"{r.rule} (#{r.position}{', foreign' if r.foreign else ''})"
+    apps = "" if r.applications == ("any",) else f" [{','.join(r.applications)}]"
+    host = f"[{r.address}]" if ":" in r.address else r.address
+    return [r.service, r.source_zone, ", ".join(r.sources), f"{host}:{r.port}/{r.protocol}{apps}",
+            r.via + (f" ({r.nat})" if r.nat else ""), r.vip, rule]
+
+
+def _text_rulebase(report: AuditReport) -> list[str]:
+    out: list[str] = []
+    if report.effect:
+        out += ["", "RULES AN EARLIER RULE TAKES ALL OR PART OF", columns(
+            ["RULE", "POS", "ACTION", "EFFECT", "BY", "BY POS", "BY ACTION", "FOREIGN"],
+            [[f.rule, str(f.position), f.action, f.effect.value, f.by, str(f.by_position), f.by_action,
+              "yes" if f.by_foreign else "no"] for f in report.effect])]
+    if report.placements:
+        out += ["", "RULE POSITIONS", columns(["RULE", "POS", "FOREIGN ABOVE", "FOREIGN BELOW", "OF"],
+                                              [[p.rule, str(p.position), str(p.foreign_above), str(p.foreign_below),
+                                                str(p.total)] for p in report.placements])]
+    if report.exposure:
+        out += ["", "EXPOSURE", columns(["SERVICE", "FROM ZONE", "SOURCES", "REACHES", "VIA", "VIP", "ALLOWED BY"],
+                                        [_reach_row(r) for r in report.exposure])]
+    if report.routes:
+        out += ["", "STATIC ROUTES", columns(["DESTINATION", "NEXT HOP", "SERVES", "NODE", "HEALTHY"],
+                                             [[r.destination, r.nexthop, r.serves, r.node or "-",
+                                               "yes" if r.healthy else f"no: {r.why}"] for r in report.routes])]
+    return out
+
+
+def markdown(report: AuditReport) -> str:
+    """For a ticket: the verdict, the findings and the exposure as Markdown tables."""
+    s = report.summary()
+    verdict = "Clean" if report.clean() else "Findings"
+    if report.shadowed:
+        verdict += f" ({len(report.shadowed)} bmlb rules never take effect)"
+    out = [f"## bmlb audit of firewall `{_md(report.firewall or '-')}`: {verdict}", "",
+           " · ".join(f"{k}: `{_md(v)}`" for k, v in report.source) or "", "",
+           "| " + " | ".join(k.replace("_", " ") for k in s) + " |", "|" + "---|" * len(s),
+           "| " + " | ".join(str(v) for v in s.values()) + " |"]
+
+    def table(title: str, head: list[str], rows: list[list[str]]) -> None:
+        if rows:
+            out.extend(["", f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)])
+            out.extend("| " + " | ".join(_md(c) for c in r) + " |" for r in rows)
+
+    table("Orphans", ["kind", "name", "owner"], [[r.kind, r.name, owner_text(r.owner)] for r in report.orphans])
+    table("Drift", ["kind", "name", "attribute", "expected", "actual", "owner"],
+          [[d.kind, d.name, d.attribute, _cut(d.expected), _cut(d.actual), owner_text(d.owner)] for d in report.drift])
+    table("NAT mismatches", ["NAT rule", "Service", "reason"],
+          [[m.name, m.service or "-", m.reason] for m in report.nat_mismatches])
+    table("Rules an earlier rule takes all (shadowed, redundant) or part (narrowed) of",
+          ["rule", "position", "effect", "by", "by position", "foreign"],
+          [[f.rule, str(f.position), f.effect.value, f"{f.by} ({f.by_action})", str(f.by_position),
+            "yes" if f.by_foreign else "no"] for f in report.effect])
+    table("Allow rules open to any source", ["rule", "from", "exposes", "owner"],
+          [[a.name, ",".join(a.from_zones), ",".join(a.exposed) or "-", owner_text(a.owner)]
+           for a in report.any_source])
+    table("Exposure", ["Service", "from zone", "sources", "reaches", "via", "VIP", "allowed by"],
+          [_reach_row(r) for r in report.exposure])
+    table("Static routes", ["destination", "next hop", "serves", "node", "healthy"],
+          [[r.destination, r.nexthop, r.serves, r.node or "-", "yes" if r.healthy else f"no: {r.why}"]
+           for r in report.routes])
+    return "\n".join(out) + "\n"
+
+
+def _md(value: object) -> str:
+    """A table cell: pipes escaped, no line breaks, no HTML."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(value: str, width: int = 48) -> str:
@@ -89,4 +169,4 @@ def _environment() -> jinja2.Environment:
 def html(report: AuditReport) -> str:
     template = _environment().get_template("audit.html.j2")
     return template.render(report=report, summary=report.summary(), clean=report.clean(), owner_text=owner_text,
-                           owner_row=_owner_row)
+                           owner_row=_owner_row, by_namespace=exposure.by_namespace(report.exposure))

@@ -3,9 +3,11 @@ owners, orphans, drift, any-source rules and NAT mismatches (controller/audit.py
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,21 +41,32 @@ class AuditError(Exception):
               help="File holding an API key (instead of the Firewall's credentials Secret).")
 @click.option("--username", default=None, help="Username (with --password-file).")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("-o", "--output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json", "html", "markdown"]), default="text",
+              show_default=True, help="markdown: for a ticket.")
+@click.option("--service", "service", default=None, metavar="NS/NAME",
+              help="The exposure matrix of this Service alone.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report here instead of standard output.")
-@click.option("--strict", is_flag=True, help="Any-source allow rules are findings too (exit 1).")
+@click.option("--strict", is_flag=True,
+              help="Any-source allow rules, shadowed rules and routes to unhealthy nodes are findings too (exit 1).")
 @click.option("--allow-insecure", is_flag=True,
               help="Honour a Firewall's insecureSkipTLSVerify (without it, such a Firewall is refused).")
 def audit(kubeconfig: str | None, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: bool,
           firewall_name: str | None,
           host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-          password_file: str | None, output: str, out_file: str | None, strict: bool, allow_insecure: bool) -> None:
+          password_file: str | None, output: str, service: str | None, out_file: str | None, strict: bool,
+          allow_insecure: bool) -> None:
     """Audit a firewall against the cluster: every bmlb object and its Kubernetes owner, orphans,
     drift per attribute, allow rules open to any source, NAT rules not pointing at the Service VIP.
 
+    Also, from the whole rulebase on the device (foreign rules included): managed rules shadowed or
+    made redundant by an earlier rule, each managed rule's position among foreign ones, who can
+    reach each Service (the exposure matrix), and bmlb's static routes with the health of the node
+    behind each next hop.
+
     Read-only on both sides. Exit 0: clean; 1: findings (orphans, stale owners, drift, NAT
-    mismatches; with --strict also any-source rules); 2: the audit could not run.
+    mismatches; with --strict also any-source rules, shadowed rules, routes to unhealthy nodes);
+    2: the audit could not run.
     """
     from controller import audit_render
 
@@ -61,16 +74,18 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], kustomizations: tuple[
         report = run(kubeconfig=kubeconfig, paths=paths, kustomizations=kustomizations, recursive=recursive,
                      firewall_name=firewall_name,
                      host=host, port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
-                     password_file=password_file, allow_insecure=allow_insecure)
+                     password_file=password_file, allow_insecure=allow_insecure, service=service)
     except AuditError as err:
         echo(f"bmlb audit: {err}", err=True)
         sys.exit(EXIT_ERROR)
-    rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text}[output](report)
+    rendered = {"json": audit_render.as_json, "html": audit_render.html, "text": audit_render.text,
+                "markdown": audit_render.markdown}[output](report)
     if out_file:
         Path(out_file).write_text(rendered)
         s = report.summary()
         click.echo(f"wrote {out_file}: {s['objects']} objects, {s['orphans']} orphans, {s['drift']} drift, "
-                   f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches", err=True)
+                   f"{s['any_source']} any-source, {s['nat_mismatches']} NAT mismatches, {s['shadowed']} shadowed, "
+                   f"{s['exposure']} exposure rows", err=True)
     elif output == "text":
         echo(rendered, nl=False)
     else:
@@ -80,10 +95,12 @@ def audit(kubeconfig: str | None, paths: tuple[str, ...], kustomizations: tuple[
 
 def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, firewall_name: str | None,
         host: str | None, port: int | None, ca_file: str | None, api_key_file: str | None, username: str | None,
-        password_file: str | None, allow_insecure: bool = False, kustomizations: tuple[str, ...] = ()) -> Any:
+        password_file: str | None, allow_insecure: bool = False, kustomizations: tuple[str, ...] = (),
+        service: str | None = None) -> Any:
     from controller.audit import audit as audit_core
     from controller.compiler import compile
     from controller.specs import FirewallSpec
+
     secrets: dict[tuple[str, str], dict[str, str]] = {}
     if paths or kustomizations:
         snapshot, secrets = _from_manifests(paths, recursive, kustomizations)
@@ -114,21 +131,28 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
             raise AuditError(f"no Firewall named {firewall_name!r} (have: {', '.join(names) or 'none'})")
         desired, spec = target.desired, target.spec
 
-    actual, endpoint = read_device(spec, firewall_name, desired_tag=desired.ownership_tag, host=host,
-                                   port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
-                                   password_file=password_file, secrets=secrets, read_secret=read_secret,
-                                   allow_insecure=allow_insecure, owned=True)
+    present = {f"{(s.get('metadata') or {}).get('namespace')}/{(s.get('metadata') or {}).get('name')}"
+               for s in snapshot.services}
+    if service is not None and service not in present:
+        raise AuditError(f"--service {service}: no such Service (give NAMESPACE/NAME)")
+    actual, endpoint, policy = read_device(spec, firewall_name, desired_tag=desired.ownership_tag, host=host,
+                                           port=port, ca_file=ca_file, api_key_file=api_key_file, username=username,
+                                           password_file=password_file, secrets=secrets, read_secret=read_secret,
+                                           allow_insecure=allow_insecure, owned=True, with_policy=True)
     source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
               ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source)
+    return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source,
+                      policy=policy, service=service)
 
 
 def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | None, port: int | None,
                 ca_file: str | None, api_key_file: str | None, username: str | None, password_file: str | None,
                 secrets: dict[tuple[str, str], dict[str, str]], read_secret: Any, allow_insecure: bool,
-                owned: bool, config: Any = None) -> tuple[Any, Any]:
+                owned: bool, config: Any = None, with_policy: bool = False) -> tuple[Any, Any, Any]:
     """Read-only: (what bmlb owns as a DesiredFirewall if `owned`, else the firewall.snapshot
-    Snapshot; the Endpoint read), with the credentials and TLS settings `bmlb audit` uses.
+    Snapshot; the Endpoint read; with_policy: the whole running rulebase for the audit's
+    effectiveness and exposure analyses, else None), with the credentials and TLS settings
+    `bmlb audit` uses.
     AuditError when it cannot (credentials, TLS policy, the device's answer)."""
     from firewall import reader
     from firewall.config import Rulebase, SyncConfig
@@ -157,12 +181,25 @@ def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | 
                                 rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
         device = connect(endpoint, creds)
         actual = reader.read_owned(device, config) if owned else reader.read(device, config)
+        policy = _policy(device, config) if with_policy else None
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
     finally:
         if ca is not None and ca != ca_file:
             Path(ca).unlink(missing_ok=True)
-    return actual, endpoint
+    return actual, endpoint, policy
+
+
+def _policy(device: Any, config: Any) -> Any:
+    """The whole rulebase, objects, zones, interfaces and routes of the RUNNING config (what is in
+    effect; two reads: the device entry and shared)."""
+    from controller import audit_rulebase
+    from controller.audit import parse_owner
+    from firewall import xpaths
+
+    return audit_rulebase.parse(device.running(xpaths.DEVICE), device.running("/config/shared"),
+                                vsys=config.vsys, device_group=config.device_group, rulebase=config.rulebase.value,
+                                ownership_tag=config.ownership_tag, owner_of=parse_owner)
 
 
 def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, password_file: str | None,
@@ -221,6 +258,7 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
 
     from controller import specs
     from controller.kube import PLURAL, Kube, KubeError
+    from controller.snapshot import DEFAULT_LEASE_NAMESPACE
 
     try:
         kube = Kube.from_config(kubeconfig)
@@ -238,9 +276,12 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
     try:
         bodies += items("Service", "v1", kube.core.list_service_for_all_namespaces())
         bodies += items("EndpointSlice", "discovery.k8s.io/v1", discovery.list_endpoint_slice_for_all_namespaces())
+        bodies += items("Node", "v1", kube.core.list_node())
         for kind in ("VIPPool", "SecurityPolicy", "NATRule", "Firewall"):
             result = kube.custom.list_cluster_custom_object(specs.GROUP, specs.VERSION, PLURAL[kind])
             bodies += items(kind, specs.API_VERSION, result)
+        coordination = kubernetes.client.CoordinationV1Api(kube.api)
+        bodies += items("Lease", "coordination.k8s.io/v1", coordination.list_namespaced_lease(DEFAULT_LEASE_NAMESPACE))
     except ApiException as err:
         raise AuditError(f"reading the cluster: {err.status} {err.reason}") from None
     except Exception as err:  # urllib3 raises many kinds of connection errors
@@ -252,4 +293,4 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
         except KubeError as err:
             raise AuditError(str(err)) from None
 
-    return Snapshot.of(bodies), read_secret
+    return dataclasses.replace(Snapshot.of(bodies), now=time.time()), read_secret

@@ -117,7 +117,7 @@ def _run(*, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: 
         label = against
     else:
         try:
-            actual, endpoint = read_device(
+            actual, endpoint, _ = read_device(
                 spec, firewall_name, desired_tag=desired.ownership_tag, host=host, port=port, ca_file=ca_file,
                 api_key_file=api_key_file, username=None, password_file=None, secrets=_secrets(docs),
                 read_secret=None, allow_insecure=False, owned=False, config=config)

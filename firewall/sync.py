@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from firewall import diff, elements, multiconfig, order, reader, writes, xpaths
+from firewall import commitnote, diff, elements, multiconfig, order, reader, writes, xpaths
 from firewall.config import SyncConfig
 from firewall.device import Device, is_active
 from firewall.diff import Baseline, Drift, Op, OpType, Plan, Skipped
@@ -449,7 +449,7 @@ class _Sync:
         deadline = time.monotonic() + self.config.commit_timeout
         while True:
             try:
-                job = self.device.commit(admin=admin, description=self.config.commit_description)
+                job = self.device.commit(admin=admin, description=self.description())
                 break
             except CommitInProgress:
                 if time.monotonic() + self.config.commit_retry_seconds > deadline:
@@ -462,6 +462,15 @@ class _Sync:
             return None
         self.wait(job, deadline, plan)
         return job
+
+    def description(self) -> str:
+        """What changed and whose objects (firewall/commitnote.py), after the configured text."""
+        default = SyncConfig.__dataclass_fields__["commit_description"].default
+        prefix = "bmlb" if self.config.commit_description == default else self.config.commit_description
+        d = self.desired
+        objs: list[Obj] = [*d.tags, *d.addresses, *d.services, *d.security_rules, *d.nat_rules, *d.static_routes]
+        owners = {_key_of(o): o.owner for o in objs if getattr(o, "owner", None) is not None}
+        return commitnote.describe(self.applied, owners, prefix=prefix)  # type: ignore[arg-type]
 
     def wait(self, job: int, deadline: float, plan: Plan) -> None:
         interval = min(0.05, self.config.poll_interval)
@@ -483,7 +492,7 @@ class _Sync:
         """Panorama: commit-all to the device group (after the commit to Panorama)."""
         self.device.push_pending.add(device_group)
         deadline = time.monotonic() + self.config.commit_timeout
-        job = self.device.commit_all(device_group=device_group, description=self.config.commit_description)
+        job = self.device.commit_all(device_group=device_group, description=self.description())
         if job is not None:
             self.wait(job, deadline, Plan())
         self.device.push_pending.discard(device_group)

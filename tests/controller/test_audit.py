@@ -339,3 +339,38 @@ def test_audit_end_to_end_html_in_chromium(cluster: Cluster, ns: str, sim: Simul
     assert shot.returncode == 0 and png.is_file(), shot.stderr[-2000:]
     width, height = png_size(png)
     assert (width, height) == (1280, 1600) and png.stat().st_size > 10_000
+
+
+def test_routes_name_the_node_and_flag_an_expired_lease() -> None:
+    import time as _time
+
+    from controller.snapshot import LEASE_PREFIX
+    from firewall.model import StaticRoute
+
+    snap, desired = desired_of(bodies())
+    nodes = [{"kind": "Node", "metadata": {"name": n}, "status": {
+        "addresses": [{"type": "InternalIP", "address": ip}], "conditions": [{"type": "Ready", "status": "True"}]}}
+        for n, ip in (("node-a", "10.96.0.11"), ("node-b", "10.96.0.12"))]
+    now = _time.time()
+    fresh = {"kind": "Lease", "metadata": {"name": f"{LEASE_PREFIX}node-a", "namespace": "bmlb-system"},
+             "spec": {"renewTime": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now - 5)),
+                      "leaseDurationSeconds": 30}}
+    expired = {**fresh, "metadata": {"name": f"{LEASE_PREFIX}node-b", "namespace": "bmlb-system"},
+               "spec": {**fresh["spec"], "renewTime": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now - 300))}}
+    snap = dataclasses.replace(Snapshot.of([*bodies(), *nodes, fresh, expired]), now=now)
+    routes = tuple(StaticRoute(f"bmlb-rt-10.80.0.1_{n}", "default", "10.80.0.1/32", ip)
+                   for n, ip in (("node-a", "10.96.0.11"), ("node-b", "10.96.0.12"), ("gone", "10.96.0.99")))
+    actual = dataclasses.replace(as_read(desired), static_routes=routes)
+    report = audit(actual=actual, desired=dataclasses.replace(desired, static_routes=routes), snapshot=snap)
+    got = {r.nexthop: (r.serves, r.node, r.healthy, r.why) for r in report.routes}
+    assert got == {"10.96.0.11": (f"Service {NS}/web", "node-a", True, ""),
+                   "10.96.0.12": (f"Service {NS}/web", "node-b", False, "agent Lease expired or missing"),
+                   "10.96.0.99": (f"Service {NS}/web", "", False, "the next hop is no node's address")}
+    assert report.summary()["unhealthy_routes"] == 2
+    md = audit_render.markdown(report)
+    assert "### Static routes" in md and "| 10.80.0.1/32 | 10.96.0.12 | Service shop/web | node-b | no: agent" in md
+    assert not report.rulebase_read and report.exposure == () and report.effect == ()
+
+
+def test_markdown_escapes_cells() -> None:
+    assert audit_render._md("a|b\n<script>") == "a\\|b &lt;script&gt;"
