@@ -99,7 +99,7 @@ def test_a_lease_in_a_tenant_namespace_adds_no_next_hop(cluster: Cluster, ns: st
     # Trusted namespace, but no such Node: not a next hop either.
     put_lease(cluster, ns, "bmlb-node-ghost", holder="ghost", seconds=3600, address="203.0.113.67")
     run_controller()
-    wait_for("routes to the real node only", lambda: hops(sim) == {"10.96.0.11"} or None, timeout=30)
+    wait_for("routes to the real node only", lambda: hops(sim) == {"10.96.0.11"} or None, timeout=60)
     stays("no route to a tenant's address", lambda: hops(sim) == {"10.96.0.11"})
     assert routes(sim) == {("10.82.0.0/29", "10.96.0.11")}
 
