@@ -62,6 +62,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    _sent = 0
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -79,9 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        self._sent = 0
         try:
             if url.path in ("/api", "/api/"):
                 self._api(url.query, body)
+                self.server.sim.stats.count_bytes(len(self.path) + len(body), self._sent)
             elif url.path.startswith("/sim/"):
                 self._admin(url.path, url.query, body)
             else:
@@ -95,6 +98,12 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         kind = api.request_kind(params)
         sim.stats.count(kind)
+        if kind == "op" and "<jobs><id>" in params.get("cmd", "").replace(" ", ""):
+            sim.stats.count_job_poll()
+        elif kind == "config.move":
+            sim.stats.count_moves(1)
+        elif kind == "config.multi-config":
+            sim.stats.count_moves(params.get("element", "").count("<move "))
         faults = sim.device.faults
         if fault := faults.take("latency", kind):
             sim.stats.count_fault()
@@ -162,6 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self._sent = len(data)
 
     def _reset(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send a TCP RST."""
