@@ -31,13 +31,23 @@ class Change:
                       self.where, self.dst, self.newname, self.id)
 
 
+def _text_at(config: ET.Element, xpath: str) -> str | None:
+    hits = [m for m in tree.select(config, xpath) if m.attribute is None]
+    return tree.to_string(hits[0].node) if len(hits) == 1 else None
+
+
 def apply(config: ET.Element, change: Change) -> int:
-    """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete)."""
-    if change.action == "set":
-        tree.set_(config, change.xpath, change.elements)
-    elif change.action == "edit":
-        tree.edit(config, change.xpath, change.elements)
-    elif change.action == "delete":
+    """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete, or a
+    set/edit that left the node as it was: no pending change, as the device's config diff would
+    show none. Unverified: no public document says whether such a set marks the candidate dirty)."""
+    if change.action in ("set", "edit"):
+        before = _text_at(config, change.xpath)
+        if change.action == "set":
+            tree.set_(config, change.xpath, change.elements)
+        else:
+            tree.edit(config, change.xpath, change.elements)
+        return 0 if before is not None and before == _text_at(config, change.xpath) else 1
+    if change.action == "delete":
         return tree.delete(config, change.xpath)
     elif change.action == "move":
         tree.move(config, change.xpath, change.where, change.dst)

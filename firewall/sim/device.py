@@ -14,7 +14,7 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from firewall.sim import changes, jobs, network, refs, tree
+from firewall.sim import changes, incremental, jobs, network, refs, tree
 from firewall.sim.changes import Change
 from firewall.sim.defaults import FIREWALL_CONFIG, PANORAMA_CONFIG, SystemInfo
 from firewall.sim.faults import Fault, Faults
@@ -132,13 +132,16 @@ class Device:
             if done is not None:
                 return done
         results: list[int | ConfigError] = []
-        before_all = copy.deepcopy(self.candidate), self._problems, len(self.changes)
+        # one change undoes itself (_write_one); only a batch needs a copy to roll back to
+        saved = copy.deepcopy(self.candidate) if len(batch) > 1 else None
+        before_all = saved, self._problems, len(self.changes)
         for change in batch:
             try:
                 results.append(self._write_one(change))
             except ConfigError as exc:
                 if strict:
-                    self.candidate, self._problems = before_all[0], before_all[1]
+                    if before_all[0] is not None:
+                        self.candidate, self._problems = before_all[0], before_all[1]
                     del self.changes[before_all[2] :]
                     if len(batch) == 1:
                         raise
@@ -171,6 +174,16 @@ class Device:
         return list(touched)
 
     def _write_one(self, change: Change) -> int:
+        if incremental.local(change):
+            try:
+                touched = incremental.write(self.candidate, change, self._problems)
+            except incremental.NotLocal:
+                pass
+            else:
+                if touched:
+                    change.id = next(self._ids)
+                    self.changes.append(change.copy())
+                return touched
         snapshot = copy.deepcopy(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)

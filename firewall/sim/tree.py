@@ -89,11 +89,23 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
             dst.remove(child)
         dst.text = src.text
         return
+    by_name: dict[str | None, ET.Element] | None = None  # entries by name, for big merges
     for child in src:
-        match = next((d for d in dst if _same(d, child)), None)
+        name = child.get("name") or ""
+        if child.tag == "entry" and len(src) <= 4 and "'" not in name:
+            match = dst.find(f"entry[@name='{name}']")
+        elif child.tag == "entry":
+            if by_name is None:
+                by_name = {d.get("name"): d for d in dst if d.tag == "entry"}
+            match = by_name.get(child.get("name"))
+        else:
+            match = next((d for d in dst if _same(d, child)), None)
         if match is None:
             dst.text = None
-            dst.append(copy.deepcopy(child))
+            added = copy.deepcopy(child)
+            dst.append(added)
+            if by_name is not None and child.tag == "entry":
+                by_name[child.get("name")] = added
         else:
             merge(match, child)
 
