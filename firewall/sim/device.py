@@ -155,18 +155,28 @@ class Device:
         and return None, so the caller replays change by change and reports exactly like a device."""
         snapshot = copy.deepcopy(self.candidate)
         touched: list[int] = []
+        checked_each = True  # every change took the local path, its references checked there
         try:
             for change in batch:
+                if incremental.local(change):
+                    try:
+                        touched.append(incremental.write(self.candidate, change, self._problems))
+                        continue
+                    except incremental.NotLocal:
+                        pass
+                checked_each = False
                 touched.append(changes.apply(self.candidate, change))
-            tree.ensure_uuids(self.candidate)
-            found = self._check(self.candidate)
+            if not checked_each:
+                tree.ensure_uuids(self.candidate)
+                found = self._check(self.candidate)
         except ConfigError:
             self.candidate = snapshot
             return None
-        if found - self._problems:
-            self.candidate = snapshot
-            return None
-        self._problems = found
+        if not checked_each:
+            if found - self._problems:
+                self.candidate = snapshot
+                return None
+            self._problems = found
         for change, n in zip(batch, touched, strict=True):
             if n:
                 change.id = next(self._ids)

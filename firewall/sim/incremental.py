@@ -128,7 +128,8 @@ def _maybe_ipv6_nat(scope: ET.Element, kind: str, entry: ET.Element) -> bool:
         return False
     for node in entry.iterfind("destination-translation/translated-address"):
         raw = (node.text or "").strip()
-        obj = next((e for e in scope.iterfind("address/entry") if e.get("name") == raw), None)
+        container = scope.find("address")
+        obj = tree.entry_named(container, raw) if container is not None else None
         if ":" in (obj.findtext("ip-netmask") or "" if obj is not None else raw):
             return True
     return False
@@ -162,9 +163,12 @@ class _Named:
             return False
         if name in self.extra:
             return True
-        if "'" in name:
-            return any(e.get("name") == name for h in self.holders for t in self.tags for e in h.iterfind(f"{t}/entry"))
-        return any(h.find(f"{t}/entry[@name='{name}']") is not None for h in self.holders for t in self.tags)
+        for h in self.holders:
+            for t in self.tags:
+                container = h.find(t)
+                if container is not None and tree.entry_named(container, name) is not None:
+                    return True
+        return False
 
 
 def _lookup(scope: ET.Element, shared: ET.Element | None, *, zones: bool) -> Any:
@@ -194,7 +198,7 @@ def _entries_form(config: ET.Element, change: Change) -> xpath.Match | None:
 def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Problem], hit: xpath.Match) -> int:
     node = hit.node
     names = {e.get("name") for e in change.elements}
-    found_at = {n: node.find(f"entry[@name='{n}']") for n in names if n and "'" not in n}
+    found_at = {n: tree.entry_named(node, n) for n in names if n}
     if len(found_at) != len(names):
         raise NotLocal
     kids = list(node) if any(e is not None for e in found_at.values()) else []

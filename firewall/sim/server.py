@@ -12,6 +12,7 @@ HTTP surface (loopback only):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import socket
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -121,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.stats.count_fault()
             self._send(fault.status, "text/html", f"<html><body>HTTP {fault.status}</body></html>".encode())
             return
-        reply = api.handle(sim.device, params)
+        with sim.session():
+            reply = api.handle(sim.device, params)
         if kind in ("commit", "commit-all") and "<job>" in reply.body:
             sim.stats.count_commit()
         sim.changed()
@@ -203,6 +205,7 @@ class Simulator:
         state_file: str | Path | None = None,
         cert_dir: str | Path | None = None,
         monitored_route_limit: int | None = None,
+        max_sessions: int = 5,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator listens on loopback only, not {host}")
@@ -224,6 +227,13 @@ class Simulator:
         self.stats = Stats()
         self.faults = FaultControl(self.device)
         self.stopping = threading.Event()
+        # At most `max_sessions` API requests are worked on at once; the others wait their turn.
+        # Unverified: Palo Alto advises few concurrent API clients; the number 5 and queueing
+        # (rather than refusing) are this simulator's choice, not documented device behaviour.
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self.max_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._saved = ""
@@ -262,6 +272,19 @@ class Simulator:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One API request being worked on (see max_sessions)."""
+        with self._sessions:
+            with self._in_flight_lock:
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            try:
+                yield
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
 
     # ---------------------------------------------------------------- where and who
 

@@ -69,6 +69,14 @@ def select(tree: ET.Element, path: str) -> list[xpath.Match]:
         raise ConfigError(6, f"Bad XPath: {exc}") from exc
 
 
+def entry_named(node: ET.Element, name: str) -> ET.Element | None:
+    """The child `entry` of that name (a plain scan: ElementPath predicates are far slower)."""
+    for e in node:
+        if e.get("name") == name and e.tag == "entry":
+            return e
+    return None
+
+
 def _same(a: ET.Element, b: ET.Element) -> bool:
     if a.tag != b.tag:
         return False
@@ -91,9 +99,8 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
         return
     by_name: dict[str | None, ET.Element] | None = None  # entries by name, for big merges
     for child in src:
-        name = child.get("name") or ""
-        if child.tag == "entry" and len(src) <= 4 and "'" not in name:
-            match = dst.find(f"entry[@name='{name}']")
+        if child.tag == "entry" and len(src) <= 4:
+            match = entry_named(dst, child.get("name") or "")
         elif child.tag == "entry":
             if by_name is None:
                 by_name = {d.get("name"): d for d in dst if d.tag == "entry"}
