@@ -18,7 +18,7 @@ Scenarios:
   one change    one security rule's source changed among 2,503 managed objects (+ the 100 foreign)
   no-op         the same 2,503 objects, nothing changed
 Columns: requests (every API request after connecting; `polls` of them are `show jobs id` while a
-commit runs), bytes sent/received by the client (API bodies), commits, wall, foreign objects
+commit runs, `others` the rest), bytes sent/received by the client (API bodies), commits, wall, foreign objects
 intact (every foreign entry's XML unchanged in the running config), managed equal to desired
 (checked here from the running XML by attributes and rule order, not with bmlb's diff).
 """
@@ -96,6 +96,8 @@ def canonical(obj: Any) -> tuple[Any, ...]:
 def _fw(sim: Simulator) -> tuple[Firewall, policies.Rulebase]:
     fw = Firewall(sim.host, api_key=sim.api_key(), port=sim.port, timeout=600, interval=POLL)
     fw.vsys = "vsys1"
+    fw.refresh_system_info()  # connecting, as bmlb's connect() does before its count starts
+    sim.reset_stats()
     return fw, fw.add(policies.Rulebase())
 
 
@@ -313,8 +315,8 @@ def moves_of(stats: dict[str, Any]) -> int:
 # ---------------------------------------------------------------- running
 
 
-HEAD = (f"  {'':<14} {'requests':>8} {'polls':>5} {'moves':>5} {'sent':>10} {'received':>10} {'commits':>7} "
-        f"{'wall':>8}  {'foreign intact':>14}  {'managed = desired':>17}")
+HEAD = (f"  {'':<14} {'requests':>8} {'polls':>5} {'others':>6} {'moves':>5} {'sent':>10} {'received':>10} "
+        f"{'commits':>7} {'wall':>8}  {'foreign intact':>14}  {'managed = desired':>17}")
 
 
 def measure(label: str, run: Callable[[Simulator], None], start_xml: str, desired: DesiredFirewall,
@@ -335,7 +337,8 @@ def measure(label: str, run: Callable[[Simulator], None], start_xml: str, desire
            "moves": moves_of(stats), "sent": stats["bytes_in"], "received": stats["bytes_out"],
            "commits": stats["commits"], "wall": wall, "error": error,
            "foreign": foreign_intact(start_xml, after, desired), "equal": managed_equal(after, desired)}
-    print(f"  {label:<14} {row['requests']:>8} {row['polls']:>5} {row['moves']:>5} {_kib(row['sent']):>10} "
+    others = row["requests"] - row["polls"]
+    print(f"  {label:<14} {row['requests']:>8} {row['polls']:>5} {others:>6} {row['moves']:>5} {_kib(row['sent']):>10} "
           f"{_kib(row['received']):>10} {row['commits']:>7} {wall:>7.1f}s  {_yn(row['foreign']):>14}  "
           f"{_yn(row['equal']):>17}{'  ' + error if error else ''}", flush=True)
     return row
