@@ -368,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state", help="load/save running and candidate config here")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--commit-seconds", type=float, default=0.2)
+    parser.add_argument("--commit-seconds", type=float, default=0.2, help="how long a commit job runs")
+    parser.add_argument("--max-sessions", type=int, default=5, help="API requests worked on at once (unverified)")
     parser.add_argument("--panorama", action="store_true", help="act as Panorama (device groups, commit-all)")
     parser.add_argument("--cert-dir", help="where the CA and server certificate are kept (default: a temp dir)")
     parser.add_argument("--sw-version", default="10.2.4")
@@ -380,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     system = replace(system, sw_version=args.sw_version)
     config_xml = Path(args.config).read_text() if args.config else None
     sim = Simulator.start(port=args.port, users={args.user: args.password}, system=system,
-                          config_xml=config_xml, commit_seconds=args.commit_seconds,
+                          config_xml=config_xml, commit_seconds=args.commit_seconds, max_sessions=args.max_sessions,
                           state_file=args.state, cert_dir=args.cert_dir)
     print(f"PAN-OS simulator ({'Panorama' if args.panorama else 'firewall'}) listening on {sim.url}/api/")
     print(f"host: {sim.host}\nport: {sim.port}")
