@@ -239,6 +239,11 @@ class _Differ:
                 present[kind].add(name)
                 continue
             deletes[kind].append(Op(OpType.DELETE, kind, name, drift=unexpected))
+        for kind in (Kind.SECURITY, Kind.NAT):
+            # rules are appended in the order they are created: create them in rulebase order,
+            # so that new rules land in place and need no move
+            rank = {name: i for i, name in enumerate(rule_order(self.desired, kind))}
+            upserts[kind].sort(key=lambda op: rank.get(op.name, len(rank)))
         moves = {kind: self._moves(kind, upserts[kind], deletes[kind], present[kind]) for kind in (Kind.SECURITY,
                                                                                                    Kind.NAT)}
         ops = [*upserts[Kind.TAG], *upserts[Kind.ADDRESS], *upserts[Kind.SERVICE], *upserts[Kind.ROUTE],

@@ -94,6 +94,20 @@ def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
     missing = [r for r in ours if r not in set(current)]
     if missing:
         raise ValueError(f"rules not in the rulebase: {missing}")
+    plan, final = _plan(current, ours, anchor, fresh)
+    if fresh:
+        # Moving fresh rules can cancel out (all of ours new and appended in order at the bottom:
+        # "first to the bottom, each after the previous" rebuilds the same order). A plan that keeps
+        # them and ends in the same order is as right and shorter.
+        other, other_final = _plan(current, ours, anchor, frozenset())
+        if other_final == final and len(other) < len(plan):
+            return other
+    return plan
+
+
+def _plan(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
+          fresh: frozenset[str]) -> tuple[tuple[Move, ...], list[str]]:
+    """The moves, and the order they leave."""
     rank = {r: i for i, r in enumerate(ours)}
     keep = _longest_in_order(current, rank, _keepable(current, ours, anchor) - fresh)
     out: list[Move] = []
@@ -105,7 +119,7 @@ def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
         if apply(state, move) != state:
             state = apply(state, move)
             out.append(move)
-    return tuple(out)
+    return tuple(out), state
 
 
 def _placement(i: int, ours: Sequence[str], keep: set[str], anchor: Anchor) -> Move:

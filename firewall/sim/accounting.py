@@ -13,6 +13,27 @@ class Stats:
         self._counts: Counter[str] = Counter()
         self._commits = 0
         self._faults = 0
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._job_polls = 0
+        self._moves = 0
+
+    def count_moves(self, n: int) -> None:
+        """`move` operations, alone or inside a multi-config request."""
+        with self._lock:
+            self._moves += n
+
+    def count_job_poll(self) -> None:
+        """One `show jobs id N` op (also counted in requests): clients poll it while a commit runs."""
+        with self._lock:
+            self._job_polls += 1
+
+    def count_bytes(self, received: int, sent: int) -> None:
+        """Bytes of one API exchange as the simulator saw them: request line target plus body
+        received, response body sent (HTTP headers and TLS framing are not counted)."""
+        with self._lock:
+            self._bytes_in += received
+            self._bytes_out += sent
 
     def count(self, request_kind: str) -> None:
         """Count one request; `request_kind` is "keygen", "op", "commit" or "config.<action>"."""
@@ -33,10 +54,17 @@ class Stats:
             self._counts.clear()
             self._commits = 0
             self._faults = 0
+            self._bytes_in = 0
+            self._bytes_out = 0
+            self._job_polls = 0
+            self._moves = 0
 
     def snapshot(self) -> dict[str, Any]:
         """{"requests": {kind: n, ..., "total": n}, "config": n (all config actions),
-        "commits": number of commit jobs enqueued, "faults": faults fired}."""
+        "commits": number of commit jobs enqueued, "faults": faults fired,
+        "bytes_in"/"bytes_out": API bytes received/sent,
+        "job_polls": `show jobs id` ops among the requests, "moves": move operations, single or
+        within multi-config}."""
         with self._lock:
             requests = dict(self._counts)
             return {
@@ -49,4 +77,8 @@ class Stats:
                 ),
                 "commits": self._commits,
                 "faults": self._faults,
+                "bytes_in": self._bytes_in,
+                "bytes_out": self._bytes_out,
+                "job_polls": self._job_polls,
+                "moves": self._moves,
             }

@@ -31,13 +31,31 @@ class Change:
                       self.where, self.dst, self.newname, self.id)
 
 
+def _text_at(config: ET.Element, change: Change) -> str | None:
+    """What `change` can alter, as text: the named entries it sets, or the node at its xpath."""
+    hits = [m for m in tree.select(config, change.xpath) if m.attribute is None]
+    if len(hits) != 1:
+        return None
+    node = hits[0].node
+    names = [e.get("name") or "" for e in change.elements]
+    if change.action == "set" and all(e.tag == "entry" for e in change.elements) and all(names):
+        found = [tree.entry_named(node, n) for n in names]
+        return "".join("-" if e is None else tree.to_string(e) for e in found)
+    return tree.to_string(node)
+
+
 def apply(config: ET.Element, change: Change) -> int:
-    """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete)."""
-    if change.action == "set":
-        tree.set_(config, change.xpath, change.elements)
-    elif change.action == "edit":
-        tree.edit(config, change.xpath, change.elements)
-    elif change.action == "delete":
+    """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete, or a
+    set/edit that left the node as it was: no pending change, as the device's config diff would
+    show none. Unverified: no public document says whether such a set marks the candidate dirty)."""
+    if change.action in ("set", "edit"):
+        before = _text_at(config, change)
+        if change.action == "set":
+            tree.set_(config, change.xpath, change.elements)
+        else:
+            tree.edit(config, change.xpath, change.elements)
+        return 0 if before is not None and before == _text_at(config, change) else 1
+    if change.action == "delete":
         return tree.delete(config, change.xpath)
     elif change.action == "move":
         tree.move(config, change.xpath, change.where, change.dst)

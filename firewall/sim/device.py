@@ -14,7 +14,7 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from firewall.sim import changes, jobs, network, refs, tree
+from firewall.sim import changes, incremental, jobs, network, refs, tree
 from firewall.sim.changes import Change
 from firewall.sim.defaults import FIREWALL_CONFIG, PANORAMA_CONFIG, SystemInfo
 from firewall.sim.faults import Fault, Faults
@@ -132,13 +132,16 @@ class Device:
             if done is not None:
                 return done
         results: list[int | ConfigError] = []
-        before_all = copy.deepcopy(self.candidate), self._problems, len(self.changes)
+        # one change undoes itself (_write_one); only a batch needs a copy to roll back to
+        saved = copy.deepcopy(self.candidate) if len(batch) > 1 else None
+        before_all = saved, self._problems, len(self.changes)
         for change in batch:
             try:
                 results.append(self._write_one(change))
             except ConfigError as exc:
                 if strict:
-                    self.candidate, self._problems = before_all[0], before_all[1]
+                    if before_all[0] is not None:
+                        self.candidate, self._problems = before_all[0], before_all[1]
                     del self.changes[before_all[2] :]
                     if len(batch) == 1:
                         raise
@@ -154,18 +157,28 @@ class Device:
             return None  # replayed change by change: the refused one is answered as a device would
         snapshot = copy.deepcopy(self.candidate)
         touched: list[int] = []
+        checked_each = True  # every change took the local path, its references checked there
         try:
             for change in batch:
+                if incremental.local(change):
+                    try:
+                        touched.append(incremental.write(self.candidate, change, self._problems))
+                        continue
+                    except incremental.NotLocal:
+                        pass
+                checked_each = False
                 touched.append(changes.apply(self.candidate, change))
-            tree.ensure_uuids(self.candidate)
-            found = self._check(self.candidate)
+            if not checked_each:
+                tree.ensure_uuids(self.candidate)
+                found = self._check(self.candidate)
         except ConfigError:
             self.candidate = snapshot
             return None
-        if found - self._problems:
-            self.candidate = snapshot
-            return None
-        self._problems = found
+        if not checked_each:
+            if found - self._problems:
+                self.candidate = snapshot
+                return None
+            self._problems = found
         for change, n in zip(batch, touched, strict=True):
             if n:
                 change.id = next(self._ids)
@@ -175,6 +188,16 @@ class Device:
     def _write_one(self, change: Change) -> int:
         if hit := self.faults.refusal("refuse_write", change.elements):
             raise ConfigError(12, f" {hit[0]} -> '{hit[1]}' is invalid")
+        if incremental.local(change):
+            try:
+                touched = incremental.write(self.candidate, change, self._problems)
+            except incremental.NotLocal:
+                pass
+            else:
+                if touched:
+                    change.id = next(self._ids)
+                    self.changes.append(change.copy())
+                return touched
         snapshot = copy.deepcopy(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)

@@ -32,7 +32,7 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
-class _Names:
+class Names:
     addresses: frozenset[str]
     services: frozenset[str]
     tags: frozenset[str]
@@ -46,11 +46,11 @@ def _names(container: ET.Element | None, tag: str) -> set[str]:
     return {e.get("name", "") for e in node.findall("entry")} if node is not None else set()
 
 
-def _scope_names(scope: ET.Element | None, shared: ET.Element | None, *, zones: bool) -> _Names:
+def scope_names(scope: ET.Element | None, shared: ET.Element | None, *, zones: bool) -> Names:
     def both(tag: str) -> set[str]:
         return _names(scope, tag) | _names(shared, tag)
 
-    return _Names(
+    return Names(
         addresses=frozenset(both("address") | both("address-group")),
         services=frozenset(both("service") | both("service-group") | BUILTIN_SERVICES),
         tags=frozenset(both("tag")),
@@ -75,7 +75,7 @@ def _members(entry: ET.Element, path: str) -> list[str]:
     return [(m.text or "") for m in entry.findall(f"{path}/member")]
 
 
-def _check_rule(rule: ET.Element, kind: str, names: _Names) -> Iterator[Problem]:
+def check_rule(rule: ET.Element, kind: str, names: Names) -> Iterator[Problem]:
     name = rule.get("name", "")
     addr_fields = ["source", "destination"]
     zone_fields = ["from", "to"]
@@ -107,21 +107,25 @@ def _check_rule(rule: ET.Element, kind: str, names: _Names) -> Iterator[Problem]
                 yield Problem(name, "translated-address", v)
 
 
-def _check_objects(scope: ET.Element, names: _Names) -> Iterator[Problem]:
+def check_object(container: str, entry: ET.Element, names: Names) -> Iterator[Problem]:
+    owner = f"{container} {entry.get('name', '')}"
+    for v in _members(entry, "tag"):
+        if v not in names.tags:
+            yield Problem(owner, "tag", v)
+    if container == "address-group":
+        for v in _members(entry, "static"):
+            if v not in names.addresses or v == entry.get("name"):
+                yield Problem(owner, "static", v)
+    if container == "service-group":
+        for v in _members(entry, "members"):
+            if v not in names.services:
+                yield Problem(owner, "members", v)
+
+
+def _check_objects(scope: ET.Element, names: Names) -> Iterator[Problem]:
     for container in OBJECT_CONTAINERS:
         for entry in scope.findall(f"{container}/entry"):
-            owner = f"{container} {entry.get('name', '')}"
-            for v in _members(entry, "tag"):
-                if v not in names.tags:
-                    yield Problem(owner, "tag", v)
-            if container == "address-group":
-                for v in _members(entry, "static"):
-                    if v not in names.addresses or v == entry.get("name"):
-                        yield Problem(owner, "static", v)
-            if container == "service-group":
-                for v in _members(entry, "members"):
-                    if v not in names.services:
-                        yield Problem(owner, "members", v)
+            yield from check_object(container, entry, names)
 
 
 def _scopes(config: ET.Element) -> Iterator[tuple[ET.Element, bool]]:
@@ -140,14 +144,14 @@ def problems(tree: ET.Element) -> frozenset[Problem]:
     shared = config.find("shared")
     found: set[Problem] = set()
     if shared is not None:
-        found.update(_check_objects(shared, _scope_names(None, shared, zones=False)))
+        found.update(_check_objects(shared, scope_names(None, shared, zones=False)))
     for scope, zones in _scopes(config):
-        names = _scope_names(scope, shared, zones=zones)
+        names = scope_names(scope, shared, zones=zones)
         found.update(_check_objects(scope, names))
         for rulebase in ("rulebase", "pre-rulebase", "post-rulebase"):
             for kind in ("security", "nat"):
                 for rule in scope.findall(f"{rulebase}/{kind}/rules/entry"):
-                    found.update(_check_rule(rule, kind, names))
+                    found.update(check_rule(rule, kind, names))
     return frozenset(found)
 
 

@@ -12,6 +12,7 @@ HTTP surface (loopback only):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import socket
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +63,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    _sent = 0
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -79,9 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        self._sent = 0
         try:
             if url.path in ("/api", "/api/"):
                 self._api(url.query, body)
+                self.server.sim.stats.count_bytes(len(self.path) + len(body), self._sent)
             elif url.path.startswith("/sim/"):
                 self._admin(url.path, url.query, body)
             else:
@@ -95,6 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         kind = api.request_kind(params)
         sim.stats.count(kind)
+        if kind == "op" and "<jobs><id>" in params.get("cmd", "").replace(" ", ""):
+            sim.stats.count_job_poll()
+        elif kind == "config.move":
+            sim.stats.count_moves(1)
+        elif kind == "config.multi-config":
+            sim.stats.count_moves(params.get("element", "").count("<move "))
         faults = sim.device.faults
         if fault := faults.take("latency", kind):
             sim.stats.count_fault()
@@ -112,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.stats.count_fault()
             self._send(fault.status, "text/html", f"<html><body>HTTP {fault.status}</body></html>".encode())
             return
-        reply = api.handle(sim.device, params)
+        with sim.session():
+            reply = api.handle(sim.device, params)
         if kind in ("commit", "commit-all") and "<job>" in reply.body:
             sim.stats.count_commit()
         sim.changed()
@@ -162,6 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self._sent = len(data)
 
     def _reset(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send a TCP RST."""
@@ -193,6 +205,7 @@ class Simulator:
         state_file: str | Path | None = None,
         cert_dir: str | Path | None = None,
         monitored_route_limit: int | None = None,
+        max_sessions: int = 5,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator listens on loopback only, not {host}")
@@ -214,6 +227,13 @@ class Simulator:
         self.stats = Stats()
         self.faults = FaultControl(self.device)
         self.stopping = threading.Event()
+        # At most `max_sessions` API requests are worked on at once; the others wait their turn.
+        # Unverified: Palo Alto advises few concurrent API clients; the number 5 and queueing
+        # (rather than refusing) are this simulator's choice, not documented device behaviour.
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self.max_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._saved = ""
@@ -252,6 +272,19 @@ class Simulator:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One API request being worked on (see max_sessions)."""
+        with self._sessions:
+            with self._in_flight_lock:
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            try:
+                yield
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
 
     # ---------------------------------------------------------------- where and who
 
@@ -335,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state", help="load/save running and candidate config here")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--commit-seconds", type=float, default=0.2)
+    parser.add_argument("--commit-seconds", type=float, default=0.2, help="how long a commit job runs")
+    parser.add_argument("--max-sessions", type=int, default=5, help="API requests worked on at once (unverified)")
     parser.add_argument("--panorama", action="store_true", help="act as Panorama (device groups, commit-all)")
     parser.add_argument("--cert-dir", help="where the CA and server certificate are kept (default: a temp dir)")
     parser.add_argument("--sw-version", default="10.2.4")
@@ -347,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     system = replace(system, sw_version=args.sw_version)
     config_xml = Path(args.config).read_text() if args.config else None
     sim = Simulator.start(port=args.port, users={args.user: args.password}, system=system,
-                          config_xml=config_xml, commit_seconds=args.commit_seconds,
+                          config_xml=config_xml, commit_seconds=args.commit_seconds, max_sessions=args.max_sessions,
                           state_file=args.state, cert_dir=args.cert_dir)
     print(f"PAN-OS simulator ({'Panorama' if args.panorama else 'firewall'}) listening on {sim.url}/api/")
     print(f"host: {sim.host}\nport: {sim.port}")

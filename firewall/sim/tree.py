@@ -69,6 +69,14 @@ def select(tree: ET.Element, path: str) -> list[xpath.Match]:
         raise ConfigError(6, f"Bad XPath: {exc}") from exc
 
 
+def entry_named(node: ET.Element, name: str) -> ET.Element | None:
+    """The child `entry` of that name (a plain scan: ElementPath predicates are far slower)."""
+    for e in node:
+        if e.get("name") == name and e.tag == "entry":
+            return e
+    return None
+
+
 def _same(a: ET.Element, b: ET.Element) -> bool:
     if a.tag != b.tag:
         return False
@@ -89,11 +97,22 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
             dst.remove(child)
         dst.text = src.text
         return
+    by_name: dict[str | None, ET.Element] | None = None  # entries by name, for big merges
     for child in src:
-        match = next((d for d in dst if _same(d, child)), None)
+        if child.tag == "entry" and len(src) <= 4:
+            match = entry_named(dst, child.get("name") or "")
+        elif child.tag == "entry":
+            if by_name is None:
+                by_name = {d.get("name"): d for d in dst if d.tag == "entry"}
+            match = by_name.get(child.get("name"))
+        else:
+            match = next((d for d in dst if _same(d, child)), None)
         if match is None:
             dst.text = None
-            dst.append(copy.deepcopy(child))
+            added = copy.deepcopy(child)
+            dst.append(added)
+            if by_name is not None and child.tag == "entry":
+                by_name[child.get("name")] = added
         else:
             merge(match, child)
 

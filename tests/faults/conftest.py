@@ -49,6 +49,27 @@ class FaultEnv:
     inv: Invariants
     procs: list[Any] = field(default_factory=list)
     finished: bool = False
+    faults_added: list[tuple[Any, int | None]] = field(default_factory=list)  # (Fault, times asked)
+
+    def watch_faults(self) -> None:
+        """Record every request fault the scenario adds, to check at the end that each fired."""
+        device_faults = self.sim.device.faults
+        add = device_faults.add
+
+        def recorded(fault: Any) -> Any:
+            self.faults_added.append((fault, fault.times))
+            return add(fault)
+
+        device_faults.add = recorded  # type: ignore[method-assign]
+
+    def faults_not_fired(self) -> list[str]:
+        out = []
+        for fault, times in self.faults_added:
+            if fault.fired == 0:
+                out.append(f"fault {fault.kind} {fault.as_dict()} never fired")
+            elif times is not None and fault.fired != times:
+                out.append(f"fault {fault.kind} fired {fault.fired} of {times} times")
+        return out
 
     def estate(self, *, foreign: bool = True, **firewall_spec: Any) -> None:
         if foreign:
@@ -92,6 +113,8 @@ class FaultEnv:
         if quiet:
             time.sleep(quiet)
         counts = self.inv.check(ignore_services=ignore_services)
+        unfired = self.faults_not_fired()
+        assert not unfired, unfired
         TOTALS.scenarios += 1
         TOTALS.counts.add(counts)
         self.finished = True
@@ -105,6 +128,7 @@ def fx(request: pytest.FixtureRequest, cluster: Cluster, ns: str, sim: Simulator
        apiserver: Any, tmp_path: Path) -> Iterator[FaultEnv]:
     env = FaultEnv(cluster, ns, sim, firewall_object, run_controller, apiserver, tmp_path, request.node.name,
                    Invariants(cluster, sim, ns))
+    env.watch_faults()
     t0 = time.monotonic()
     yield env
     rep = getattr(request.node, "rep_call", None)

@@ -1,13 +1,16 @@
 """The fault suite's harness: a small estate, convergence, and the invariant counts.
 
 Invariants (all must be 0 after every scenario):
-  lost             desired bmlb objects missing from the running config
+  lost             flows the manifests ask for (security: zone, zone, source, destination value,
+                   port, action; NAT: the same and the translated address value and port) that the
+                   running config does not have: tests/faults/oracle.py, not bmlb's compiler
   duplicates       two firewall objects for one desired object (same NAT public ip:port, same
                    security rule content, same address value, same node+virtual service)
   foreign_touched  non-bmlb entries (no ownership tag) changed, added or removed, or reordered
   re_ips           Services whose ingress changed across the scenario
   stray_commits    commits by bmlb's admin that carried another admin's changes or changed nothing
-and `stale`: bmlb objects left on the firewall that nothing desires (convergence of deletions).
+and `stale`: flows of bmlb's rules that nothing asks for, and bmlb's address/service objects no
+rule of bmlb refers to (convergence of deletions).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from firewall.model import DesiredFirewall
 from firewall.sim import Simulator
 from firewall.sim.changes import Change
 from tests.controller.estate import nat, policy, pool, service, slice_
+from tests.faults import oracle
 
 TAG = "bmlb-managed"
 ADMIN = "admin"  # the admin the controller's API key belongs to
@@ -80,6 +84,7 @@ class CommitRecord:
     ids: frozenset[int]
     ok: bool | None = None
     changed_running: bool | None = None
+    no_job: bool = False  # the request found nothing to commit
 
 
 class CommitRecorder:
@@ -94,9 +99,11 @@ class CommitRecorder:
             with dev.lock:
                 todo = [c for c in dev.changes if c.id not in dev._in_flight and (admins is None or c.admin in admins)]
                 job = orig_commit(admin, admins=admins, force=force, description=description)
-                if job is not None:
-                    self.records.append(CommitRecord(admin, tuple(admins) if admins is not None else None,
-                                                     frozenset(c.admin for c in todo), frozenset(c.id for c in todo)))
+                record = CommitRecord(admin, tuple(admins) if admins is not None else None,
+                                      frozenset(c.admin for c in todo), frozenset(c.id for c in todo))
+                if job is None:  # a commit request with nothing to commit: the device answers, no job
+                    record.ok, record.changed_running, record.no_job = True, False, True
+                self.records.append(record)
                 return job
 
         def finish(ids: set[int], snapshot: Any, replay: list[Change], failure: Any) -> tuple[bool, list[str]]:
@@ -105,7 +112,7 @@ class CommitRecorder:
                 ok, lines = orig_finish(ids, snapshot, replay, failure)
                 changed = ET.tostring(dev.running) != before
             for r in self.records:
-                if r.ids == frozenset(ids) and r.ok is None:
+                if r.ids == frozenset(ids) and r.ok is None and not r.no_job:
                     r.ok, r.changed_running = ok, changed
                     break
             return ok, lines
@@ -121,12 +128,15 @@ class CommitRecorder:
             foreign = sorted(r.change_admins - {admin})
             if foreign:
                 out.append(f"commit #{i} by {admin} carried changes of {foreign}")
+            elif r.no_job:
+                out.append(f"commit request #{i} by {admin} with nothing to commit")
             elif r.ok and r.changed_running is False:
                 out.append(f"commit #{i} by {admin} changed nothing")
         return out
 
     def by(self, admin: str = ADMIN) -> list[CommitRecord]:
-        return [r for r in self.records if r.admin == admin]
+        """Commits (jobs) by `admin`; requests that found nothing to commit are left out."""
+        return [r for r in self.records if r.admin == admin and not r.no_job]
 
 
 # ---------------------------------------------------------------------------- firewall views
@@ -185,12 +195,6 @@ def _owned_on_device(root: ET.Element) -> dict[str, dict[str, ET.Element]]:
         parent = {"tag": "tag", "route": "static-route"}.get(kind, kind)
         out[kind] = {e.get("name") or "": e for e in entries if _is_owned(e, parent)}
     return out
-
-
-def _desired_names(d: DesiredFirewall) -> dict[str, set[str]]:
-    return {"tag": {x.name for x in d.tags}, "address": {x.name for x in d.addresses},
-            "service": {x.name for x in d.services}, "security": {x.name for x in d.security_rules},
-            "nat": {x.name for x in d.nat_rules}, "route": {x.name for x in d.static_routes}}
 
 
 def _members(e: ET.Element, path: str) -> tuple[str, ...]:
@@ -279,17 +283,24 @@ class Invariants:
             self._foreign[w] = now[w]
 
     def firewall_state(self) -> Counts:
-        """lost, duplicates and stale: the running config against the cluster's desired state."""
+        """lost, duplicates and stale: the running config against the independent oracle
+        (tests/faults/oracle.py: flows from the manifests, compared by attributes)."""
         c = Counts()
-        want = _desired_names(expected(self.cluster))
-        root = ET.fromstring(self.sim.running_xml())
+        xml = self.sim.running_xml()
+        for verdict, what in oracle.compare(oracle.cluster_flows(self.cluster), oracle.device_flows(xml, TAG)):
+            setattr(c, verdict, getattr(c, verdict) + 1)
+            c.details.append(f"{verdict} {what}")
+        left = oracle.unreferenced_owned(xml, TAG)
+        c.stale += len(left)
+        c.details += [f"stale {x} (no rule of bmlb refers to it)" for x in left]
+        root = ET.fromstring(xml)
         owned = _owned_on_device(root)
-        for kind, names in want.items():
-            missing = sorted(names - set(owned[kind]))
-            extra = sorted(set(owned[kind]) - names)
-            c.lost += len(missing)
-            c.stale += len(extra)
-            c.details += [f"lost {kind} {n}" for n in missing] + [f"stale {kind} {n}" for n in extra]
+        # static routes (routed mode) are not in the oracle yet: compared by name with the compiler
+        routes = {x.name for x in expected(self.cluster).static_routes}
+        c.lost += len(routes - set(owned["route"]))
+        c.stale += len(set(owned["route"]) - routes)
+        c.details += [f"lost route {n}" for n in sorted(routes - set(owned["route"]))]
+        c.details += [f"stale route {n}" for n in sorted(set(owned["route"]) - routes)]
         vsys = root.find(_VSYS_ET)
         assert vsys is not None
         addresses = {e.get("name") or "": e.findtext("ip-netmask") or "" for e in vsys.findall("address/entry")}

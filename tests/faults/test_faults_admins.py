@@ -138,6 +138,8 @@ def test_managed_rules_edited_and_deleted_by_hand(fx: FaultEnv, mode: str) -> No
     fx.start("--resync", "2", drift=mode)
     sec = fx.cluster.get("SecurityPolicy", "edge", fx.ns)["status"]["rules"][0]
     nat = fx.cluster.get("NATRule", "api", fx.ns)["status"]["rule"]
+    original = _rule_attributes(fx, sec)
+    assert original and original["action"] == ("allow",)
     alice = fx.sim.as_admin("alice")
     alice.edit(f"{SEC}/entry[@name='{sec}']/action", "<action>deny</action>")
     alice.delete(f"{NAT}/entry[@name='{nat}']")
@@ -150,4 +152,16 @@ def test_managed_rules_edited_and_deleted_by_hand(fx: FaultEnv, mode: str) -> No
         fx.cluster.custom.patch_cluster_custom_object("bmlb.io", "v1alpha1", "firewalls", "edge",
                                                       {"spec": {"drift": "enforce"}})
     wait_for("restored", lambda: f"name=\"{nat}\"" in fx.sim.running_xml(), timeout=30)
+    if mode == "enforce":  # the other admin's edit reverted, every attribute as it was
+        wait_for("edited rule reverted", lambda: _rule_attributes(fx, sec) == original, timeout=30)
     fx.finish()
+
+
+def _rule_attributes(fx: FaultEnv, name: str) -> dict[str, tuple[str, ...]]:
+    """A security rule's attributes in the running config (member lists sorted; uuid left out)."""
+    root = ET.fromstring(fx.sim.running_xml())
+    rule = next((e for e in root.iter("entry") if e.get("name") == name and e.find("action") is not None), None)
+    if rule is None:
+        return {}
+    return {child.tag: tuple(sorted((m.text or "").strip() for m in child.findall("member")))
+            or ((child.text or "").strip(),) for child in rule}

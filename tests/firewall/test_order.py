@@ -72,3 +72,21 @@ def test_moves_reach_the_anchor_minimally(layout: tuple[list[str], list[str], An
     assert len(found) <= len(ours)
     if order.satisfied(current, ours, anchor):
         assert found == ()
+
+
+@pytest.mark.parametrize(("current", "ours", "anchor", "expected"), [
+    pytest.param(["F", "deny-all", "n1", "n2", "n3"], ["n1", "n2", "n3"], BOTTOM, (),
+                 id="all new, appended in order at the bottom: no move"),
+    pytest.param(["F", "deny-all", "n1", "n3", "n2"], ["n1", "n2", "n3"], BOTTOM,
+                 (Move("n3", "bottom"),), id="all new, one out of order: one move"),
+    pytest.param(["a", "F", "n1"], ["a", "n1"], TOP, (Move("n1", "after", "a"),),
+                 id="a new rule below a foreign one still joins the others"),
+])
+def test_fresh_rules(current: list[str], ours: list[str], anchor: Anchor, expected: tuple[Move, ...]) -> None:
+    fresh = frozenset(r for r in current if r.startswith("n"))
+    plan = order.moves(current, ours, anchor, fresh)
+    assert plan == expected
+    state = list(current)
+    for m in plan:
+        state = order.apply(state, m)
+    assert order.satisfied(state, ours, anchor)
