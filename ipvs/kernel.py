@@ -23,7 +23,6 @@ EINVAL while `lo` is down in the namespace, so ensure_link() also brings `lo` up
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import shutil
@@ -119,7 +118,8 @@ class KernelBackend:
                     servers.append(rs)
                     if c.total:
                         conns[ServerRef(svc.key, rs.key)] = c
-                full.append(dataclasses.replace(svc, real_servers=tuple(servers)))
+                full.append(VirtualService(svc.protocol, svc.address, svc.port, svc.scheduler,  # not replace(): hot
+                                           svc.persistence_timeout, tuple(servers)))
         except OSError as e:
             raise IpvsError(f"reading the IPVS table: {e}") from e
         return Observed(Table(tuple(full)), conns)
