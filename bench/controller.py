@@ -62,8 +62,19 @@ def objects(ns: str, n: int, pub_pool: str) -> list[dict[str, Any]]:
     return out
 
 
+def natrules(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    for attempt in range(5):  # a loaded test API server may answer a list with 504
+        try:
+            return cluster.custom.list_namespaced_custom_object("bmlb.io", "v1alpha1", ns, "natrules")["items"]
+        except kubernetes.client.exceptions.ApiException as err:
+            if err.status not in (429, 500, 503, 504) or attempt == 4:
+                raise
+            time.sleep(1.0)
+    return []
+
+
 def ready_count(cluster: Cluster, ns: str) -> int:
-    items = cluster.custom.list_namespaced_custom_object("bmlb.io", "v1alpha1", ns, "natrules")["items"]
+    items = natrules(cluster, ns)
     return sum(1 for it in items for c in (it.get("status") or {}).get("conditions") or []
                if c.get("type") == "Ready" and c.get("status") == "True")
 
@@ -163,8 +174,7 @@ def trickle(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, bas
                 created[f"s{base + i:05d}"] = time.monotonic()
                 i += 1
             most = max(most, sum(1 for j in sim.device.jobs.all() if j.status != "FIN"))
-            items = cluster.custom.list_namespaced_custom_object("bmlb.io", "v1alpha1", ns, "natrules")["items"]
-            for it in items:
+            for it in natrules(cluster, ns):
                 name = it["metadata"]["name"]
                 if name in created and name not in ready and any(
                         c.get("type") == "Ready" and c.get("status") == "True"
