@@ -120,7 +120,7 @@ def vm(n: int, m: int) -> None:
         return f"(services, dests) = ({out.count(chr(10) + 'TCP ')}, {out.count('  -> ')})"
 
     def sends() -> int:
-        return sum(sock.sends for sock in (backend._genl, backend._genl2, backend._rtnl) if sock is not None)
+        return sum(sock.sends for sock in (backend._genl, backend._rtnl) if sock is not None)
 
     t = table(n, m)
     print(f"VM: N={n} x M={m} = {n * (m + 1)} objects; load average in the VM {os.getloadavg()}", flush=True)

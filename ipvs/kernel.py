@@ -2,8 +2,7 @@
 
     backend = KernelBackend()            # opens nothing yet; needs root (CAP_NET_ADMIN)
     backend.read(owned=None) -> Observed # services (one dump) + real servers (one dump each)
-    backend.read_servers(services) -> Observed   # those services' real servers (one dump each;
-                                                 # from 128 services on, two sockets dump at once)
+    backend.read_servers(services) -> Observed   # those services' real servers (one dump each)
     backend.apply(plan) -> int           # one batch: many messages per sendmsg, no ACK round trips
     backend.ensure_link("bmlb0"); backend.bind("bmlb0", vips); backend.unbind("bmlb0", vips)
     backend.addresses("bmlb0") -> frozenset of VIPs (global, /32 or /128)
@@ -29,7 +28,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ipvs import netlink, wire
@@ -40,14 +38,11 @@ from ipvs.errors import ApplyError, Failure, IpvsError, UnavailableError
 from ipvs.model import IPAddress, Table, VirtualService
 from ipvs.netlink import NETLINK_GENERIC, NETLINK_ROUTE
 
-PARALLEL_FROM = 128  # services; below that, one socket and no thread
-
 
 class KernelBackend:
     def __init__(self, *, proc_sys: Path = Path("/proc/sys")) -> None:
         self.proc_sys = proc_sys
         self._genl: netlink.Socket | None = None
-        self._genl2: netlink.Socket | None = None  # a second one: large reads run two dumps at once
         self._family = 0
         self._rtnl: netlink.Socket | None = None
 
@@ -61,7 +56,6 @@ class KernelBackend:
                 raise UnavailableError(f"netlink socket: {e}") from e
             try:
                 self._family = self._resolve(s)
-                self._genl2 = netlink.Socket(NETLINK_GENERIC)  # opened here: same network namespace
             except BaseException:
                 s.close()
                 raise
@@ -89,10 +83,10 @@ class KernelBackend:
         return self._rtnl
 
     def close(self) -> None:
-        for s in (self._genl, self._genl2, self._rtnl):
+        for s in (self._genl, self._rtnl):
             if s is not None:
                 s.close()
-        self._genl = self._genl2 = self._rtnl = None
+        self._genl = self._rtnl = None
 
     # ---- IPVS table
 
@@ -111,38 +105,24 @@ class KernelBackend:
 
     def _servers(self, services: Sequence[VirtualService]) -> Observed:
         s = self._ipvs()
-        try:
-            if len(services) < PARALLEL_FROM or self._genl2 is None:
-                full, conns = self._dump_dests(s, services)
-            else:  # the kernel's half of one dump overlaps Python's half of the other
-                half = len(services) // 2
-                with ThreadPoolExecutor(1) as pool:
-                    other = pool.submit(self._dump_dests, self._genl2, services[half:])
-                    full, conns = self._dump_dests(s, services[:half])
-                    more, more_conns = other.result()
-                full += more
-                conns.update(more_conns)
-        except OSError as e:
-            raise IpvsError(f"reading the IPVS table: {e}") from e
-        return Observed(Table(tuple(full)), conns)
-
-    def _dump_dests(self, s: netlink.Socket, services: Sequence[VirtualService]
-                    ) -> tuple[list[VirtualService], dict[ServerRef, Connections]]:
         full: list[VirtualService] = []
         conns: dict[ServerRef, Connections] = {}
         decode = wire.decode_dest
-        for svc in services:
-            seq = s.seq()
-            af = wire.af_of(svc.address)
-            servers = []
-            for p in s.request(wire.dump_dests(svc, self._family, seq), seq):
-                rs, c = decode(p, af)
-                servers.append(rs)
-                if c.total:
-                    conns[ServerRef(svc.key, rs.key)] = c
-            full.append(VirtualService(svc.protocol, svc.address, svc.port, svc.scheduler,  # not replace(): hot
-                                       svc.persistence_timeout, tuple(servers)))
-        return full, conns
+        try:
+            for svc in services:
+                seq = s.seq()
+                af = wire.af_of(svc.address)
+                servers = []
+                for p in s.request(wire.dump_dests(svc, self._family, seq), seq):
+                    rs, c = decode(p, af)
+                    servers.append(rs)
+                    if c.total:
+                        conns[ServerRef(svc.key, rs.key)] = c
+                full.append(VirtualService(svc.protocol, svc.address, svc.port, svc.scheduler,  # not replace(): hot
+                                           svc.persistence_timeout, tuple(servers)))
+        except OSError as e:
+            raise IpvsError(f"reading the IPVS table: {e}") from e
+        return Observed(Table(tuple(full)), conns)
 
     def apply(self, plan: Sequence[Op]) -> int:
         if not plan:
