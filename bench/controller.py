@@ -5,8 +5,10 @@ once against the real test API server and the PAN-OS simulator (commit time 0).
 
 Prints, side by side in one run: bmlb (debounced: every change within the window -> one sync ->
 one commit) vs the baseline of syncing on every change (debounce 0), on the same burst; then the
-full-size burst: time to convergence, firewall API requests and commits, controller peak RSS;
-then the controller's peak RSS holding --rss-services Services.
+full-size burst: time to convergence, firewall API requests and commits, controller peak RSS,
+the slowest reconcile's breakdown from the controller log, and issue 13's targets (met / NOT met);
+with --trickle N: N changes at 1/s against commits of --commit-seconds (commit count, commit jobs
+in flight, worst create-to-Ready); then the controller's peak RSS holding --rss-services Services.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures as cf
+import os
+import re
 import sys
 import tempfile
 import time
@@ -58,8 +62,19 @@ def objects(ns: str, n: int, pub_pool: str) -> list[dict[str, Any]]:
     return out
 
 
+def natrules(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    for attempt in range(5):  # a loaded test API server may answer a list with 504
+        try:
+            return cluster.custom.list_namespaced_custom_object("bmlb.io", "v1alpha1", ns, "natrules")["items"]
+        except kubernetes.client.exceptions.ApiException as err:
+            if err.status not in (429, 500, 503, 504) or attempt == 4:
+                raise
+            time.sleep(1.0)
+    return []
+
+
 def ready_count(cluster: Cluster, ns: str) -> int:
-    items = cluster.custom.list_namespaced_custom_object("bmlb.io", "v1alpha1", ns, "natrules")["items"]
+    items = natrules(cluster, ns)
     return sum(1 for it in items for c in (it.get("status") or {}).get("conditions") or []
                if c.get("type") == "Ready" and c.get("status") == "True")
 
@@ -97,9 +112,88 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
         sim.wait_for_jobs()
         stats = sim.stats_snapshot()
         rss = peak_rss_mb(proc.pid)
+    steps = breakdown(work / f"controller-{label}.log")
     _clean(cluster, ns)
     return {"n": n, "create_s": created, "converged_s": converged, "requests": stats["requests"].get("total", 0),
-            "writes": stats["writes"], "commits": stats["commits"], "rss_mb": rss}
+            "writes": stats["writes"], "commits": stats["commits"], "rss_mb": rss,
+            "status_writes": sum(x["writes_first"] + x["writes_rest"] for x in steps),
+            "firewall_s": max((x["firewall_s"] for x in steps), default=0.0),
+            "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
+
+
+RECONCILED = re.compile(r"reconciled (\d+) objects in ([\d.]+)s \(compile\+allocations ([\d.]+)s, (\d+) status "
+                        r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)")
+
+
+def breakdown(log: Path) -> list[dict[str, float]]:
+    """The controller log's per-reconcile lines, as numbers."""
+    out = []
+    for m in RECONCILED.finditer(log.read_text(errors="replace")):
+        n, total, first, w1, fw, w2, t2 = m.groups()
+        out.append({"objects": int(n), "total_s": float(total), "compile_s": float(first), "writes_first": int(w1),
+                    "firewall_s": float(fw), "writes_rest": int(w2), "status_s": float(t2)})
+    return out
+
+
+def trickle(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, base: int, seconds: int,
+            commit_seconds: float) -> dict[str, float]:
+    """Commits that take `commit_seconds`; `base` Services settle first, then one new Service +
+    NATRule + SecurityPolicy per second for `seconds` s. Counts commits, the most commit jobs
+    queued or running at once, and the worst time from a NATRule's create to its Ready."""
+    ns = "bench-trickle"
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": f"{ns}-vips"},
+                   "spec": {"addresses": ["10.110.0.0/20"], "zone": "k8s", "namespaces": [ns]}})
+    cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": f"{ns}-pub"},
+                   "spec": {"addresses": ["198.20.0.0/20"], "zone": "untrust", "purpose": "Public",
+                            "autoAssign": False, "namespaces": [ns]}})
+    docs = objects(ns, base + seconds, f"{ns}-pub")
+    sim.device.commit_seconds = commit_seconds
+    with process(["controller", "--kubeconfig", str(api.kubeconfig), "--namespace", ns, "--peering", "",
+                  "--debounce", "2", "--resync", "3600"], env=api.env(), log=work / "controller-trickle.log") as proc:
+        time.sleep(3)
+        with cf.ThreadPoolExecutor(8) as pool:
+            list(pool.map(cluster.apply, docs[:3 * base]))
+        while ready_count(cluster, ns) < base:
+            if proc.poll() is not None:
+                raise SystemExit(f"controller died: see {work}/controller-trickle.log")
+            time.sleep(0.5)
+        sim.wait_for_jobs()
+        sim.reset_stats()
+        created: dict[str, float] = {}
+        ready: dict[str, float] = {}
+        most = 0
+        t0 = time.monotonic()
+        i = 0
+        while i < seconds or len(ready) < seconds:
+            if proc.poll() is not None:
+                raise SystemExit(f"controller died: see {work}/controller-trickle.log")
+            if i < seconds and time.monotonic() - t0 >= i:
+                for d in docs[3 * (base + i): 3 * (base + i + 1)]:
+                    cluster.apply(d)
+                created[f"s{base + i:05d}"] = time.monotonic()
+                i += 1
+            most = max(most, sum(1 for j in sim.device.jobs.all() if j.status != "FIN"))
+            for it in natrules(cluster, ns):
+                name = it["metadata"]["name"]
+                if name in created and name not in ready and any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (it.get("status") or {}).get("conditions") or []):
+                    ready[name] = time.monotonic()
+            if time.monotonic() - t0 > seconds + 20 * commit_seconds + 120:
+                break
+            time.sleep(0.25)
+        sim.wait_for_jobs()
+        stats = sim.stats_snapshot()
+    sim.device.commit_seconds = 0.0
+    worst = max((ready.get(k, time.monotonic()) - t for k, t in created.items()), default=0.0)
+    _clean(cluster, ns)
+    return {"changes": seconds, "commits": stats["commits"], "most_in_flight": most, "worst_ready_s": worst,
+            "ready": len(ready)}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def _clean(cluster: Cluster, ns: str) -> None:
@@ -144,6 +238,8 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--baseline", type=int, default=200, help="burst size for the side-by-side comparison")
     ap.add_argument("--rss-services", type=int, default=10000)
+    ap.add_argument("--trickle", type=int, default=0, help="changes at 1/s against slow commits (issue 13: 120)")
+    ap.add_argument("--commit-seconds", type=float, default=30.0, help="simulator commit time for --trickle")
     args = ap.parse_args()
     ensure_built()
     work = Path(tempfile.mkdtemp(prefix="bmlb-bench-"))
@@ -173,7 +269,28 @@ def main() -> None:
             f = run_burst(api, cluster, sim, work, n=args.services, debounce=2.0, label="full")
             print(f"created in {f['create_s']:.1f}s, converged (all NATRules Ready) in {f['converged_s']:.1f}s; "
                   f"firewall: {f['requests']:.0f} API requests, {f['writes']:.0f} writes, {f['commits']:.0f} commits; "
-                  f"controller peak RSS {f['rss_mb']:.0f} MB")
+                  f"controller peak RSS {f['rss_mb']:.0f} MB; load average {os.getloadavg()}")
+            print(f"slowest reconcile (controller log): {f['worst_reconcile']}")
+            after = f["converged_s"] - f["create_s"]
+            per_object = f["status_writes"] / (3 * f["n"])
+            print("targets (issue 13, controller at this size):")
+            print(f"  all Ready within 10 s after the last create: {after:.1f} s -> {verdict(after <= 10)}")
+            print(f"  API writes per object on creation <= 2.5: {per_object:.2f} status writes per object "
+                  "(finalizers and Events not counted) -> " + verdict(per_object <= 2.5))
+            fw = f["firewall_s"]
+            print(f"  firewall sync (commit time 0) under 2 s: {fw:.1f} s -> {verdict(fw < 2)}")
+            print(f"  peak RSS <= 200 MB: {f['rss_mb']:.0f} MB -> {verdict(f['rss_mb'] <= 200)}")
+        if args.trickle:
+            print(f"\n# trickle: {args.trickle} changes, 1 per second, commits taking {args.commit_seconds:.0f} s")
+            t = trickle(api, cluster, sim, work, base=20, seconds=args.trickle, commit_seconds=args.commit_seconds)
+            print(f"{t['ready']}/{t['changes']} Ready; {t['commits']} commits; at most {t['most_in_flight']} "
+                  f"commit jobs queued or running at once; worst create-to-Ready {t['worst_ready_s']:.1f} s; "
+                  f"load average {os.getloadavg()}")
+            budget = args.trickle / args.commit_seconds + 1
+            print(f"  commits ~{budget:.0f} not {args.trickle}: {t['commits']} -> "
+                  f"{verdict(t['commits'] <= budget + 1)}")
+            print(f"  never more than one commit in flight: {t['most_in_flight']} -> "
+                  f"{verdict(t['most_in_flight'] <= 1)}")
         if args.rss_services:
             r = rss_at(api, cluster, work, args.rss_services)
             print(f"\n# {r['n']} Services held: all allocated {r['allocated_s']:.1f}s after controller start; "

@@ -3,13 +3,17 @@
 In the VM (root, real IPVS):   tests/kernel/run-in-vm.sh .venv/bin/python bench/ipvs.py [N M]
 On the host (no IPVS):         .venv/bin/python bench/ipvs.py --host [N M]
   times only the message encoding of N x (M + 1) objects, ours vs pyroute2's, and a full
-  sync + one-endpoint change against the memory backend.
+  sync, a no-op sync, a one-endpoint change and a verifying sync against the memory backend.
+The VM run prints issue 13's agent targets (one endpoint change < 0.2 s in <= 2 netlink writes,
+verification dump vs `ipvsadm -Sn`, peak RSS) with met / NOT met.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -88,10 +92,21 @@ def host(n: int, m: int) -> None:
     theirs = timed("pyroute2: IPVSService/IPVSDest + ipvsmsg.encode", lambda: encode_pyroute2(t))
     print(f"encoding speed-up: {theirs / ours:.1f}x")
     backend = MemoryBackend()
-    r = Reconciler(backend)
+    r = Reconciler(backend, verify_every=3600)
     timed("memory backend: full sync from empty", lambda: r.sync(t, now=0).applied)
-    res = r.sync(one_endpoint_changed(t), now=1)
+    timed("memory backend: no-op sync (from memory)", lambda: r.sync(t, now=1).applied)
+    res = r.sync(one_endpoint_changed(t), now=2)
+    timed("memory backend: verifying sync (full read + diff)", lambda: r.sync(t, now=3, verify=True).applied)
     print(f"one endpoint changed: {res.applied} operations ({[type(op).__name__ for op in res.plan]})")
+    print(f"peak RSS {peak_rss_mb():.0f} MB; load average {os.getloadavg()}")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def vm(n: int, m: int) -> None:
@@ -104,19 +119,28 @@ def vm(n: int, m: int) -> None:
         out = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True, check=True).stdout
         return f"(services, dests) = ({out.count(chr(10) + 'TCP ')}, {out.count('  -> ')})"
 
+    def sends() -> int:
+        return sum(sock.sends for sock in (backend._genl, backend._rtnl) if sock is not None)
+
     t = table(n, m)
-    print(f"VM: N={n} x M={m} = {n * (m + 1)} objects", flush=True)
+    print(f"VM: N={n} x M={m} = {n * (m + 1)} objects; load average in the VM {os.getloadavg()}", flush=True)
     backend = KernelBackend()
-    r = Reconciler(backend, link="bmlb0")
+    r = Reconciler(backend, link="bmlb0", verify_every=3600)
     ipvsadm("-C")
     ours = timed("bmlb Reconciler.sync, from empty (incl. VIPs)", lambda: r.sync(t, now=0).applied)
     print("   ", counts())
-    again = timed("bmlb second sync of the same table", lambda: r.sync(t, now=1).applied)
+    again = timed("bmlb no-op sync (from memory)", lambda: r.sync(t, now=1).applied)
     changed = one_endpoint_changed(t)
     res: list[int] = []
+    before = sends()
     inc = timed("bmlb one endpoint changed", lambda: res.append(r.sync(changed, now=2).applied))
-    print(f"    netlink operations for the change: {res[0]}")
-    r.sync(Table(), now=3)
+    writes = sends() - before
+    print(f"    IPVS operations for the change: {res[0]}; netlink sendmsg calls: {writes}")
+    timed("bmlb verifying sync (full kernel read + diff)", lambda: r.sync(changed, now=3, verify=True).applied)
+    dump = min(timed("bmlb KernelBackend.read() (the verification dump)", lambda: len(backend.read().table.services))
+               for _ in range(2))
+    sn = min(timed("ipvsadm -Sn (same table)", lambda: ipvsadm("-Sn")) for _ in range(2))
+    r.sync(Table(), now=4)
     print("    after sync(empty):", counts(), "VIPs left:", len(backend.addresses("bmlb0")))
     ipvsadm("-C")
     lines = []
@@ -128,8 +152,15 @@ def vm(n: int, m: int) -> None:
     ipvsadm("-C")
     raw = timed("bmlb apply(plan) only, from empty", lambda: backend.apply(diff(t, Table(), owned=())))
     ipvsadm("-C")
-    print(f"ratio bmlb full sync / ipvsadm -R: {ours / ref:.2f}   (apply only: {raw / ref:.2f}; "
-          f"no-op sync {again:.2f} s, incremental {inc:.2f} s)")
+    rss = peak_rss_mb()
+    print(f"ratio bmlb full sync / ipvsadm -R: {ours / ref:.2f}   (apply only: {raw / ref:.2f})")
+    print(f"ratio bmlb verification dump / ipvsadm -Sn: {dump / sn:.2f}")
+    print("targets (issue 13, agent):")
+    print(f"  one endpoint change applied < 0.2 s: {inc:.3f} s -> {verdict(inc < 0.2)}")
+    print(f"  one endpoint change <= 2 netlink writes: {writes} -> {verdict(writes <= 2)}")
+    print(f"  verification dump no slower than ipvsadm -Sn: {dump:.3f} s vs {sn:.3f} s -> {verdict(dump <= sn)}")
+    print(f"  no-op sync: {again:.3f} s (was a full dump + diff before)")
+    print(f"  peak RSS of this process (Reconciler + KernelBackend + tables): {rss:.0f} MB")
     if "--pyroute2" in sys.argv:
         from pyroute2 import IPVS, IPVSDest, IPVSService
 

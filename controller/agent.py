@@ -44,6 +44,7 @@ class Agent:
     drain_timeout: float = 300.0
     debounce: float = 0.2
     resync: float = 30.0
+    verify_every: float = 120.0  # full read of the kernel's table; other syncs apply only the diff
     state_file: Path | None = None
     lease_namespace: str | None = None
     address: str | None = None
@@ -56,7 +57,8 @@ class Agent:
     reconciler: Reconciler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reconciler = Reconciler(self.backend, link=self.link, drain_timeout=self.drain_timeout)
+        self.reconciler = Reconciler(self.backend, link=self.link, drain_timeout=self.drain_timeout,
+                                     verify_every=self.verify_every)
 
     def desired(self) -> Table:
         compiled = compile(self.index.snapshot(), assign_new=False, extra_nodes=(self.node,))
@@ -122,11 +124,11 @@ class Agent:
         await asyncio.to_thread(self.speaker.stop)
 
     async def run(self, stopped: asyncio.Event) -> None:
-        last = 0.0
+        last, failed = 0.0, False
         while not stopped.is_set():
             changed = await self.index.wait_changed(1.0)
             draining = bool(self.reconciler.draining)
-            if not changed and time.monotonic() - last < (2.0 if draining else self.resync):
+            if not changed and not failed and time.monotonic() - last < (2.0 if draining else self.resync):
                 continue
             if changed:
                 await asyncio.sleep(self.debounce)
@@ -134,8 +136,10 @@ class Agent:
             try:
                 await asyncio.to_thread(self.sync_once)
                 self.index.applied(version)
-            except Exception:
+                failed = False
+            except Exception:  # the Reconciler forgot its memory: the retry verifies the kernel
                 log.exception("IPVS sync failed; retrying")
+                failed = True
                 await asyncio.sleep(1.0)
             last = time.monotonic()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -162,14 +164,68 @@ def _program(rule: str) -> Any:
     return _env.program(_env.compile(rule), functions=CEL_FUNCTIONS)
 
 
+# (rule, JSON of what the rule reads of self) -> (passed, error text): a rule is a pure
+# function of the fields of `self` it names (of their presence alone for has(self.f)), and an
+# estate repeats the same few of those thousands of times, so most evaluations are look-ups.
+_VERDICTS: dict[tuple[str, str], tuple[bool, str | None]] = {}
+cache_verdicts = True  # bench/offline.py turns it off to measure what it saves
+
+
+_SELF = re.compile(r"\bself\b(?:\.([A-Za-z_]\w*))?")
+
+
+@cache
+def _reads(rule: str) -> dict[str, bool] | None:
+    """The fields of `self` a rule reads, each True if only its presence (has(self.f)) counts;
+    None if the rule uses `self` as a whole."""
+    fields: dict[str, bool] = {}
+    for m in _SELF.finditer(rule):
+        if m.group(1) is None:
+            return None
+        fields[m.group(1)] = True
+    for name in fields:
+        fields[name] = rule.count(f"has(self.{name})") == len(re.findall(rf"\bself\.{name}\b", rule))
+    return fields
+
+
+def _projection(rule: str, value: Any) -> Any:
+    """What the verdict of `rule` on `value` depends on (its cache key)."""
+    fields = _reads(rule)
+    if fields is None or not isinstance(value, dict):
+        return value
+    return {f: (f in value) if presence else value.get(f, _ABSENT) for f, presence in fields.items()}
+
+
+_ABSENT = {"\0absent": True}  # not a value YAML or JSON gives a field
+
+
+def _evaluate(rule: str, value: Any) -> tuple[bool, str | None]:
+    try:
+        key: tuple[str, str] | None = (rule, json.dumps(_projection(rule, value), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):  # not plain JSON (e.g. a YAML timestamp): not cached
+        key = None
+    if not cache_verdicts:
+        key = None
+    if key is not None and (hit := _VERDICTS.get(key)) is not None:
+        return hit
+    try:
+        verdict: tuple[bool, str | None] = (bool(_program(rule).evaluate({"self": celpy.json_to_cel(value)})), None)
+    except Exception as err:
+        verdict = (False, str(err))
+    if key is not None:
+        if len(_VERDICTS) >= 1 << 16:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
 def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:
     errors: list[SchemaError] = []
     for rule in schema.get("x-kubernetes-validations") or []:
-        try:
-            ok = _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
-        except Exception as err:
-            ok, rule = False, {**rule, "message": f"{rule.get('message', rule['rule'])} ({err})"}
-        if not bool(ok):
+        ok, failure = _evaluate(rule["rule"], value)
+        if failure is not None:
+            rule = {**rule, "message": f"{rule.get('message', rule['rule'])} ({failure})"}
+        if not ok:
             where = _path(path) + (rule.get("fieldPath") or "")
             errors.append(SchemaError(where, rule.get("message") or f"failed rule: {rule['rule']}"))
     if isinstance(value, dict):

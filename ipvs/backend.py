@@ -2,6 +2,7 @@
 
     class Backend(Protocol):
         def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed
+        def read_servers(self, services: Sequence[VirtualService]) -> Observed  # those services' servers
         def apply(self, plan: Sequence[Op]) -> int           # raises ApplyError
         def ensure_link(self, link: str) -> None             # a dummy link, up
         def addresses(self, link: str) -> frozenset[IPAddress]   # empty if no such link
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from ipvs.diff import Op, ServerRef
 from ipvs.drain import Connections
-from ipvs.model import IPAddress, Table
+from ipvs.model import IPAddress, Table, VirtualService
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,11 @@ class Observed:
 class Backend(Protocol):
     def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed:
         """The IPVS table; with `owned`, only services whose VIP it accepts."""
+        ...
+
+    def read_servers(self, services: Sequence[VirtualService]) -> Observed:
+        """The real servers (and their connections) of these services as the backend has them,
+        with the services' attributes taken from the arguments. Raises IpvsError if one is gone."""
         ...
 
     def apply(self, plan: Sequence[Op]) -> int:

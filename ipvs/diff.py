@@ -135,7 +135,7 @@ def leaving(desired: Table, actual: Table) -> Iterator[tuple[VirtualService, Rea
     want = desired.by_key()
     for have in actual.services:
         svc = want.get(have.key)
-        if svc is None:
+        if svc is None or svc.real_servers == have.real_servers:
             continue
         keep = {r.key for r in svc.real_servers}
         for rs in have.real_servers:
@@ -169,6 +169,8 @@ def diff(
 
 
 def _diff_service(svc: VirtualService, old: VirtualService, draining: Collection[ServerRef]) -> Iterator[Op]:
+    if svc is old or svc == old:  # the common case, without building keys
+        return
     b = bare(svc)
     if (svc.scheduler, svc.persistence_timeout) != (old.scheduler, old.persistence_timeout):
         yield EditService(b, bare(old))

@@ -2,6 +2,7 @@
 
     backend = KernelBackend()            # opens nothing yet; needs root (CAP_NET_ADMIN)
     backend.read(owned=None) -> Observed # services (one dump) + real servers (one dump each)
+    backend.read_servers(services) -> Observed   # those services' real servers (one dump each)
     backend.apply(plan) -> int           # one batch: many messages per sendmsg, no ACK round trips
     backend.ensure_link("bmlb0"); backend.bind("bmlb0", vips); backend.unbind("bmlb0", vips)
     backend.addresses("bmlb0") -> frozenset of VIPs (global, /32 or /128)
@@ -22,7 +23,6 @@ EINVAL while `lo` is down in the namespace, so ensure_link() also brings `lo` up
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import shutil
@@ -95,19 +95,31 @@ class KernelBackend:
         try:
             seq = s.seq()
             services = [wire.decode_service(p) for p in s.request(wire.dump_services(self._family, seq), seq)]
-            full: list[VirtualService] = []
-            conns: dict[ServerRef, Connections] = {}
+        except OSError as e:
+            raise IpvsError(f"reading the IPVS table: {e}") from e
+        mine = [svc for svc in services if svc is not None and (owned is None or owned(svc.address))]
+        return self._servers(mine)
+
+    def read_servers(self, services: Sequence[VirtualService]) -> Observed:
+        return self._servers(services)
+
+    def _servers(self, services: Sequence[VirtualService]) -> Observed:
+        s = self._ipvs()
+        full: list[VirtualService] = []
+        conns: dict[ServerRef, Connections] = {}
+        decode = wire.decode_dest
+        try:
             for svc in services:
-                if svc is None or (owned is not None and not owned(svc.address)):
-                    continue
                 seq = s.seq()
                 af = wire.af_of(svc.address)
                 servers = []
                 for p in s.request(wire.dump_dests(svc, self._family, seq), seq):
-                    rs, c = wire.decode_dest(p, af)
+                    rs, c = decode(p, af)
                     servers.append(rs)
-                    conns[ServerRef(svc.key, rs.key)] = c
-                full.append(dataclasses.replace(svc, real_servers=tuple(servers)))
+                    if c.total:
+                        conns[ServerRef(svc.key, rs.key)] = c
+                full.append(VirtualService(svc.protocol, svc.address, svc.port, svc.scheduler,  # not replace(): hot
+                                           svc.persistence_timeout, tuple(servers)))
         except OSError as e:
             raise IpvsError(f"reading the IPVS table: {e}") from e
         return Observed(Table(tuple(full)), conns)

@@ -69,6 +69,17 @@ class MemoryBackend:
         }
         return Observed(table, conns)
 
+    def read_servers(self, services: Sequence[VirtualService]) -> Observed:
+        out, conns = [], {}
+        for svc in services:
+            if svc.key not in self.services:
+                raise IpvsError(f"reading the real servers of {svc}: {errno.errorcode[errno.ESRCH]}")
+            have = tuple(self.servers[svc.key].values())
+            out.append(dataclasses.replace(svc, real_servers=have))
+            conns.update({ref: self.connections.get(ref, Connections())
+                          for ref in (ServerRef(svc.key, r.key) for r in have)})
+        return Observed(Table(tuple(out)), conns)
+
     def apply(self, plan: Sequence[Op]) -> int:
         failures: list[Failure] = []
         for op in plan:

@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+T = TypeVar("T")
+
+# str() of an address is the costly part of every key, and a sync builds tens of thousands of
+# keys; hashing an address (ipaddress's __hash__ is Python) costs nearly as much, so the cache
+# is keyed on its class and integer value.
+_TEXT: dict[tuple[type, int], str] = {}
+
+
+def _text(address: IPAddress) -> str:
+    k = (address.__class__, address._ip)
+    text = _TEXT.get(k)
+    if text is None:
+        if len(_TEXT) >= 1 << 17:
+            _TEXT.clear()
+        text = _TEXT[k] = str(address)
+    return text
 
 
 class Protocol(enum.Enum):
@@ -48,7 +66,7 @@ class RealServer:
 
     @property
     def key(self) -> tuple[int, str, int]:
-        return (self.address.version, str(self.address), self.port)
+        return (self.address.version, _text(self.address), self.port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +85,7 @@ class VirtualService:
 
     @property
     def key(self) -> tuple[str, int, str, int]:
-        return (self.protocol.value, self.address.version, str(self.address), self.port)
+        return (self.protocol.value, self.address.version, _text(self.address), self.port)
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
@@ -85,7 +103,25 @@ class Table:
 
     @property
     def vips(self) -> frozenset[IPAddress]:
-        return frozenset(s.address for s in self.services)
+        return _memo(self, "vips", lambda: frozenset(s.address for s in self.services))
 
     def by_key(self) -> dict[tuple[str, int, str, int], VirtualService]:
-        return {s.key: s for s in self.services}
+        """Services by key (shared between callers: do not modify)."""
+        return _memo(self, "by_key", lambda: {s.key: s for s in self.services})
+
+
+# Derived values of the few most recent tables: one sync asks for them several times, and a
+# table is immutable. Entries hold the table itself, so an id is never reused while cached.
+_MEMO: dict[int, tuple[Table, dict[str, object]]] = {}
+
+
+def _memo(table: Table, name: str, compute: Callable[[], T]) -> T:
+    entry = _MEMO.get(id(table))
+    if entry is None or entry[0] is not table:
+        if len(_MEMO) >= 8:
+            del _MEMO[next(iter(_MEMO))]
+        entry = _MEMO[id(table)] = (table, {})
+    values = entry[1]
+    if name not in values:
+        values[name] = compute()
+    return values[name]  # type: ignore[return-value]

@@ -48,6 +48,7 @@ class Socket:
         self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)  # error reports: header only, not the request
         self.sock.bind((0, 0))
         self._seq = 0
+        self.sends = 0  # sendmsg calls so far (requests, dump requests and batch chunks)
 
     def seq(self, n: int = 1) -> int:
         """Reserve n sequence numbers; return the first."""
@@ -62,6 +63,7 @@ class Socket:
         """Send one message; collect replies until its ACK, error or NLMSG_DONE (needs NLM_F_ACK
         on a non-dump request)."""
         self.sock.send(msg)
+        self.sends += 1
         out: list[bytes] = []
         while True:
             data = self._recv(0)
@@ -91,6 +93,7 @@ class Socket:
 
     def _send_chunk(self, chunk: list[bytes], failures: dict[int, int]) -> None:
         self.sock.send(b"".join(chunk))
+        self.sends += 1
         while True:
             try:
                 data = self._recv(socket.MSG_DONTWAIT)

@@ -28,13 +28,13 @@ def required(table: Table) -> dict[str, str]:
     if not table.services:
         return {}
     out = {"net.ipv4.vs.expire_nodest_conn": "1", "net.ipv4.vs.expire_quiescent_template": "1"}
-    servers = [(s, r) for s in table.services for r in s.real_servers]
-    if any(r.forwarding is Forwarding.NAT for _, r in servers):
+    nat = [s for s in table.services if any(r.forwarding is Forwarding.NAT for r in s.real_servers)]
+    if nat:
         out["net.ipv4.ip_forward"] = "1"
         out["net.ipv4.vs.conntrack"] = "1"
-        if any(s.address.version == 6 for s, r in servers if r.forwarding is Forwarding.NAT):
+        if any(s.address.version == 6 for s in nat):
             out["net.ipv6.conf.all.forwarding"] = "1"
-    if any(r.forwarding is Forwarding.DR for _, r in servers):
+    if any(r.forwarding is Forwarding.DR for s in table.services for r in s.real_servers):
         out["net.ipv4.conf.all.arp_ignore"] = "1"
         out["net.ipv4.conf.all.arp_announce"] = "2"
     return dict(sorted(out.items()))

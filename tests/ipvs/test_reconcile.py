@@ -3,10 +3,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
+import pytest
 from hypothesis import given, settings
 
-from ipvs.diff import DeleteServer, DrainServer, ServerRef, bare, count
+from ipvs.diff import DeleteServer, DeleteService, DrainServer, ServerRef, bare, count
 from ipvs.drain import Connections
+from ipvs.errors import ApplyError
 from ipvs.memory import MemoryBackend
 from ipvs.model import Forwarding, Protocol, Table
 from ipvs.reconcile import Reconciler
@@ -168,3 +170,64 @@ def test_vip_order_is_stable() -> None:
     vips = ["10.96.0.9", "10.96.0.10", "fd00::1"]
     Reconciler(backend).sync(table(*(vs(v) for v in vips)), now=0)
     assert backend.links["bmlb0"] == {ipaddress.ip_address(v) for v in vips}
+
+
+def test_syncs_diff_against_memory_and_verify_on_schedule() -> None:
+    """O(changes): between verifications a change made behind bmlb's back is not seen; the
+    periodic verification reads the kernel and repairs it."""
+    backend = MemoryBackend()
+    r = Reconciler(backend, verify_every=60)
+    assert r.sync(table(A), now=0).verified
+    backend.apply((DeleteServer(bare(A), rs("10.0.0.2")),))  # someone else, e.g. ipvsadm -d
+    quiet = r.sync(table(A), now=30)
+    assert (quiet.plan, quiet.verified) == ((), False)
+    repaired = r.sync(table(A), now=60)
+    assert repaired.verified and [type(op).__name__ for op in repaired.plan] == ["AddServer"]
+    assert backend.table() == table(A)
+
+
+def test_after_an_error_the_next_sync_verifies() -> None:
+    backend = MemoryBackend()
+    r = Reconciler(backend, verify_every=3600)
+    r.sync(table(A), now=0)
+    backend.apply((DeleteService(bare(A)),))  # the service vanished behind bmlb's back
+    with pytest.raises(ApplyError):  # bmlb adds a server to a service it believes exists
+        r.sync(table(vs("10.96.0.10", 80, rs("10.0.0.1"), rs("10.0.0.2"), rs("10.0.0.3"))), now=1)
+    wanted = table(vs("10.96.0.10", 80, rs("10.0.0.1"), rs("10.0.0.3")))
+    result = r.sync(wanted, now=2)
+    assert result.verified and backend.table() == wanted
+    assert r.sync(wanted, now=3).plan == ()
+
+
+def test_forced_verification_reads_the_kernel() -> None:
+    backend = MemoryBackend()
+    r = Reconciler(backend, verify_every=3600)
+    r.sync(table(A), now=0)
+    backend.apply((DeleteServer(bare(A), rs("10.0.0.1")),))
+    assert r.sync(table(A), now=1).plan == ()
+    assert [type(op).__name__ for op in r.sync(table(A), now=2, verify=True).plan] == ["AddServer"]
+    assert backend.table() == table(A)
+
+
+def test_drained_server_is_remembered_at_weight_zero() -> None:
+    backend = MemoryBackend()
+    r = Reconciler(backend, drain_timeout=100, verify_every=3600)
+    r.sync(table(A), now=0)
+    backend.connections[B2] = Connections(active=1)
+    assert [type(op) for op in r.sync(table(A1), now=1).plan] == [DrainServer]
+    assert r.sync(table(A1), now=2).plan == ()  # from memory: already at weight 0
+    assert r.sync(table(A), now=3).plan  # desired again: restored to weight 1
+    assert backend.table() == table(A)
+
+
+@settings(max_examples=50, deadline=None)
+@given(tables, tables, tables)
+def test_memory_and_a_fresh_read_agree(a: Table, b: Table, c: Table) -> None:
+    """Whatever sequence was synced, the remembered table plans what a full read plans."""
+    backend = MemoryBackend()
+    r = Reconciler(backend, verify_every=3600)
+    r.sync(a, now=0)
+    r.sync(b, now=1)
+    fresh = Reconciler(MemoryBackend(backend.table(), links=backend.links)).plan(c, now=2)
+    assert r.sync(c, now=2).plan == fresh
+    assert backend.table() == c and r.sync(c, now=3, verify=True).plan == ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 
 import pytest
 from pyroute2 import IPVSDest, IPVSService
@@ -112,3 +113,27 @@ def test_decode_skips_fwmark_services() -> None:
     fw = wire.nla(wire.ATTR_SERVICE, wire._u16(wire.SVC_AF, 2) + wire._u32(wire.SVC_FWMARK, 7)
                    + wire.nla(wire.SVC_SCHED_NAME, b"rr\0"))
     assert wire.decode_service(_reply(fw)) is None
+
+
+def _linux_dest(server: RealServer, active: int, inactive: int, *, persist: bool = True) -> bytes:
+    """A GET_DEST reply laid out as Linux's ip_vs_genl_fill_dest writes it (addr is a 16-byte
+    union nf_inet_addr, then port, fwd, weight, tunnel, thresholds, counters, family, stats)."""
+    def attr(kind: int, fmt: str, *v: object) -> bytes:
+        data = struct.pack(fmt, *v)
+        return struct.pack("=HH", 4 + len(data), kind) + data + b"\0" * (-len(data) & 3)
+
+    fwd = {Forwarding.NAT: 0, Forwarding.TUN: 2, Forwarding.DR: 3}[server.forwarding]
+    family = 2 if server.address.version == 4 else 10
+    body = (attr(1, "16s", server.address.packed) + attr(2, "!H", server.port) + attr(3, "=I", fwd)
+            + attr(4, "=I", server.weight) + attr(13, "=B", 0) + attr(14, "!H", 0) + attr(15, "=H", 0)
+            + attr(5, "=I", 0) + attr(6, "=I", 0) + attr(7, "=I", active) + attr(8, "=I", inactive)
+            + (attr(9, "=I", 0) if persist else b"") + attr(11, "=H", family) + attr(10 | 0x8000, "40s", b""))
+    return b"\x08\x01\x00\x00" + struct.pack("=HH", 4 + len(body), 2 | 0x8000) + body
+
+
+@pytest.mark.parametrize("persist", [True, False], ids=["linux-layout", "other-layout"])
+@pytest.mark.parametrize("server", [*SERVERS, rs("fd00::5", 443, 7, Forwarding.DR)])
+def test_decode_dest_of_a_kernel_reply(server: RealServer, persist: bool) -> None:
+    for active, inactive in ((0, 0), (5, 9)):
+        got, conns = wire.decode_dest(_linux_dest(server, active, inactive, persist=persist), socket.AF_INET)
+        assert got == server and (conns.active, conns.inactive) == (active, inactive)
