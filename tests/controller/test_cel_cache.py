@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import schema
+from controller.resources import crd_texts
 
 
 def _rules(node: Any) -> list[str]:
@@ -27,7 +28,7 @@ def _rules(node: Any) -> list[str]:
     return out
 
 
-RULES = sorted({r for f in schema.CRDS.glob("*.yaml") for r in _rules(yaml.safe_load(f.read_text()))})
+RULES = sorted({r for text in crd_texts().values() for r in _rules(yaml.safe_load(text))})
 FIELDS = ["names", "selector", "type", "deviceGroup", "position", "rule", "purpose", "autoAssign", "address",
           "pool", "matchLabels", "port", "name"]
 scalars = st.one_of(st.sampled_from(["panorama", "firewall", "before", "after", "top", "Service", "Public",
