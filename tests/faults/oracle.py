@@ -99,12 +99,31 @@ def expected_flows(services: list[dict[str, Any]], pools: list[dict[str, Any]], 
     by_name = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services
                if s["spec"].get("type") == "LoadBalancer"}
 
+    def home_zone(svc: dict[str, Any]) -> str | None:
+        """README: a pool edit never re-IPs; an address left outside every pool is kept, in the zone
+        of the pool the Service would draw from (its bmlb.io/pool, else the first auto-assign
+        Service pool, by name, that admits its namespace)."""
+        wanted = ((svc["metadata"].get("annotations") or {}).get("bmlb.io/pool"))
+        ns = svc["metadata"]["namespace"]
+        for pool in sorted(pools, key=lambda p: p["metadata"]["name"]):
+            spec = pool["spec"]
+            if spec.get("purpose", "Service") != "Service":
+                continue
+            if wanted is not None and pool["metadata"]["name"] == wanted:
+                return spec["zone"]
+            if wanted is None and spec.get("autoAssign", True) and ns in (spec.get("namespaces") or [ns]):
+                return spec["zone"]
+        return None
+
     def vip_of(svc: dict[str, Any]) -> tuple[str, str] | None:
         ips = [i.get("ip") for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
         for ip in ips:
             for pool in pools:
                 if pool["spec"].get("purpose", "Service") == "Service" and _in(ip, pool["spec"]["addresses"]):
                     return ip, pool["spec"]["zone"]
+        for ip in ips:
+            if not any(_in(ip, p["spec"]["addresses"]) for p in pools) and (zone := home_zone(svc)):
+                return ip, zone
         return None
 
     def public_zone(ip: str) -> str | None:
