@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +20,8 @@ from controller import ipam, specs
 from controller.ipam import Pool, PoolSyntaxError
 from controller.problems import ObjectRef, Problem
 from controller.rules import ParsedNat, ParsedPolicy
-from controller.services import LBService, parse_service, pydantic_problems, warn
+from controller.services import LBService, parse_service, pydantic_problems
 from controller.snapshot import Body, Snapshot, ref_of
-
-NODE_ADDRESS = "bmlb.io/node-address"  # a Lease's next-hop address (controller/leases.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,17 +266,9 @@ def _clean_node(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
             problems.append(Problem(ref, path, "InvalidType", "has the wrong shape; the Node is ignored"))
     if meta is None or problems:
         return None, problems
-    good = []
-    for i, a in enumerate(addresses or []):
-        if a.get("type") in ("InternalIP", "ExternalIP") and not _is_ip(a.get("address")):
-            problems.append(warn(ref, f"status.addresses[{i}].address", "InvalidAddress",
-                                 f"{a.get('address')!r} is not an IP address; it is never a next hop"))
-        else:
-            good.append(a)
-    addresses = good
     return {"kind": "Node", "metadata": {"name": meta.name, "labels": dict(meta.labels)},
             "spec": {"unschedulable": bool(unschedulable)},
-            "status": {"addresses": addresses, "conditions": conditions}}, problems
+            "status": {"addresses": addresses, "conditions": conditions}}, []
 
 
 def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -300,14 +289,8 @@ def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
             out[key] = value
     if meta is None or problems:
         return None, problems
-    annotations = dict(meta.annotations)
-    address = annotations.get(NODE_ADDRESS)
-    if address is not None and not _is_ip(address):
-        problems.append(warn(ref, f"metadata.annotations[{NODE_ADDRESS}]", "InvalidAddress",
-                             f"{address!r} is not an IP address; it is never a next hop"))
-        del annotations[NODE_ADDRESS]
     return {"kind": "Lease", "metadata": {"name": meta.name, "namespace": meta.namespace,
-                                          "annotations": annotations}, "spec": out}, problems
+                                          "annotations": dict(meta.annotations)}, "spec": out}, []
 
 
 def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -334,17 +317,10 @@ def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
             "addressType": family if isinstance(family, str) else "", "ports": ports, "endpoints": endpoints}, []
 
 
-def _is_ip(raw: Any) -> bool:
-    try:
-        ipaddress.ip_address(raw)
-    except ValueError:
-        return False
-    return isinstance(raw, str)
-
-
 def clean(snapshot: Snapshot) -> tuple[Snapshot, list[Problem]]:
     """The Nodes, Leases and EndpointSlices in exactly the shape the route and data-plane stages
-    read (only fields of the right type); the malformed ones set aside with a problem."""
+    read (only fields of the right type); the malformed ones set aside with a problem. Whether an
+    address is a usable next hop is judged once, by controller/routes.py."""
     problems: list[Problem] = []
     kept: dict[str, list[dict[str, Any]]] = {"nodes": [], "leases": [], "endpoint_slices": []}
     for field, cleaner in (("nodes", _clean_node), ("leases", _clean_lease), ("endpoint_slices", _clean_slice)):
