@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from controller import manifests
+from controller import manifests, naming
 from controller.kapilite import ApiServer, ensure_built
 from controller.localcluster import ROOT, Cluster, apply_crds, process
 from controller.tables import table_from_plain
@@ -125,8 +125,11 @@ def show(cluster: Cluster, docs: list[dict[str, Any]], sim: Simulator, states: d
         for p in pols:
             if p["metadata"]["namespace"] != ns:
                 continue
-            st = cluster.get("SecurityPolicy", p["metadata"]["name"], ns).get("status") or {}
-            sec += [r for r in st.get("rules", []) if f"-{name}" in r]
+            pname = p["metadata"]["name"]
+            st = cluster.get("SecurityPolicy", pname, ns).get("status") or {}
+            mine = {naming.name("security_rule", namespace=ns, policy=pname, rule=r["name"], service=name,
+                                published=pub) for r in p["spec"].get("rules", []) for pub in (False, True)}
+            sec += [r for r in st.get("rules", []) if r in mine]
         t.add_row(f"{ns}/{name}", ", ".join(cluster.ingress(name, ns)) or "(pending)", "\n".join(publics) or "-",
                   "\n".join(rules) or "-", "\n".join(sec) or "-")
     console.print(t)
