@@ -1,0 +1,238 @@
+"""The firewall twin in a kernel: real TCP connections through a network namespace that `apply`
+programmed from a hand-written PAN-OS running config.
+
+    netns tw-inet (untrust client)  eth0 203.0.113.100-115/24 ── fw-u 203.0.113.2/24 (ethernet1/1)
+    netns tw-office (trust client)  eth0 10.0.0.5, .6/24      ── fw-t 10.0.0.1/24    (ethernet1/2)
+    netns tw-srv (dmz server)       eth0 192.168.50.10/24     ── fw-d 192.168.50.1/24 (ethernet1/3)
+    netns tw-na (k8s node a)        eth0 10.96.0.11/24        ── fw-ka 10.96.0.1/24  (ethernet1/4)
+    netns tw-nb (k8s node b)        eth0 10.96.1.11/24        ── fw-kb 10.96.1.1/24  (ethernet1/5)
+                                    (nodes hold the VIP 10.96.100.2 on lo)
+    netns tw-fw: the twin (nftables table + routes + addresses from `apply`)
+
+Servers answer one line with their name ("srv", "node-a", "node-b"). Runs as root in the VM:
+    tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q tests/e2e/test_twin_kernel.py
+Elsewhere it skips unless root with nftables; with BMLB_KERNEL_VM=1 a missing piece fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import socketserver
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.fixtures import members, nat, security
+from tests.e2e.twin import apply, load, probe
+from tests.kernel.lab import ip_batch, netns, run
+
+IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
+FW, INET, OFFICE, SRV, NODE_A, NODE_B = "tw-fw", "tw-inet", "tw-office", "tw-srv", "tw-na", "tw-nb"
+LINKS = {  # PAN-OS interface -> (twin's Linux name, its address, peer namespace, peer addresses)
+    "ethernet1/1": ("fw-u", "203.0.113.2/24", INET, tuple(f"203.0.113.{i}/24" for i in range(100, 116))),
+    "ethernet1/2": ("fw-t", "10.0.0.1/24", OFFICE, ("10.0.0.5/24", "10.0.0.6/24")),
+    "ethernet1/3": ("fw-d", "192.168.50.1/24", SRV, ("192.168.50.10/24",)),
+    "ethernet1/4": ("fw-ka", "10.96.0.1/24", NODE_A, ("10.96.0.11/24",)),
+    "ethernet1/5": ("fw-kb", "10.96.1.1/24", NODE_B, ("10.96.1.11/24",)),
+}
+INTERFACES = {pan: v[0] for pan, v in LINKS.items()}
+ZONES = {"untrust": ("ethernet1/1",), "trust": ("ethernet1/2",), "dmz": ("ethernet1/3",),
+         "k8s": ("ethernet1/4", "ethernet1/5")}
+VIP, PUB_VIP, PUB_SRV = "10.96.100.2", "203.0.113.16", "203.0.113.17"
+NAMES = {SRV: "srv", NODE_A: "node-a", NODE_B: "node-b"}
+TIMEOUT = 1.5
+MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet nft_fib_inet veth"
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, nftables)"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} on PATH (apt-get install nftables iproute2)"
+    return None
+
+
+def running_config(*, ecmp: int = 2, extra_rules: str = "") -> str:
+    ifaces = "".join(f'<entry name="{p}"><layer3><ip><entry name="{v[1]}"/></ip></layer3></entry>'
+                     for p, v in LINKS.items())
+    zones = "".join(f'<entry name="{z}"><network><layer3>{members(*i)}</layer3></network></entry>'
+                    for z, i in ZONES.items())
+    monitored = "".join(
+        f'<entry name="vip-{n}"><destination>10.96.100.0/24</destination>'
+        f"<nexthop><ip-address>{hop}</ip-address></nexthop><metric>10</metric>"
+        f"<path-monitor><enable>yes</enable><failure-condition>any</failure-condition><monitor-destinations>"
+        f'<entry name="hop"><enable>yes</enable><destination>{hop}</destination></entry>'
+        f"</monitor-destinations></path-monitor></entry>"
+        for n, hop in (("a", "10.96.0.11"), ("b", "10.96.1.11")))
+    services = ('<service><entry name="tcp-443"><protocol><tcp><port>443</port></tcp></protocol></entry>'
+                '<entry name="tcp-22"><protocol><tcp><port>22</port></tcp></protocol></entry></service>')
+    nats = (nat("pub-vip", frm=("untrust",), to="untrust", destination=(PUB_VIP,), service="tcp-443",
+                translated=VIP)
+            + nat("pub-srv", frm=("untrust",), to="untrust", destination=(PUB_SRV,), service="tcp-443",
+                  translated="192.168.50.10", port=8443))
+    rules = (extra_rules
+             + security("web-vip", frm=("untrust",), to=("k8s",), destination=(PUB_VIP,), service=("tcp-443",))
+             + security("web-srv", frm=("untrust",), to=("dmz",), destination=(PUB_SRV,), service=("tcp-443",))
+             + security("office-vip", frm=("trust",), to=("k8s",), source=("10.0.0.5",), destination=(VIP,),
+                        service=("tcp-443",))
+             + security("no-ssh", frm=("trust",), to=("dmz",), service=("tcp-22",), action="deny")
+             + security("office-srv", frm=("trust",), to=("dmz",)))
+    return f"""<config version="10.2.0"><shared/><devices><entry name="localhost.localdomain">
+      <network><interface><ethernet>{ifaces}</ethernet></interface>
+        <virtual-router><entry name="default"><interface>{members(*LINKS)}</interface>
+          <ecmp><enable>{"yes" if ecmp > 1 else "no"}</enable><max-path>{max(ecmp, 2)}</max-path></ecmp>
+          <routing-table><ip><static-route>{monitored}</static-route></ip></routing-table>
+        </entry></virtual-router></network>
+      <vsys><entry name="vsys1"><zone>{zones}</zone>{services}
+        <rulebase><security><rules>{rules}</rules></security><nat><rules>{nats}</rules></nat></rulebase>
+      </entry></vsys></entry></devices></config>"""
+
+
+class _Named(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.sendall(self.server.name.encode() + b"\n")  # type: ignore[attr-defined]
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[None]:
+    started: list[_Server] = []
+    for ns, ports in ((SRV, (8443, 22, 443)), (NODE_A, (443,)), (NODE_B, (443,))):
+        for port in ports:
+            with netns(ns):
+                s = _Server(("0.0.0.0", port), _Named)
+            s.name = NAMES[ns]  # type: ignore[attr-defined]
+            threading.Thread(target=s.serve_forever, daemon=True).start()
+            started.append(s)
+    try:
+        yield
+    finally:
+        for s in started:
+            s.shutdown()
+            s.server_close()
+
+
+def ask(ns: str, src: str, dst: str, port: int) -> str | None:
+    """The name the server at dst:port answers to a client in `ns` bound to `src`; None if the
+    connection fails (dropped: timeout; reset: refused)."""
+    with netns(ns):
+        s = socket.socket()
+    s.settimeout(TIMEOUT)
+    try:
+        s.bind((src, 0))
+        s.connect((dst, port))
+        return s.makefile().readline().strip() or None
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+SPACES = (FW, INET, OFFICE, SRV, NODE_A, NODE_B)
+
+
+def _topology() -> None:
+    """Namespaces and links; the twin's own addresses and routes come from `apply`."""
+    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in SPACES),
+                   capture_output=True, text=True, check=False)  # leftovers of an interrupted run
+    ip_batch([f"netns add {n}" for n in SPACES])
+    ip_batch(["link set lo up", *(f"link add {linux} type veth peer name eth0 netns {peer}"
+                                  for linux, _, peer, _ in LINKS.values())], ns=FW)
+    for _linux, addr, peer, peer_addrs in LINKS.values():
+        lines = ["link set lo up", "link set eth0 up", *(f"addr add {a} dev eth0" for a in peer_addrs),
+                 f"route add default via {addr.split('/')[0]}"]
+        if peer in (NODE_A, NODE_B):
+            lines.append(f"addr add {VIP}/32 dev lo")
+        ip_batch(lines, ns=peer)
+
+
+@pytest.fixture(scope="module")
+def twin() -> Iterator[str]:
+    missing = _missing()
+    if missing:
+        if IN_VM:
+            pytest.fail(f"BMLB_KERNEL_VM=1 but {missing}", pytrace=False)
+        pytest.skip(f"firewall twin kernel test: {missing}; run: tests/kernel/run-in-vm.sh "
+                    ".venv/bin/python -m pytest tests/e2e/test_twin_kernel.py")
+    if shutil.which("modprobe"):  # the VM's kernel loads most of them on demand anyway
+        subprocess.run(["modprobe", "-a", *MODULES.split()], capture_output=True, check=False)
+    _topology()
+    with servers():
+        apply(running_config(), FW, INTERFACES)
+        yield FW
+    ip_batch([f"netns del {n}" for n in SPACES])
+
+
+def test_dnat_and_allow_pass_to_the_vip_and_the_translated_port(twin: str) -> None:
+    answers = {ask(INET, f"203.0.113.{i}", PUB_VIP, 443) for i in range(100, 116)}
+
+    assert answers == {"node-a", "node-b"}  # ECMP over both next hops, by source address
+    assert ask(INET, "203.0.113.100", PUB_SRV, 443) == "srv"  # 443 -> 192.168.50.10:8443
+
+
+def test_unpublished_port_and_direct_vip_are_blocked(twin: str) -> None:
+    assert ask(INET, "203.0.113.100", PUB_VIP, 80) is None  # not translated, never reaches k8s
+    assert ask(INET, "203.0.113.100", VIP, 443) is None  # untrust -> k8s untranslated: interzone-default
+    assert ask(INET, "203.0.113.100", "192.168.50.10", 8443) is None
+
+
+def test_security_rules_first_match_and_interzone_default(twin: str) -> None:
+    assert ask(OFFICE, "10.0.0.5", VIP, 443) in {"node-a", "node-b"}  # office-vip
+    assert ask(OFFICE, "10.0.0.6", VIP, 443) is None  # source not allowed: interzone-default deny
+    assert ask(OFFICE, "10.0.0.5", "192.168.50.10", 22) is None  # no-ssh above office-srv
+    assert ask(OFFICE, "10.0.0.5", "192.168.50.10", 8443) == "srv"  # office-srv
+    assert ask(NODE_A, "10.96.0.11", "10.0.0.5", 22) is None  # replies pass, new sessions k8s -> trust do not
+
+
+def test_reapplying_changes_nothing_and_keeps_sessions(twin: str) -> None:
+    def state() -> tuple[str, str, str]:
+        return (run(f"ip netns exec {twin} nft list ruleset"), run(f"ip -n {twin} route"),
+                run(f"ip -n {twin} addr"))
+
+    before = state()
+    with netns(INET):
+        s = socket.create_connection((PUB_SRV, 443), timeout=TIMEOUT)
+    try:
+        apply(running_config(), twin, INTERFACES)
+        assert state() == before
+        assert s.makefile().readline().strip() == "srv"  # the session opened before the re-apply
+    finally:
+        s.close()
+
+
+def test_path_monitoring_withdraws_a_dead_next_hop(twin: str) -> None:
+    device = load(running_config())
+    assert probe(twin, device) == frozenset()
+    run(f"ip -n {NODE_A} link set eth0 down")
+    try:
+        down = probe(twin, device)
+        assert {str(d) for d in down} == {"10.96.0.11"}
+        apply(running_config(), twin, INTERFACES, down=down)
+        assert "nexthop" not in run(f"ip -n {twin} route show 10.96.100.0/24")
+
+        answers = {ask(INET, f"203.0.113.{i}", PUB_VIP, 443) for i in range(100, 108)}
+
+        assert answers == {"node-b"}
+    finally:
+        run(f"ip -n {NODE_A} link set eth0 up")
+        apply(running_config(), twin, INTERFACES)
+
+
+def test_a_new_deny_rule_on_top_blocks_new_sessions(twin: str) -> None:
+    block = security("block-first", frm=("untrust",), source=("203.0.113.101",), action="reset-client")
+    apply(running_config(extra_rules=block), twin, INTERFACES)
+    try:
+        assert ask(INET, "203.0.113.101", PUB_SRV, 443) is None
+        assert ask(INET, "203.0.113.100", PUB_SRV, 443) == "srv"
+    finally:
+        apply(running_config(), twin, INTERFACES)
