@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.fixtures import members, nat, security
-from tests.e2e.twin import apply, load, probe
+from tests.e2e.twin import Device, Packet, apply, evaluate, load, probe
 from tests.kernel.lab import ip_batch, netns, run
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
@@ -224,7 +224,7 @@ def test_path_monitoring_withdraws_a_dead_next_hop(twin: str) -> None:
 
         assert answers == {"node-b"}
     finally:
-        run(f"ip -n {NODE_A} link set eth0 up")
+        run(f"ip -n {NODE_A} link set eth0 up; ip -n {NODE_A} route replace default via 10.96.0.1")
         apply(running_config(), twin, INTERFACES)
 
 
@@ -236,3 +236,52 @@ def test_a_new_deny_rule_on_top_blocks_new_sessions(twin: str) -> None:
         assert ask(INET, "203.0.113.100", PUB_SRV, 443) == "srv"
     finally:
         apply(running_config(), twin, INTERFACES)
+
+
+CLIENTS = {INET: ("untrust", ("203.0.113.100",)), OFFICE: ("trust", ("10.0.0.5", "10.0.0.6")),
+           SRV: ("dmz", ("192.168.50.10",)), NODE_A: ("k8s", ("10.96.0.11",))}
+HOLDERS = {VIP: (NODE_A, NODE_B), "192.168.50.10": (SRV,), "10.96.0.11": (NODE_A,), "10.0.0.5": (OFFICE,)}
+LISTENING = {SRV: (8443, 22, 443), NODE_A: (443,), NODE_B: (443,), OFFICE: ()}
+BEHIND = {"10.96.0.11": NODE_A, "10.96.1.11": NODE_B}
+
+
+def expected(device: Device, zone: str, src: str, dst: str, port: int) -> set[str | None]:
+    """What the evaluator says a connection gets: the names that may answer, or {None}."""
+    v = evaluate(device, Packet(zone, src, dst, "tcp", port))
+    if not v.passes:
+        return {None}
+    final = str(v.translated_dst or dst)
+    final_port = v.translated_port or port
+    holders = HOLDERS.get(final, ())
+    via = {BEHIND[str(h.via)] for h in v.next_hops if h.via is not None and str(h.via) in BEHIND}
+    if via:
+        holders = tuple(h for h in holders if h in via)
+    names = {NAMES.get(h) for h in holders if final_port in LISTENING.get(h, ())}
+    return names or {None}
+
+
+def test_the_kernel_agrees_with_the_evaluator(twin: str) -> None:
+    device = load(running_config())
+    cases = [(ns, zone, src, dst, port)
+             for ns, (zone, sources) in CLIENTS.items() for src in sources
+             for dst in (PUB_VIP, PUB_SRV, VIP, "192.168.50.10", "10.96.0.11", "10.0.0.5")
+             for port in (443, 8443, 22, 80)
+             if ns not in HOLDERS.get(dst, ())]
+    got: dict[tuple[str, str, str, int], str | None] = {}
+
+    def one(ns: str, src: str, dst: str, port: int) -> None:
+        got[(ns, src, dst, port)] = ask(ns, src, dst, port)
+
+    threads = [threading.Thread(target=one, args=(ns, src, dst, port)) for ns, _, src, dst, port in cases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    wrong = [(ns, src, dst, port, got[(ns, src, dst, port)], want)
+             for ns, zone, src, dst, port in cases
+             if got[(ns, src, dst, port)] not in (want := expected(device, zone, src, dst, port))]
+    passed = sum(1 for v in got.values() if v is not None)
+    print(f"twin: {len(cases)} connections, {passed} answered, {len(wrong)} disagree with the evaluator")
+    assert not wrong
+    assert 0 < passed < len(cases)  # neither all blocked nor all open
