@@ -17,7 +17,6 @@ Elsewhere it skips unless root with nftables; with BMLB_KERNEL_VM=1 a missing pi
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import socketserver
@@ -27,11 +26,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e import rooted
 from tests.e2e.fixtures import members, nat, security
 from tests.e2e.twin import Device, Packet, apply, evaluate, load, probe
 from tests.kernel.lab import ip_batch, netns, run
 
-IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 FW, INET, OFFICE, SRV, NODE_A, NODE_B = "tw-fw", "tw-inet", "tw-office", "tw-srv", "tw-na", "tw-nb"
 LINKS = {  # PAN-OS interface -> (twin's Linux name, its address, peer namespace, peer addresses)
     "ethernet1/1": ("fw-u", "203.0.113.2/24", INET, tuple(f"203.0.113.{i}/24" for i in range(100, 116))),
@@ -47,15 +46,6 @@ VIP, PUB_VIP, PUB_SRV = "10.96.100.2", "203.0.113.16", "203.0.113.17"
 NAMES = {SRV: "srv", NODE_A: "node-a", NODE_B: "node-b"}
 TIMEOUT = 1.5
 MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet nft_fib_inet veth"
-
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, nftables)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} on PATH (apt-get install nftables iproute2)"
-    return None
 
 
 def running_config(*, ecmp: int = 2, extra_rules: str = "") -> str:
@@ -158,12 +148,7 @@ def _topology() -> None:
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[str]:
-    missing = _missing()
-    if missing:
-        if IN_VM:
-            pytest.fail(f"BMLB_KERNEL_VM=1 but {missing}", pytrace=False)
-        pytest.skip(f"firewall twin kernel test: {missing}; run: tests/kernel/run-in-vm.sh "
-                    ".venv/bin/python -m pytest tests/e2e/test_twin_kernel.py")
+    rooted.require()
     if shutil.which("modprobe"):  # the VM's kernel loads most of them on demand anyway
         subprocess.run(["modprobe", "-a", *MODULES.split()], capture_output=True, check=False)
     _topology()

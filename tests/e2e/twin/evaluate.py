@@ -75,6 +75,7 @@ def _zone_matches(zones: frozenset[str], zone: str) -> bool:
 def nat_matches(rule: NatRule, p: Packet, nat_zone: str, egress_interface: str) -> bool:
     return (
         not rule.unmatchable
+        and p.dst.version == 4  # nat-type ipv4: the only NAT type the twin models
         and _zone_matches(rule.from_zones, p.from_zone)
         and rule.to_zone in (ANY, nat_zone)
         and rule.to_interface in (ANY, egress_interface)

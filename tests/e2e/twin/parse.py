@@ -225,6 +225,10 @@ def _nat_rule(e: ET.Element, objs: _Objects) -> NatRule:
         st = _source_translation(e, objs)
     except Unresolvable as err:
         source, destination, service, why = Addresses(), Addresses(), Services(), str(err)
+    if translated is not None and translated.version != 4:
+        why = why or f"translated address {translated} is not IPv4"
+    if st is not None and any(r.version != 4 for r in st.addresses):
+        why = why or "source translation to a non-IPv4 address"
     nat_type = _text(e, "nat-type", "ipv4")
     if nat_type != "ipv4":
         why = why or f"nat-type {nat_type} (not modelled)"

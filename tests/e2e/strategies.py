@@ -1,0 +1,55 @@
+"""Hypothesis strategies for the twin's tests: route tables and whole (often nonsensical) configs."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import strategies as st
+
+from tests.e2e.fixtures import config, nat, route, security
+
+NEXT_HOPS = ("203.0.113.9", "10.0.0.9", "192.168.50.9", "10.96.0.9", "172.16.0.9", "10.200.0.1")
+ZONES = ("untrust", "trust", "dmz", "k8s")
+INTERFACES = {"ethernet1/1": "u", "ethernet1/2": "t", "ethernet1/3": "d", "ethernet1/4": "k"}
+
+prefixes = st.builds(
+    lambda n, length: str(ipaddress.ip_network(f"{ipaddress.IPv4Address(n)}/{length}", strict=False)),
+    st.integers(0, 2**32 - 1), st.integers(0, 32))
+routes = st.lists(
+    st.builds(lambda i, p, nh, m, a, d: route(f"r{i}", p, None if d else nh, metric=m, admin_dist=a, discard=d),
+              st.integers(0, 10**6), prefixes, st.sampled_from(NEXT_HOPS), st.integers(1, 3), st.integers(10, 11),
+              st.sampled_from((False, False, False, False, True))),
+    max_size=12, unique_by=lambda r: r.split('"')[1])
+addresses = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+member = st.one_of(st.sampled_from(["any", "10.0.0.0/8", "203.0.113.16", "10.0.0.1-10.0.0.9", "fd00::/64",
+                                    "192.168.50.0/24", "nosuch", "svc", "ZZ"]), _text)
+zone = st.sampled_from(("any", *ZONES))
+action = st.sampled_from(["allow", "deny", "drop", "reset-client", "reset-both", "bogus"])
+service = st.sampled_from(["any", "application-default", "service-http", "svc-web", "svc-dns", "nosuch"])
+negate = st.sampled_from(["", "<negate-source>yes</negate-source>", "<negate-destination>yes</negate-destination>",
+                          "<rule-type>intrazone</rule-type>", "<rule-type>interzone</rule-type>",
+                          "<disabled>yes</disabled>"])
+OBJECTS = ('<service><entry name="svc-web"><protocol><tcp><port>80,443,8000-8010</port></tcp></protocol></entry>'
+           '<entry name="svc-dns"><protocol><udp><port>53</port></udp></protocol></entry></service>')
+
+
+def _esc(v: str) -> str:
+    return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> str:
+    """A running config with random security and NAT rules over the fixture's zones."""
+    rules = "".join(
+        security(f"s{i}", frm=(draw(zone),), to=(draw(zone),), source=(_esc(draw(member)),),
+                 destination=(_esc(draw(member)),), service=(draw(service),), action=draw(action), extra=draw(negate))
+        for i in range(draw(st.integers(0, 5))))
+    nat_rules = "".join(
+        nat(f"n{i}", frm=(draw(zone),), to=draw(zone), source=(_esc(draw(member)),),
+            destination=(_esc(draw(member)),), service=draw(service),
+            translated=draw(st.one_of(st.none(), member.map(_esc))),
+            port=draw(st.one_of(st.none(), st.integers(1, 65535))))
+        for i in range(draw(st.integers(0, 3))))
+    return config(rules=rules, nat_rules=nat_rules, objects=OBJECTS, routes="".join(draw(routes)))
