@@ -45,6 +45,10 @@ ZONES = {"untrust": ("ethernet1/1",), "trust": ("ethernet1/2",), "dmz": ("ethern
 VIP, PUB_VIP, PUB_SRV = "10.96.100.2", "203.0.113.16", "203.0.113.17"
 NAMES = {SRV: "srv", NODE_A: "node-a", NODE_B: "node-b"}
 TIMEOUT = 1.5
+SNAT_INTERFACE = ("<source-translation><dynamic-ip-and-port><interface-address><interface>ethernet1/3</interface>"
+                  "</interface-address></dynamic-ip-and-port></source-translation>")
+SNAT_STATIC = "<source-translation><static-ip><translated-address>192.168.50.77</translated-address></static-ip>" \
+              "</source-translation>"
 MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet nft_fib_inet veth"
 
 
@@ -61,11 +65,16 @@ def running_config(*, ecmp: int = 2, extra_rules: str = "") -> str:
         f"</monitor-destinations></path-monitor></entry>"
         for n, hop in (("a", "10.96.0.11"), ("b", "10.96.1.11")))
     services = ('<service><entry name="tcp-443"><protocol><tcp><port>443</port></tcp></protocol></entry>'
-                '<entry name="tcp-22"><protocol><tcp><port>22</port></tcp></protocol></entry></service>')
+                '<entry name="tcp-22"><protocol><tcp><port>22</port></tcp></protocol></entry>'
+                '<entry name="tcp-7"><protocol><tcp><port>7</port></tcp></protocol></entry></service>')
     nats = (nat("pub-vip", frm=("untrust",), to="untrust", destination=(PUB_VIP,), service="tcp-443",
                 translated=VIP)
             + nat("pub-srv", frm=("untrust",), to="untrust", destination=(PUB_SRV,), service="tcp-443",
-                  translated="192.168.50.10", port=8443))
+                  translated="192.168.50.10", port=8443)
+            + nat("hide-office", frm=("trust",), to="dmz", source=("10.0.0.5",), service="tcp-7",
+                  extra=SNAT_INTERFACE)
+            + nat("office-static", frm=("trust",), to="dmz", source=("10.0.0.6",), service="tcp-7",
+                  extra=SNAT_STATIC))
     rules = (extra_rules
              + security("web-vip", frm=("untrust",), to=("k8s",), destination=(PUB_VIP,), service=("tcp-443",))
              + security("web-srv", frm=("untrust",), to=("dmz",), destination=(PUB_SRV,), service=("tcp-443",))
@@ -89,6 +98,13 @@ class _Named(socketserver.BaseRequestHandler):
         self.request.sendall(self.server.name.encode() + b"\n")  # type: ignore[attr-defined]
 
 
+class _WhoAmI(socketserver.BaseRequestHandler):
+    """Port 7 of the dmz server: answers the address the connection came from."""
+
+    def handle(self) -> None:
+        self.request.sendall(self.client_address[0].encode() + b"\n")
+
+
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -97,10 +113,10 @@ class _Server(socketserver.ThreadingTCPServer):
 @contextlib.contextmanager
 def servers() -> Iterator[None]:
     started: list[_Server] = []
-    for ns, ports in ((SRV, (8443, 22, 443)), (NODE_A, (443,)), (NODE_B, (443,))):
+    for ns, ports in ((SRV, (8443, 22, 443, 7)), (NODE_A, (443,)), (NODE_B, (443,))):
         for port in ports:
             with netns(ns):
-                s = _Server(("0.0.0.0", port), _Named)
+                s = _Server(("0.0.0.0", port), _WhoAmI if port == 7 else _Named)
             s.name = NAMES[ns]  # type: ignore[attr-defined]
             threading.Thread(target=s.serve_forever, daemon=True).start()
             started.append(s)
@@ -202,8 +218,8 @@ def test_path_monitoring_withdraws_a_dead_next_hop(twin: str) -> None:
     try:
         down = probe(twin, device)
         assert {str(d) for d in down} == {"10.96.0.11"}
-        apply(running_config(), twin, INTERFACES, down=down)
-        assert "nexthop" not in run(f"ip -n {twin} route show 10.96.100.0/24")
+        apply(running_config(), twin, INTERFACES, monitor=True)
+        assert run(f"ip -n {twin} route show 10.96.100.0/24").split()[1:3] == ["via", "10.96.1.11"]
 
         answers = {ask(INET, f"203.0.113.{i}", PUB_VIP, 443) for i in range(100, 108)}
 
@@ -270,3 +286,9 @@ def test_the_kernel_agrees_with_the_evaluator(twin: str) -> None:
     print(f"twin: {len(cases)} connections, {passed} answered, {len(wrong)} disagree with the evaluator")
     assert not wrong
     assert 0 < passed < len(cases)  # neither all blocked nor all open
+
+
+def test_source_nat_to_the_interface_address_and_to_a_static_address(twin: str) -> None:
+    assert ask(OFFICE, "10.0.0.5", "192.168.50.10", 7) == "192.168.50.1"  # hide-office: ethernet1/3's address
+    assert ask(OFFICE, "10.0.0.6", "192.168.50.10", 7) == "192.168.50.77"  # office-static (the twin answers ARP)
+    assert ask(INET, "203.0.113.100", "192.168.50.10", 7) is None  # interzone-default

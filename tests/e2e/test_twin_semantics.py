@@ -350,3 +350,21 @@ def test_ruleset_is_one_atomic_table_replacement() -> None:
     forward = script[script.index("chain forward"):]
     assert forward.index("ct state established,related accept") < forward.index("security in")
     assert script == ruleset(dev, {"ethernet1/1": "u", "ethernet1/3": "d"})
+
+
+def test_source_translation_to_an_interface_address_or_a_static_address() -> None:
+    hide = ("<source-translation><dynamic-ip-and-port><interface-address><interface>ethernet1/1</interface>"
+            "</interface-address></dynamic-ip-and-port></source-translation>")
+    static = ("<source-translation><static-ip><translated-address>203.0.113.77</translated-address></static-ip>"
+              "</source-translation>")
+    rules = (nat("one", frm=("trust",), to="untrust", source=("10.0.0.7",), extra=static)
+             + nat("hide", frm=("trust",), to="untrust", extra=hide))
+    dev = load(config(nat_rules=rules, routes=route("default", "0.0.0.0/0", "203.0.113.1")))
+
+    hidden = evaluate(dev, Packet("trust", "10.0.0.5", CLIENT, "tcp", 443))
+    one = evaluate(dev, Packet("trust", "10.0.0.7", CLIENT, "tcp", 443))
+
+    assert (hidden.nat_rule, hidden.translated_src, hidden.translated_dst) == ("hide", ip("203.0.113.2"), None)
+    assert (one.nat_rule, one.translated_src) == ("one", ip("203.0.113.77"))
+    script = ruleset(dev, {"ethernet1/1": "u", "ethernet1/2": "t"})
+    assert "snat ip to 203.0.113.2" in script and "snat ip to 203.0.113.77" in script

@@ -74,16 +74,20 @@ def plan(device: Device, netns_addrs: list[dict], netns_routes: list[dict], inte
 
 
 def apply(running_xml: str, netns: str, interfaces: Mapping[str, str], *,
-          down: frozenset[IP] = frozenset(), table: str = TABLE) -> Device:
+          down: frozenset[IP] = frozenset(), monitor: bool = False, table: str = TABLE) -> Device:
     """Make namespace `netns` behave like the device `running_xml` describes. `interfaces` maps
     PAN-OS interface names to Linux interface names in the namespace (they must exist); `down`:
-    path-monitored destinations that fail (see probe). Returns the device it applied."""
+    path-monitored destinations that fail; `monitor`: also ping them now (probe) and withdraw
+    the routes whose monitors fail. Returns the device it applied."""
     device = load(running_xml)
     addrs, ours = _state(netns)
     lines = plan(device, addrs, ours, interfaces, down)
-    # addresses first: routes need their next hops on a connected subnet
+    # addresses first: routes need their next hops on a connected subnet, probes a source
     links = [a for a in lines if a.startswith(("addr", "link"))]
     _run(["ip", "-n", netns, "-batch", "-"], stdin="\n".join(links) + "\n")
+    if monitor:
+        down = down | probe(netns, device)
+        lines = plan(device, addrs, ours, interfaces, down)
     _run(["ip", "-n", netns, "-batch", "-"], stdin="\n".join(r for r in lines if r.startswith("route")) + "\n")
     script = ruleset(device, interfaces, table=table, down=down)
     _run(["ip", "netns", "exec", netns, "sh", "-ec", f"sysctl -qw {' '.join(SYSCTLS)}; nft -f -"], stdin=script)

@@ -62,6 +62,7 @@ class Verdict:
     next_hops: tuple[NextHop, ...] = ()
     reason: str = ""  # why it was dropped before policy (no route...)
     nat_zone: str | None = field(default=None)  # the pre-NAT destination zone NAT matched on
+    translated_src: IP | None = None  # source translation: the (first) address sources become
 
     @property
     def passes(self) -> bool:
@@ -157,4 +158,6 @@ def evaluate(device: Device, packet: Packet, *, down: frozenset[IP] = frozenset(
         egress_zone=zone,
         next_hops=hops,
         nat_zone=nat_zone,
+        translated_src=nat.source_translation.addresses[0].first
+        if nat and nat.source_translation and nat.source_translation.addresses else None,
     )

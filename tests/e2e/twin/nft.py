@@ -121,19 +121,16 @@ def _comment(name: str) -> str:
     return name.replace('"', "'")[:100]
 
 
-def _snat_lines(device: Device, interfaces: Mapping[str, str]) -> list[str]:
+def _snat_lines(device: Device) -> list[str]:
+    """Source translation to the rule's first translated range (PAN-OS picks from all of them)."""
     out = []
     for index, rule in enumerate(device.nat):
         st = rule.source_translation
-        if st is None or rule.unmatchable:
+        if st is None or rule.unmatchable or not st.addresses:
             continue
-        match = f"ct mark {MARK_BASE + index:#x}"
-        if st.addresses:
-            out.append(f"{match} snat ip to {st.addresses[0].first}-{st.addresses[-1].last}"
-                       if len(st.addresses) > 1 or st.addresses[0].first != st.addresses[0].last
-                       else f"{match} snat ip to {st.addresses[0].first}")
-        else:
-            out.append(f"{match} masquerade")
+        first = st.addresses[0]
+        to = str(first.first) if first.first == first.last else f"{first.first}-{first.last}"
+        out.append(f'ct mark {MARK_BASE + index:#x} snat ip to {to}  comment "nat {_comment(rule.name)}"')
     return out
 
 
@@ -217,15 +214,19 @@ def _default_lines(device: Device, zones: _Zones) -> list[str]:
 
 
 def local_nat_addresses(device: Device) -> tuple[IP, ...]:
-    """Original destinations of destination NAT rules that are single hosts on a connected subnet
-    of the device: PAN-OS answers ARP for them (see addresses.py)."""
+    """Single-host original destinations of destination NAT rules, and single-host source
+    translation addresses, that lie on a connected subnet of the device: PAN-OS answers ARP for
+    them (see routes.py)."""
     connected = [a.network for addrs in device.interface_addresses.values() for a in addrs]
     own = {a.ip for addrs in device.interface_addresses.values() for a in addrs}
     out: list[IP] = []
     for rule in device.nat:
-        if rule.unmatchable or rule.translated_address is None or rule.destination.any:
+        if rule.unmatchable:
             continue
-        for r in rule.destination.of(4):
+        hosts = list(rule.destination.of(4)) if rule.translated_address is not None and not rule.destination.any \
+            else []
+        hosts += list(rule.source_translation.addresses) if rule.source_translation else []
+        for r in hosts:
             if r.first == r.last and r.first not in own and any(r.first in n for n in connected) \
                     and r.first not in out:
                 out.append(r.first)
@@ -239,7 +240,7 @@ def ruleset(device: Device, interfaces: Mapping[str, str], *, table: str = TABLE
     `down`: path-monitored destinations that fail (they move routes, hence NAT zones)."""
     zones = _Zones(device, interfaces)
     nat = [line for i, r in enumerate(device.nat) for line in _nat_lines(device, zones, r, i, down)]
-    snat = _snat_lines(device, interfaces)
+    snat = _snat_lines(device)
     security = [line for r in device.security for line in _security_lines(zones, r)]
     local = local_nat_addresses(device)
     out = [
@@ -256,8 +257,7 @@ def ruleset(device: Device, interfaces: Mapping[str, str], *, table: str = TABLE
         "  }",
         "  chain input {",
         "    type filter hook input priority filter; policy accept;",
-        *(["    ct status dnat accept", f"    ip daddr {_addrs(AddrRange(a, a) for a in local)} drop"]
-          if local else []),
+        *([f"    ip daddr {_addrs(AddrRange(a, a) for a in local)} drop"] if local else []),
         "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy drop;",

@@ -188,23 +188,35 @@ def _security_rule(e: ET.Element, objs: _Objects) -> SecurityRule:
     )
 
 
-def _source_translation(e: ET.Element, objs: _Objects) -> Translation | None:
+def _source_translation(e: ET.Element, objs: _Objects, interfaces: dict) -> Translation | None:
+    """static-ip (translated-address), dynamic-ip / dynamic-ip-and-port (translated-address
+    members, or interface-address: its `ip`, else the interface's first address)."""
     st = e.find("source-translation")
     if st is None or len(st) == 0:
         return None
     kind_e = st[0]
     kind = kind_e.tag
     if kind == "static-ip":
-        addr = _text(kind_e, "translated-address")
-        return Translation(kind, tuple(objs._address(addr, frozenset())) if addr else ())
-    names = _members(kind_e, "translated-address")
+        names = [_text(kind_e, "translated-address")]
+    else:
+        names = _members(kind_e, "translated-address")
+    names = [n for n in names if n]
     if names:
-        ranges = [r for n in names for r in objs._address(n, frozenset())]
-        return Translation(kind, tuple(ranges))
-    return Translation(kind, (), _text(kind_e, "interface-address/interface"))
+        return Translation(kind, tuple(r for n in names for r in objs._address(n, frozenset())))
+    ifname = _text(kind_e, "interface-address/interface")
+    ip = _text(kind_e, "interface-address/ip")
+    if ip:
+        try:
+            return Translation(kind, (literal_range(str(ipaddress.ip_interface(ip).ip)),))
+        except ValueError:
+            return Translation(kind, tuple(objs._address(ip, frozenset())))
+    own = [a for a in interfaces.get(ifname, ()) if a.version == 4]
+    if not own:
+        raise Unresolvable(f"source translation to interface {ifname!r}, which has no IPv4 address")
+    return Translation(kind, (literal_range(str(own[0].ip)),))
 
 
-def _nat_rule(e: ET.Element, objs: _Objects) -> NatRule:
+def _nat_rule(e: ET.Element, objs: _Objects, interfaces: dict) -> NatRule:
     name = e.get("name", "")
     why = ""
     to_zones = _members(e, "to") or [ANY]
@@ -222,7 +234,7 @@ def _nat_rule(e: ET.Element, objs: _Objects) -> NatRule:
                 translated = objs.one_address(addr) if addr else None
                 p = _text(dt, "translated-port")
                 port = int(p) if p else None
-        st = _source_translation(e, objs)
+        st = _source_translation(e, objs, interfaces)
     except Unresolvable as err:
         source, destination, service, why = Addresses(), Addresses(), Services(), str(err)
     if translated is not None and translated.version != 4:
@@ -372,7 +384,7 @@ def load(xml: str, *, vsys: str = "vsys1") -> Device:
     for e in vs.findall("rulebase/nat/rules/entry"):
         if _yes(e, "disabled"):
             continue
-        nrule = _nat_rule(e, objs)
+        nrule = _nat_rule(e, objs, addresses)
         if nrule.unmatchable:
             notes.append(f"NAT rule {nrule.name} never matches: {nrule.unmatchable}")
         nat.append(nrule)
