@@ -4,7 +4,9 @@ verdicts out. Host-only, no root."""
 
 from __future__ import annotations
 
+import ast
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -368,3 +370,16 @@ def test_source_translation_to_an_interface_address_or_a_static_address() -> Non
     assert (one.nat_rule, one.translated_src) == ("one", ip("203.0.113.77"))
     script = ruleset(dev, {"ethernet1/1": "u", "ethernet1/2": "t"})
     assert "snat ip to 203.0.113.2" in script and "snat ip to 203.0.113.77" in script
+
+
+def test_the_twin_is_independent_of_bmlb() -> None:
+    """The twin reads the XML itself: it imports nothing of controller/, firewall/ or ipvs/."""
+    package = Path(__file__).parent / "twin"
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+    assert imported.isdisjoint({"controller", "firewall", "ipvs", "kopf", "kubernetes", "panos"}), imported
