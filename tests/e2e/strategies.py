@@ -22,29 +22,36 @@ routes = st.lists(
     max_size=12, unique_by=lambda r: r.split('"')[1])
 addresses = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
 
+def _esc(v: str) -> str:
+    return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
 _text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
 member = st.one_of(st.sampled_from(["any", "10.0.0.0/8", "203.0.113.16", "10.0.0.1-10.0.0.9", "fd00::/64",
                                     "192.168.50.0/24", "nosuch", "svc", "ZZ"]), _text)
+members = st.lists(member.map(_esc), min_size=1, max_size=3)
 zone = st.sampled_from(("any", *ZONES))
+zones = st.lists(zone, min_size=1, max_size=3, unique=True)
 action = st.sampled_from(["allow", "deny", "drop", "reset-client", "reset-both", "bogus"])
-service = st.sampled_from(["any", "application-default", "service-http", "svc-web", "svc-dns", "nosuch"])
+service = st.sampled_from(["any", "application-default", "service-http", "svc-web", "svc-dns", "svc-80", "nosuch"])
+services = st.lists(service, min_size=1, max_size=3, unique=True)
 negate = st.sampled_from(["", "<negate-source>yes</negate-source>", "<negate-destination>yes</negate-destination>",
                           "<rule-type>intrazone</rule-type>", "<rule-type>interzone</rule-type>",
                           "<disabled>yes</disabled>"])
 OBJECTS = ('<service><entry name="svc-web"><protocol><tcp><port>80,443,8000-8010</port></tcp></protocol></entry>'
-           '<entry name="svc-dns"><protocol><udp><port>53</port></udp></protocol></entry></service>')
+           '<entry name="svc-dns"><protocol><udp><port>53</port></udp></protocol></entry>'
+           '<entry name="svc-80"><protocol><tcp><port>80-90</port></tcp></protocol></entry></service>')
 
 
-def _esc(v: str) -> str:
-    return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 @st.composite
 def configs(draw: st.DrawFn) -> str:
     """A running config with random security and NAT rules over the fixture's zones."""
     rules = "".join(
-        security(f"s{i}", frm=(draw(zone),), to=(draw(zone),), source=(_esc(draw(member)),),
-                 destination=(_esc(draw(member)),), service=(draw(service),), action=draw(action), extra=draw(negate))
+        security(f"s{i}", frm=tuple(draw(zones)), to=tuple(draw(zones)), source=tuple(draw(members)),
+                 destination=tuple(draw(members)), service=tuple(draw(services)), action=draw(action),
+                 extra=draw(negate))
         for i in range(draw(st.integers(0, 5))))
     nat_rules = "".join(
         nat(f"n{i}", frm=(draw(zone),), to=draw(zone), source=(_esc(draw(member)),),

@@ -52,7 +52,7 @@ SNAT_STATIC = "<source-translation><static-ip><translated-address>192.168.50.77<
 MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet nft_fib_inet veth"
 
 
-def running_config(*, ecmp: int = 2, extra_rules: str = "") -> str:
+def running_config(*, ecmp: int = 2, extra_rules: str = "", publish_vip: bool = True) -> str:
     ifaces = "".join(f'<entry name="{p}"><layer3><ip><entry name="{v[1]}"/></ip></layer3></entry>'
                      for p, v in LINKS.items())
     zones = "".join(f'<entry name="{z}"><network><layer3>{members(*i)}</layer3></network></entry>'
@@ -67,8 +67,8 @@ def running_config(*, ecmp: int = 2, extra_rules: str = "") -> str:
     services = ('<service><entry name="tcp-443"><protocol><tcp><port>443</port></tcp></protocol></entry>'
                 '<entry name="tcp-22"><protocol><tcp><port>22</port></tcp></protocol></entry>'
                 '<entry name="tcp-7"><protocol><tcp><port>7</port></tcp></protocol></entry></service>')
-    nats = (nat("pub-vip", frm=("untrust",), to="untrust", destination=(PUB_VIP,), service="tcp-443",
-                translated=VIP)
+    nats = ((nat("pub-vip", frm=("untrust",), to="untrust", destination=(PUB_VIP,), service="tcp-443",
+                 translated=VIP) if publish_vip else "")
             + nat("pub-srv", frm=("untrust",), to="untrust", destination=(PUB_SRV,), service="tcp-443",
                   translated="192.168.50.10", port=8443)
             + nat("hide-office", frm=("trust",), to="dmz", source=("10.0.0.5",), service="tcp-7",
@@ -292,3 +292,14 @@ def test_source_nat_to_the_interface_address_and_to_a_static_address(twin: str) 
     assert ask(OFFICE, "10.0.0.5", "192.168.50.10", 7) == "192.168.50.1"  # hide-office: ethernet1/3's address
     assert ask(OFFICE, "10.0.0.6", "192.168.50.10", 7) == "192.168.50.77"  # office-static (the twin answers ARP)
     assert ask(INET, "203.0.113.100", "192.168.50.10", 7) is None  # interzone-default
+
+
+def test_a_removed_nat_rule_stops_answering_and_releases_its_address(twin: str) -> None:
+    apply(running_config(publish_vip=False), twin, INTERFACES)
+    try:
+        assert PUB_VIP not in run(f"ip -n {twin} addr show fw-u")
+        assert ask(INET, "203.0.113.100", PUB_VIP, 443) is None
+        assert ask(INET, "203.0.113.100", PUB_SRV, 443) == "srv"
+    finally:
+        apply(running_config(), twin, INTERFACES)
+    assert ask(INET, "203.0.113.100", PUB_VIP, 443) in {"node-a", "node-b"}

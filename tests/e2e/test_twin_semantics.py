@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.fixtures import ECMP_ON, config, default_rules, nat, route, security
 from tests.e2e.twin import Action, NextHop, Packet, evaluate, load, routes, ruleset
+from tests.e2e.twin.apply import plan
 from tests.e2e.twin.fib import lookup
 
 CLIENT = "198.51.100.7"
@@ -383,3 +384,26 @@ def test_the_twin_is_independent_of_bmlb() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
     assert imported.isdisjoint({"controller", "firewall", "ipvs", "kopf", "kubernetes", "panos"}), imported
+
+
+def test_apply_plan_replaces_only_the_difference() -> None:
+    """What `apply` sends to `ip -batch`, from what `ip -j` reported (shapes as iproute2 6.1 prints)."""
+    dev = load(config(objects=OBJECTS, nat_rules=DNAT, routes=route("default", "0.0.0.0/0", "203.0.113.1")
+                      + route("k", "10.50.0.0/16", "10.96.0.20")))
+    netns_addrs = [{"ifname": "u", "addr_info": [{"local": "203.0.113.2", "prefixlen": 24, "scope": "global"},
+                                                 {"local": "203.0.113.99", "prefixlen": 32, "scope": "global"},
+                                                 {"local": "fe80::1", "prefixlen": 64, "scope": "link"}]},
+                   {"ifname": "other", "addr_info": [{"local": "1.2.3.4", "prefixlen": 8, "scope": "global"}]}]
+    netns_routes = [{"dst": "default", "gateway": "203.0.113.1", "family": 4},
+                    {"dst": "10.60.0.0/16", "gateway": "10.96.0.20", "family": 4},
+                    {"dst": "10.61.0.1", "type": "blackhole", "family": 4}]
+
+    lines = plan(dev, netns_addrs, netns_routes, {"ethernet1/1": "u", "ethernet1/4": "k"})
+
+    assert "addr del 203.0.113.99/32 dev u" in lines  # stale: no NAT rule holds it
+    assert "addr replace 203.0.113.16/32 dev u" in lines  # the DNAT address, answered by ARP
+    assert not any("203.0.113.2/24" in x or "1.2.3.4" in x or "fe80" in x for x in lines)
+    assert "route del 10.60.0.0/16 proto 199" in lines and "route del blackhole 10.61.0.1/32 proto 199" in lines
+    assert not any(x.startswith("route del 0.0.0.0/0") for x in lines)
+    assert "route replace 0.0.0.0/0 proto 199 via 203.0.113.1 dev u" in lines
+    assert "route replace 10.50.0.0/16 proto 199 via 10.96.0.20 dev k" in lines

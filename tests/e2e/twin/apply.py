@@ -34,13 +34,15 @@ def _state(netns: str) -> tuple[list[dict], list[dict]]:
     if len(parts) != 3:
         raise RuntimeError(f"unexpected ip -j output in {netns}: {out!r}")
     addrs, v4, v6 = (json.loads(p.strip() or "[]") for p in parts)
-    return addrs, [*v4, *v6]
+    return addrs, [{**r, "family": 4} for r in v4] + [{**r, "family": 6} for r in v6]
 
 
 def _route_key(r: dict) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The prefix of a route as `ip -j route` shows it (a host route without /32, "default")."""
     dst = r["dst"]
-    return ipaddress.ip_network("0.0.0.0/0" if dst == "default" and ":" not in r.get("gateway", "") else
-                                "::/0" if dst == "default" else dst, strict=False)
+    if dst == "default":
+        dst = "0.0.0.0/0" if r.get("family") == 4 else "::/0"
+    return ipaddress.ip_network(dst, strict=False)
 
 
 def plan(device: Device, netns_addrs: list[dict], netns_routes: list[dict], interfaces: Mapping[str, str],

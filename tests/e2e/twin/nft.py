@@ -44,8 +44,21 @@ def _ifset(names: Iterable[str]) -> str:
     return _set(f'"{n}"' for n in names)
 
 
+def merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or adjacent inclusive ranges joined (nft sets refuse some overlaps)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def _addrs(ranges: Iterable[AddrRange]) -> str:
-    return _set(r.nft() for r in ranges)
+    ranges = list(ranges)
+    mk = type(ranges[0].first)
+    return _set(AddrRange(mk(lo), mk(hi)).nft() for lo, hi in merged((int(r.first), int(r.last)) for r in ranges))
 
 
 class _Zones:
@@ -69,7 +82,8 @@ def _services(rule_service, *, original: bool) -> list[str] | None:
     dport = "ct original proto-dst" if original else "th dport"
     out = []
     for proto in rule_service.protocols():
-        ports = [p.nft() for p in rule_service.ports if p.proto == proto]
+        ports = [str(lo) if lo == hi else f"{lo}-{hi}"
+                 for lo, hi in merged((p.first, p.last) for p in rule_service.ports if p.proto == proto)]
         out.append(f"meta l4proto {proto} {dport} {_set(ports)}")
     return out or None
 
@@ -118,7 +132,7 @@ def _nat_lines(device: Device, zones: _Zones, rule: NatRule, index: int, down: f
 
 
 def _comment(name: str) -> str:
-    return name.replace('"', "'")[:100]
+    return "".join(c if c.isascii() and (c.isalnum() or c in " ._:/-") else "?" for c in name)[:100]
 
 
 def _snat_lines(device: Device) -> list[str]:
