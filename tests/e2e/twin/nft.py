@@ -25,14 +25,26 @@ existing sessions (conntrack) survive it. Sessions are not re-matched against a 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 from tests.e2e.twin import regions
-from tests.e2e.twin.model import ANY, IP, Action, Addresses, AddrRange, Device, NatRule, RuleType, SecurityRule
+from tests.e2e.twin.model import (
+    ANY,
+    IP,
+    Action,
+    Addresses,
+    AddrRange,
+    Device,
+    NatRule,
+    RuleType,
+    SecurityRule,
+    Services,
+)
 
 TABLE = "bmlb_twin"
 MARK_BASE = 0x7700
-V4_ALL = AddrRange(*(regions.ipaddress.IPv4Address(x) for x in (0, 2**32 - 1)))
+V4_ALL = AddrRange(ipaddress.IPv4Address(0), ipaddress.IPv4Address(2**32 - 1))
 
 
 def _set(items: Iterable[str]) -> str:
@@ -75,7 +87,7 @@ class _Zones:
         return tuple(i for z in sorted(zones) for i in self.by_zone.get(z, ()))
 
 
-def _services(rule_service, *, original: bool) -> list[str] | None:
+def _services(rule_service: Services, *, original: bool) -> list[str] | None:
     """One condition per protocol ("" = any); None when nothing can match."""
     if rule_service.any:
         return [""]
@@ -117,18 +129,20 @@ def _nat_lines(device: Device, zones: _Zones, rule: NatRule, index: int, down: f
     services = _services(rule.service, original=False)
     if services is None:
         return []
-    if services == [""] and rule.translated_port is not None:
-        services = [f"meta l4proto {p}" for p in ("tcp", "udp", "sctp")]
-    if rule.translated_address is not None:
-        to = str(rule.translated_address)
-        if rule.translated_port is not None:
-            to += f":{rule.translated_port}"
-        verdict = f"dnat ip to {to}"
-    else:
-        verdict = "accept"
     mark = f"ct mark set {MARK_BASE + index:#x} " if rule.source_translation is not None else ""
+    lines: list[tuple[str, str]] = []  # (service condition, verdict)
+    if rule.translated_address is None:
+        lines = [(svc, "accept") for svc in services]
+    elif rule.translated_port is None:
+        lines = [(svc, f"dnat ip to {rule.translated_address}") for svc in services]
+    elif services == [""]:  # a port only where the protocol has ports; ICMP & co keep theirs
+        to = f"{rule.translated_address}:{rule.translated_port}"
+        lines = [(f"meta l4proto {p}", f"dnat ip to {to}") for p in ("tcp", "udp", "sctp")]
+        lines.append(("", f"dnat ip to {rule.translated_address}"))
+    else:
+        lines = [(svc, f"dnat ip to {rule.translated_address}:{rule.translated_port}") for svc in services]
     return [" ".join(x for x in (*base, svc, mark + verdict) if x) + f'  comment "nat {_comment(rule.name)}"'
-            for svc in services]
+            for svc, verdict in lines]
 
 
 def _comment(name: str) -> str:
