@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from tests.e2e import rooted
-from tests.e2e.strategies import INTERFACES, configs
+from tests.e2e.strategies import INTERFACES, configs, garbled_configs
 from tests.e2e.twin import load, ruleset
 
 NS = "tw-check"
@@ -26,7 +26,7 @@ def scratch() -> Iterator[str]:
 
 
 @settings(max_examples=8 if rooted.IN_VM else 60, deadline=None)  # each nft run costs ~2 s in an emulated VM
-@given(xml=configs())
+@given(xml=configs() | garbled_configs())
 def test_the_kernel_accepts_every_rendered_ruleset(scratch: str, xml: str) -> None:
     script = ruleset(load(xml), INTERFACES)
 
