@@ -23,6 +23,7 @@ routes = st.lists(
     max_size=12, unique_by=lambda r: r.split('"')[1])
 addresses = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
 
+
 def _esc(v: str) -> str:
     return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
