@@ -39,10 +39,14 @@ LINKS = {  # PAN-OS interface -> (twin's Linux name, its address, peer namespace
     "ethernet1/4": ("fw-ka", "10.96.0.1/24", NODE_A, ("10.96.0.11/24",)),
     "ethernet1/5": ("fw-kb", "10.96.1.1/24", NODE_B, ("10.96.1.11/24",)),
 }
+LINKS6 = {  # IPv6 on two links: PAN-OS interface -> (twin's address, peer addresses)
+    "ethernet1/2": ("fd00:20::1/64", ("fd00:20::5/64", "fd00:20::6/64")),
+    "ethernet1/4": ("fd00:96::1/64", ("fd00:96::11/64",)),
+}
 INTERFACES = {pan: v[0] for pan, v in LINKS.items()}
 ZONES = {"untrust": ("ethernet1/1",), "trust": ("ethernet1/2",), "dmz": ("ethernet1/3",),
          "k8s": ("ethernet1/4", "ethernet1/5")}
-VIP, PUB_VIP, PUB_SRV = "10.96.100.2", "203.0.113.16", "203.0.113.17"
+VIP, PUB_VIP, PUB_SRV, VIP6 = "10.96.100.2", "203.0.113.16", "203.0.113.17", "fd00:10:96::2"
 NAMES = {SRV: "srv", NODE_A: "node-a", NODE_B: "node-b"}
 TIMEOUT = 1.5
 SNAT_INTERFACE = ("<source-translation><dynamic-ip-and-port><interface-address><interface>ethernet1/3</interface>"
@@ -53,7 +57,12 @@ MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject
 
 
 def running_config(*, ecmp: int = 2, extra_rules: str = "", publish_vip: bool = True) -> str:
-    ifaces = "".join(f'<entry name="{p}"><layer3><ip><entry name="{v[1]}"/></ip></layer3></entry>'
+    def v6(pan: str) -> str:
+        if pan not in LINKS6:
+            return ""
+        return f'<ipv6><enabled>yes</enabled><address><entry name="{LINKS6[pan][0]}"/></address></ipv6>'
+
+    ifaces = "".join(f'<entry name="{p}"><layer3><ip><entry name="{v[1]}"/></ip>{v6(p)}</layer3></entry>'
                      for p, v in LINKS.items())
     zones = "".join(f'<entry name="{z}"><network><layer3>{members(*i)}</layer3></network></entry>'
                     for z, i in ZONES.items())
@@ -80,13 +89,18 @@ def running_config(*, ecmp: int = 2, extra_rules: str = "", publish_vip: bool = 
              + security("web-srv", frm=("untrust",), to=("dmz",), destination=(PUB_SRV,), service=("tcp-443",))
              + security("office-vip", frm=("trust",), to=("k8s",), source=("10.0.0.5",), destination=(VIP,),
                         service=("tcp-443",))
+             + security("office-vip6", frm=("trust",), to=("k8s",), source=("fd00:20::5",), destination=(VIP6,),
+                        service=("tcp-443",))
              + security("no-ssh", frm=("trust",), to=("dmz",), service=("tcp-22",), action="deny")
              + security("office-srv", frm=("trust",), to=("dmz",)))
     return f"""<config version="10.2.0"><shared/><devices><entry name="localhost.localdomain">
       <network><interface><ethernet>{ifaces}</ethernet></interface>
         <virtual-router><entry name="default"><interface>{members(*LINKS)}</interface>
           <ecmp><enable>{"yes" if ecmp > 1 else "no"}</enable><max-path>{max(ecmp, 2)}</max-path></ecmp>
-          <routing-table><ip><static-route>{monitored}</static-route></ip></routing-table>
+          <routing-table><ip><static-route>{monitored}</static-route></ip>
+            <ipv6><static-route><entry name="vip6"><destination>fd00:10:96::/64</destination>
+              <nexthop><ipv6-address>fd00:96::11</ipv6-address></nexthop></entry></static-route></ipv6>
+          </routing-table>
         </entry></virtual-router></network>
       <vsys><entry name="vsys1"><zone>{zones}</zone>{services}
         <rulebase><security><rules>{rules}</rules></security><nat><rules>{nats}</rules></nat></rulebase>
@@ -110,13 +124,22 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
 @contextlib.contextmanager
 def servers() -> Iterator[None]:
     started: list[_Server] = []
-    for ns, ports in ((SRV, (8443, 22, 443, 7)), (NODE_A, (443,)), (NODE_B, (443,))):
-        for port in ports:
+    for ns, ports in ((SRV, (8443, 22, 443, 7)), (NODE_A, (443, -443)), (NODE_B, (443,))):
+        for port in ports:  # negative: IPv6
             with netns(ns):
-                s = _Server(("0.0.0.0", port), _WhoAmI if port == 7 else _Named)
+                s = (_Server6(("::", -port), _Named) if port < 0 else
+                     _Server(("0.0.0.0", port), _WhoAmI if port == 7 else _Named))
             s.name = NAMES[ns]  # type: ignore[attr-defined]
             threading.Thread(target=s.serve_forever, daemon=True).start()
             started.append(s)
@@ -132,7 +155,7 @@ def ask(ns: str, src: str, dst: str, port: int) -> str | None:
     """The name the server at dst:port answers to a client in `ns` bound to `src`; None if the
     connection fails (dropped: timeout; reset: refused)."""
     with netns(ns):
-        s = socket.socket()
+        s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET)
     s.settimeout(TIMEOUT)
     try:
         s.bind((src, 0))
@@ -154,12 +177,23 @@ def _topology() -> None:
     ip_batch([f"netns add {n}" for n in SPACES])
     ip_batch(["link set lo up", *(f"link add {linux} type veth peer name eth0 netns {peer}"
                                   for linux, _, peer, _ in LINKS.values())], ns=FW)
-    for _linux, addr, peer, peer_addrs in LINKS.values():
-        lines = ["link set lo up", "link set eth0 up", *(f"addr add {a} dev eth0" for a in peer_addrs),
-                 f"route add default via {addr.split('/')[0]}"]
-        if peer in (NODE_A, NODE_B):
-            lines.append(f"addr add {VIP}/32 dev lo")
-        ip_batch(lines, ns=peer)
+    for peer in (INET, OFFICE, SRV, NODE_A, NODE_B):
+        ip_batch(peer_lines(peer), ns=peer)
+
+
+def peer_lines(peer: str) -> list[str]:
+    """A client's or server's addresses and default routes (replace: also restores them)."""
+    pan, (_, addr, _, peer_addrs) = next((p, v) for p, v in LINKS.items() if v[2] == peer)
+    lines = ["link set lo up", "link set eth0 up", *(f"addr replace {a} dev eth0" for a in peer_addrs),
+             f"route replace default via {addr.split('/')[0]}"]
+    if peer in (NODE_A, NODE_B):
+        lines.append(f"addr replace {VIP}/32 dev lo")
+    if pan in LINKS6:
+        lines += [*(f"addr replace {a} dev eth0 nodad" for a in LINKS6[pan][1]),
+                  f"route replace default via {LINKS6[pan][0].split('/')[0]}"]
+        if peer == NODE_A:
+            lines.append(f"addr replace {VIP6}/128 dev lo")
+    return lines
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +259,7 @@ def test_path_monitoring_withdraws_a_dead_next_hop(twin: str) -> None:
 
         assert answers == {"node-b"}
     finally:
-        run(f"ip -n {NODE_A} link set eth0 up; ip -n {NODE_A} route replace default via 10.96.0.1")
+        ip_batch(peer_lines(NODE_A), ns=NODE_A)  # link down took its routes and IPv6 addresses
         apply(running_config(), twin, INTERFACES)
 
 
@@ -239,11 +273,13 @@ def test_a_new_deny_rule_on_top_blocks_new_sessions(twin: str) -> None:
         apply(running_config(), twin, INTERFACES)
 
 
-CLIENTS = {INET: ("untrust", ("203.0.113.100",)), OFFICE: ("trust", ("10.0.0.5", "10.0.0.6")),
+CLIENTS = {INET: ("untrust", ("203.0.113.100",)),
+           OFFICE: ("trust", ("10.0.0.5", "10.0.0.6", "fd00:20::5", "fd00:20::6")),
            SRV: ("dmz", ("192.168.50.10",)), NODE_A: ("k8s", ("10.96.0.11",))}
-HOLDERS = {VIP: (NODE_A, NODE_B), "192.168.50.10": (SRV,), "10.96.0.11": (NODE_A,), "10.0.0.5": (OFFICE,)}
+HOLDERS = {VIP: (NODE_A, NODE_B), "192.168.50.10": (SRV,), "10.96.0.11": (NODE_A,), "10.0.0.5": (OFFICE,),
+           VIP6: (NODE_A,), "fd00:96::11": (NODE_A,)}
 LISTENING = {SRV: (8443, 22, 443), NODE_A: (443,), NODE_B: (443,), OFFICE: ()}
-BEHIND = {"10.96.0.11": NODE_A, "10.96.1.11": NODE_B}
+BEHIND = {"10.96.0.11": NODE_A, "10.96.1.11": NODE_B, "fd00:96::11": NODE_A}
 
 
 def expected(device: Device, zone: str, src: str, dst: str, port: int) -> set[str | None]:
@@ -265,9 +301,9 @@ def test_the_kernel_agrees_with_the_evaluator(twin: str) -> None:
     device = load(running_config())
     cases = [(ns, zone, src, dst, port)
              for ns, (zone, sources) in CLIENTS.items() for src in sources
-             for dst in (PUB_VIP, PUB_SRV, VIP, "192.168.50.10", "10.96.0.11", "10.0.0.5")
+             for dst in (PUB_VIP, PUB_SRV, VIP, "192.168.50.10", "10.96.0.11", "10.0.0.5", VIP6, "fd00:96::11")
              for port in (443, 8443, 22, 80)
-             if ns not in HOLDERS.get(dst, ())]
+             if ns not in HOLDERS.get(dst, ()) and (":" in src) == (":" in dst)]
     got: dict[tuple[str, str, str, int], str | None] = {}
 
     def one(ns: str, src: str, dst: str, port: int) -> None:
@@ -303,3 +339,8 @@ def test_a_removed_nat_rule_stops_answering_and_releases_its_address(twin: str) 
     finally:
         apply(running_config(), twin, INTERFACES)
     assert ask(INET, "203.0.113.100", PUB_VIP, 443) in {"node-a", "node-b"}
+
+
+def test_ipv6_security_rules(twin: str) -> None:
+    assert ask(OFFICE, "fd00:20::5", VIP6, 443) == "node-a"  # office-vip6, routed by an IPv6 static route
+    assert ask(OFFICE, "fd00:20::6", VIP6, 443) is None  # interzone-default
