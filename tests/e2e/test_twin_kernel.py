@@ -11,7 +11,8 @@ programmed from a hand-written PAN-OS running config.
 
 Servers answer one line with their name ("srv", "node-a", "node-b"). Runs as root in the VM:
     tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q tests/e2e/test_twin_kernel.py
-Elsewhere it skips unless root with nftables; with BMLB_KERNEL_VM=1 a missing piece fails.
+Elsewhere it skips (BMLB_TWIN_HOST=1: runs on the host as root with nftables, ~20 s); with
+BMLB_KERNEL_VM=1 a missing piece fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 from tests.e2e import rooted
 from tests.e2e.fixtures import members, nat, security
 from tests.e2e.twin import Device, Packet, apply, evaluate, load, probe
-from tests.kernel.lab import ip_batch, netns, run
+from tests.kernel.lab import ip_batch, netns, run, sysctl
 
 FW, INET, OFFICE, SRV, NODE_A, NODE_B = "tw-fw", "tw-inet", "tw-office", "tw-srv", "tw-na", "tw-nb"
 LINKS = {  # PAN-OS interface -> (twin's Linux name, its address, peer namespace, peer addresses)
@@ -175,6 +176,10 @@ def _topology() -> None:
     subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in SPACES),
                    capture_output=True, text=True, check=False)  # leftovers of an interrupted run
     ip_batch([f"netns add {n}" for n in SPACES])
+    for ns in SPACES:  # no duplicate address detection: a link coming back up is usable at once
+        with netns(ns):
+            for conf in ("all", "default"):
+                sysctl(f"net.ipv6.conf.{conf}.accept_dad", "0")
     ip_batch(["link set lo up", *(f"link add {linux} type veth peer name eth0 netns {peer}"
                                   for linux, _, peer, _ in LINKS.values())], ns=FW)
     for peer in (INET, OFFICE, SRV, NODE_A, NODE_B):
