@@ -21,7 +21,7 @@ from tests.e2e.twin.model import AddrRange
 from tests.e2e.twin.regions import routed_into
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(routes, st.integers(1, 4), st.lists(addresses, min_size=1, max_size=20))
 def test_painted_zones_agree_with_route_lookup(table_xml: list[str], paths: int,
                                                probes: list[ipaddress.IPv4Address]) -> None:
@@ -35,7 +35,7 @@ def test_painted_zones_agree_with_route_lookup(table_xml: list[str], paths: int,
         assert got == ([want] if want else []), (addr, found)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(routes, st.lists(addresses, min_size=1, max_size=20))
 def test_lookup_is_longest_prefix_match(table_xml: list[str], probes: list[ipaddress.IPv4Address]) -> None:
     vr = load(config(routes="".join(table_xml))).routers[0]
@@ -50,7 +50,7 @@ def test_lookup_is_longest_prefix_match(table_xml: list[str], probes: list[ipadd
             assert found.destination.prefixlen == max(i.destination.prefixlen for i in matching)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(configs(), st.sampled_from(ZONES), addresses, addresses, st.sampled_from(["tcp", "udp", "icmp"]),
        st.one_of(st.none(), st.integers(0, 65535)))
 def test_no_config_or_packet_makes_the_twin_raise(xml: str, zone: str, src: ipaddress.IPv4Address,
@@ -61,7 +61,7 @@ def test_no_config_or_packet_makes_the_twin_raise(xml: str, zone: str, src: ipad
     assert ruleset(dev, INTERFACES) == ruleset(dev, INTERFACES)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(garbled_configs())
 def test_any_field_of_a_valid_config_may_hold_garbage(xml: str) -> None:
     """Every leaf text of a config that uses every feature, replaced by random text or emptied,
