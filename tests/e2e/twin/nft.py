@@ -5,7 +5,9 @@
   into the `to` zone (and `to-interface`), source, service; `dnat` when the rule translates the
   destination, else `accept` (one NAT rule per session: later rules are not looked at). A rule
   that also translates the source marks the connection; postrouting (srcnat) translates it.
-  NAT rules are IPv4 only (nat-type ipv4), as on the device.
+  Only nat-type ipv4 rules are modelled (not NPTv6 or NAT64). The `to` zone is computed from the
+  routes installed at render time (regions.py): a route change (path monitoring) needs a re-render,
+  which apply() does.
 - forward (filter, policy drop): `ct state established,related accept` first (sessions are
   stateful), packets from or to an interface in no zone are dropped, then the security rulebase
   in order, first match: ingress interface in a `from` zone, egress interface (after DNAT: the
@@ -15,7 +17,7 @@
   know an application's default deny action), reset-* -> a TCP reset (ICMP unreachable for
   other protocols).
 - input: packets to a NAT rule's original destination that the firewall holds as an address
-  (see addresses.py: it answers ARP for them, like PAN-OS does for destination NAT addresses on
+  (see routes.addresses: it answers ARP for them, like PAN-OS does for destination NAT addresses on
   a connected subnet) but that no NAT rule translated are dropped: the device would route them,
   not deliver them to itself.
 
