@@ -54,7 +54,7 @@ SNAT_INTERFACE = ("<source-translation><dynamic-ip-and-port><interface-address><
                   "</interface-address></dynamic-ip-and-port></source-translation>")
 SNAT_STATIC = "<source-translation><static-ip><translated-address>192.168.50.77</translated-address></static-ip>" \
               "</source-translation>"
-MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet nft_fib_inet veth"
+MODULES = "nf_tables nft_chain_nat nf_nat nf_conntrack nft_ct nft_nat nft_reject_inet veth"
 
 
 def running_config(*, ecmp: int = 2, extra_rules: str = "", publish_vip: bool = True) -> str:
