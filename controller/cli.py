@@ -201,17 +201,24 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
 @click.option("--uplink", default=None, help="L2 mode: the link facing the router/firewall, e.g. eth0.")
 @click.option("--l2-lease-duration", type=float, default=3.0, show_default=True,
               help="L2 mode: seconds before a silent announcer's VIPs move to another node.")
+@click.option("--memory-state", default=None,
+              help="Memory backend: keep its IPVS table in this JSON file, saved after every operation "
+                   "(a restarted agent starts from it); real servers' connections are read from FILE.connections.")
+@click.option("--memory-op-delay", type=float, default=0.0, hidden=True,
+              help="Memory backend: seconds each IPVS operation takes (fault tests kill the agent mid-apply).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_timeout: float,
           state_file: str | None, health: str | None, lease_namespace: str | None, address: str | None,
-          mode: str, uplink: str | None, l2_lease_duration: float, verbose: bool) -> None:
+          mode: str, uplink: str | None, l2_lease_duration: float, memory_state: str | None,
+          memory_op_delay: float, verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
     from controller import agent as agent_mod
 
     _logging(verbose)
     agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
                   drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address,
-                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration)
+                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration, memory_state=memory_state,
+                  memory_op_delay=memory_op_delay)
 
 
 @main.command()
