@@ -12,16 +12,9 @@ import yaml
 from controller.localcluster import ROOT, wait_for
 from tests.apiserver.fixtures import install_crds
 from tests.controller.estate import pool, service, slice_
+from tests.faults import ipvs_oracle
 from tests.faults.conftest import FaultEnv
-from tests.faults.harness import (
-    expected_table,
-    firewall_reason,
-    ipvs_duplicates,
-    ipvs_table,
-    kill9,
-    publish,
-    wait_stats,
-)
+from tests.faults.harness import firewall_reason, kill9, publish, wait_stats
 
 
 def test_controller_killed_between_write_and_commit(fx: FaultEnv) -> None:
@@ -119,37 +112,61 @@ def test_service_deleted_while_firewall_down(fx: FaultEnv) -> None:
     fx.finish(ignore_services=("api",))
 
 
-def _agent_converged(fx: FaultEnv, state: Path) -> bool:
-    return ipvs_table(state) == expected_table(fx.cluster, "n1")
+def _agent_converged(fx: FaultEnv, backend: Path) -> bool:
+    """What the backend holds equals the independent expectation (tests/faults/ipvs_oracle.py)."""
+    return ipvs_oracle.backend_table(backend) == ipvs_oracle.cluster_table(fx.cluster, "n1")
+
+
+def _agent_details(fx: FaultEnv, backend: Path) -> str:
+    return f"backend {ipvs_oracle.backend_table(backend)}\nwant {ipvs_oracle.cluster_table(fx.cluster, 'n1')}"
 
 
 def test_agent_killed_during_sync(fx: FaultEnv) -> None:
+    """SIGKILL while the backend is mid-apply: the restarted agent repairs the half-applied table."""
     fx.start()
-    state = fx.tmp_path / "n1.json"
-    with fx.agent("n1", state) as agent:
-        wait_for("agent table", lambda: _agent_converged(fx, state), timeout=40)
+    backend = fx.tmp_path / "ipvs-n1.json"
+    with fx.agent("n1", backend, "--memory-op-delay", "0.2") as agent:
+        wait_for("agent table", lambda: _agent_converged(fx, backend), timeout=40)
+        ops = ipvs_oracle.backend_ops(backend)
         for i in range(8):
-            fx.cluster.apply(service(fx.ns, f"bulk{i}", (80, 80)))
             fx.cluster.apply(slice_(fx.ns, f"bulk{i}", [(80, 80)], [(f"10.244.1.{50 + i}", "n1")]))
-        wait_for("agent picks it up", lambda: (ipvs_table(state) or {}) != expected_table(fx.cluster, "n1"),
-                 timeout=10, interval=0.05)
+            fx.cluster.apply(service(fx.ns, f"bulk{i}", (80, 80)))
+        wait_for("VIPs recorded", lambda: all(fx.cluster.ingress(f"bulk{i}", fx.ns) for i in range(8)), timeout=30)
+        wait_for("the agent applying", lambda: ipvs_oracle.backend_ops(backend) >= ops + 3, timeout=30, interval=0.02)
         kill9(agent)
-    with fx.agent("n1", state):
-        wait_for("agent table after restart", lambda: _agent_converged(fx, state), timeout=40)
-        assert ipvs_duplicates(state) == 0
+    half = ipvs_oracle.backend_table(backend) or {}
+    want = ipvs_oracle.cluster_table(fx.cluster, "n1")
+    bulk = [k for k in want if k.endswith(":80")]
+    assert any(k in half for k in bulk) and half != want, f"not half-applied: {half}"
+    with fx.agent("n1", backend):
+        wait_for("agent table after restart", lambda: _agent_converged(fx, backend), timeout=40)
+        assert ipvs_oracle.backend_duplicates(backend) == 0
         fx.finish()
 
 
 def test_agent_killed_during_drain(fx: FaultEnv) -> None:
+    """A real server with live connections leaves: held at weight 0 across an agent SIGKILL and
+    restart, deleted once its connections end; one without connections goes at once."""
     fx.start()
-    state = fx.tmp_path / "n1.json"
-    with fx.agent("n1", state, "--drain-timeout", "60") as agent:
-        wait_for("agent table", lambda: _agent_converged(fx, state), timeout=40)
+    backend = fx.tmp_path / "ipvs-n1.json"
+    vip = fx.cluster.ingress("web", fx.ns)[0]
+    leaving = f"tcp {vip}:443 -> 10.244.1.1:8443"
+    with fx.agent("n1", backend, "--drain-timeout", "60") as agent:
+        wait_for("agent table", lambda: _agent_converged(fx, backend), timeout=40)
+        ipvs_oracle.set_connections(backend, [("tcp", vip, 443, "10.244.1.1", 8443, 2)])
         fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.9", "n1"), ("10.244.2.1", "n2")]))
-        wait_for("drain started", lambda: _agent_converged(fx, state), timeout=30)
+        wait_for("drain started", lambda: _agent_converged(fx, backend)
+                 and ipvs_oracle.backend_draining(backend) == {leaving}, timeout=30)
         kill9(agent)
-    with fx.agent("n1", state):
+    with fx.agent("n1", backend, "--drain-timeout", "60"):
         fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.10", "n1"), ("10.244.2.1", "n2")]))
-        wait_for("agent table after restart", lambda: _agent_converged(fx, state), timeout=40)
-        assert ipvs_duplicates(state) == 0
+        try:
+            wait_for("agent table after restart", lambda: _agent_converged(fx, backend), timeout=40)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{_agent_details(fx, backend)}") from None
+        # 10.244.1.9 had no connections: gone at once; 10.244.1.1 still has 2: it keeps draining
+        fx.hold("the drain with live connections", lambda: ipvs_oracle.backend_draining(backend) == {leaving})
+        ipvs_oracle.set_connections(backend, [])
+        wait_for("drained server deleted", lambda: not ipvs_oracle.backend_draining(backend), timeout=20)
+        assert _agent_converged(fx, backend) and ipvs_oracle.backend_duplicates(backend) == 0
         fx.finish()
