@@ -58,8 +58,8 @@ class FaultEnv:
     procs: list[Any] = field(default_factory=list)
     finished: bool = False
     faults_added: list[tuple[Any, int | None]] = field(default_factory=list)  # (Fault, times asked)
-    state_faults: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (fault, replies before it)
-    replies: list[tuple[str, str, int, str]] = field(default_factory=list)  # (admin, request kind, status, body)
+    state_faults: list[tuple[dict[str, Any], int]] = field(default_factory=list, repr=False)
+    replies: list[tuple[str, str, int, str]] = field(default_factory=list, repr=False)  # admin, kind, status, body
     created_nodes: list[str] = field(default_factory=list)
 
     def watch_faults(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -149,7 +149,7 @@ def test_agent_killed_during_drain(fx: FaultEnv) -> None:
     restart, deleted once its connections end; one without connections goes at once."""
     fx.start()
     backend = fx.tmp_path / "ipvs-n1.json"
-    vip = fx.cluster.ingress("web", fx.ns)[0]
+    vip = wait_for("web's VIP", lambda: fx.cluster.ingress("web", fx.ns))[0]
     leaving = f"tcp {vip}:443 -> 10.244.1.1:8443"
     with fx.agent("n1", backend, "--drain-timeout", "60") as agent:
         wait_for("agent table", lambda: _agent_converged(fx, backend), timeout=40)
