@@ -162,6 +162,9 @@ def firewall_sim(ctx: click.Context) -> None:
 @click.option("--peering", default="bmlb", show_default=True,
               help="kopf peering name for leader election; '' runs standalone (one replica only).")
 @click.option("--priority", type=int, default=None, help="Peering priority (default: random, so one replica leads).")
+@click.option("--peering-lifetime", type=click.IntRange(2, 3600), default=60, show_default=True,
+              help="Seconds this replica's peering record counts as alive: a standby takes over this long "
+                   "after the leader last renewed it (the leader dies without leaving, e.g. SIGKILL).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
 @click.option("--debounce", type=float, default=None, help="Override every Firewall's commit.debounceSeconds.")
@@ -171,7 +174,7 @@ def firewall_sim(ctx: click.Context) -> None:
                    "(certificates from $BMLB_WEBHOOK_CERT_DIR: tls.crt, tls.key, ca.crt; else self-signed there).")
 @click.option("-v", "--verbose", is_flag=True)
 def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, peering: str, priority: int | None,
-               metrics_port: int | None,
+               peering_lifetime: int, metrics_port: int | None,
                health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
                verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
@@ -180,7 +183,7 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
     _logging(verbose)
     operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
                  peering=peering or None, priority=priority, debounce=debounce, resync=resync,
-                 webhook_port=webhook_port, lease_namespace=lease_namespace)
+                 webhook_port=webhook_port, lease_namespace=lease_namespace, peering_lifetime=peering_lifetime)
 
 
 @main.command()

@@ -143,17 +143,19 @@ def _leaves(root: ET.Element) -> dict[str, tuple[str, bool]]:
     """Every named leaf entry (no named entries inside) by its path: (canonical xml, owned)."""
     out: dict[str, tuple[str, bool]] = {}
 
-    def walk(node: ET.Element, path: str, parent_tag: str) -> None:
+    def walk(node: ET.Element, path: str, parent_tag: str, owned_above: bool) -> None:
         for child in node:
             here = f"{path}/{child.tag}"
+            owned = owned_above
             if child.tag == "entry":
                 here = f"{path}/entry[{child.get('name')}]"
+                owned = owned or _is_owned(child, parent_tag)  # inside one of bmlb's entries: bmlb's
                 if child.find(".//entry") is None:
-                    out[here] = (ET.tostring(child, encoding="unicode"), _is_owned(child, parent_tag))
+                    out[here] = (ET.tostring(child, encoding="unicode"), owned)
                     continue
-            walk(child, here, child.tag)
+            walk(child, here, child.tag, owned)
 
-    walk(root, "", "")
+    walk(root, "", "", False)
     return out
 
 

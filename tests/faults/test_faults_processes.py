@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 import yaml
 
 from controller.localcluster import ROOT, wait_for
@@ -52,7 +53,11 @@ def test_controller_killed_between_commit_and_status(fx: FaultEnv) -> None:
     assert all(c.changed_running for c in fx.inv.commits.by()[commits:])
 
 
-def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_two_replicas_one_leader_then_takeover(fx: FaultEnv, how: str) -> None:
+    """SIGTERM: the leader leaves the peering at once. SIGKILL mid-sync (written, the commit hung):
+    its record stays until its lifetime (8 s here) runs out, then the standby takes over and
+    commits the dead leader's writes once, with no duplicate and no stray commit."""
     docs = [d for d in yaml.safe_load_all((ROOT / "deploy/base/01-crds.yaml").read_text())
             if d and d["spec"]["group"] == "kopf.dev"]
     install_crds(fx.cluster.api, docs)
@@ -63,8 +68,10 @@ def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
         if "409" not in str(err) and "AlreadyExists" not in str(err):
             raise
     fx.estate()
-    high = fx.controller("--priority", "20", peering="bmlb", log_name="c-high.log")
-    low = fx.controller("--priority", "10", peering="bmlb", log_name="c-low.log")
+    fx.nodes(3)
+    lifetime = ("--peering-lifetime", "8")
+    high = fx.controller("--priority", "20", *lifetime, peering="bmlb", log_name="c-high.log")
+    low = fx.controller("--priority", "10", *lifetime, peering="bmlb", log_name="c-low.log")
     fx.converge()
     fx.inv.baseline()
     publish(fx, "late", 80)
@@ -72,10 +79,18 @@ def test_two_replicas_one_leader_then_takeover(fx: FaultEnv) -> None:
     logs = {p: Path(p.log_path).read_text() for p in (high, low)}
     assert "leading" in logs[high] and "synced in" in logs[high]
     assert "synced in" not in logs[low], logs[low][-3000:]
-    # The leader goes away (SIGTERM: it leaves the peering at once); the standby takes over.
-    os.killpg(high.pid, signal.SIGTERM)
-    high.wait(20)
-    publish(fx, "later", 81, host=3)
+    if how == "SIGTERM":
+        os.killpg(high.pid, signal.SIGTERM)
+        high.wait(20)
+        publish(fx, "later", 81, host=3)
+    else:
+        before = fx.sim.stats_snapshot()["requests"].get("commit", 0)
+        fx.sim.faults.add("timeout", seconds=3, only=["commit"], times=1)
+        publish(fx, "later", 81, host=3)
+        fx.lease(fx.created_nodes[2], seconds=1)  # and a node goes away while the leader dies
+        wait_stats(fx.sim, lambda s: s["requests"].get("commit", 0) > before, "the leader's commit request")
+        kill9(high)
+        assert "admin" in fx.sim.pending_admins()  # written, not committed
     wait_for("standby took over", lambda: "synced in" in Path(low.log_path).read_text(), timeout=60)
     fx.finish()
 
