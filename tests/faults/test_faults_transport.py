@@ -4,7 +4,6 @@ expired keys. Each ends converged with every invariant at 0."""
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 
@@ -19,7 +18,8 @@ def test_firewall_unreachable_then_back(fx: FaultEnv) -> None:
     fx.sim.faults.add("reset", times=None)
     publish(fx, "late", 80)
     wait_for("Unreachable reported", lambda: firewall_reason(fx.cluster) == "Unreachable", timeout=60)
-    time.sleep(4)  # stays down after every change was tried: only a retry of its own brings it back
+    # stays down after every change was tried: only a retry of its own brings it back
+    fx.hold("Unreachable", lambda: firewall_reason(fx.cluster) == "Unreachable")
     fx.sim.faults.clear()
     fx.finish()
 
@@ -58,7 +58,7 @@ def test_api_key_expired_then_rotated(fx: FaultEnv) -> None:
     fx.sim.faults.add("expire_keys")
     publish(fx, "late", 80)
     wait_for("AuthFailed reported", lambda: firewall_reason(fx.cluster) == "AuthFailed", timeout=60)
-    time.sleep(3)
+    fx.hold("AuthFailed", lambda: firewall_reason(fx.cluster) == "AuthFailed")
     key = base64.b64encode(fx.sim.api_key("admin").encode()).decode()
     fx.cluster.core.patch_namespaced_secret("edge-creds", fx.ns, {"data": {"apiKey": key}})
     fx.finish()
