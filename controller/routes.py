@@ -224,7 +224,7 @@ def build_routes(
     max_paths = routing.ecmp.max_paths
 
     def healthy(version: int) -> set[str]:
-        return {n.name for n in nodes.values() if n.address(version) is not None}
+        return {n.name for n in nodes.values() if n.healthy and n.address(version) is not None}
 
     destinations: list[_Destination] = []
     for pool in sorted(pools, key=lambda p: p.name):
