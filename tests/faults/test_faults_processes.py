@@ -132,8 +132,14 @@ def _agent_converged(fx: FaultEnv, backend: Path) -> bool:
     return ipvs_oracle.backend_table(backend) == ipvs_oracle.cluster_table(fx.cluster, "n1")
 
 
-def _agent_details(fx: FaultEnv, backend: Path) -> str:
-    return f"backend {ipvs_oracle.backend_table(backend)}\nwant {ipvs_oracle.cluster_table(fx.cluster, 'n1')}"
+def _wait_agent(fx: FaultEnv, backend: Path, what: str, timeout: float = 40.0) -> None:
+    try:
+        wait_for(what, lambda: _agent_converged(fx, backend), timeout=timeout)
+    except AssertionError as err:
+        have = ipvs_oracle.backend_table(backend) or {}
+        want = ipvs_oracle.cluster_table(fx.cluster, "n1")
+        diff = {k: (have.get(k), want.get(k)) for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)}
+        raise AssertionError(f"{err}\nbackend vs expected: {diff}") from None
 
 
 def test_agent_killed_during_sync(fx: FaultEnv) -> None:
@@ -141,7 +147,7 @@ def test_agent_killed_during_sync(fx: FaultEnv) -> None:
     fx.start()
     backend = fx.tmp_path / "ipvs-n1.json"
     with fx.agent("n1", backend, "--memory-op-delay", "0.2") as agent:
-        wait_for("agent table", lambda: _agent_converged(fx, backend), timeout=40)
+        _wait_agent(fx, backend, "agent table")
         ops = ipvs_oracle.backend_ops(backend)
         for i in range(8):
             fx.cluster.apply(slice_(fx.ns, f"bulk{i}", [(80, 80)], [(f"10.244.1.{50 + i}", "n1")]))
@@ -154,7 +160,7 @@ def test_agent_killed_during_sync(fx: FaultEnv) -> None:
     bulk = [k for k in want if k.endswith(":80")]
     assert any(k in half for k in bulk) and half != want, f"not half-applied: {half}"
     with fx.agent("n1", backend):
-        wait_for("agent table after restart", lambda: _agent_converged(fx, backend), timeout=40)
+        _wait_agent(fx, backend, "agent table after restart")
         assert ipvs_oracle.backend_duplicates(backend) == 0
         fx.finish()
 
@@ -167,7 +173,7 @@ def test_agent_killed_during_drain(fx: FaultEnv) -> None:
     vip = wait_for("web's VIP", lambda: fx.cluster.ingress("web", fx.ns))[0]
     leaving = f"tcp {vip}:443 -> 10.244.1.1:8443"
     with fx.agent("n1", backend, "--drain-timeout", "60") as agent:
-        wait_for("agent table", lambda: _agent_converged(fx, backend), timeout=40)
+        _wait_agent(fx, backend, "agent table")
         ipvs_oracle.set_connections(backend, [("tcp", vip, 443, "10.244.1.1", 8443, 2)])
         fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.9", "n1"), ("10.244.2.1", "n2")]))
         wait_for("drain started", lambda: _agent_converged(fx, backend)
@@ -175,10 +181,7 @@ def test_agent_killed_during_drain(fx: FaultEnv) -> None:
         kill9(agent)
     with fx.agent("n1", backend, "--drain-timeout", "60"):
         fx.cluster.apply(slice_(fx.ns, "web", [(443, 8443)], [("10.244.1.10", "n1"), ("10.244.2.1", "n2")]))
-        try:
-            wait_for("agent table after restart", lambda: _agent_converged(fx, backend), timeout=40)
-        except AssertionError as err:
-            raise AssertionError(f"{err}\n{_agent_details(fx, backend)}") from None
+        _wait_agent(fx, backend, "agent table after restart")
         # 10.244.1.9 had no connections: gone at once; 10.244.1.1 still has 2: it keeps draining
         fx.hold("the drain with live connections", lambda: ipvs_oracle.backend_draining(backend) == {leaving})
         ipvs_oracle.set_connections(backend, [])
