@@ -98,7 +98,7 @@ def build_tables(
             for vip in addresses:
                 for node in nodes:
                     pool = servers_by_node.get(node if local_only else None, set())
-                    same_family = tuple(sorted((r for r in pool if r.address.version == vip.version), key=lambda r: r.key))[1:]
+                    same_family = tuple(r for r in pool if r.address.version == vip.version)
                     per_node[node].append(VirtualService(
                         protocol=Protocol(port.protocol.lower()), address=vip, port=port.port,
                         scheduler=svc.scheduler, persistence_timeout=persistence, real_servers=same_family,
