@@ -170,7 +170,7 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
     try:
         config = SyncConfig(
             ownership_tag=spec.ownership_tag,
-            anchor=Anchor(Position("bottom"), None),
+            anchor=Anchor(Position(spec.placement.position), spec.placement.rule),
             drift=DriftMode(spec.drift), commit_foreign_pending=spec.commit.commit_foreign_pending,
             vsys=spec.vsys, device_group=spec.device_group if panorama else None,
             rulebase=Rulebase(spec.rulebase), admin=spec.admin)
