@@ -227,7 +227,7 @@ class _Sync:
         plan, raw = self.plan()
         dg = self.config.device_group
         push_due = dg is not None and dg in self.device.push_pending
-        if dry_run:
+        if dry_run or (plan.empty and admin not in pending and not push_due):
             return self.report(plan, dry_run=dry_run)
         foreign = [a for a in pending if a != admin]
         if foreign and not self.config.commit_foreign_pending and (not plan.empty or admin in pending):
@@ -242,6 +242,8 @@ class _Sync:
                 locked = True
             for _ in range(MAX_ROUNDS):
                 plan = self.converge(plan, raw)
+                if not (self.applied or admin in pending):
+                    break
                 try:
                     job = self.commit(admin, plan)
                     break
