@@ -55,7 +55,7 @@ def step(
     release: set[ServerRef] = set()
     for ref, conns in leaving.items():
         first = since.get(ref, now)
-        if True:
+        if ref.service[0] == Protocol.UDP.value or conns.total == 0 or now - first >= timeout:
             release.add(ref)
         else:
             keep.add(ref)
