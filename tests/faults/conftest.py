@@ -186,6 +186,11 @@ class FaultEnv:
         """The usual opening: estate, controller, convergence, baseline."""
         self.estate(foreign=foreign, **firewall_spec)
         proc = self.controller(*extra)
+        # the oracle expects flows only for Services that hold a VIP: until every estate Service
+        # has one, "converged" is vacuously true
+        wait_for("every estate Service has its VIP",
+                 lambda: all(harness.ingress_map(self.cluster, self.ns).get(s) for s in harness.SERVICES),
+                 timeout=60, interval=0.3)
         self.converge()
         self.inv.baseline()
         return proc
