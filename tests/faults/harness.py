@@ -3,14 +3,19 @@
 Invariants (all must be 0 after every scenario):
   lost             flows the manifests ask for (security: zone, zone, source, destination value,
                    port, action; NAT: the same and the translated address value and port) that the
-                   running config does not have: tests/faults/oracle.py, not bmlb's compiler
+                   running config does not have: tests/faults/oracle.py, not bmlb's compiler; and
+                   routed destinations with fewer good next hops than wanted (route_oracle.py)
   duplicates       two firewall objects for one desired object (same NAT public ip:port, same
-                   security rule content, same address value, same node+virtual service)
-  foreign_touched  non-bmlb entries (no ownership tag) changed, added or removed, or reordered
+                   security rule content, same address value, same route destination + next hop)
+  foreign_touched  non-bmlb entries (no ownership tag, not inside one of bmlb's) changed, added or
+                   removed, or reordered
   re_ips           Services whose ingress changed across the scenario
-  stray_commits    commits by bmlb's admin that carried another admin's changes or changed nothing
-and `stale`: flows of bmlb's rules that nothing asks for, and bmlb's address/service objects no
-rule of bmlb refers to (convergence of deletions).
+  stray_commits    commits by bmlb's admin that carried another admin's changes or changed
+                   nothing, and commit requests with nothing to commit
+and `stale`: flows of bmlb's rules that nothing asks for, bmlb's address/service objects no
+rule of bmlb refers to (convergence of deletions), and static routes of bmlb's that are not
+wanted or wrong in an attribute (next hop, metric, interface, path monitor).
+The agents' IPVS tables are judged in their scenarios (tests/faults/ipvs_oracle.py).
 """
 
 from __future__ import annotations
