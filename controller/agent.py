@@ -158,10 +158,12 @@ def registry_for(agent: Agent) -> kopf.OperatorRegistry:
     return registry
 
 
-def make_backend(kind: str) -> Backend:
+def make_backend(kind: str, memory_state: str | None = None, memory_op_delay: float = 0.0) -> Backend:
     if kind == "memory":
         from ipvs.memory import MemoryBackend
 
+        if memory_state:
+            return MemoryBackend.persistent(Path(memory_state), op_delay=memory_op_delay)
         return MemoryBackend()
     from ipvs.kernel import KernelBackend
 
@@ -171,8 +173,12 @@ def make_backend(kind: str) -> Backend:
 def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | None, link: str,
         drain_timeout: float, health: str | None, lease_namespace: str | None = None,
         address: str | None = None, mode: str = "routed", uplink: str | None = None,
-        l2_lease_duration: float = l2.DEFAULT_DURATION) -> None:
-    agent = Agent(node=node, backend=make_backend(backend), link=link, drain_timeout=drain_timeout,
+        l2_lease_duration: float = l2.DEFAULT_DURATION, memory_state: str | None = None,
+        memory_op_delay: float = 0.0) -> None:
+    if (memory_state or memory_op_delay) and backend != "memory":
+        raise SystemExit("--memory-state and --memory-op-delay need --backend memory")
+    agent = Agent(node=node, backend=make_backend(backend, memory_state, memory_op_delay), link=link,
+                  drain_timeout=drain_timeout,
                   state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,
                   address=address)
     if lease_namespace:

@@ -162,6 +162,9 @@ def firewall_sim(ctx: click.Context) -> None:
 @click.option("--peering", default="bmlb", show_default=True,
               help="kopf peering name for leader election; '' runs standalone (one replica only).")
 @click.option("--priority", type=int, default=None, help="Peering priority (default: random, so one replica leads).")
+@click.option("--peering-lifetime", type=click.IntRange(2, 3600), default=60, show_default=True,
+              help="Seconds this replica's peering record counts as alive: a standby takes over this long "
+                   "after the leader last renewed it (the leader dies without leaving, e.g. SIGKILL).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option("--health", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
 @click.option("--debounce", type=float, default=None, help="Override every Firewall's commit.debounceSeconds.")
@@ -171,7 +174,7 @@ def firewall_sim(ctx: click.Context) -> None:
                    "(certificates from $BMLB_WEBHOOK_CERT_DIR: tls.crt, tls.key, ca.crt; else self-signed there).")
 @click.option("-v", "--verbose", is_flag=True)
 def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, peering: str, priority: int | None,
-               metrics_port: int | None,
+               peering_lifetime: int, metrics_port: int | None,
                health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
                verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
@@ -180,7 +183,7 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
     _logging(verbose)
     operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
                  peering=peering or None, priority=priority, debounce=debounce, resync=resync,
-                 webhook_port=webhook_port, lease_namespace=lease_namespace)
+                 webhook_port=webhook_port, lease_namespace=lease_namespace, peering_lifetime=peering_lifetime)
 
 
 @main.command()
@@ -201,17 +204,24 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
 @click.option("--uplink", default=None, help="L2 mode: the link facing the router/firewall, e.g. eth0.")
 @click.option("--l2-lease-duration", type=float, default=3.0, show_default=True,
               help="L2 mode: seconds before a silent announcer's VIPs move to another node.")
+@click.option("--memory-state", default=None,
+              help="Memory backend: keep its IPVS table in this JSON file, saved after every operation "
+                   "(a restarted agent starts from it); real servers' connections are read from FILE.connections.")
+@click.option("--memory-op-delay", type=float, default=0.0, hidden=True,
+              help="Memory backend: seconds each IPVS operation takes (fault tests kill the agent mid-apply).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_timeout: float,
           state_file: str | None, health: str | None, lease_namespace: str | None, address: str | None,
-          mode: str, uplink: str | None, l2_lease_duration: float, verbose: bool) -> None:
+          mode: str, uplink: str | None, l2_lease_duration: float, memory_state: str | None,
+          memory_op_delay: float, verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
     from controller import agent as agent_mod
 
     _logging(verbose)
     agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
                   drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address,
-                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration)
+                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration, memory_state=memory_state,
+                  memory_op_delay=memory_op_delay)
 
 
 @main.command()

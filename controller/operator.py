@@ -107,7 +107,8 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
 
 def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None, health: str | None,
         peering: str | None, priority: int | None, debounce: float | None, resync: float | None,
-        insecure_ok: bool = False, webhook_port: int | None = None, lease_namespace: str | None = None) -> None:
+        insecure_ok: bool = False, webhook_port: int | None = None, lease_namespace: str | None = None,
+        peering_lifetime: int = 60) -> None:
     kube = Kube.from_config(kubeconfig)
     metrics = Metrics()
     if metrics_port:
@@ -128,6 +129,7 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
             settings.peering.name = peering
             settings.peering.priority = priority if priority is not None else random.randint(1, 2**31 - 1)
             settings.peering.stealth = False
+            settings.peering.lifetime = peering_lifetime
         if webhook_port is not None:
             from controller.webhook import server
 

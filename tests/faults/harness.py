@@ -3,42 +3,37 @@
 Invariants (all must be 0 after every scenario):
   lost             flows the manifests ask for (security: zone, zone, source, destination value,
                    port, action; NAT: the same and the translated address value and port) that the
-                   running config does not have: tests/faults/oracle.py, not bmlb's compiler
+                   running config does not have: tests/faults/oracle.py, not bmlb's compiler; and
+                   routed destinations with fewer good next hops than wanted (route_oracle.py)
   duplicates       two firewall objects for one desired object (same NAT public ip:port, same
-                   security rule content, same address value, same node+virtual service)
-  foreign_touched  non-bmlb entries (no ownership tag) changed, added or removed, or reordered
+                   security rule content, same address value, same route destination + next hop)
+  foreign_touched  non-bmlb entries (no ownership tag, not inside one of bmlb's) changed, added or
+                   removed, or reordered
   re_ips           Services whose ingress changed across the scenario
-  stray_commits    commits by bmlb's admin that carried another admin's changes or changed nothing
-and `stale`: flows of bmlb's rules that nothing asks for, and bmlb's address/service objects no
-rule of bmlb refers to (convergence of deletions).
+  stray_commits    commits by bmlb's admin that carried another admin's changes or changed
+                   nothing, and commit requests with nothing to commit
+and `stale`: flows of bmlb's rules that nothing asks for, bmlb's address/service objects no
+rule of bmlb refers to (convergence of deletions), and static routes of bmlb's that are not
+wanted or wrong in an attribute (next hop, metric, interface, path monitor).
+The agents' IPVS tables are judged in their scenarios (tests/faults/ipvs_oracle.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import kubernetes
-
-from controller import specs
-from controller.compiler import compile
-from controller.index import ClusterIndex
 from controller.localcluster import Cluster, wait_for
-from controller.snapshot import LEASE_PREFIX
-from firewall.model import DesiredFirewall
 from firewall.sim import Simulator
 from firewall.sim.changes import Change
 from tests.controller.estate import nat, policy, pool, service, slice_
-from tests.faults import oracle
+from tests.faults import oracle, route_oracle
 
 TAG = "bmlb-managed"
 ADMIN = "admin"  # the admin the controller's API key belongs to
@@ -153,17 +148,19 @@ def _leaves(root: ET.Element) -> dict[str, tuple[str, bool]]:
     """Every named leaf entry (no named entries inside) by its path: (canonical xml, owned)."""
     out: dict[str, tuple[str, bool]] = {}
 
-    def walk(node: ET.Element, path: str, parent_tag: str) -> None:
+    def walk(node: ET.Element, path: str, parent_tag: str, owned_above: bool) -> None:
         for child in node:
             here = f"{path}/{child.tag}"
+            owned = owned_above
             if child.tag == "entry":
                 here = f"{path}/entry[{child.get('name')}]"
+                owned = owned or _is_owned(child, parent_tag)  # inside one of bmlb's entries: bmlb's
                 if child.find(".//entry") is None:
-                    out[here] = (ET.tostring(child, encoding="unicode"), _is_owned(child, parent_tag))
+                    out[here] = (ET.tostring(child, encoding="unicode"), owned)
                     continue
-            walk(child, here, child.tag)
+            walk(child, here, child.tag, owned)
 
-    walk(root, "", "")
+    walk(root, "", "", False)
     return out
 
 
@@ -224,33 +221,6 @@ def _duplicates(owned: dict[str, dict[str, ET.Element]], all_addresses: dict[str
 # ---------------------------------------------------------------------------- the cluster's view
 
 
-def expected(cluster: Cluster, firewall: str = "edge") -> DesiredFirewall:
-    """What the firewall should hold, compiled from the cluster's objects and recorded allocations."""
-    api = cluster.api
-    idx = ClusterIndex()
-    for s in cluster.core.list_service_for_all_namespaces().items:
-        body = api.sanitize_for_serialization(s)
-        if specs.service_is_ours(body):
-            idx.upsert("Service", body)
-    for sl in cluster.discovery.list_endpoint_slice_for_all_namespaces().items:
-        idx.upsert("EndpointSlice", api.sanitize_for_serialization(sl))
-    for n in cluster.core.list_node().items:
-        idx.upsert("Node", api.sanitize_for_serialization(n))
-    for kind, plural in (("VIPPool", "vippools"), ("SecurityPolicy", "securitypolicies"), ("NATRule", "natrules"),
-                         ("Firewall", "firewalls")):
-        for body in cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", plural)["items"]:
-            idx.upsert(kind, body)
-    coord = kubernetes.client.CoordinationV1Api(api)
-    for lease in coord.list_lease_for_all_namespaces().items:
-        if lease.metadata.name.startswith(LEASE_PREFIX):
-            idx.upsert("Lease", api.sanitize_for_serialization(lease))
-    compiled = compile(idx.snapshot(now=time.time()), assign_new=False)
-    for t in compiled.firewalls:
-        if t.name == firewall:
-            return t.desired
-    return DesiredFirewall(ownership_tag=TAG)
-
-
 def ingress_map(cluster: Cluster, ns: str) -> dict[str, tuple[str, ...]]:
     out = {}
     for s in cluster.core.list_namespaced_service(ns).items:
@@ -295,12 +265,10 @@ class Invariants:
         c.details += [f"stale {x} (no rule of bmlb refers to it)" for x in left]
         root = ET.fromstring(xml)
         owned = _owned_on_device(root)
-        # static routes (routed mode) are not in the oracle yet: compared by name with the compiler
-        routes = {x.name for x in expected(self.cluster).static_routes}
-        c.lost += len(routes - set(owned["route"]))
-        c.stale += len(set(owned["route"]) - routes)
-        c.details += [f"lost route {n}" for n in sorted(routes - set(owned["route"]))]
-        c.details += [f"stale route {n}" for n in sorted(set(owned["route"]) - routes)]
+        routing, want = route_oracle.cluster_routes(self.cluster, lease_namespace=self.ns)
+        for verdict, what in route_oracle.compare(routing, want, route_oracle.device_routes(xml)):
+            setattr(c, verdict, getattr(c, verdict) + 1)
+            c.details.append(f"{verdict} {what}")
         vsys = root.find(_VSYS_ET)
         assert vsys is not None
         addresses = {e.get("name") or "": e.findtext("ip-netmask") or "" for e in vsys.findall("address/entry")}
@@ -415,44 +383,3 @@ def kill9(proc: subprocess.Popen[bytes]) -> None:
 def wait_stats(sim: Simulator, pred: Callable[[dict[str, Any]], bool], what: str, timeout: float = 30.0,
                interval: float = 0.01) -> dict[str, Any]:
     return wait_for(what, lambda: (s := sim.stats_snapshot()) and pred(s) and s, timeout=timeout, interval=interval)
-
-
-def ipvs_table(path: Path) -> dict[str, list[str]] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return {f"{s['protocol']} {s['address']}:{s['port']}": sorted(f"{r['address']}:{r['port']}"
-                                                                   for r in s["real_servers"])
-            for s in data["table"]["services"]}
-
-
-def expected_table(cluster: Cluster, node: str) -> dict[str, list[str]]:
-    """The node's IPVS table compiled from the cluster (recorded VIPs only), as ipvs_table shows it."""
-    idx = ClusterIndex()
-    api = cluster.api
-    for s in cluster.core.list_service_for_all_namespaces().items:
-        body = api.sanitize_for_serialization(s)
-        if specs.service_is_ours(body):
-            idx.upsert("Service", body)
-    for sl in cluster.discovery.list_endpoint_slice_for_all_namespaces().items:
-        idx.upsert("EndpointSlice", api.sanitize_for_serialization(sl))
-    for body in cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", "vippools")["items"]:
-        idx.upsert("VIPPool", body)
-    compiled = compile(idx.snapshot(), assign_new=False, extra_nodes=(node,))
-    from controller.render import plain
-
-    for n, table in compiled.tables:
-        if n in (node, "*"):
-            return {f"{s['protocol']} {s['address']}:{s['port']}": sorted(f"{r['address']}:{r['port']}"
-                                                                           for r in s["real_servers"])
-                    for s in plain(table)["services"]}
-    return {}
-
-
-def ipvs_duplicates(path: Path) -> int:
-    data = json.loads(path.read_text())
-    keys = Counter((s["protocol"], s["address"], s["port"]) for s in data["table"]["services"])
-    reals = Counter((s["address"], s["port"], r["address"], r["port"]) for s in data["table"]["services"]
-                    for r in s["real_servers"])
-    return sum(n - 1 for n in keys.values()) + sum(n - 1 for n in reals.values())

@@ -3,15 +3,17 @@ object the device refuses, rules placed among ours, hand edits of ours (drift)."
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 
 from controller import naming
 from controller.localcluster import wait_for
 from tests.controller.estate import policy
+from tests.faults import flows, oracle
 from tests.faults.conftest import FaultEnv
 from tests.faults.harness import NAT, SEC, VSYS, firewall_reason, publish
 
@@ -23,6 +25,12 @@ def _managed_rules(fx: FaultEnv) -> list[str]:
     return [e.get("name") or "" for e in root.iter("entry")
             if e.find("tag/member") is not None and e.findtext("tag/member") == "bmlb-managed"
             and e.find("from") is not None and e.find("action") is not None]
+
+
+def published(fx: FaultEnv, ip: str, port: int) -> bool:
+    """Whether any of bmlb's NAT rules translates ip:port (tests/faults/oracle.py's device flows)."""
+    flows = oracle.device_flows(fx.sim.running_xml(), "bmlb-managed").nat
+    return any(f[3] == ip and f[4].endswith(f"/{port}") for f in flows)
 
 
 def _events(fx: FaultEnv, name: str, reason: str) -> list[str]:
@@ -78,8 +86,7 @@ def test_another_admins_lock(fx: FaultEnv, kind: str) -> None:
     fx.sim.faults.add(kind, admin="alice")
     publish(fx, "late", 80)
     wait_for("Locked reported", lambda: firewall_reason(fx.cluster) == "Locked", timeout=60)
-    time.sleep(2)
-    assert naming.name("nat_rule", namespace=fx.ns, name="late") not in fx.sim.running_xml()
+    fx.hold("nothing published while locked", lambda: not published(fx, "198.51.100.2", 80))
     fx.sim.faults.clear()
     fx.finish()
 
@@ -89,11 +96,13 @@ def test_another_admins_pending_changes_are_never_committed(fx: FaultEnv) -> Non
     alice = fx.sim.as_admin("alice")
     alice.set(f"{VSYS}/address", "<entry name='alice-new'><ip-netmask>192.168.50.9/32</ip-netmask></entry>")
     fx.inv.rebase_foreign()
+    since = len(fx.replies)
     publish(fx, "late", 80)
     wait_for("ForeignPendingChanges", lambda: firewall_reason(fx.cluster) == "ForeignPendingChanges", timeout=60)
-    time.sleep(2)
-    assert "alice" in fx.sim.pending_admins() and "alice-new" not in fx.sim.running_xml()
-    assert "admin" not in fx.sim.pending_admins()  # nothing written while refusing
+    assert fx.state_fault_fired({"kind": "pending_changes", "admin": "alice"}, since), "bmlb never saw alice's"
+    fx.hold("alice's change pending, uncommitted, nothing of bmlb's written",
+            lambda: "alice" in fx.sim.pending_admins() and "alice-new" not in fx.sim.running_xml()
+            and "admin" not in fx.sim.pending_admins() and not published(fx, "198.51.100.2", 80))
     alice.delete(ALICE_ADDR)  # alice withdraws her change and commits: running as before
     alice.commit(partial=True)
     fx.inv.rebase_foreign("candidate")  # alice's own withdrawal
@@ -147,8 +156,8 @@ def test_managed_rules_edited_and_deleted_by_hand(fx: FaultEnv, mode: str) -> No
     if mode == "report":
         wait_for("drift reported", lambda: (d := fx.cluster.get("Firewall", "edge").get("status", {}).get("drift"))
                  and any(sec in x for x in d) and any(nat in x for x in d) and d, timeout=30)
-        time.sleep(2.5)
-        assert f"name=\"{nat}\"" not in fx.sim.running_xml()
+        fx.hold("the drift left alone (report)", lambda: f"name=\"{nat}\"" not in fx.sim.running_xml()
+                and _rule_attributes(fx, sec)["action"] == ("deny",))
         fx.cluster.custom.patch_cluster_custom_object("bmlb.io", "v1alpha1", "firewalls", "edge",
                                                       {"spec": {"drift": "enforce"}})
     wait_for("restored", lambda: f"name=\"{nat}\"" in fx.sim.running_xml(), timeout=30)
@@ -165,3 +174,47 @@ def _rule_attributes(fx: FaultEnv, name: str) -> dict[str, tuple[str, ...]]:
         return {}
     return {child.tag: tuple(sorted((m.text or "").strip() for m in child.findall("member")))
             or ((child.text or "").strip(),) for child in rule}
+
+
+def _zone_of(fx: FaultEnv) -> Callable[[str], str]:
+    """The zone an address routes to: a pool's zone (the estate's pools), the office 192.168/16
+    in trust, everything else (the internet) in untrust."""
+    pools = [(p["spec"]["addresses"], p["spec"]["zone"])
+             for p in fx.cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", "vippools")["items"]
+             if p["metadata"]["name"].startswith(fx.ns)]
+
+    def zone_of(ip: str) -> str:
+        for addresses, zone in pools:
+            if any(ipaddress.ip_address(ip) in ipaddress.ip_network(a) for a in addresses):
+                return zone
+        return "trust" if ip.startswith("192.168.") else "untrust"
+    return zone_of
+
+
+def test_rules_above_the_foreign_deny_all(fx: FaultEnv) -> None:
+    """placement top: bmlb's block sits above alice's deny-all, so internet traffic to a published
+    Service is allowed and translated to its VIP, and nothing else gets through (flow evaluation
+    over the running config, tests/faults/flows.py). With the default placement (bottom, every
+    other scenario) the same packet meets the deny-all first: tests/faults/test_flows.py."""
+    fx.start(placement={"position": "top"})
+    ingress = {n: wait_for(f"{n}'s VIP", lambda n=n: fx.cluster.ingress(n, fx.ns))[0]  # type: ignore[misc]
+               for n in ("web", "api", "metrics")}
+    web_pub = wait_for("web's public address", lambda: (fx.cluster.get("NATRule", "web", fx.ns).get("status") or {})
+                       .get("public", "").rpartition(":")[0])
+    zone_of, inet, office = _zone_of(fx), "203.0.113.9", "192.168.1.10"
+
+    def verdict(src_zone: str, src: str, dst: str, port: int) -> tuple[str, str, int]:
+        v = flows.evaluate(fx.sim.running_xml(), flows.Packet(src_zone, src, dst, port), zone_of)
+        return v.action, v.destination, v.port
+
+    assert verdict("untrust", inet, web_pub, 443) == ("allow", ingress["web"], 443)
+    assert verdict("untrust", inet, "198.51.100.7", 8080) == ("allow", ingress["api"], 8080)
+    assert verdict("trust", office, ingress["web"], 443) == ("allow", ingress["web"], 443)  # office, no NAT
+    denied = [("untrust", inet, "198.51.100.7", 22), ("untrust", inet, web_pub, 8080),  # unpublished ports
+              ("untrust", inet, ingress["web"], 443),  # the VIP itself from the internet: only via NAT
+              ("untrust", inet, ingress["metrics"], 9100), ("trust", office, ingress["metrics"], 9100)]  # no policy
+    assert [verdict(*d)[0] for d in denied] == ["deny"] * len(denied)
+    publish(fx, "late", 80)  # published, but no SecurityPolicy selects it: translated, still denied
+    fx.converge()
+    assert verdict("untrust", inet, "198.51.100.2", 80) == ("deny", fx.cluster.ingress("late", fx.ns)[0], 80)
+    fx.finish()
