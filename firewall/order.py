@@ -7,9 +7,11 @@ appear in desired order, and:
   BEFORE X    our last rule comes immediately before X (so all of ours precede X)
   AFTER X     our first rule comes immediately after X (so all of ours follow X)
 A foreign rule between two of ours stays there (but new rules, appended at the bottom by the
-device, join the others rather than stay below foreign rules). Rules that keep their place form the longest
-subsequence already in desired order that the anchor allows; every other rule moves once, so
-the number of moves is the minimum, and zero when the order is already right.
+device, join the others rather than stay below foreign rules); a foreign rule outside the block's
+anchored edge (a deny-all below ours when the anchor is BOTTOM) stays outside: the block moves.
+Rules that keep their place form the longest subsequence already in desired order that the
+anchor allows; every other rule moves once, so the number of moves is the minimum, and zero
+when the order is already right.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ class AnchorMissing(ValueError):
     pass
 
 
-def _keepable(current: Sequence[str], ours: Sequence[str], anchor: Anchor) -> set[str]:
-    """Our rules that may keep their position as far as the anchor is concerned."""
+def _keepable(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
+              fresh: frozenset[str] = frozenset()) -> set[str]:
+    """Our rules that may keep their position as far as the anchor is concerned.
+
+    The anchor places our rules as one block: a foreign rule on the wrong side of the block's
+    edge (e.g. a deny-all below our last rule when the anchor is BOTTOM, as after a switch from
+    TOP) must end up outside the block, so no rule of ours keeps its place and the block moves
+    whole. Moving only the edge rule would leave that foreign rule inside, above most of ours.
+    Fresh rules sit where the device appended them: their place says nothing about the block.
+    """
     mine = set(ours)
     pos = {name: i for i, name in enumerate(current)}
-    first, last = ours[0], ours[-1]
     ok = set(ours)
     if anchor.position in (Position.BEFORE, Position.AFTER):
         if anchor.rule not in pos:
@@ -46,15 +55,32 @@ def _keepable(current: Sequence[str], ours: Sequence[str], anchor: Anchor) -> se
         a = pos[anchor.rule]
         before = anchor.position == Position.BEFORE
         ok = {r for r in ours if (pos[r] < a if before else pos[r] > a)}
-        edge = last if before else first
+        edge = ours[-1] if before else ours[0]
         between = current[pos[edge] + 1 : a] if before else current[a + 1 : pos[edge]]
         if any(r not in mine for r in between):
             ok.discard(edge)
     elif anchor.position == Position.TOP:
-        if any(r not in mine for r in current[: pos[first]]):
-            ok.discard(first)
-    elif any(r not in mine for r in current[pos[last] + 1 :]):
-        ok.discard(last)
+        if any(r not in mine for r in current[: pos[ours[0]]]):
+            ok.discard(ours[0])
+    elif any(r not in mine for r in current[pos[ours[-1]] + 1 :]):
+        ok.discard(ours[-1])
+    placed = [r for r in current if r not in fresh]
+    side = [r for r in ours if r not in fresh and r in ok]
+    if not side:
+        return ok
+    at = {name: i for i, name in enumerate(placed)}
+    first, last = min(side, key=at.__getitem__), max(side, key=at.__getitem__)
+    match anchor.position:
+        case Position.TOP:
+            outside = placed[: at[first]]
+        case Position.BOTTOM:
+            outside = placed[at[last] + 1 :]
+        case Position.BEFORE:
+            outside = placed[at[last] + 1 : at[anchor.rule]]
+        case _:
+            outside = placed[at[anchor.rule] + 1 : at[first]]
+    if any(r not in mine for r in outside):
+        return set()
     return ok
 
 
@@ -109,7 +135,7 @@ def _plan(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
           fresh: frozenset[str]) -> tuple[tuple[Move, ...], list[str]]:
     """The moves, and the order they leave."""
     rank = {r: i for i, r in enumerate(ours)}
-    keep = _longest_in_order(current, rank, _keepable(current, ours, anchor) - fresh)
+    keep = _longest_in_order(current, rank, _keepable(current, ours, anchor, fresh) - fresh)
     out: list[Move] = []
     state = list(current)
     for i, rule in enumerate(ours):

@@ -217,4 +217,17 @@ def test_rules_above_the_foreign_deny_all(fx: FaultEnv) -> None:
     publish(fx, "late", 80)  # published, but no SecurityPolicy selects it: translated, still denied
     fx.converge()
     assert verdict("untrust", inet, "198.51.100.2", 80) == ("deny", fx.cluster.ingress("late", fx.ns)[0], 80)
+    # placement switched to bottom: the whole block moves below the deny-all, not only its last rule
+    fx.cluster.custom.patch_cluster_custom_object("bmlb.io", "v1alpha1", "firewalls", "edge",
+                                                  {"spec": {"placement": {"position": "bottom"}}})
+    wait_for("every bmlb rule below every foreign rule", lambda: _block_at_bottom(fx), timeout=30)
+    assert verdict("untrust", inet, web_pub, 443)[0] == "deny"  # alice's deny-all now comes first
     fx.finish()
+
+
+def _block_at_bottom(fx: FaultEnv) -> bool:
+    root = ET.fromstring(fx.sim.running_xml())
+    rules = root.find(f".{SEC.removeprefix('/config')}")
+    assert rules is not None
+    owned = [e.findtext("tag/member") == "bmlb-managed" for e in rules.findall("entry")]
+    return bool(owned) and owned == sorted(owned)  # False (foreign) first, then True (ours)

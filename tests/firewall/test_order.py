@@ -23,18 +23,24 @@ def run(current: list[str], ours: list[str], anchor: Anchor) -> list[str]:
 @pytest.mark.parametrize(("current", "ours", "anchor", "expected"), [
     pytest.param(["F", "a", "b"], ["a", "b"], BOTTOM, (), id="already at the bottom: no move"),
     pytest.param(["a", "F", "b"], ["a", "b"], BOTTOM, (), id="foreign rule in the middle stays"),
-    pytest.param(["a", "b", "F"], ["a", "b"], BOTTOM, (Move("b", "bottom"),), id="bottom: last rule moves"),
-    pytest.param(["F", "a", "b"], ["a", "b"], TOP, (Move("a", "top"),), id="top: first rule moves"),
+    pytest.param(["a", "b", "F"], ["a", "b"], BOTTOM, (Move("a", "bottom"), Move("b", "bottom")),
+                 id="bottom: a foreign rule below the block stays outside it, the block moves"),
+    pytest.param(["F", "a", "b"], ["a", "b"], TOP, (Move("a", "top"), Move("b", "after", "a")),
+                 id="top: a foreign rule above the block stays outside it"),
     pytest.param(["b", "a"], ["a", "b"], TOP, (Move("b", "after", "a"),), id="swap is one move"),
     pytest.param(["X", "a", "b", "Y"], ["a", "b"], Anchor(Position.BEFORE, "Y"), (), id="before: in place"),
     pytest.param(["a", "b", "X", "Y"], ["a", "b"], Anchor(Position.BEFORE, "Y"),
-                 (Move("b", "before", "Y"),), id="before: last moves next to the anchor"),
+                 (Move("a", "before", "Y"), Move("b", "before", "Y")), id="before: the block moves next to the anchor"),
     pytest.param(["X", "Y", "a", "b"], ["a", "b"], Anchor(Position.AFTER, "X"),
-                 (Move("a", "after", "X"),), id="after: first moves next to the anchor"),
+                 (Move("a", "after", "X"), Move("b", "after", "a")), id="after: the block moves next to the anchor"),
     pytest.param(["c", "X", "a", "b"], ["a", "b", "c"], Anchor(Position.AFTER, "X"),
                  (Move("c", "after", "b"),), id="after: a rule above the anchor moves below"),
     pytest.param(["F", "G", "n1", "n2", "n3"], ["n1", "n2", "n3"], TOP,
-                 (Move("n1", "top"),), id="misplaced block anchored top: one move"),
+                 (Move("n1", "top"), Move("n2", "after", "n1"), Move("n3", "after", "n2")),
+                 id="misplaced block anchored top: F and G end below the whole block"),
+    pytest.param(["a", "b", "c", "F", "deny-all"], ["a", "b", "c"], BOTTOM,
+                 (Move("a", "bottom"), Move("b", "after", "a"), Move("c", "bottom")),
+                 id="top switched to bottom: every rule of ours below the foreign deny-all"),
 ])
 def test_moves(current: list[str], ours: list[str], anchor: Anchor, expected: tuple[Move, ...]) -> None:
     assert order.moves(current, ours, anchor) == expected
@@ -72,6 +78,23 @@ def test_moves_reach_the_anchor_minimally(layout: tuple[list[str], list[str], An
     assert len(found) <= len(ours)
     if order.satisfied(current, ours, anchor):
         assert found == ()
+    assert not _outside_moved_in(current, final, ours, anchor)
+
+
+def _outside_moved_in(current: list[str], final: list[str], ours: list[str], anchor: Anchor) -> list[str]:
+    """Foreign rules beyond the block's anchored edge before the moves that are inside it after."""
+    def block(order_: list[str]) -> tuple[int, int]:
+        at = [i for i, r in enumerate(order_) if r in ours]
+        return at[0], at[-1]
+    lo, hi = block(current)
+    if anchor.position == Position.TOP:
+        outside = current[:lo]
+    elif anchor.position == Position.BOTTOM:
+        outside = current[hi + 1:]
+    else:
+        return []  # the anchor rule itself decides the side; covered by satisfied()
+    lo2, hi2 = block(final)
+    return [r for r in outside if lo2 < final.index(r) < hi2]
 
 
 @pytest.mark.parametrize(("current", "ours", "anchor", "expected"), [
