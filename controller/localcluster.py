@@ -17,13 +17,13 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from controller import kinds
 from controller.resources import crd_texts
 
 #: The folder above the package: the source tree when bmlb runs from one (tests use it).
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
-PLURALS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules",
-           "Firewall": "firewalls"}
+PLURALS = kinds.PLURAL
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2) -> T:
@@ -122,8 +122,8 @@ class Cluster:
     def get(self, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
         if kind in PLURALS:
             if ns:
-                return self.custom.get_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
-            return self.custom.get_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+                return self.custom.get_namespaced_custom_object(kinds.GROUP, kinds.VERSION, ns, PLURALS[kind], name)
+            return self.custom.get_cluster_custom_object(kinds.GROUP, kinds.VERSION, PLURALS[kind], name)
         if kind == "Service":
             return self.api.sanitize_for_serialization(self.core.read_namespaced_service(name, ns))
         raise ValueError(kind)
@@ -131,9 +131,9 @@ class Cluster:
     def delete(self, kind: str, name: str, ns: str | None = None) -> None:
         if kind in PLURALS:
             if ns:
-                self.custom.delete_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
+                self.custom.delete_namespaced_custom_object(kinds.GROUP, kinds.VERSION, ns, PLURALS[kind], name)
             else:
-                self.custom.delete_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+                self.custom.delete_cluster_custom_object(kinds.GROUP, kinds.VERSION, PLURALS[kind], name)
         elif kind == "Service":
             self.core.delete_namespaced_service(name, ns)
         elif kind == "EndpointSlice":
@@ -175,13 +175,13 @@ def apply_crds(cluster: Cluster) -> None:
         except ApiException as err:
             if err.status != 409:
                 raise
-    for plural in ("vippools", "securitypolicies", "natrules", "firewalls"):
+    for plural in PLURALS.values():
         wait_for(f"CRD {plural}", lambda p=plural: _served(cluster, p), timeout=30)
 
 
 def _served(cluster: Cluster, plural: str) -> bool:
     try:
-        cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", plural)
+        cluster.custom.list_cluster_custom_object(kinds.GROUP, kinds.VERSION, plural)
     except ApiException as err:
         if err.status in (404, 429, 503):
             return False
