@@ -204,6 +204,13 @@ class _Allocator:
         sev = Severity.WARNING if warn else Severity.ERROR
         self.problems.append(Problem(req.ref, path, code, msg, sev))
 
+    def denies(self, req: Request, path: str, ip: IPAddress, pool: Pool, why: str) -> bool:
+        """True, and the problem said, when `pool` does not admit the request's namespace."""
+        if pool.admits(req.namespace):
+            return False
+        self.problem(req, path, Code.PoolDeniesNamespace, f"{ip} belongs to VIPPool {pool.name!r}, which {why}")
+        return True
+
     def candidate_pools(self, req: Request) -> list[Pool]:
         if req.pool:
             p = self.by_name.get(req.pool)
@@ -236,10 +243,8 @@ class _Allocator:
             if pool is not None:
                 if pool.purpose != req.purpose or (req.pool and pool.name != req.pool):
                     continue
-                if not pool.admits(req.namespace):
-                    self.problem(req, req.path_pool, Code.PoolDeniesNamespace,
-                                 f"{ip} belongs to VIPPool {pool.name!r}, which no longer admits "
-                                 f"namespace {req.namespace!r}; it was released")
+                if self.denies(req, req.path_pool, ip, pool,
+                               f"no longer admits namespace {req.namespace!r}; it was released"):
                     continue
             if self.can_hold(req, ip) is not None:
                 continue
@@ -276,10 +281,7 @@ class _Allocator:
                 self.problem(req, req.path_ip, Code.IPNotInPool,
                              f"{ip} is in VIPPool {pool.name!r}, not in the requested pool {req.pool!r}")
                 continue
-            if not pool.admits(req.namespace):
-                self.problem(req, req.path_ip, Code.PoolDeniesNamespace,
-                             f"{ip} belongs to VIPPool {pool.name!r}, which does not admit "
-                             f"namespace {req.namespace!r}")
+            if self.denies(req, req.path_ip, ip, pool, f"does not admit namespace {req.namespace!r}"):
                 continue
             if not pool.usable(ip):
                 self.problem(req, req.path_ip, Code.IPAvoided,

@@ -21,7 +21,7 @@ from controller.clock import rfc3339
 from controller.ipam import Pool, PoolSyntaxError
 from controller.problems import ObjectRef, Problem
 from controller.reasons import Code
-from controller.rules import ParsedNat, ParsedPolicy
+from controller.rules import ParsedCR, ParsedNat, ParsedPolicy, S
 from controller.services import LBService, parse_service, pydantic_problems
 from controller.snapshot import Body, Snapshot, ref_of
 
@@ -342,18 +342,21 @@ def parse(snapshot: Snapshot) -> Parsed:
     problems += p
     firewalls, p = parse_firewalls(snapshot.firewalls)
     problems += p
-    nats: list[tuple[ParsedNat, Body]] = []
-    for body in snapshot.nat_rules:
-        spec, meta, p = _parse_cr(body, specs.NATRuleSpec)
-        problems += p
-        if spec is not None and meta is not None:
-            nats.append((ParsedNat(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
-    policies: list[ParsedPolicy] = []
-    for body in snapshot.policies:
-        spec, meta, p = _parse_cr(body, specs.SecurityPolicySpec)
-        problems += p
-        if spec is not None and meta is not None:
-            policies.append(ParsedPolicy(ref_of(body), meta.uid, meta.generation, spec, "", meta.created))
+    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems)
+    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems)
     cleaned, p = clean(snapshot)
     problems += p
-    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(policies), tuple(problems), cleaned)
+    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
+                  cleaned)
+
+
+def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]
+                  ) -> list[tuple[ParsedCR[S], Body]]:
+    """NATRules or SecurityPolicies (the CRs that own firewall rules), each with its body."""
+    out: list[tuple[ParsedCR[S], Body]] = []
+    for body in bodies:
+        spec, meta, p = _parse_cr(body, spec_type)
+        problems += p
+        if spec is not None and meta is not None:
+            out.append((ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
+    return out

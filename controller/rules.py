@@ -13,7 +13,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from controller import hostport, naming, specs
 from controller.ipam import Assignment, IPAddress
@@ -32,25 +32,24 @@ from firewall.model import (
     Tag,
 )
 
+S = TypeVar("S", specs.NATRuleSpec, specs.SecurityPolicySpec)
+
 
 @dataclass(frozen=True, slots=True)
-class ParsedNat:
+class ParsedCR(Generic[S]):
+    """A NATRule or SecurityPolicy with its typed spec; `firewall`: the Firewall it goes to
+    ("" until the compiler chose one)."""
+
     ref: ObjectRef
     uid: str
     generation: int
-    spec: specs.NATRuleSpec
+    spec: S
     firewall: str
     created: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedPolicy:
-    ref: ObjectRef
-    uid: str
-    generation: int
-    spec: specs.SecurityPolicySpec
-    firewall: str
-    created: str = ""
+ParsedNat = ParsedCR[specs.NATRuleSpec]
+ParsedPolicy = ParsedCR[specs.SecurityPolicySpec]
 
 
 @dataclass(frozen=True, slots=True)

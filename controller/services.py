@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import enum
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -19,6 +20,8 @@ from ipvs.model import Forwarding, Scheduler
 
 if TYPE_CHECKING:
     from controller.parse import Meta
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +98,20 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
             if close:
                 bad(key, Code.UnknownAnnotation,
                     f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
-    scheduler = Scheduler.RR
-    if specs.ANN_SCHEDULER in ann:
+    def choice(key: str, default: E, code: Code, expected: str) -> E:
+        """An annotation naming one member of `default`'s enum; `default` when absent or wrong."""
+        if key not in ann:
+            return default
         try:
-            scheduler = Scheduler(ann[specs.ANN_SCHEDULER].strip())
+            return type(default)(ann[key].strip())
         except ValueError:
-            names = ", ".join(s.value for s in Scheduler)
-            bad(specs.ANN_SCHEDULER, Code.InvalidScheduler,
-                f"{ann[specs.ANN_SCHEDULER]!r} is not an IPVS scheduler (one of {names})")
-    forwarding = Forwarding.NAT
-    if specs.ANN_FORWARDING in ann:
-        try:
-            forwarding = Forwarding(ann[specs.ANN_FORWARDING].strip())
-        except ValueError:
-            bad(specs.ANN_FORWARDING, Code.InvalidForwarding,
-                f"{ann[specs.ANN_FORWARDING]!r} is not a forwarding method (nat, dr or tun)")
+            bad(key, code, f"{ann[key]!r} is not {expected}")
+            return default
+
+    scheduler = choice(specs.ANN_SCHEDULER, Scheduler.RR, Code.InvalidScheduler,
+                       f"an IPVS scheduler (one of {', '.join(s.value for s in Scheduler)})")
+    forwarding = choice(specs.ANN_FORWARDING, Forwarding.NAT, Code.InvalidForwarding,
+                        "a forwarding method (nat, dr or tun)")
     requested: list[IPAddress] = []
     for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
         try:
