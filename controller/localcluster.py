@@ -57,66 +57,43 @@ class Cluster:
         ns, name = meta.get("namespace"), meta["name"]
         if kind in PLURALS:
             group, version = body["apiVersion"].split("/")
-            if ns:
-                try:
-                    return self.custom.create_namespaced_custom_object(group, version, ns, PLURALS[kind], body)
-                except ApiException as err:
-                    if err.status != 409:
-                        raise
-                    cur = self.custom.get_namespaced_custom_object(group, version, ns, PLURALS[kind], name)
-                    cur["spec"] = body["spec"]
-                    return self.custom.replace_namespaced_custom_object(group, version, ns, PLURALS[kind], name, cur)
-            try:
-                return self.custom.create_cluster_custom_object(group, version, PLURALS[kind], body)
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                cur = self.custom.get_cluster_custom_object(group, version, PLURALS[kind], name)
+            at = (group, version, ns, PLURALS[kind]) if ns else (group, version, PLURALS[kind])
+            scope = "namespaced" if ns else "cluster"
+            custom = self.custom
+
+            def replace_spec() -> dict[str, Any]:
+                cur = getattr(custom, f"get_{scope}_custom_object")(*at, name)
                 cur["spec"] = body["spec"]
-                return self.custom.replace_cluster_custom_object(group, version, PLURALS[kind], name, cur)
+                return getattr(custom, f"replace_{scope}_custom_object")(*at, name, cur)
+
+            return _create_or(lambda: getattr(custom, f"create_{scope}_custom_object")(*at, body), replace_spec)
         if kind == "Service":
-            try:
-                return self.core.create_namespaced_service(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
+            def replace_service() -> Any:
                 cur = self.core.read_namespaced_service(name, ns)
                 cur.spec.ports = body["spec"]["ports"]
                 cur.metadata.annotations = meta.get("annotations")
                 cur.metadata.labels = meta.get("labels")
-                return self.core.replace_namespaced_service(name, ns, cur).to_dict()
+                return self.core.replace_namespaced_service(name, ns, cur)
+
+            return _create_or(lambda: self.core.create_namespaced_service(ns, body), replace_service).to_dict()
         if kind == "EndpointSlice":
-            try:
-                return self.discovery.create_namespaced_endpoint_slice(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
+            def replace_slice() -> Any:
                 cur = self.discovery.read_namespaced_endpoint_slice(name, ns)
                 body["metadata"]["resourceVersion"] = cur.metadata.resource_version
-                return self.discovery.replace_namespaced_endpoint_slice(name, ns, body).to_dict()
+                return self.discovery.replace_namespaced_endpoint_slice(name, ns, body)
+
+            return _create_or(lambda: self.discovery.create_namespaced_endpoint_slice(ns, body),
+                              replace_slice).to_dict()
         if kind == "Secret":
-            try:
-                return self.core.create_namespaced_secret(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                return self.core.replace_namespaced_secret(name, ns, body).to_dict()
+            return _create_or(lambda: self.core.create_namespaced_secret(ns, body),
+                              lambda: self.core.replace_namespaced_secret(name, ns, body)).to_dict()
         if kind == "Node":
-            try:
-                return self.core.create_node(body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta},
-                         "spec": body.get("spec") or {}}
-                return self.core.patch_node(name, patch).to_dict()
+            patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta},
+                     "spec": body.get("spec") or {}}
+            return _create_or(lambda: self.core.create_node(body), lambda: self.core.patch_node(name, patch)).to_dict()
         if kind == "Namespace":
-            try:
-                return self.core.create_namespace(body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                return self.core.read_namespace(name).to_dict()
+            return _create_or(lambda: self.core.create_namespace(body),
+                              lambda: self.core.read_namespace(name)).to_dict()
         raise ValueError(f"cannot apply {kind}")
 
     def get(self, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
@@ -164,6 +141,16 @@ class Cluster:
     def events(self, ns: str, name: str) -> list[tuple[str, str, str]]:
         evs = self.core.list_namespaced_event(ns).items
         return [(e.type, e.reason, e.message) for e in evs if e.involved_object.name == name]
+
+
+def _create_or(create: Callable[[], T], exists: Callable[[], T]) -> T:
+    """create(); when the object is already there (409), exists() instead."""
+    try:
+        return create()
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    return exists()
 
 
 def apply_crds(cluster: Cluster) -> None:
