@@ -4,6 +4,7 @@ owners, orphans, drift, any-source rules and NAT mismatches (controller/audit.py
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -161,12 +162,10 @@ def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | 
 
     creds = _credentials(spec, api_key_file=api_key_file, username=username, password_file=password_file,
                          secrets=secrets, read_secret=read_secret)
-    ca = ca_file
+    ca, scratch = ca_file, None
     if ca is None and spec is not None and spec.ca_bundle:
-        tmp = tempfile.NamedTemporaryFile("w", prefix="bmlb-audit-ca-", suffix=".pem", delete=False)
-        with tmp:
-            tmp.write(spec.ca_bundle)
-        ca = tmp.name
+        scratch = Path(tempfile.mkdtemp(prefix="bmlb-audit-ca-"))
+        ca = fwsession.ca_file(spec.ca_bundle, scratch)
     insecure = bool(spec and spec.insecure_skip_tls_verify and not ca_file)
     if insecure and not allow_insecure:
         raise AuditError(f"Firewall {firewall_name!r} sets insecureSkipTLSVerify; refusing an unverified "
@@ -181,8 +180,8 @@ def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | 
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
     finally:
-        if ca is not None and ca != ca_file:
-            Path(ca).unlink(missing_ok=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return actual, endpoint, policy
 
 

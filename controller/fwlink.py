@@ -4,7 +4,6 @@ and one sync of the desired state per reconcile, reported as a FirewallOutcome."
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 import time
@@ -41,12 +40,7 @@ class FirewallLinks:
     _ca_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bmlb-ca-")))
 
     def _ca_file(self, spec: specs.FirewallSpec) -> str | None:
-        if not spec.ca_bundle:
-            return None
-        path = self._ca_dir / (hashlib.sha256(spec.ca_bundle.encode()).hexdigest()[:16] + ".pem")
-        if not path.exists():
-            path.write_text(spec.ca_bundle)
-        return str(path)
+        return fwsession.ca_file(spec.ca_bundle, self._ca_dir) if spec.ca_bundle else None
 
     async def sync(self, target: FirewallTarget) -> FirewallOutcome:
         return await asyncio.to_thread(self._sync, target)

@@ -5,7 +5,9 @@ its sync scope. The controller's sync (fwlink.py) and the CLI's reads (`bmlb aud
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 
 from controller.specs import FirewallSpec
 from firewall.config import DriftMode, Rulebase, SyncConfig
@@ -19,6 +21,15 @@ def credentials(secret: Mapping[str, str], *, username: str | None = None) -> Cr
     return Credentials(api_key=secret.get("apiKey") or secret.get("api-key") or None,
                        username=username or secret.get("username") or None,
                        password=secret.get("password") or None)
+
+
+def ca_file(bundle: str, folder: Path) -> str:
+    """A Firewall's caBundle as a file in `folder` (named by its hash, written once): TLS
+    verification reads certificates from a file."""
+    path = folder / (hashlib.sha256(bundle.encode()).hexdigest()[:16] + ".pem")
+    if not path.exists():
+        path.write_text(bundle)
+    return str(path)
 
 
 def endpoint(spec: FirewallSpec | None, *, ca_file: str | None, insecure: bool, host: str | None = None,
