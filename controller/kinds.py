@@ -53,7 +53,3 @@ PLURAL: dict[str, str] = {k.kind: k.plural for k in CUSTOM}
 BUILTIN: dict[str, Kind] = {k.kind: k for k in ALL if not k.ours}
 #: the kinds the node agent watches (what one node's IPVS table depends on)
 AGENT: tuple[Kind, ...] = (SERVICE, ENDPOINT_SLICE, NODE, VIPPOOL)
-
-
-def by_name(names: tuple[str, ...]) -> tuple[Kind, ...]:
-    return tuple(BY_NAME[n] for n in names)
