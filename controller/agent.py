@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from controller import l2, leases, specs
+from controller import kinds, l2, leases, specs
 from controller.compiler import compile
 from controller.index import ClusterIndex
 from controller.kube import Kube
@@ -27,12 +27,7 @@ from ipvs.model import Table
 from ipvs.reconcile import Reconciler
 
 log = logging.getLogger("bmlb.agent")
-WATCHED = [
-    ("Service", "", "v1", "services"),
-    ("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
-    ("Node", "", "v1", "nodes"),
-    ("VIPPool", specs.GROUP, specs.VERSION, "vippools"),
-]
+WATCHED = [(k.kind, k.group, k.version, k.plural) for k in kinds.AGENT]
 
 
 @dataclass

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller import exposure as exp
-from controller import leases, shadowing
+from controller import hostport, kinds, leases, shadowing
 from controller.audit_rulebase import Policy
+from controller.services import ingress_addresses
 from controller.snapshot import LEASE_PREFIX, Body, Snapshot
 from firewall import diff, elements
 from firewall.config import SyncConfig
@@ -182,8 +183,7 @@ class AuditReport:
         return not (bad or (strict and (self.any_source or self.shadowed or self.unhealthy_routes)))
 
 
-_OWNER_KINDS = {"Service": "services", "NATRule": "nat_rules", "SecurityPolicy": "policies",
-                "VIPPool": "pools", "Firewall": "firewalls", "Node": "nodes", "EndpointSlice": "endpoint_slices"}
+_OWNER_KINDS = {k.kind: k.field for k in kinds.ALL if k is not kinds.LEASE}
 
 
 def _meta(body: Body) -> Mapping[str, Any]:
@@ -227,14 +227,7 @@ def _ip_of(addr: AddressObject | None) -> str:
 
 
 def _ingress(service: Body | None) -> tuple[str, ...]:
-    lb = ((service or {}).get("status") or {}).get("loadBalancer") or {}
-    out = []
-    for item in lb.get("ingress") or []:
-        try:
-            out.append(str(ipaddress.ip_address(str(item.get("ip") or ""))))
-        except ValueError:
-            continue
-    return tuple(out)
+    return tuple(str(ip) for ip in ingress_addresses(service or {}))
 
 
 def _summary(obj: Obj) -> str:
@@ -408,7 +401,7 @@ def _exposed_by_ip(snapshot: Snapshot, actual: DesiredFirewall, addresses: Mappi
         meta, spec = _meta(nat), nat.get("spec") or {}
         public = str((nat.get("status") or {}).get("public") or "")
         explicit = str((spec.get("public") or {}).get("address") or "")
-        hosts = {public.rsplit(":", 1)[0].strip("[]") if public else "", explicit}
+        hosts = {hostport.host(public), explicit}
         svc = (spec.get("service") or {}).get("name")
         for host in hosts - {""}:
             if svc:

@@ -11,7 +11,7 @@ import jinja2
 from controller import exposure
 from controller.audit import AuditReport, Row
 from controller.render import columns, plain
-from controller.resources import template_loader
+from controller.resources import templates
 from firewall.model import Owner
 
 SECTIONS = ("objects", "orphans", "drift", "any_source", "nat_mismatches", "effect", "placements", "exposure",
@@ -162,8 +162,7 @@ def _cut(value: str, width: int = 48) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=template_loader(), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return templates(html=True, trim_blocks=True, lstrip_blocks=True)
 
 
 def html(report: AuditReport) -> str:

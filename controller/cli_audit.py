@@ -4,7 +4,7 @@ owners, orphans, drift, any-source rules and NAT mismatches (controller/audit.py
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
+import shutil
 import sys
 import tempfile
 import time
@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from controller import clock
 from controller.snapshot import Body, Snapshot
 from controller.terminal import echo
 
@@ -140,7 +141,7 @@ def run(*, kubeconfig: str | None, paths: tuple[str, ...], recursive: bool, fire
                                            password_file=password_file, secrets=secrets, read_secret=read_secret,
                                            allow_insecure=allow_insecure, owned=True, with_policy=True)
     source = (("firewall", f"{endpoint.host}:{endpoint.port}"), ("cluster", origin),
-              ("at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+              ("at", clock.now()))
     return audit_core(actual=actual, desired=desired, snapshot=snapshot, firewall=firewall_name, source=source,
                       policy=policy, service=service)
 
@@ -154,39 +155,33 @@ def read_device(spec: Any, firewall_name: str, *, desired_tag: str, host: str | 
     effectiveness and exposure analyses, else None), with the credentials and TLS settings
     `bmlb audit` uses.
     AuditError when it cannot (credentials, TLS policy, the device's answer)."""
+    from controller import fwsession
     from firewall import reader
-    from firewall.config import Rulebase, SyncConfig
-    from firewall.device import Endpoint, connect
+    from firewall.device import connect
     from firewall.errors import FirewallError
 
     creds = _credentials(spec, api_key_file=api_key_file, username=username, password_file=password_file,
                          secrets=secrets, read_secret=read_secret)
-    ca = ca_file
+    ca, scratch = ca_file, None
     if ca is None and spec is not None and spec.ca_bundle:
-        tmp = tempfile.NamedTemporaryFile("w", prefix="bmlb-audit-ca-", suffix=".pem", delete=False)
-        with tmp:
-            tmp.write(spec.ca_bundle)
-        ca = tmp.name
-    panorama = spec is not None and spec.type == "panorama"
+        scratch = Path(tempfile.mkdtemp(prefix="bmlb-audit-ca-"))
+        ca = fwsession.ca_file(spec.ca_bundle, scratch)
     insecure = bool(spec and spec.insecure_skip_tls_verify and not ca_file)
     if insecure and not allow_insecure:
         raise AuditError(f"Firewall {firewall_name!r} sets insecureSkipTLSVerify; refusing an unverified "
                          "connection without --allow-insecure (or give --ca-file)")
-    endpoint = Endpoint(host=host or (spec.host if spec else ""), port=port or (spec.port if spec else 443),
-                        ca_bundle=ca, insecure_skip_tls_verify=insecure, panorama=panorama)
+    endpoint = fwsession.endpoint(spec, ca_file=ca, insecure=insecure, host=host, port=port)
     try:
         if config is None:
-            config = SyncConfig(ownership_tag=desired_tag, vsys=spec.vsys if spec else "vsys1",
-                                device_group=spec.device_group if spec and panorama else None,
-                                rulebase=Rulebase(spec.rulebase) if spec else Rulebase.PRE)
+            config = fwsession.read_scope(spec, ownership_tag=desired_tag)
         device = connect(endpoint, creds)
         actual = reader.read_owned(device, config) if owned else reader.read(device, config)
         policy = _policy(device, config) if with_policy else None
     except FirewallError as err:
         raise AuditError(f"firewall {endpoint.host}:{endpoint.port}: {type(err).__name__}: {err}") from None
     finally:
-        if ca is not None and ca != ca_file:
-            Path(ca).unlink(missing_ok=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return actual, endpoint, policy
 
 
@@ -204,6 +199,7 @@ def _policy(device: Any, config: Any) -> Any:
 
 def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, password_file: str | None,
                  secrets: dict[tuple[str, str], dict[str, str]], read_secret: Any) -> Any:
+    from controller import fwsession
     from firewall.device import Credentials
 
     if api_key_file or password_file:
@@ -223,8 +219,7 @@ def _credentials(spec: Any, *, api_key_file: str | None, username: str | None, p
     else:
         raise AuditError(f"Secret {ref[0]}/{ref[1]} is not among the manifests: give --api-key-file "
                          "or --username/--password-file")
-    creds = Credentials(api_key=data.get("apiKey") or data.get("api-key") or None,
-                        username=username or data.get("username") or None, password=data.get("password") or None)
+    creds = fwsession.credentials(data, username=username)
     if not creds.api_key and not (creds.username and creds.password):
         raise AuditError(f"Secret {ref[0]}/{ref[1]} holds no apiKey, nor username and password")
     return creds
@@ -256,8 +251,8 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
     import kubernetes
     from kubernetes.client.rest import ApiException
 
-    from controller import specs
-    from controller.kube import PLURAL, Kube, KubeError
+    from controller import kinds
+    from controller.kube import Kube, KubeError
     from controller.snapshot import DEFAULT_LEASE_NAMESPACE
 
     try:
@@ -266,22 +261,21 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
         raise AuditError(f"kubeconfig: {err}") from None
     discovery = kubernetes.client.DiscoveryV1Api(kube.api)
 
-    def items(kind: str, api_version: str, result: Any) -> list[Body]:
+    def items(kind: kinds.Kind, result: Any) -> list[Body]:
         out = []
         for it in kube.api.sanitize_for_serialization(result).get("items") or []:
-            out.append({**it, "kind": kind, "apiVersion": api_version})
+            out.append({**it, "kind": kind.kind, "apiVersion": kind.api_version})
         return out
 
     bodies: list[Body] = []
     try:
-        bodies += items("Service", "v1", kube.core.list_service_for_all_namespaces())
-        bodies += items("EndpointSlice", "discovery.k8s.io/v1", discovery.list_endpoint_slice_for_all_namespaces())
-        bodies += items("Node", "v1", kube.core.list_node())
-        for kind in ("VIPPool", "SecurityPolicy", "NATRule", "Firewall"):
-            result = kube.custom.list_cluster_custom_object(specs.GROUP, specs.VERSION, PLURAL[kind])
-            bodies += items(kind, specs.API_VERSION, result)
+        bodies += items(kinds.SERVICE, kube.core.list_service_for_all_namespaces())
+        bodies += items(kinds.ENDPOINT_SLICE, discovery.list_endpoint_slice_for_all_namespaces())
+        bodies += items(kinds.NODE, kube.core.list_node())
+        for kind in kinds.CUSTOM:
+            bodies += items(kind, kube.custom.list_cluster_custom_object(kind.group, kind.version, kind.plural))
         coordination = kubernetes.client.CoordinationV1Api(kube.api)
-        bodies += items("Lease", "coordination.k8s.io/v1", coordination.list_namespaced_lease(DEFAULT_LEASE_NAMESPACE))
+        bodies += items(kinds.LEASE, coordination.list_namespaced_lease(DEFAULT_LEASE_NAMESPACE))
     except ApiException as err:
         raise AuditError(f"reading the cluster: {err.status} {err.reason}") from None
     except Exception as err:  # urllib3 raises many kinds of connection errors

@@ -11,11 +11,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller import ipam, specs
+from controller import hostport, ipam, specs
 from controller.dataplane import build_tables, node_names
 from controller.ipam import Assignment, Pool, Request
 from controller.parse import Parsed, parse
 from controller.problems import ObjectRef, Problem, Severity, sort_problems
+from controller.reasons import Code
 from controller.routes import build_routes
 from controller.rules import (
     ParsedNat,
@@ -83,18 +84,18 @@ def _choose_firewall(ref: ObjectRef, wanted: str | None, known: Mapping[str, spe
                      problems: list[Problem]) -> str | None:
     if wanted:
         if known and wanted not in known:
-            problems.append(Problem(ref, "spec.firewall", "FirewallNotFound", f"no Firewall named {wanted!r}"))
+            problems.append(Problem(ref, "spec.firewall", Code.FirewallNotFound, f"no Firewall named {wanted!r}"))
             return None
         chosen = wanted
     elif len(known) > 1:
-        problems.append(Problem(ref, "spec.firewall", "FirewallAmbiguous",
+        problems.append(Problem(ref, "spec.firewall", Code.FirewallAmbiguous,
                                 f"there are {len(known)} Firewalls ({', '.join(sorted(known))}); name one"))
         return None
     else:
         chosen = next(iter(known), DEFAULT_FIREWALL)
     spec = known.get(chosen)
     if spec is not None and spec.namespaces and ref.namespace not in spec.namespaces:
-        problems.append(Problem(ref, "spec.firewall", "FirewallDeniesNamespace",
+        problems.append(Problem(ref, "spec.firewall", Code.FirewallDeniesNamespace,
                                 f"Firewall {chosen!r} does not admit namespace {ref.namespace!r}"))
         return None
     return chosen
@@ -113,7 +114,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     services, fw_specs = parsed.services, parsed.firewalls
     if not snapshot.firewalls and (parsed.nat_rules or parsed.policies):
         for ref in [n.ref for n, _ in parsed.nat_rules] + [x.ref for x in parsed.policies]:
-            problems.append(warn(ref, "spec.firewall", "NoFirewall",
+            problems.append(warn(ref, "spec.firewall", Code.NoFirewall,
                                  "no Firewall object exists: rules are planned but synced nowhere"))
 
     nats, policies, public_requests = _targets(parsed, problems)
@@ -139,7 +140,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
             services=services, vips=by_ref, zones=zones)
         problems += p
         if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
-            problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", "RoutedModeOnPanorama",
+            problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", Code.RoutedModeOnPanorama,
                                     "routed mode is not supported on Panorama (network config lives in templates, "
                                     "not device groups): no static routes are planned; set routing.mode: none"))
         elif fw_spec is not None and fw_spec.routing.mode == "routed":
@@ -156,8 +157,8 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
             owned.setdefault(ref, []).extend(names)
         for pub in pubs:
             reports[pub.nat.ref] = {
-                "public": _hostport(pub.public, pub.public_port),
-                "vip": _hostport(pub.vip, pub.port.port),
+                "public": hostport.join(pub.public, pub.public_port),
+                "vip": hostport.join(pub.vip, pub.port.port),
             }
 
     for svc in services.values():
@@ -207,24 +208,20 @@ def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], 
     return nats, policies, requests
 
 
-def _hostport(ip: ipam.IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
 def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:
     ref, spec = nat.ref, nat.spec
     requested: tuple[ipam.IPAddress, ...] = ()
     if spec.public.address:
         ip = parse_ip(spec.public.address)
         if ip is None:
-            problems.append(Problem(ref, "spec.public.address", "InvalidIP",
+            problems.append(Problem(ref, "spec.public.address", Code.InvalidIP,
                                     f"{spec.public.address!r} is not an IPv4 or IPv6 address"))
         else:
             requested = (ip,)
     current: tuple[ipam.IPAddress, ...] = ()
     status = body.get("status")
     public = status.get("public") if isinstance(status, Mapping) else None
-    host = public.rsplit(":", 1)[0].strip("[]") if isinstance(public, str) else ""
+    host = hostport.host(public)
     if host and (cur := parse_ip(host)) is not None:
         current = (cur,)
     port = spec.public.port or (spec.service.port if isinstance(spec.service.port, int) else 0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.problems import ObjectRef, Problem, Severity
+from controller.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class FirewallOutcome:
     """What the last sync of one Firewall achieved, as the controller tells its objects."""
 
     ok: bool
-    reason: str  # "Synced", "Unreachable", "CommitFailed", "ForeignPendingChanges", "NoFirewall", ...
+    reason: str  # a Reason (controller/reasons.py): "Synced", "Unreachable", "NoFirewall", ...
     message: str  # safe for every object's status: no object names, no device words about them
     failed_objects: frozenset[str] = frozenset()  # firewall object names a commit failure names
     # Objects set aside while the rest synced: (firewall object name, reason, the device's words
@@ -43,25 +44,25 @@ def accepted(problems: Sequence[Problem]) -> Condition:
     if errors:
         return Condition("Accepted", "False", errors[0].code, "; ".join(f"{p.path}: {p.message}" for p in errors))
     if warnings:
-        return Condition("Accepted", "True", "AcceptedWithWarnings",
+        return Condition("Accepted", "True", Reason.AcceptedWithWarnings,
                          "; ".join(f"{p.path}: {p.message}" for p in warnings))
-    return Condition("Accepted", "True", "Valid", "the spec is valid")
+    return Condition("Accepted", "True", Reason.Valid, "the spec is valid")
 
 
 def firewall_synced(outcome: FirewallOutcome | None, owned: Sequence[str]) -> Condition:
     if outcome is None:
-        return Condition("FirewallSynced", "Unknown", "Pending", "not synced yet")
+        return Condition("FirewallSynced", "Unknown", Reason.Pending, "not synced yet")
     refused = outcome.refused_of(owned)
     if refused:
         return Condition("FirewallSynced", "False", refused[0][1],
                          "; ".join(f"the firewall refused {name}: {message}" for name, _, message in refused))
     mine = sorted(outcome.failed_objects & set(owned))
     if mine:
-        return Condition("FirewallSynced", "False", "CommitFailed",
+        return Condition("FirewallSynced", "False", Reason.CommitFailed,
                          f"the firewall's commit failed on {', '.join(mine)}")
     if outcome.ok:
         msg = f"{len(owned)} firewall objects in place" if owned else outcome.message
-        return Condition("FirewallSynced", "True", "Synced", msg)
+        return Condition("FirewallSynced", "True", Reason.Synced, msg)
     return Condition("FirewallSynced", "False", outcome.reason, outcome.message)
 
 
@@ -69,7 +70,7 @@ def ready(*conds: Condition) -> Condition:
     for c in conds:
         if c.status != "True":
             return Condition("Ready", "False" if c.status == "False" else "Unknown", c.reason, c.message)
-    return Condition("Ready", "True", "Ready", "; ".join(c.message for c in conds if c.message) or "ready")
+    return Condition("Ready", "True", Reason.Ready, "; ".join(c.message for c in conds if c.message) or "ready")
 
 
 def render(conds: Sequence[Condition], *, old: Sequence[Mapping[str, Any]], generation: int,
@@ -80,7 +81,7 @@ def render(conds: Sequence[Condition], *, old: Sequence[Mapping[str, Any]], gene
     for c in conds:
         prev = previous.get(c.type) or {}
         since = prev.get("lastTransitionTime") if prev.get("status") == c.status else None
-        out.append({"type": c.type, "status": c.status, "reason": c.reason, "message": c.message[:32000],
+        out.append({"type": c.type, "status": c.status, "reason": str(c.reason), "message": c.message[:32000],
                     "observedGeneration": generation, "lastTransitionTime": since or now})
     return out
 

@@ -9,19 +9,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from controller import specs
 from controller.ipam import IPAddress
 from controller.problems import ObjectRef, Problem
+from controller.reasons import Code
 from controller.services import LBService, warn
-from controller.snapshot import LEASE_PREFIX, Body
+from controller.snapshot import LEASE_PREFIX, Body, name_of
 from ipvs.model import Forwarding, Protocol, RealServer, Table, VirtualService
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 ANY_NODE = "*"
-
-
-def _ready(ep: specs.Endpoint) -> bool:
-    c = ep.conditions
-    if c.terminating:
-        return False
-    return c.ready is not False
 
 
 EndpointsIndex = dict[tuple[str, str], list[tuple[specs.Endpoint, list[specs.EndpointPort]]]]
@@ -32,7 +25,7 @@ def endpoints_by_service(slices: Iterable[Body]) -> EndpointsIndex:
     out: EndpointsIndex = defaultdict(list)
     for body in slices:
         meta = body.get("metadata") or {}
-        svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        svc = (meta.get("labels") or {}).get(specs.SERVICE_NAME_LABEL)
         if not svc:
             continue
         try:
@@ -48,8 +41,8 @@ def endpoints_by_service(slices: Iterable[Body]) -> EndpointsIndex:
 def node_names(nodes: Iterable[Body], slices: Iterable[Body], leases: Iterable[Body] = (),
                extra: Iterable[str] = ()) -> tuple[str, ...]:
     """Every node bmlb knows of: Node objects, agent Leases, endpoints' nodeName, plus `extra`."""
-    names = {str((n.get("metadata") or {}).get("name")) for n in nodes} | set(extra)
-    names |= {str((b.get("metadata") or {}).get("name", "")).removeprefix(LEASE_PREFIX) for b in leases}
+    names = {n for b in nodes if (n := name_of(b))} | set(extra)
+    names |= {(name_of(b) or "").removeprefix(LEASE_PREFIX) for b in leases}
     for s in slices:
         for e in s.get("endpoints") or []:
             if e.get("nodeName"):
@@ -78,13 +71,13 @@ def build_tables(
         for i, port in enumerate(svc.spec.ports):
             servers_by_node: dict[str | None, set[RealServer]] = defaultdict(set)
             for ep, ep_ports in endpoints:
-                if not _ready(ep):
+                if not ep.ready:
                     continue
                 target = _endpoint_port(port, ep_ports)
                 if target is None:
                     continue
                 if svc.forwarding is not Forwarding.NAT and target != port.port:
-                    problems.append(warn(svc.ref, f"spec.ports[{i}]", "PortRemapUnsupported",
+                    problems.append(warn(svc.ref, f"spec.ports[{i}]", Code.PortRemapUnsupported,
                                          f"endpoints listen on {target}, but forwarding "
                                          f"{svc.forwarding.value} sends to port {port.port}"))
                     continue

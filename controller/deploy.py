@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from controller.resources import crd_texts, template_loader
+from controller.resources import crd_texts, templates
 
 SUFFIX = ".j2"
 KUSTOMIZATION = "kustomization.yaml"
@@ -54,12 +54,7 @@ _SYSCTL = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=template_loader("deploy"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    return templates("deploy", keep_trailing_newline=True)
 
 
 def bmlb_crds() -> str:

@@ -4,7 +4,6 @@ and one sync of the desired state per reconcile, reported as a FirewallOutcome."
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 import time
@@ -12,18 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller import conditions, specs
+from controller import conditions, fwsession, specs
+from controller.clock import now
 from controller.compiler import FirewallTarget
 from controller.conditions import FirewallOutcome
-from controller.kube import Kube, KubeError, now
+from controller.kube import Kube, KubeError
 from controller.metrics import Metrics
 from controller.problems import ObjectRef
+from controller.reasons import Reason
 from firewall import sync as fwsync
-from firewall.config import DriftMode, Rulebase, SyncConfig
-from firewall.device import Credentials, Device, Endpoint, connect
+from firewall.device import Device, connect
 from firewall.elements import Kind, split_route_id
 from firewall.errors import FirewallError
-from firewall.model import Anchor, Position
 from firewall.sync import SyncReport
 
 log = logging.getLogger("bmlb.fwlink")
@@ -41,12 +40,7 @@ class FirewallLinks:
     _ca_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bmlb-ca-")))
 
     def _ca_file(self, spec: specs.FirewallSpec) -> str | None:
-        if not spec.ca_bundle:
-            return None
-        path = self._ca_dir / (hashlib.sha256(spec.ca_bundle.encode()).hexdigest()[:16] + ".pem")
-        if not path.exists():
-            path.write_text(spec.ca_bundle)
-        return str(path)
+        return fwsession.ca_file(spec.ca_bundle, self._ca_dir) if spec.ca_bundle else None
 
     async def sync(self, target: FirewallTarget) -> FirewallOutcome:
         return await asyncio.to_thread(self._sync, target)
@@ -57,7 +51,7 @@ class FirewallLinks:
         try:
             secret = self.kube.read_secret(spec.credentials_secret.namespace, spec.credentials_secret.name)
         except KubeError as err:
-            return FirewallOutcome(False, "CredentialsUnavailable",
+            return FirewallOutcome(False, Reason.CredentialsUnavailable,
                                    f"the credentials Secret of Firewall {target.name} cannot be read",
                                    detail=str(err))
         if spec.insecure_skip_tls_verify and not self.allow_insecure:
@@ -87,23 +81,23 @@ class FirewallLinks:
         try:
             have = cached[1].ecmp_max_path(vr)
         except FirewallError as err:
-            return conditions.Condition("ECMPMatches", "Unknown", "Unreadable", f"virtual router {vr}: {err}")
+            return conditions.Condition("ECMPMatches", "Unknown", Reason.Unreadable, f"virtual router {vr}: {err}")
         if have is None:
-            return conditions.Condition("ECMPMatches", "False", "NoVirtualRouter", f"no virtual router {vr!r}")
+            return conditions.Condition("ECMPMatches", "False", Reason.NoVirtualRouter, f"no virtual router {vr!r}")
         if have != want:
             return conditions.Condition(
-                "ECMPMatches", "False", "Mismatch",
+                "ECMPMatches", "False", Reason.Mismatch,
                 f"virtual router {vr} uses {have} path(s) ({'ECMP off' if have == 1 else f'max-path {have}'}), "
                 f"routing.ecmp.maxPaths is {want}: set ECMP on the device (bmlb never changes it: that restarts "
                 "the virtual router) or change maxPaths")
-        return conditions.Condition("ECMPMatches", "True", "Matches", f"virtual router {vr} uses {have} path(s)")
+        return conditions.Condition("ECMPMatches", "True", Reason.Matches, f"virtual router {vr} uses {have} path(s)")
 
     def _write_firewall_status(self, target: FirewallTarget, outcome: FirewallOutcome, report: Any,
                                ecmp: conditions.Condition | None = None) -> None:
         ref = ObjectRef("Firewall", "", target.name)
         synced = conditions.Condition("FirewallSynced", "True" if outcome.ok else "False", outcome.reason,
                                       outcome.detail or outcome.message)
-        conds = [conditions.Condition("Accepted", "True", "Valid", "the spec is valid"), synced,
+        conds = [conditions.Condition("Accepted", "True", Reason.Valid, "the spec is valid"), synced,
                  conditions.ready(synced), *([ecmp] if ecmp else [])]
         status: dict[str, Any] = {
             "conditions": conditions.render(conds, old=[], generation=0, now=now()),
@@ -124,7 +118,7 @@ class FirewallLinks:
 
 # Whole-sync failures whose text is the device's (it may name any object, of any namespace):
 # objects hear only the reason; the Firewall's own status carries the words.
-_DEVICE_WORDS = frozenset({"CommitFailed", "DeviceRefused", "DuplicateNames", "SyncFailed"})
+_DEVICE_WORDS = frozenset({Reason.CommitFailed, Reason.DeviceRefused, Reason.DuplicateNames, Reason.SyncFailed})
 
 
 def failure(target: str, err: FirewallError) -> FirewallOutcome:
@@ -137,9 +131,9 @@ def failure(target: str, err: FirewallError) -> FirewallOutcome:
 
 
 def outcome_of(report: SyncReport, *, drift_mode: str) -> FirewallOutcome:
-    refused = tuple((e.device_name, "DeviceRefused", f"{e.message} (at {e.phase}; set aside, the rest is in sync)")
+    refused = tuple((e.device_name, Reason.DeviceRefused, f"{e.message} (at {e.phase}; set aside, the rest is in sync)")
                     for e in report.errors)
-    refused += tuple((split_route_id(s.name)[2] if s.kind == Kind.ROUTE else s.name, "Skipped", s.reason)
+    refused += tuple((split_route_id(s.name)[2] if s.kind == Kind.ROUTE else s.name, Reason.Skipped, s.reason)
                      for s in report.skipped)
     kept = frozenset(e.device_name for e in report.errors if e.deleting)
     drift = f", {len(report.drift)} drifted objects {'restored' if drift_mode == 'enforce' else 'reported'}" \
@@ -152,7 +146,7 @@ def outcome_of(report: SyncReport, *, drift_mode: str) -> FirewallOutcome:
         detail += "; set aside: " + "; ".join(f"{name} ({reason}): {why}" for name, reason, why in refused)
     retry_in = max(0.0, min(r.retry_at for r in report.quarantine.values()) - time.time()) \
         if report.quarantine else None
-    return FirewallOutcome(True, "Synced", message, refused=refused, kept=kept, detail=detail, retry_in=retry_in)
+    return FirewallOutcome(True, Reason.Synced, message, refused=refused, kept=kept, detail=detail, retry_in=retry_in)
 
 
 def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None,
@@ -162,18 +156,10 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
     """Connect (or reuse the connection), sync once, and translate the report or error."""
     spec = target.spec
     assert spec is not None
-    panorama = spec.type == "panorama"
-    endpoint = Endpoint(host=spec.host, port=spec.port, ca_bundle=ca_file,
-                        insecure_skip_tls_verify=spec.insecure_skip_tls_verify, panorama=panorama)
-    creds = Credentials(api_key=secret.get("apiKey") or secret.get("api-key") or None,
-                        username=secret.get("username") or None, password=secret.get("password") or None)
+    endpoint = fwsession.endpoint(spec, ca_file=ca_file, insecure=spec.insecure_skip_tls_verify)
+    creds = fwsession.credentials(secret)
     try:
-        config = SyncConfig(
-            ownership_tag=spec.ownership_tag,
-            anchor=Anchor(Position(spec.placement.position), spec.placement.rule),
-            drift=DriftMode(spec.drift), commit_foreign_pending=spec.commit.commit_foreign_pending,
-            vsys=spec.vsys, device_group=spec.device_group if panorama else None,
-            rulebase=Rulebase(spec.rulebase), admin=spec.admin)
+        config = fwsession.sync_config(spec)
         key = (endpoint, creds)
         cached = devices.get(target.name)
         if cached is None or cached[0] != key:

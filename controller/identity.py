@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller import schema, specs
+from controller import kinds, schema, specs
 from controller.parse import parse_meta
 
 # Kinds bmlb reads besides its own CRDs, with the only apiVersion it reads them in.
-CORE_KINDS = {"Service": "v1", "EndpointSlice": "discovery.k8s.io/v1", "Node": "v1",
-              "Lease": "coordination.k8s.io/v1"}
-NAMESPACED_CORE = frozenset({"Service", "EndpointSlice", "Lease"})
+CORE_KINDS = {name: k.api_version for name, k in kinds.BUILTIN.items()}
+NAMESPACED_CORE = frozenset(name for name, k in kinds.BUILTIN.items() if k.namespaced)
 METADATA_FIELDS = frozenset({
     "name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
     "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from controller import kinds
 from controller.problems import ObjectRef
 from controller.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, ref_of
 
-FIELD = {"Service": "services", "EndpointSlice": "endpoint_slices", "Node": "nodes", "VIPPool": "pools",
-         "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls", "Lease": "leases"}
+FIELD = kinds.FIELD
 
 
 def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from controller.problems import ObjectRef, Problem, Severity
+from controller.reasons import Code
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 PortKey = tuple[str, int]  # (protocol, port)
@@ -199,9 +200,16 @@ class _Allocator:
         holding.ports |= req.ports
         holding.holders.append(req.ref)
 
-    def problem(self, req: Request, path: str, code: str, msg: str, *, warn: bool = False) -> None:
+    def problem(self, req: Request, path: str, code: Code, msg: str, *, warn: bool = False) -> None:
         sev = Severity.WARNING if warn else Severity.ERROR
         self.problems.append(Problem(req.ref, path, code, msg, sev))
+
+    def denies(self, req: Request, path: str, ip: IPAddress, pool: Pool, why: str) -> bool:
+        """True, and the problem said, when `pool` does not admit the request's namespace."""
+        if pool.admits(req.namespace):
+            return False
+        self.problem(req, path, Code.PoolDeniesNamespace, f"{ip} belongs to VIPPool {pool.name!r}, which {why}")
+        return True
 
     def candidate_pools(self, req: Request) -> list[Pool]:
         if req.pool:
@@ -214,12 +222,12 @@ class _Allocator:
             return True
         p = self.by_name.get(req.pool)
         if p is None:
-            self.problem(req, req.path_pool, "PoolNotFound", f"no VIPPool named {req.pool!r}")
+            self.problem(req, req.path_pool, Code.PoolNotFound, f"no VIPPool named {req.pool!r}")
         elif p.purpose != req.purpose:
-            self.problem(req, req.path_pool, "PoolPurposeMismatch",
+            self.problem(req, req.path_pool, Code.PoolPurposeMismatch,
                          f"VIPPool {req.pool!r} has purpose {p.purpose}, this needs a {req.purpose} pool")
         elif not p.admits(req.namespace):
-            self.problem(req, req.path_pool, "PoolDeniesNamespace",
+            self.problem(req, req.path_pool, Code.PoolDeniesNamespace,
                          f"VIPPool {req.pool!r} does not admit namespace {req.namespace!r}")
         else:
             return True
@@ -235,10 +243,8 @@ class _Allocator:
             if pool is not None:
                 if pool.purpose != req.purpose or (req.pool and pool.name != req.pool):
                     continue
-                if not pool.admits(req.namespace):
-                    self.problem(req, req.path_pool, "PoolDeniesNamespace",
-                                 f"{ip} belongs to VIPPool {pool.name!r}, which no longer admits "
-                                 f"namespace {req.namespace!r}; it was released")
+                if self.denies(req, req.path_pool, ip, pool,
+                               f"no longer admits namespace {req.namespace!r}; it was released"):
                     continue
             if self.can_hold(req, ip) is not None:
                 continue
@@ -247,7 +253,7 @@ class _Allocator:
                 home = next((p for p in self.candidate_pools(req) if ip.version in p.families()), None)
                 if home is not None:
                     self.kept_in[ip] = home.name
-                self.problem(req, "status.loadBalancer.ingress", "OutOfPool",
+                self.problem(req, "status.loadBalancer.ingress", Code.OutOfPool,
                              f"{ip} is no longer in any VIPPool; it is kept so the Service keeps "
                              "its address. Change or delete the Service to release it", warn=True)
             self.take(req, ip)
@@ -258,35 +264,32 @@ class _Allocator:
             if ip in want.values():
                 continue
             if ip.version not in req.families:
-                self.problem(req, req.path_ip, "FamilyMismatch",
+                self.problem(req, req.path_ip, Code.FamilyMismatch,
                              f"{ip} is IPv{ip.version}, the Service asks for IPv"
                              f"{'/IPv'.join(str(f) for f in req.families)}")
                 continue
             if ip.version in want:
-                self.problem(req, req.path_ip, "TooManyAddresses",
+                self.problem(req, req.path_ip, Code.TooManyAddresses,
                              f"more than one IPv{ip.version} address requested")
                 continue
             pool = self.pool_of(ip)
             if pool is None or pool.purpose != req.purpose:
-                self.problem(req, req.path_ip, "IPNotInPool",
+                self.problem(req, req.path_ip, Code.IPNotInPool,
                              f"{ip} is not in any VIPPool of purpose {req.purpose}")
                 continue
             if req.pool and pool.name != req.pool:
-                self.problem(req, req.path_ip, "IPNotInPool",
+                self.problem(req, req.path_ip, Code.IPNotInPool,
                              f"{ip} is in VIPPool {pool.name!r}, not in the requested pool {req.pool!r}")
                 continue
-            if not pool.admits(req.namespace):
-                self.problem(req, req.path_ip, "PoolDeniesNamespace",
-                             f"{ip} belongs to VIPPool {pool.name!r}, which does not admit "
-                             f"namespace {req.namespace!r}")
+            if self.denies(req, req.path_ip, ip, pool, f"does not admit namespace {req.namespace!r}"):
                 continue
             if not pool.usable(ip):
-                self.problem(req, req.path_ip, "IPAvoided",
+                self.problem(req, req.path_ip, Code.IPAvoided,
                              f"{ip} ends in .0 or .255, which VIPPool {pool.name!r} avoids (avoidBuggyIPs)")
                 continue
             reason = self.can_hold(req, ip)
             if reason is not None:
-                self.problem(req, req.path_ip, "IPInUse", reason)
+                self.problem(req, req.path_ip, Code.IPInUse, reason)
                 continue
             self.take(req, ip)
             want[ip.version] = ip
@@ -306,10 +309,10 @@ class _Allocator:
                     msg = (f"VIPPool {req.pool!r} has no IPv{version} addresses" if req.pool else
                            f"no auto-assign VIPPool of purpose {req.purpose} offers IPv{version} "
                            f"addresses to namespace {req.namespace!r}")
-                    self.problem(req, req.path_pool, "NoPool", msg)
+                    self.problem(req, req.path_pool, Code.NoPool, msg)
                 else:
                     names = ", ".join(p.name for p in family_pools)
-                    self.problem(req, req.path_pool, "PoolExhausted",
+                    self.problem(req, req.path_pool, Code.PoolExhausted,
                                  f"no free IPv{version} address left in VIPPool {names}")
 
     def _shared_candidate(self, req: Request, pools: list[Pool], version: int) -> IPAddress | None:

@@ -7,7 +7,6 @@ Kubernetes exceptions do not leave this module: callers get KubeError.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import uuid
 from typing import Any
@@ -15,13 +14,13 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from controller import specs
+from controller import kinds, specs
+from controller.clock import now
 from controller.problems import ObjectRef
 
 log = logging.getLogger("bmlb.kube")
 MERGE = "application/merge-patch+json"
-PLURAL = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules", "Firewall": "firewalls"}
-CLUSTER_SCOPED = {"VIPPool", "Firewall", "Node"}
+PLURAL = kinds.PLURAL
 COMPONENT = "bmlb-controller"
 
 
@@ -29,10 +28,6 @@ class KubeError(Exception):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Kube:
@@ -60,7 +55,7 @@ class Kube:
         try:
             if ref.kind == "Service":
                 self.core.patch_namespaced_service_status(ref.name, ref.namespace, body, _content_type=MERGE)
-            elif ref.kind in CLUSTER_SCOPED:
+            elif not kinds.BY_NAME[ref.kind].namespaced:
                 self.custom.patch_cluster_custom_object_status(specs.GROUP, specs.VERSION, PLURAL[ref.kind],
                                                                ref.name, body, _content_type=MERGE)
             else:
@@ -72,7 +67,7 @@ class Kube:
 
     def post_event(self, ref: ObjectRef, *, uid: str, type_: str, reason: str, message: str) -> None:
         ns = ref.namespace or "default"
-        api_version = "v1" if ref.kind in ("Service", "Node") else specs.API_VERSION
+        api_version = kinds.BY_NAME[ref.kind].api_version if ref.kind in kinds.BY_NAME else specs.API_VERSION
         stamp = now()
         event = kubernetes.client.CoreV1Event(
             metadata=kubernetes.client.V1ObjectMeta(name=f"{ref.name}.{uuid.uuid4().hex[:12]}", namespace=ns),

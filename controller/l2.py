@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import enum
 import fcntl
 import hashlib
@@ -45,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller.clock import micro_time
 from ipvs.announce import Announcer
 from ipvs.model import IPAddress
 
@@ -315,14 +315,6 @@ class FileLeaseStore:
             if current is None or current.version != lease.version:
                 raise Conflict(f"{lease.name}: version {lease.version} is not current")
             return self._write(lease, int(current.version) + 1)
-
-
-def micro_time(t: float) -> str:
-    """A MicroTime for the API server, which rejects one without a fractional part."""
-    d = dt.datetime.fromtimestamp(t, dt.UTC)
-    if d.microsecond == 0:
-        d = d.replace(microsecond=1)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class KubeLeaseStore:

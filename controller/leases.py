@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
+from controller.clock import micro_now
 from controller.snapshot import LEASE_PREFIX
 
 if TYPE_CHECKING:
@@ -48,10 +49,6 @@ def duration_seconds(raw: Any) -> float | None:
 def is_fresh(renew_time: Any, lease_duration_seconds: Any, now: float) -> bool:
     renewed, duration = renew_timestamp(renew_time), duration_seconds(lease_duration_seconds)
     return renewed is not None and duration is not None and now < renewed + duration
-
-
-def micro_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def renew(api: kubernetes.client.CoordinationV1Api, *, namespace: str, node: str, address: str | None,

@@ -17,13 +17,13 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from controller import kinds
 from controller.resources import crd_texts
 
 #: The folder above the package: the source tree when bmlb runs from one (tests use it).
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
-PLURALS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules",
-           "Firewall": "firewalls"}
+PLURALS = kinds.PLURAL
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2) -> T:
@@ -57,73 +57,50 @@ class Cluster:
         ns, name = meta.get("namespace"), meta["name"]
         if kind in PLURALS:
             group, version = body["apiVersion"].split("/")
-            if ns:
-                try:
-                    return self.custom.create_namespaced_custom_object(group, version, ns, PLURALS[kind], body)
-                except ApiException as err:
-                    if err.status != 409:
-                        raise
-                    cur = self.custom.get_namespaced_custom_object(group, version, ns, PLURALS[kind], name)
-                    cur["spec"] = body["spec"]
-                    return self.custom.replace_namespaced_custom_object(group, version, ns, PLURALS[kind], name, cur)
-            try:
-                return self.custom.create_cluster_custom_object(group, version, PLURALS[kind], body)
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                cur = self.custom.get_cluster_custom_object(group, version, PLURALS[kind], name)
+            at = (group, version, ns, PLURALS[kind]) if ns else (group, version, PLURALS[kind])
+            scope = "namespaced" if ns else "cluster"
+            custom = self.custom
+
+            def replace_spec() -> dict[str, Any]:
+                cur = getattr(custom, f"get_{scope}_custom_object")(*at, name)
                 cur["spec"] = body["spec"]
-                return self.custom.replace_cluster_custom_object(group, version, PLURALS[kind], name, cur)
+                return getattr(custom, f"replace_{scope}_custom_object")(*at, name, cur)
+
+            return _create_or(lambda: getattr(custom, f"create_{scope}_custom_object")(*at, body), replace_spec)
         if kind == "Service":
-            try:
-                return self.core.create_namespaced_service(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
+            def replace_service() -> Any:
                 cur = self.core.read_namespaced_service(name, ns)
                 cur.spec.ports = body["spec"]["ports"]
                 cur.metadata.annotations = meta.get("annotations")
                 cur.metadata.labels = meta.get("labels")
-                return self.core.replace_namespaced_service(name, ns, cur).to_dict()
+                return self.core.replace_namespaced_service(name, ns, cur)
+
+            return _create_or(lambda: self.core.create_namespaced_service(ns, body), replace_service).to_dict()
         if kind == "EndpointSlice":
-            try:
-                return self.discovery.create_namespaced_endpoint_slice(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
+            def replace_slice() -> Any:
                 cur = self.discovery.read_namespaced_endpoint_slice(name, ns)
                 body["metadata"]["resourceVersion"] = cur.metadata.resource_version
-                return self.discovery.replace_namespaced_endpoint_slice(name, ns, body).to_dict()
+                return self.discovery.replace_namespaced_endpoint_slice(name, ns, body)
+
+            return _create_or(lambda: self.discovery.create_namespaced_endpoint_slice(ns, body),
+                              replace_slice).to_dict()
         if kind == "Secret":
-            try:
-                return self.core.create_namespaced_secret(ns, body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                return self.core.replace_namespaced_secret(name, ns, body).to_dict()
+            return _create_or(lambda: self.core.create_namespaced_secret(ns, body),
+                              lambda: self.core.replace_namespaced_secret(name, ns, body)).to_dict()
         if kind == "Node":
-            try:
-                return self.core.create_node(body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta},
-                         "spec": body.get("spec") or {}}
-                return self.core.patch_node(name, patch).to_dict()
+            patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta},
+                     "spec": body.get("spec") or {}}
+            return _create_or(lambda: self.core.create_node(body), lambda: self.core.patch_node(name, patch)).to_dict()
         if kind == "Namespace":
-            try:
-                return self.core.create_namespace(body).to_dict()
-            except ApiException as err:
-                if err.status != 409:
-                    raise
-                return self.core.read_namespace(name).to_dict()
+            return _create_or(lambda: self.core.create_namespace(body),
+                              lambda: self.core.read_namespace(name)).to_dict()
         raise ValueError(f"cannot apply {kind}")
 
     def get(self, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
         if kind in PLURALS:
             if ns:
-                return self.custom.get_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
-            return self.custom.get_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+                return self.custom.get_namespaced_custom_object(kinds.GROUP, kinds.VERSION, ns, PLURALS[kind], name)
+            return self.custom.get_cluster_custom_object(kinds.GROUP, kinds.VERSION, PLURALS[kind], name)
         if kind == "Service":
             return self.api.sanitize_for_serialization(self.core.read_namespaced_service(name, ns))
         raise ValueError(kind)
@@ -131,9 +108,9 @@ class Cluster:
     def delete(self, kind: str, name: str, ns: str | None = None) -> None:
         if kind in PLURALS:
             if ns:
-                self.custom.delete_namespaced_custom_object("bmlb.io", "v1alpha1", ns, PLURALS[kind], name)
+                self.custom.delete_namespaced_custom_object(kinds.GROUP, kinds.VERSION, ns, PLURALS[kind], name)
             else:
-                self.custom.delete_cluster_custom_object("bmlb.io", "v1alpha1", PLURALS[kind], name)
+                self.custom.delete_cluster_custom_object(kinds.GROUP, kinds.VERSION, PLURALS[kind], name)
         elif kind == "Service":
             self.core.delete_namespaced_service(name, ns)
         elif kind == "EndpointSlice":
@@ -166,6 +143,16 @@ class Cluster:
         return [(e.type, e.reason, e.message) for e in evs if e.involved_object.name == name]
 
 
+def _create_or(create: Callable[[], T], exists: Callable[[], T]) -> T:
+    """create(); when the object is already there (409), exists() instead."""
+    try:
+        return create()
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    return exists()
+
+
 def apply_crds(cluster: Cluster) -> None:
     ext = kubernetes.client.ApiextensionsV1Api(cluster.api)
     for text in crd_texts().values():
@@ -175,13 +162,13 @@ def apply_crds(cluster: Cluster) -> None:
         except ApiException as err:
             if err.status != 409:
                 raise
-    for plural in ("vippools", "securitypolicies", "natrules", "firewalls"):
+    for plural in PLURALS.values():
         wait_for(f"CRD {plural}", lambda p=plural: _served(cluster, p), timeout=30)
 
 
 def _served(cluster: Cluster, plural: str) -> bool:
     try:
-        cluster.custom.list_cluster_custom_object("bmlb.io", "v1alpha1", plural)
+        cluster.custom.list_cluster_custom_object(kinds.GROUP, kinds.VERSION, plural)
     except ApiException as err:
         if err.status in (404, 429, 503):
             return False

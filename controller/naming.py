@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from controller.resources import template_loader
+from controller.resources import templates
 from firewall.names import MAX_DESCRIPTION, MAX_NAME, is_valid_name
 
 HASH_CHARS = 20  # base32: 100 bits
@@ -32,12 +32,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=template_loader(),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-        autoescape=False,
-    )
+    return templates()
 
 
 @cache

@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
-from controller import specs
+from controller import kinds, specs
 from controller.fwlink import FirewallLinks
 from controller.index import ClusterIndex
 from controller.kube import Kube
@@ -22,16 +22,7 @@ from controller.snapshot import LEASE_PREFIX, ref_of
 
 log = logging.getLogger("bmlb.operator")
 FINALIZER = "bmlb.io/firewall-cleanup"
-WATCHED = [
-    ("Service", "", "v1", "services"),
-    ("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
-    ("Node", "", "v1", "nodes"),
-    ("VIPPool", specs.GROUP, specs.VERSION, "vippools"),
-    ("SecurityPolicy", specs.GROUP, specs.VERSION, "securitypolicies"),
-    ("NATRule", specs.GROUP, specs.VERSION, "natrules"),
-    ("Firewall", specs.GROUP, specs.VERSION, "firewalls"),
-    ("Lease", "coordination.k8s.io", "v1", "leases"),
-]
+WATCHED = [(k.kind, k.group, k.version, k.plural) for k in kinds.ALL]
 
 
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
@@ -81,9 +72,10 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
         raise kopf.TemporaryError(f"waiting for the firewall to drop {ref}'s objects ({outcome or 'pending'})",
                                   delay=10)
 
-    kopf.on.delete("", "v1", "services", registry=registry, when=is_ours)(on_delete)
-    kopf.on.delete(specs.GROUP, specs.VERSION, "natrules", registry=registry)(on_delete)
-    kopf.on.delete(specs.GROUP, specs.VERSION, "securitypolicies", registry=registry)(on_delete)
+    svc = kinds.SERVICE
+    kopf.on.delete(svc.group, svc.version, svc.plural, registry=registry, when=is_ours)(on_delete)
+    for k in (kinds.NAT_RULE, kinds.SECURITY_POLICY):
+        kopf.on.delete(k.group, k.version, k.plural, registry=registry)(on_delete)
 
     def singleton(name: str, **_: Any) -> bool:
         return name == home_namespace

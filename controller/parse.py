@@ -17,9 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller import ipam, specs
+from controller.clock import rfc3339
 from controller.ipam import Pool, PoolSyntaxError
 from controller.problems import ObjectRef, Problem
-from controller.rules import ParsedNat, ParsedPolicy
+from controller.reasons import Code
+from controller.rules import ParsedCR, ParsedNat, ParsedPolicy, S
 from controller.services import LBService, parse_service, pydantic_problems
 from controller.snapshot import Body, Snapshot, ref_of
 
@@ -43,8 +45,7 @@ def timestamp(raw: Any) -> str | None:
     if raw is None:
         return ""
     if isinstance(raw, dt.datetime):
-        aware = raw if raw.tzinfo else raw.replace(tzinfo=dt.UTC)
-        return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(raw)
     if isinstance(raw, dt.date):
         return f"{raw.isoformat()}T00:00:00Z"
     if isinstance(raw, str):
@@ -56,14 +57,14 @@ def _string_map(raw: Any, ref: ObjectRef, path: str, problems: list[Problem]) ->
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        problems.append(Problem(ref, path, "InvalidType", f"must be a map of strings, not {_kind(raw)}"))
+        problems.append(Problem(ref, path, Code.InvalidType, f"must be a map of strings, not {_kind(raw)}"))
         return ()
     out = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            problems.append(Problem(ref, f"{path}[{key}]", "InvalidType", f"key must be a string, not {_kind(key)}"))
+            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType, f"key must be a string, not {_kind(key)}"))
         elif not isinstance(value, str):
-            problems.append(Problem(ref, f"{path}[{key}]", "InvalidType",
+            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType,
                                     f"value must be a string, not {_kind(value)} (quote it: \"{value}\")"))
         else:
             out.append((key, value))
@@ -83,7 +84,7 @@ def parse_meta(body: Body) -> tuple[Meta | None, list[Problem]]:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        return None, [Problem(ref, "metadata", "InvalidType", f"must be a map, not {_kind(raw)}")]
+        return None, [Problem(ref, "metadata", Code.InvalidType, f"must be a map, not {_kind(raw)}")]
     problems: list[Problem] = []
     fields: dict[str, str] = {}
     for key in ("name", "namespace", "uid"):
@@ -93,18 +94,18 @@ def parse_meta(body: Body) -> tuple[Meta | None, list[Problem]]:
         elif isinstance(value, str):
             fields[key] = value
         else:
-            problems.append(Problem(ref, f"metadata.{key}", "InvalidType",
+            problems.append(Problem(ref, f"metadata.{key}", Code.InvalidType,
                                     f"must be a string, not {_kind(value)} ({value!r})"))
     generation = raw.get("generation", 0)
     if generation is None:
         generation = 0
     if isinstance(generation, bool) or not isinstance(generation, int):
-        problems.append(Problem(ref, "metadata.generation", "InvalidType",
+        problems.append(Problem(ref, "metadata.generation", Code.InvalidType,
                                 f"must be an integer, not {_kind(generation)}"))
         generation = 0
     created = timestamp(raw.get("creationTimestamp"))
     if created is None:
-        problems.append(Problem(ref, "metadata.creationTimestamp", "InvalidType",
+        problems.append(Problem(ref, "metadata.creationTimestamp", Code.InvalidType,
                                 f"must be a timestamp, not {_kind(raw.get('creationTimestamp'))}"))
     labels = _string_map(raw.get("labels"), ref, "metadata.labels", problems)
     annotations = _string_map(raw.get("annotations"), ref, "metadata.annotations", problems)
@@ -119,7 +120,7 @@ def _spec(body: Body) -> tuple[Any, list[Problem]]:
     if spec is None:
         return {}, []
     if not isinstance(spec, Mapping):
-        return None, [Problem(ref_of(body), "spec", "InvalidType", f"must be a map, not {_kind(spec)}")]
+        return None, [Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}")]
     return spec, []
 
 
@@ -157,12 +158,12 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
             try:
                 r = ipam.parse_range(text)
             except PoolSyntaxError as err:
-                problems.append(Problem(ref, f"spec.addresses[{i}]", "InvalidAddress", str(err)))
+                problems.append(Problem(ref, f"spec.addresses[{i}]", Code.InvalidAddress, str(err)))
                 ok = False
                 continue
             other = next((j for j, seen in enumerate(ranges) if seen.overlaps(r)), None)
             if other is not None:
-                problems.append(Problem(ref, f"spec.addresses[{i}]", "PoolOverlap",
+                problems.append(Problem(ref, f"spec.addresses[{i}]", Code.PoolOverlap,
                                         f"{r} overlaps spec.addresses[{other}] ({ranges[other]}) of this pool"))
                 ok = False
             ranges.append(r)
@@ -177,7 +178,7 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
             continue
         refused.add(b.name)
         i = next(i for i, r in enumerate(b.ranges) if r == rb)
-        problems.append(Problem(ObjectRef("VIPPool", "", b.name), f"spec.addresses[{i}]", "PoolOverlap",
+        problems.append(Problem(ObjectRef("VIPPool", "", b.name), f"spec.addresses[{i}]", Code.PoolOverlap,
                                 f"{rb} overlaps {ra} of VIPPool {a.name!r}"))
     return [p for p in pools if p.name not in refused], problems
 
@@ -213,7 +214,7 @@ def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBServ
         if not specs.service_is_ours(body):
             spec = body.get("spec")
             if spec is not None and not isinstance(spec, Mapping):
-                problems.append(Problem(ref_of(body), "spec", "InvalidType", f"must be a map, not {_kind(spec)}"))
+                problems.append(Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}"))
             continue
         meta, p = parse_meta(body)
         problems += p
@@ -254,7 +255,7 @@ def _clean_node(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
     ref = ref_of(body)
     spec, status = body.get("spec") or {}, body.get("status") or {}
     if not isinstance(spec, Mapping) or not isinstance(status, Mapping):
-        problems.append(Problem(ref, "spec" if not isinstance(spec, Mapping) else "status", "InvalidType",
+        problems.append(Problem(ref, "spec" if not isinstance(spec, Mapping) else "status", Code.InvalidType,
                                 "must be a map"))
         return None, problems
     addresses = _records(status.get("addresses"), {"type": str, "address": str})
@@ -263,7 +264,7 @@ def _clean_node(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
     for path, ok in (("status.addresses", addresses is not None), ("status.conditions", conditions is not None),
                      ("spec.unschedulable", isinstance(unschedulable, bool) or unschedulable is None)):
         if not ok:
-            problems.append(Problem(ref, path, "InvalidType", "has the wrong shape; the Node is ignored"))
+            problems.append(Problem(ref, path, Code.InvalidType, "has the wrong shape; the Node is ignored"))
     if meta is None or problems:
         return None, problems
     return {"kind": "Node", "metadata": {"name": meta.name, "labels": dict(meta.labels)},
@@ -276,7 +277,7 @@ def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
     ref = ref_of(body)
     spec = body.get("spec") or {}
     if not isinstance(spec, Mapping):
-        return None, [*problems, Problem(ref, "spec", "InvalidType", "must be a map")]
+        return None, [*problems, Problem(ref, "spec", Code.InvalidType, "must be a map")]
     out: dict[str, Any] = {}
     for key, want in (("holderIdentity", str), ("renewTime", str), ("acquireTime", str),
                       ("leaseDurationSeconds", int)):
@@ -284,7 +285,7 @@ def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, want):
-            problems.append(Problem(ref, f"spec.{key}", "InvalidType", f"must be a {want.__name__}"))
+            problems.append(Problem(ref, f"spec.{key}", Code.InvalidType, f"must be a {want.__name__}"))
         else:
             out[key] = value
     if meta is None or problems:
@@ -299,16 +300,16 @@ def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
     ports = _records(body.get("ports"), {"name": str, "port": int, "protocol": str})
     endpoints = _records(body.get("endpoints"), {"addresses": list, "conditions": Mapping, "nodeName": str})
     if ports is None:
-        problems.append(Problem(ref, "ports", "InvalidType", "must be a list of ports"))
+        problems.append(Problem(ref, "ports", Code.InvalidType, "must be a list of ports"))
     if endpoints is None:
-        problems.append(Problem(ref, "endpoints", "InvalidType", "must be a list of endpoints"))
+        problems.append(Problem(ref, "endpoints", Code.InvalidType, "must be a list of endpoints"))
     else:
         for i, ep in enumerate(endpoints):
             if not all(isinstance(a, str) for a in ep.get("addresses", [])):
-                problems.append(Problem(ref, f"endpoints[{i}].addresses", "InvalidType", "must be strings"))
+                problems.append(Problem(ref, f"endpoints[{i}].addresses", Code.InvalidType, "must be strings"))
             conds = ep.get("conditions") or {}
             if not all(isinstance(v, bool) or v is None for v in conds.values()):
-                problems.append(Problem(ref, f"endpoints[{i}].conditions", "InvalidType", "must be booleans"))
+                problems.append(Problem(ref, f"endpoints[{i}].conditions", Code.InvalidType, "must be booleans"))
     if meta is None or problems:
         return None, problems
     family = body.get("addressType")
@@ -341,18 +342,21 @@ def parse(snapshot: Snapshot) -> Parsed:
     problems += p
     firewalls, p = parse_firewalls(snapshot.firewalls)
     problems += p
-    nats: list[tuple[ParsedNat, Body]] = []
-    for body in snapshot.nat_rules:
-        spec, meta, p = _parse_cr(body, specs.NATRuleSpec)
-        problems += p
-        if spec is not None and meta is not None:
-            nats.append((ParsedNat(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
-    policies: list[ParsedPolicy] = []
-    for body in snapshot.policies:
-        spec, meta, p = _parse_cr(body, specs.SecurityPolicySpec)
-        problems += p
-        if spec is not None and meta is not None:
-            policies.append(ParsedPolicy(ref_of(body), meta.uid, meta.generation, spec, "", meta.created))
+    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems)
+    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems)
     cleaned, p = clean(snapshot)
     problems += p
-    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(policies), tuple(problems), cleaned)
+    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
+                  cleaned)
+
+
+def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]
+                  ) -> list[tuple[ParsedCR[S], Body]]:
+    """NATRules or SecurityPolicies (the CRs that own firewall rules), each with its body."""
+    out: list[tuple[ParsedCR[S], Body]] = []
+    for body in bodies:
+        spec, meta, p = _parse_cr(body, spec_type)
+        problems += p
+        if spec is not None and meta is not None:
+            out.append((ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
+    return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from controller.reasons import Code
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class ObjectRef:
@@ -29,7 +31,7 @@ class Severity(enum.Enum):
 class Problem:
     ref: ObjectRef
     path: str  # "spec.rules[0].from.zones", "metadata.annotations[bmlb.io/ip]"
-    code: str  # machine-readable CamelCase reason, e.g. "ForeignNamespace"
+    code: Code  # machine-readable CamelCase reason (controller/reasons.py), e.g. ForeignNamespace
     message: str
     severity: Severity = Severity.ERROR
 

@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from controller import status
+from controller.clock import now
 from controller.compiler import Compiled, FirewallTarget, compile
 from controller.conditions import FirewallOutcome
 from controller.index import ClusterIndex
-from controller.kube import Kube, now
+from controller.kube import Kube
 from controller.metrics import Metrics
 from controller.problems import ObjectRef, Severity
+from controller.reasons import Reason
 from controller.routes import node_health
 from controller.snapshot import Snapshot, ref_of
 from controller.specs import service_is_ours
@@ -90,7 +92,7 @@ class Reconciler:
                 await asyncio.sleep(1.0)
             self.metrics.queue_depth.set(0 if self.index.version == version else 1)
             last_full = self.clock()
-            failing = any(not o.ok and o.reason != "NoFirewall" for o in self.outcomes.values())
+            failing = any(not o.ok and o.reason != Reason.NoFirewall for o in self.outcomes.values())
             backoff = min(self.retry_max, backoff * 2 or self.retry_first) if failing else 0.0
 
     async def _settle(self, debounce: float) -> None:
@@ -122,7 +124,7 @@ class Reconciler:
         for target in compiled.firewalls:
             if target.spec is None:
                 self.outcomes[target.name] = FirewallOutcome(
-                    False, "NoFirewall", f"no Firewall object named {target.name!r}: nothing synced")
+                    False, Reason.NoFirewall, f"no Firewall object named {target.name!r}: nothing synced")
                 continue
             t0 = self.clock()
             outcome = await self.sync_firewall(target)
@@ -171,7 +173,7 @@ class Reconciler:
         # A target with no Firewall object holds nothing; every real one must be in sync. Objects
         # the device refused were set aside and do not count, unless the device refused to delete
         # one: then its owner keeps its finalizer (and only that owner).
-        all_ok = all(o.ok or o.reason == "NoFirewall" for o in self.outcomes.values())
+        all_ok = all(o.ok or o.reason == Reason.NoFirewall for o in self.outcomes.values())
         if not all_ok:
             return
         kept = frozenset().union(*(o.kept for o in self.outcomes.values()))

@@ -14,7 +14,7 @@ import jinja2
 import yaml
 
 from controller.compiler import Compiled
-from controller.naming import environment
+from controller.resources import templates
 from firewall.model import DesiredFirewall
 from ipvs.model import Table
 
@@ -43,7 +43,7 @@ def as_dict(c: Compiled) -> dict[str, Any]:
         "firewalls": [{"name": f.name, "configured": f.spec is not None, "desired": plain(f.desired)}
                       for f in c.firewalls],
         "ipvs": {node: plain(t) for node, t in c.tables},
-        "problems": [{"object": str(p.ref), "path": p.path, "code": p.code, "message": p.message,
+        "problems": [{"object": str(p.ref), "path": p.path, "code": str(p.code), "message": p.message,
                       "severity": p.severity.value} for p in c.problems],
     }
 
@@ -90,8 +90,7 @@ def _members(values: tuple[str, ...] | list[str]) -> str:
 def _set_environment() -> jinja2.Environment:
     """The `set` renderer's own environment: every printed value is checked (finalize), so no
     template line can carry a control character even where a filter was forgotten."""
-    env = jinja2.Environment(loader=environment().loader, undefined=jinja2.StrictUndefined, autoescape=False,
-                             keep_trailing_newline=True, finalize=_checked)
+    env = templates(keep_trailing_newline=True, finalize=_checked)
     env.filters.update(q=_q, members=_members)
     return env
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import jinja2
 
@@ -45,4 +46,13 @@ def template_loader(*subfolder: str) -> jinja2.BaseLoader:
     return jinja2.PackageLoader(PACKAGE, "/".join((DATA, "templates", *subfolder)))
 
 
-__all__ = ["CRD_FILES", "ResourceError", "crd_texts", "template_loader"]
+def templates(*subfolder: str, html: bool = False, keep_trailing_newline: bool = False,
+              **options: Any) -> jinja2.Environment:
+    """A new Jinja environment over templates/ (or a sub-folder): an undefined name fails, and
+    only HTML is escaped. Each user builds and keeps its own, so no renderer's filters or
+    settings reach another's (the compiler's names in particular)."""
+    return jinja2.Environment(loader=template_loader(*subfolder), undefined=jinja2.StrictUndefined,
+                              autoescape=html, keep_trailing_newline=keep_trailing_newline, **options)
+
+
+__all__ = ["CRD_FILES", "ResourceError", "crd_texts", "template_loader", "templates"]

@@ -29,8 +29,9 @@ from controller import naming, specs
 from controller.ipam import Assignment, IPAddress, Pool
 from controller.leases import ADDRESS_ANNOTATION, is_fresh
 from controller.problems import ObjectRef, Problem
+from controller.reasons import Code
 from controller.services import LBService, warn
-from controller.snapshot import LEASE_PREFIX, Body, Snapshot
+from controller.snapshot import LEASE_PREFIX, Body, Snapshot, name_of
 from firewall.model import Owner, PathMonitor, StaticRoute
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -70,7 +71,7 @@ def _node_addresses(name: str, status: Mapping, problems: list[Problem]) -> dict
         ip, why = next_hop(a.get("address"))
         if ip is None:
             problems.append(warn(ObjectRef("Node", "", name), f"status.addresses[{i}].address",
-                                 "InvalidNodeAddress", f"{why}: node {name} is not a next hop for it"))
+                                 Code.InvalidNodeAddress, f"{why}: node {name} is not a next hop for it"))
             continue
         found[str(a["type"])].setdefault(ip.version, ip)
     return {**found["ExternalIP"], **found["InternalIP"]}
@@ -87,7 +88,7 @@ def _lease_addresses(lease: Body, problems: list[Problem]) -> dict[int, IPAddres
     for part in (raw.split(",") if isinstance(raw, str) else [raw]):
         ip, why = next_hop(part)
         if ip is None:
-            problems.append(warn(ref, f"metadata.annotations[{ADDRESS_ANNOTATION}]", "InvalidNodeAddress",
+            problems.append(warn(ref, f"metadata.annotations[{ADDRESS_ANNOTATION}]", Code.InvalidNodeAddress,
                                  f"{why}: the node is not a next hop for it"))
             continue
         out.setdefault(ip.version, ip)
@@ -99,21 +100,21 @@ def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
     problems found on Nodes and Leases. Leases are judged only when the snapshot has a clock."""
     problems: list[Problem] = []
     leases = snapshot.node_leases()
-    bodies = [b for b in snapshot.nodes if _node_name(b)]
-    known = {_node_name(b) for b in bodies}
+    bodies = [b for b in snapshot.nodes if name_of(b)]
+    known = {name_of(b) for b in bodies}
     if not snapshot.nodes:  # lease-only mode: no Node objects at all, the agents' Leases are the nodes
         bodies = [{"metadata": {"name": n}} for n in sorted(leases)]
     else:
         for n in sorted(set(leases) - known):
             meta = leases[n].get("metadata") or {}
             problems.append(warn(ObjectRef("Lease", str(meta.get("namespace")), LEASE_PREFIX + n), "metadata.name",
-                                 "UnknownNode", f"no Node {n!r} exists: the Lease is ignored"))
+                                 Code.UnknownNode, f"no Node {n!r} exists: the Lease is ignored"))
         leases = {n: b for n, b in leases.items() if n in known}
     judge = snapshot.now is not None and bool(leases)
     out: dict[str, NodeInfo] = {}
     for body in bodies:
         spec, status = (x if isinstance(x, Mapping) else {} for x in (body.get("spec"), body.get("status")))
-        name = str(_node_name(body))
+        name = str(name_of(body))
         lease = leases.get(name)
         addrs = _node_addresses(name, status, problems)
         if lease is not None:
@@ -135,12 +136,6 @@ def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
     return out, problems
 
 
-def _node_name(body: object) -> str | None:
-    meta = body.get("metadata") if isinstance(body, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
-    return name if isinstance(name, str) and name else None
-
-
 def node_health(snapshot: Snapshot) -> dict[str, NodeInfo]:
     return node_view(snapshot)[0]
 
@@ -151,7 +146,7 @@ def local_nodes(slices: Iterable[Body]) -> dict[tuple[str, str, int], set[str]]:
     for body in slices:
         meta = body.get("metadata") if isinstance(body, Mapping) else None
         labels = meta.get("labels") if isinstance(meta, Mapping) else None
-        svc = labels.get("kubernetes.io/service-name") if isinstance(labels, Mapping) else None
+        svc = labels.get(specs.SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
         if not isinstance(svc, str) or not svc or not isinstance(meta, Mapping):
             continue
         family = {"IPv4": 4, "IPv6": 6}.get(str(body.get("addressType")))
@@ -161,7 +156,7 @@ def local_nodes(slices: Iterable[Body]) -> dict[tuple[str, str, int], set[str]]:
                 ep = specs.Endpoint.model_validate(raw)
             except ValueError:
                 continue
-            if ep.conditions.ready is False or ep.conditions.terminating or not ep.node_name:
+            if not ep.ready or not ep.node_name:
                 continue
             versions = {family} if family else {v for a in ep.addresses if (v := _version(a))}
             for v in versions:
@@ -252,7 +247,7 @@ def build_routes(
         first = local[0]
         if len(sharing) > 1 and not can and all(each):
             for s in local:
-                problems.append(warn(s.ref, "status.loadBalancer", "NoCommonNode",
+                problems.append(warn(s.ref, "status.loadBalancer", Code.NoCommonNode,
                                      f"VIP {ip} is shared by {', '.join(str(x.ref) for x in sharing)}, but no "
                                      "healthy node can serve all of them (externalTrafficPolicy Local needs a ready "
                                      "local endpoint of each Local Service on one node)"))
@@ -287,7 +282,7 @@ def build_routes(
             why = "; ".join(f"{n.name}: {n.why or _unfit(n, d.network.version)}" for n in nodes.values())
             for ref in d.refs:
                 problems.append(warn(ref, "status" if ref.kind == "VIPPool" else "status.loadBalancer",
-                                     "NoHealthyNode", f"no healthy node can serve {key} ({why or 'no nodes'}"
+                                     Code.NoHealthyNode, f"no healthy node can serve {key} ({why or 'no nodes'}"
                                      f"); keeping the last routes via {', '.join(kept)}"))
             picked = kept
         chosen[key] = picked
@@ -295,7 +290,7 @@ def build_routes(
     monitored = sum(1 for r in routes if r.monitor is not None)
     limit = routing.path_monitor.max_monitored_routes
     if monitored > limit:
-        problems.append(Problem(firewall, "spec.routing.pathMonitor.maxMonitoredRoutes", "TooManyMonitoredRoutes",
+        problems.append(Problem(firewall, "spec.routing.pathMonitor.maxMonitoredRoutes", Code.TooManyMonitoredRoutes,
                                 f"{monitored} path-monitored static routes exceed the device limit of {limit}: "
                                 "only the routes already there are kept; lower ecmp.maxPaths or split, "
                                 "or use fewer Local Services"))

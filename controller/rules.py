@@ -13,11 +13,12 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from controller import naming, specs
+from controller import hostport, naming, specs
 from controller.ipam import Assignment, IPAddress
 from controller.problems import ObjectRef, Problem
+from controller.reasons import Code
 from controller.services import LBService, warn
 from firewall.model import (
     Action,
@@ -31,25 +32,24 @@ from firewall.model import (
     Tag,
 )
 
+S = TypeVar("S", specs.NATRuleSpec, specs.SecurityPolicySpec)
+
 
 @dataclass(frozen=True, slots=True)
-class ParsedNat:
+class ParsedCR(Generic[S]):
+    """A NATRule or SecurityPolicy with its typed spec; `firewall`: the Firewall it goes to
+    ("" until the compiler chose one)."""
+
     ref: ObjectRef
     uid: str
     generation: int
-    spec: specs.NATRuleSpec
+    spec: S
     firewall: str
     created: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedPolicy:
-    ref: ObjectRef
-    uid: str
-    generation: int
-    spec: specs.SecurityPolicySpec
-    firewall: str
-    created: str = ""
+ParsedNat = ParsedCR[specs.NATRuleSpec]
+ParsedPolicy = ParsedCR[specs.SecurityPolicySpec]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +129,13 @@ def resolve_publications(
     for nat in nats:
         ref, spec = nat.ref, nat.spec
         if spec.service.namespace not in (None, "", ref.namespace):
-            problems.append(Problem(ref, "spec.service.namespace", "ForeignNamespace",
+            problems.append(Problem(ref, "spec.service.namespace", Code.ForeignNamespace,
                                     f"a NATRule may only publish Services of its own namespace "
                                     f"{ref.namespace!r}, not of {spec.service.namespace!r}"))
             continue
         svc = services.get((ref.namespace, spec.service.name))
         if svc is None:
-            problems.append(Problem(ref, "spec.service.name", "ServiceNotFound",
+            problems.append(Problem(ref, "spec.service.name", Code.ServiceNotFound,
                                     f"no LoadBalancer Service {ref.namespace}/{spec.service.name} of class "
                                     f"{specs.LB_CLASS}"))
             continue
@@ -144,7 +144,7 @@ def resolve_publications(
                 else svc.port(name=spec.service.port, protocol=spec.service.protocol))
         if port is None:
             have = ", ".join(f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in svc.spec.ports)
-            problems.append(Problem(ref, "spec.service.port", "PortNotFound",
+            problems.append(Problem(ref, "spec.service.port", Code.PortNotFound,
                                     f"Service {svc.namespace}/{svc.name} has no port "
                                     f"{spec.service.port}/{spec.service.protocol} (it has {have or 'none'})"))
             continue
@@ -155,21 +155,21 @@ def resolve_publications(
         if pub_ip.version == 6:
             # PAN-OS translates IPv6 only as NPTv6 (prefixes, no ports) or NAT64: no IPv6-to-IPv6 NAT rule.
             problems.append(Problem(ref, "spec.public.address" if spec.public.address else "spec.public.pool",
-                                    "NAT66Unsupported",
+                                    Code.NAT66Unsupported,
                                     f"{pub_ip} is IPv6: PAN-OS has NPTv6 and NAT64, not NAT66 (IPv6 destination "
                                     "NAT with ports); publish the Service's IPv6 VIP directly (route it and allow it "
                                     "with a SecurityPolicy) or give an IPv4 public address"))
             continue
         zone = spec.public.zone or zones.get(pub_pool, "")
         if not zone:
-            problems.append(Problem(ref, "spec.public.zone", "NoZone",
+            problems.append(Problem(ref, "spec.public.zone", Code.NoZone,
                                     f"{pub_ip} is in no Public VIPPool; give spec.public.zone"))
             continue
         vip_assignment = vips.get(svc.ref)
         vip = next((ip for ip in (vip_assignment.addresses if vip_assignment else ())
                     if ip.version == pub_ip.version), None)
         if vip is None:
-            problems.append(warn(ref, "spec.service.name", "VIPPending",
+            problems.append(warn(ref, "spec.service.name", Code.VIPPending,
                                  f"Service {svc.namespace}/{svc.name} has no IPv{pub_ip.version} VIP yet"))
             continue
         pubs.append(Publication(nat, svc, port, pub_ip, spec.public.port or port.port, zone, vip))
@@ -183,7 +183,7 @@ def _drop_conflicts(pubs: list[Publication], problems: list[Problem]) -> tuple[l
         key = (p.public, p.port.protocol, p.public_port)
         if key in seen:
             other = seen[key].nat.ref
-            problems.append(Problem(p.nat.ref, "spec.public", "PublicConflict",
+            problems.append(Problem(p.nat.ref, "spec.public", Code.PublicConflict,
                                     f"{p.public}:{p.public_port}/{p.port.protocol} is already published by "
                                     f"{other}"))
             continue
@@ -242,7 +242,8 @@ def build_firewall(
             description=naming.text(
                 "nat_description", natrule=f"{nat.ref.namespace}/{nat.ref.name}",
                 service=f"{pub.service.namespace}/{pub.service.name}:{pub.port.port}",
-                public=_hostport(pub.public, pub.public_port), vip=_hostport(pub.vip, pub.port.port), owner=owner),
+                public=hostport.join(pub.public, pub.public_port), vip=hostport.join(pub.vip, pub.port.port),
+                owner=owner),
             tags=b.tags(nat.ref.namespace),
             owner=owner,
         )))
@@ -259,7 +260,7 @@ def build_firewall(
         seen_rules: set[str] = set()
         for ri, rule in enumerate(pol.spec.rules):
             if rule.name in seen_rules:  # the API server refuses these; offline input may not have been there
-                problems.append(Problem(pol.ref, f"spec.rules[{ri}].name", "DuplicateRule",
+                problems.append(Problem(pol.ref, f"spec.rules[{ri}].name", Code.DuplicateRule,
                                         f"rule name {rule.name!r} is used twice"))
                 continue
             seen_rules.add(rule.name)
@@ -303,7 +304,7 @@ def _unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned:
         ordered = sorted(refs, key=lambda r: (created.get(r, ""), r))
         for ref in ordered[1:]:
             losers.add((name, ref))
-            problems.append(Problem(ref, "metadata.name", "NameCollision",
+            problems.append(Problem(ref, "metadata.name", Code.NameCollision,
                                     f"its firewall name {name!r} is already held by an older object; "
                                     "nothing of it is put on the firewall under that name"))
             owned[ref] = [n for n in owned.get(ref, []) if n != name]
@@ -312,10 +313,6 @@ def _unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned:
 
 def _ref_of(owner: Owner) -> ObjectRef:
     return ObjectRef(owner.kind, owner.namespace, owner.name)
-
-
-def _hostport(ip: IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBService]
@@ -327,7 +324,7 @@ def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBServ
     for i, name in enumerate(pol.spec.services.names):
         svc = services.get((ns, name))
         if svc is None:
-            problems.append(warn(pol.ref, f"spec.services.names[{i}]", "ServiceNotFound",
+            problems.append(warn(pol.ref, f"spec.services.names[{i}]", Code.ServiceNotFound,
                                  f"no LoadBalancer Service {ns}/{name} of class {specs.LB_CLASS}"))
         else:
             chosen[name] = (svc, True)
@@ -338,7 +335,7 @@ def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBServ
             if sns == ns and want <= set(svc.labels) and name not in chosen:
                 chosen[name] = (svc, False)
     if not chosen:
-        problems.append(warn(pol.ref, "spec.services", "SelectsNothing",
+        problems.append(warn(pol.ref, "spec.services", Code.SelectsNothing,
                              f"the policy selects no LoadBalancer Service in namespace {ns!r}"))
     return [chosen[k] for k in sorted(chosen)], problems
 
@@ -353,7 +350,7 @@ def _rule_ports(pol: ParsedPolicy, ri: int, svc: LBService) -> tuple[list[specs.
                 else svc.port(name=pr.name, protocol=pr.protocol))
         if port is None:
             want = pr.port if pr.port is not None else pr.name
-            problems.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", "PortNotFound",
+            problems.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", Code.PortNotFound,
                                     f"Service {svc.namespace}/{svc.name} has no port {want}/{pr.protocol}"))
         elif port not in out:
             out.append(port)
@@ -366,7 +363,7 @@ def _rules_for(b: _Builder, pol: ParsedPolicy, ri: int, svc: LBService, ports: l
     rule = pol.spec.rules[ri]
     vip_zone = next((zones[p] for p in assignment.pools if p in zones), "")
     if not vip_zone:
-        problems.append(Problem(pol.ref, f"spec.rules[{ri}]", "NoZone",
+        problems.append(Problem(pol.ref, f"spec.rules[{ri}]", Code.NoZone,
                                 f"the VIP of Service {svc.namespace}/{svc.name} is in no VIPPool; "
                                 "its firewall zone is unknown"))
         return

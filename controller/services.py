@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import enum
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from controller import specs
 from controller.ipam import IPAddress, Request
 from controller.problems import ObjectRef, Problem, Severity
+from controller.reasons import Code
 from controller.snapshot import Body, ref_of
 from ipvs.model import Forwarding, Scheduler
 
 if TYPE_CHECKING:
     from controller.parse import Meta
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +60,11 @@ def pydantic_problems(ref: ObjectRef, err: ValidationError, *, prefix: str = "sp
         loc = prefix
         for part in e["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else f".{part}"
-        out.append(Problem(ref, loc, "Invalid", e["msg"]))
+        out.append(Problem(ref, loc, Code.Invalid, e["msg"]))
     return out
 
 
-def _addresses_from_status(body: Body) -> tuple[IPAddress, ...]:
+def ingress_addresses(body: Body) -> tuple[IPAddress, ...]:
     """The addresses recorded in status.loadBalancer.ingress; anything malformed is skipped."""
     status = body.get("status")
     lb = status.get("loadBalancer") if isinstance(status, Mapping) else None
@@ -84,7 +88,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
     problems: list[Problem] = []
     ann = dict(meta.annotations)
 
-    def bad(key: str, code: str, msg: str) -> None:
+    def bad(key: str, code: Code, msg: str) -> None:
         problems.append(Problem(ref, f"metadata.annotations[{key}]", code, msg))
 
     for key in sorted(ann):
@@ -92,35 +96,35 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
         if key.startswith(specs.ANN_PREFIX) and key not in specs.SERVICE_ANNOTATIONS:
             close = difflib.get_close_matches(key, specs.SERVICE_ANNOTATIONS, n=1, cutoff=0.85)
             if close:
-                bad(key, "UnknownAnnotation", f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
-    scheduler = Scheduler.RR
-    if specs.ANN_SCHEDULER in ann:
+                bad(key, Code.UnknownAnnotation,
+                    f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
+    def choice(key: str, default: E, code: Code, expected: str) -> E:
+        """An annotation naming one member of `default`'s enum; `default` when absent or wrong."""
+        if key not in ann:
+            return default
         try:
-            scheduler = Scheduler(ann[specs.ANN_SCHEDULER].strip())
+            return type(default)(ann[key].strip())
         except ValueError:
-            names = ", ".join(s.value for s in Scheduler)
-            bad(specs.ANN_SCHEDULER, "InvalidScheduler",
-                f"{ann[specs.ANN_SCHEDULER]!r} is not an IPVS scheduler (one of {names})")
-    forwarding = Forwarding.NAT
-    if specs.ANN_FORWARDING in ann:
-        try:
-            forwarding = Forwarding(ann[specs.ANN_FORWARDING].strip())
-        except ValueError:
-            bad(specs.ANN_FORWARDING, "InvalidForwarding",
-                f"{ann[specs.ANN_FORWARDING]!r} is not a forwarding method (nat, dr or tun)")
+            bad(key, code, f"{ann[key]!r} is not {expected}")
+            return default
+
+    scheduler = choice(specs.ANN_SCHEDULER, Scheduler.RR, Code.InvalidScheduler,
+                       f"an IPVS scheduler (one of {', '.join(s.value for s in Scheduler)})")
+    forwarding = choice(specs.ANN_FORWARDING, Forwarding.NAT, Code.InvalidForwarding,
+                        "a forwarding method (nat, dr or tun)")
     requested: list[IPAddress] = []
     for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
         try:
             requested.append(ipaddress.ip_address(raw))
         except ValueError:
-            bad(specs.ANN_IP, "InvalidIP", f"{raw!r} is not an IPv4 or IPv6 address")
+            bad(specs.ANN_IP, Code.InvalidIP, f"{raw!r} is not an IPv4 or IPv6 address")
     if not spec.ports:
-        problems.append(Problem(ref, "spec.ports", "NoPorts", "a LoadBalancer Service needs at least one port"))
+        problems.append(Problem(ref, "spec.ports", Code.NoPorts, "a LoadBalancer Service needs at least one port"))
     if forwarding in (Forwarding.DR, Forwarding.TUN):
         for i, p in enumerate(spec.ports):
             if isinstance(p.target_port, int) and p.target_port != p.port:
                 problems.append(Problem(
-                    ref, f"spec.ports[{i}].targetPort", "PortRemapUnsupported",
+                    ref, f"spec.ports[{i}].targetPort", Code.PortRemapUnsupported,
                     f"forwarding {forwarding.value} cannot change the port: port {p.port} targets "
                     f"{p.target_port}; use forwarding nat, or targetPort {p.port}"))
     families = _families(spec, requested)
@@ -134,7 +138,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
         requested=tuple(requested),
         sharing_key=ann.get(specs.ANN_SHARED) or None,
         ports=frozenset((p.protocol, p.port) for p in spec.ports),
-        current=_addresses_from_status(body),
+        current=ingress_addresses(body),
         order=meta.created,
     )
     svc = LBService(
@@ -158,5 +162,5 @@ def _families(spec: specs.ServiceSpec, requested: list[IPAddress]) -> tuple[int,
     return (4,)
 
 
-def warn(ref: ObjectRef, path: str, code: str, msg: str) -> Problem:
+def warn(ref: ObjectRef, path: str, code: Code, msg: str) -> Problem:
     return Problem(ref, path, code, msg, Severity.WARNING)

@@ -9,11 +9,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controller import kinds
 from controller.problems import ObjectRef
 
 Body = Mapping[str, Any]
 
-KINDS = ("Service", "EndpointSlice", "Node", "VIPPool", "SecurityPolicy", "NATRule", "Firewall", "Lease")
+KINDS = kinds.NAMES
 LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease bmlb-node-<node>
 # Agent Leases count only in this namespace (the controller's and agents' --lease-namespace):
 # any tenant may create Leases in its own namespace, so a Lease elsewhere proves nothing.
@@ -32,10 +33,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None or value is False else str(value)
 
 
-def _name(body: Body) -> str | None:
+def name_of(body: object) -> str | None:
+    """metadata.name when it is a non-empty string (a Node's name is the node's name)."""
     meta = body.get("metadata") if isinstance(body, Mapping) else None
     name = meta.get("name") if isinstance(meta, Mapping) else None
-    return name if isinstance(name, str) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _sorted(bodies: Iterable[Body]) -> tuple[Body, ...]:
@@ -67,15 +69,10 @@ class Snapshot:
             kind = b.get("kind") if isinstance(b, Mapping) else None
             if isinstance(kind, str) and kind in groups:
                 groups[kind].append(b)
+        fields = {k.field: _sorted(groups[k.kind]) for k in kinds.ALL if k is not kinds.LEASE}
         return cls(
-            services=_sorted(groups["Service"]),
-            endpoint_slices=_sorted(groups["EndpointSlice"]),
-            nodes=_sorted(groups["Node"]),
-            pools=_sorted(groups["VIPPool"]),
-            policies=_sorted(groups["SecurityPolicy"]),
-            nat_rules=_sorted(groups["NATRule"]),
-            firewalls=_sorted(groups["Firewall"]),
-            leases=_sorted(b for b in groups["Lease"] if ref_of(b).name.startswith(LEASE_PREFIX)),
+            **fields,
+            leases=_sorted(b for b in groups[kinds.LEASE.kind] if ref_of(b).name.startswith(LEASE_PREFIX)),
             lease_namespace=lease_namespace,
         )
 
@@ -83,7 +80,7 @@ class Snapshot:
         """The agent Leases bmlb trusts, by node name: bmlb-node-<node> in `lease_namespace` only;
         known_only: and only for existing Nodes (unless there are no Node objects at all:
         lease-only mode)."""
-        known = {_name(b) for b in self.nodes} if known_only and self.nodes else None
+        known = {name_of(b) for b in self.nodes} if known_only and self.nodes else None
         out: dict[str, Body] = {}
         for b in self.leases:
             meta = b.get("metadata") if isinstance(b, Mapping) else None
@@ -97,5 +94,4 @@ class Snapshot:
         return out
 
     def all(self) -> tuple[Body, ...]:
-        return (*self.services, *self.endpoint_slices, *self.nodes, *self.pools, *self.policies,
-                *self.nat_rules, *self.firewalls, *self.leases)
+        return tuple(b for k in kinds.ALL for b in getattr(self, k.field))

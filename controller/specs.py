@@ -16,6 +16,7 @@ GROUP = "bmlb.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 LB_CLASS = "bmlb.io/ipvs"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # on an EndpointSlice: the Service it serves
 
 ANN_POOL = "bmlb.io/pool"
 ANN_IP = "bmlb.io/ip"
@@ -221,6 +222,12 @@ class Endpoint(_Lenient):
     addresses: list[str]
     conditions: EndpointConditions = Field(default_factory=EndpointConditions)
     node_name: str | None = Field(None, alias="nodeName")
+
+    @property
+    def ready(self) -> bool:
+        """Takes new connections: not terminating, and not marked unready (an absent `ready`
+        counts as ready, as the EndpointSlice API says consumers should read it)."""
+        return not self.conditions.terminating and self.conditions.ready is not False
 
 
 class EndpointPort(_Lenient):

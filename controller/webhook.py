@@ -20,16 +20,18 @@ from typing import Any
 
 import kopf
 
-from controller import schema, specs
+from controller import kinds, schema, specs
+from controller.clock import now
 from controller.compiler import compile
-from controller.index import FIELD, ClusterIndex
+from controller.index import ClusterIndex
 from controller.problems import Severity
 from controller.snapshot import Snapshot, ref_of
 from controller.validate import Finding, with_default_namespace
 
 CERT_DIR_ENV = "BMLB_WEBHOOK_CERT_DIR"  # tls.crt, tls.key (and ca.crt) as a kubernetes.io/tls Secret mounts them
 ADDR_ENV = "BMLB_WEBHOOK_ADDR"  # in a cluster 0.0.0.0, so the API server reaches it through a Service
-KINDS = {"VIPPool": "vippools", "SecurityPolicy": "securitypolicies", "NATRule": "natrules"}
+# Firewall objects are cluster-admin input: the webhook judges what tenants and pool owners write.
+KINDS = (kinds.VIPPOOL, kinds.SECURITY_POLICY, kinds.NAT_RULE, kinds.SERVICE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +50,15 @@ def line(finding: Finding) -> str:
     return str(finding).split(": ", 1)[1]
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def with_object(snapshot: Snapshot, body: Mapping[str, Any]) -> Snapshot:
     """The snapshot with `body` in place of the object of the same kind and name (or added)."""
-    field = FIELD.get(str(body.get("kind")))
+    field = kinds.FIELD.get(str(body.get("kind")))
     if field is None:
         return snapshot
     ref = ref_of(body)
     kept = [b for b in getattr(snapshot, field) if ref_of(b) != ref]
     objs = tuple(sorted([*kept, body], key=ref_of))
-    return Snapshot(**{**{f: getattr(snapshot, f) for f in FIELD.values()}, field: objs,
+    return Snapshot(**{**{f: getattr(snapshot, f) for f in kinds.FIELD.values()}, field: objs,
                        "now": snapshot.now, "last_routes": snapshot.last_routes,
                        "lease_namespace": snapshot.lease_namespace})
 
@@ -71,7 +69,7 @@ def judge(snapshot: Snapshot, body: Mapping[str, Any]) -> Verdict:
     meta = dict(obj["metadata"]) if isinstance(obj.get("metadata"), Mapping) else {}
     if not meta.get("creationTimestamp"):
         # A newcomer is younger than everything stored: it, not an older holder, loses a conflict.
-        meta["creationTimestamp"] = _now()
+        meta["creationTimestamp"] = now()
         obj["metadata"] = meta
     ref = ref_of(obj)
     origin = "admission:0"
@@ -91,16 +89,14 @@ def judge(snapshot: Snapshot, body: Mapping[str, Any]) -> Verdict:
 
 def register_webhooks(registry: kopf.OperatorRegistry, index: ClusterIndex) -> None:
     """Validating handlers for the bmlb kinds and for Services of bmlb's class."""
-    targets = [(specs.GROUP, specs.VERSION, plural, kind) for kind, plural in KINDS.items()]
-    targets.append(("", "v1", "services", "Service"))
-    for group, version, plural, kind in targets:
-        def validate(body: kopf.Body, warnings: list[str], _kind: str = kind, **_: Any) -> None:
+    for k in KINDS:
+        def validate(body: kopf.Body, warnings: list[str], _kind: str = k.kind, **_: Any) -> None:
             verdict = judge(index.snapshot(), {**dict(body), "kind": _kind})
             warnings.extend(verdict.warnings)
             if not verdict.allowed:
                 raise kopf.AdmissionError(verdict.message, code=422)
 
-        kopf.on.validate(group, version, plural, id=f"bmlb-{plural}", operations=["CREATE", "UPDATE"],
+        kopf.on.validate(k.group, k.version, k.plural, id=f"bmlb-{k.plural}", operations=["CREATE", "UPDATE"],
                          registry=registry)(validate)
 
 

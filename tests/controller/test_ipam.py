@@ -167,3 +167,16 @@ def test_stable_under_unrelated_changes_and_reclaims(requests: list[Request], ex
     if held:
         third = ipam.allocate(POOLS, [Request(ref=ObjectRef("Service", "a", "late"), namespace="a")])
         assert third.addresses_of(ObjectRef("Service", "a", "late")) == (ip("10.0.0.0"),)
+
+
+def test_a_pool_that_does_not_admit_the_namespace_names_the_address_and_the_pool() -> None:
+    denying = [pool("p", "10.0.0.0/30", ns=("b",))]
+    asked = ipam.allocate(denying, [req("s1", requested=(ip("10.0.0.1"),))])
+    held = ipam.allocate(denying, [req("s1", current=(ip("10.0.0.1"),))])
+    assert [(p.code, p.message) for p in asked.problems] == [
+        ("PoolDeniesNamespace", "10.0.0.1 belongs to VIPPool 'p', which does not admit namespace 'a'")]
+    assert [(p.code, p.message) for p in held.problems] == [
+        ("PoolDeniesNamespace",
+         "10.0.0.1 belongs to VIPPool 'p', which no longer admits namespace 'a'; it was released"),
+        ("NoPool", "no auto-assign VIPPool of purpose Service offers IPv4 addresses to namespace 'a'")]
+    assert addrs(asked, "s1") == addrs(held, "s1") == []
