@@ -58,6 +58,9 @@ def test_lifecycle(cluster: Cluster, ns: str, sim: Simulator, firewall_object, r
     wait_for("NATRule Ready", lambda: ready(cluster, "NATRule", "web", ns), timeout=60)
     wait_for("SecurityPolicy Ready", lambda: ready(cluster, "SecurityPolicy", "web", ns), timeout=30)
     rule = naming.name("nat_rule", namespace=ns, name="web")
+    # Ready can come first from a compile that did not see the Service yet (a warning, not an error)
+    wait_for("the rules on the device", lambda: translated(sim, rule) == "bmlb-10.80.0.0" and
+             {sec_name(ns, "inet", True), sec_name(ns, "office", False)} <= set(sec_rules(sim)), timeout=30)
     assert translated(sim, rule) == "bmlb-10.80.0.0", dump_log(proc)
     st = cluster.get("NATRule", "web", ns)["status"]
     assert st["public"] == "198.51.100.0:443" and st["vip"] == "10.80.0.0:443"

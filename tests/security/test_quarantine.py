@@ -109,7 +109,11 @@ def scenario(cluster: Cluster, good: str, bad: str, sim: Simulator, proc: Any,  
     # The good namespace converges: Ready, and its rules on the running config.
     for kind, name in (("NATRule", "web"), ("SecurityPolicy", "web"), ("SecurityPolicy", "office")):
         try:
-            wait_for(f"{good} {kind}/{name} Ready", lambda k=kind, n=name: ready(cluster, k, n, good), timeout=60)
+            # Ready alone can come first from a compile that did not see the Service yet
+            # (SelectsNothing is a warning): wait for the rules it names too
+            wait_for(f"{good} {kind}/{name} Ready with its rules",
+                     lambda k=kind, n=name: ready(cluster, k, n, good) and firewall_names(cluster, k, n, good),
+                     timeout=60)
         except AssertionError as err:
             raise AssertionError(f"{err}\n{conditions_text(cluster, kind, name, good)}\n{log()}") from None
     good_names = [n for kind, name in (("NATRule", "web"), ("SecurityPolicy", "web"), ("SecurityPolicy", "office"))
