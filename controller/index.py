@@ -20,13 +20,35 @@ FIELD = {"Service": "services", "EndpointSlice": "endpoint_slices", "Node": "nod
          "SecurityPolicy": "policies", "NATRule": "nat_rules", "Firewall": "firewalls", "Lease": "leases"}
 
 
+# What the compiler, status writer and webhook read of an object's metadata (controller/parse.py);
+# the rest (managedFields, finalizers, owner references, kubectl's last-applied copy) only costs memory.
+_META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "resourceVersion",
+         "labels", "annotations")
+# kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
+# Node status carries images and capacity; bmlb reads only its addresses and conditions.
+_NODE_STATUS = ("addresses", "conditions")
+
+
 def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """A plain copy with the kind set (kopf bodies lack it on some paths) and noise removed."""
-    out = copy.deepcopy(dict(body))
+    """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
+    A malformed field is kept as it is, so parse can name it."""
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("metadata", "status")}
     out["kind"] = kind
-    meta = dict(out.get("metadata") or {})
-    meta.pop("managedFields", None)
-    out["metadata"] = meta
+    raw = body.get("metadata")
+    if isinstance(raw, Mapping):
+        meta = {k: copy.deepcopy(raw[k]) for k in _META if k in raw}
+        ann = meta.get("annotations")
+        if isinstance(ann, Mapping) and any(k in ann for k in _DROPPED_ANNOTATIONS):
+            meta["annotations"] = {k: v for k, v in ann.items() if k not in _DROPPED_ANNOTATIONS}
+        out["metadata"] = meta
+    else:
+        out["metadata"] = copy.deepcopy(raw) if raw is not None else {}
+    status = body.get("status")
+    if status is not None:
+        if kind == "Node" and isinstance(status, Mapping):
+            status = {k: status[k] for k in _NODE_STATUS if k in status}
+        out["status"] = copy.deepcopy(status)
     return out
 
 
@@ -117,11 +139,12 @@ def _read_status(x: dict[str, Any]) -> Any:
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Equal for bmlb's purposes: resourceVersion churn and bmlb's own status writes do not count."""
+    """Equal for bmlb's purposes: resourceVersion churn, kopf's own annotations and finalizers,
+    and bmlb's own status writes do not count."""
     def core(x: dict[str, Any]) -> tuple[Any, ...]:
-        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k != "resourceVersion"}
         spec = x.get("spec")
         if x.get("kind") == "Lease":  # renewals are judged by the clock, not as changes
             spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
-        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"))
+        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"), x.get("addressType"))
     return core(a) == core(b)

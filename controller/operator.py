@@ -140,10 +140,18 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    asyncio.run(_supervise(lambda stop: kopf.operator(
-        registry=registry, clusterwide=True, standalone=peering is None,
-        peering_name=peering, liveness_endpoint=health, stop_flag=stop,
-    )))
+    def main() -> None:
+        asyncio.run(_supervise(lambda stop: kopf.operator(
+            registry=registry, clusterwide=True, standalone=peering is None,
+            peering_name=peering, liveness_endpoint=health, stop_flag=stop,
+        )))
+
+    if profile := os.environ.get("BMLB_PROFILE"):  # a cProfile dump of the event loop's thread, at exit
+        import cProfile
+
+        cProfile.runctx("main()", globals(), {"main": main}, profile)
+    else:
+        main()
 
 
 async def _supervise(start: Any) -> None:
