@@ -74,6 +74,24 @@ class Kube:
         except ApiException as err:
             raise KubeError(f"patch status of {ref}: {err.status} {err.reason}", err.status) from None
 
+    def patch_finalizers(self, ref: ObjectRef, finalizers: tuple[str, ...], resource_version: str) -> None:
+        """Set the object's finalizers, only if it is still at `resource_version` (else 409)."""
+        meta: dict[str, Any] = {"finalizers": list(finalizers) or None}
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        body = {"metadata": meta}
+        raw = {"_content_type": MERGE, "_preload_content": False}
+        try:
+            if ref.kind == "Service":
+                resp = self.core.patch_namespaced_service(ref.name, ref.namespace, body, **raw)
+            else:
+                resp = self.custom.patch_namespaced_custom_object(specs.GROUP, specs.VERSION, ref.namespace,
+                                                                  PLURAL[ref.kind], ref.name, body, **raw)
+            resp.read()
+            resp.release_conn()
+        except ApiException as err:
+            raise KubeError(f"patch finalizers of {ref}: {err.status} {err.reason}", err.status) from None
+
     def post_event(self, ref: ObjectRef, *, uid: str, type_: str, reason: str, message: str) -> None:
         ns = ref.namespace or "default"
         api_version = "v1" if ref.kind in ("Service", "Node") else specs.API_VERSION

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from controller import status
+from controller import finalizers, status
 from controller.compiler import Compiled, FirewallTarget, compile
 from controller.conditions import FirewallOutcome
 from controller.index import ClusterIndex
@@ -38,7 +39,6 @@ class Reconciler:
     outcomes: dict[str, FirewallOutcome] = field(default_factory=dict)
     last: Compiled | None = None
     reconciles: int = 0
-    _released: dict[ObjectRef, asyncio.Event] = field(default_factory=dict)
     wall: Callable[[], float] = time.time
     retry_first: float = 1.0
     retry_max: float = 30.0
@@ -107,6 +107,7 @@ class Reconciler:
 
     async def reconcile(self) -> Compiled:
         started = self.clock()
+        self._retry_at = None
         snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last.routes if self.last else ())
         self._health = _health_of(snapshot)
         compiled = compile(snapshot)
@@ -116,6 +117,12 @@ class Reconciler:
         first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
                  if u.ref.kind in ("Service", "VIPPool")]
         await asyncio.to_thread(status.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        # The finalizer goes on before the firewall first carries anything of the object.
+        synced = any(t.spec is not None for t in compiled.firewalls)
+        adding = finalizers.to_add((r.ref for r in compiled.reports if r.firewall_objects and synced), self.index.get)
+        added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
+        if added < len(adding):
+            self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
         t_first = self.clock()
         current = {t.name for t in compiled.firewalls}
         self.outcomes = {name: o for name, o in self.outcomes.items() if name in current}  # drop gone targets
@@ -131,7 +138,8 @@ class Reconciler:
                 self.metrics.errors.labels(outcome.reason).inc()
             self.outcomes[target.name] = outcome
         retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
-        self._retry_at = self.clock() + min(retries) if retries else None
+        if retries:
+            self._retry_at = min(self._retry_at or math.inf, self.clock() + min(retries))
         rest = [u for u in status.desired(compiled, self._bodies(), self.outcomes, now=stamp)
                 if u.ref.kind not in ("Service", "VIPPool")]
         t_sync = self.clock()
@@ -141,7 +149,10 @@ class Reconciler:
                 self._names[report.ref] = frozenset(report.firewall_objects)
         live = {r.ref for r in compiled.reports} | self.index.deleting()
         self._names = {ref: n for ref, n in self._names.items() if ref in live}
-        self._release(compiled)
+        released = self._release(compiled)
+        removing = finalizers.to_remove(released, self.index.get)
+        if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
+            self._retry_at = self.clock() + self.retry_first
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
                  "%d status writes %.2fs)", len(snapshot.all()), self.clock() - started, t_first - started,
                  len(first), t_sync - t_first, len(rest), self.clock() - t_sync)
@@ -166,32 +177,22 @@ class Reconciler:
         return {ref_of(b): dict(b) for b in (*snap.services, *snap.pools, *snap.policies, *snap.nat_rules)
                 if b.get("kind") != "Service" or service_is_ours(b)}
 
-    def _release(self, compiled: Compiled) -> None:
+    def _release(self, compiled: Compiled) -> list[ObjectRef]:
         """Objects being deleted whose firewall is in sync no longer have anything on it."""
         # A target with no Firewall object holds nothing; every real one must be in sync. Objects
         # the device refused were set aside and do not count, unless the device refused to delete
         # one: then its owner keeps its finalizer (and only that owner).
         all_ok = all(o.ok or o.reason == "NoFirewall" for o in self.outcomes.values())
         if not all_ok:
-            return
+            return []
         kept = frozenset().union(*(o.kept for o in self.outcomes.values()))
+        released = []
         for ref in self.index.deleting():
             if self._names.get(ref, frozenset()) & kept:
                 continue
-            ev = self._released.setdefault(ref, asyncio.Event())
-            ev.set()
+            released.append(ref)
             self._names.pop(ref, None)
-
-    async def wait_released(self, ref: ObjectRef, timeout: float) -> bool:
-        """Called by a delete handler: wait until the firewall no longer holds the object's rules."""
-        ev = self._released.setdefault(ref, asyncio.Event())
-        self.index._bump()  # the deletion itself is a change worth reconciling
-        try:
-            await asyncio.wait_for(ev.wait(), timeout)
-        except TimeoutError:
-            return False
-        self._released.pop(ref, None)
-        return True
+        return released
 
 
 
