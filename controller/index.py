@@ -107,6 +107,10 @@ class ClusterIndex:
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return self._objects.get(ref.kind, {}).get(ref) or self._strays.get(ref)
 
+    def bodies(self, kind: str) -> tuple[dict[str, Any], ...]:
+        """The live objects of one kind, unsorted: for readers that must not copy the whole index."""
+        return tuple(b for b in self._objects[kind].values() if not (b.get("metadata") or {}).get("deletionTimestamp"))
+
     def deleting(self) -> set[ObjectRef]:
         return {ref for objs in self._objects.values() for ref, b in objs.items()
                 if (b.get("metadata") or {}).get("deletionTimestamp")} | set(self._strays)

@@ -29,7 +29,7 @@ def test_index_keeps_only_what_bmlb_reads() -> None:
     kept = idx.get(ObjectRef("Service", "shop", "web"))
     assert kept is not None
     assert set(kept["metadata"]) <= {"name", "namespace", "uid", "generation", "creationTimestamp",
-                                     "resourceVersion", "labels", "annotations"}
+                                     "resourceVersion", "finalizers", "labels", "annotations"}
     assert kept["metadata"]["annotations"] == {"bmlb.io/scheduler": "wrr"}
     assert kept["spec"] == body["spec"]
     node = {"kind": "Node", "metadata": {"name": "n1"},
