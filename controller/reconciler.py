@@ -39,7 +39,8 @@ class Reconciler:
     max_settle: float = 15.0
     clock: Callable[[], float] = time.monotonic
     outcomes: dict[str, FirewallOutcome] = field(default_factory=dict)
-    last: Compiled | None = None
+    # Only the routes of the last compile are kept: holding all of it doubled the peak memory.
+    last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     reconciles: int = 0
     wall: Callable[[], float] = time.time
     retry_first: float = 1.0
@@ -110,7 +111,7 @@ class Reconciler:
     async def reconcile(self) -> Compiled:
         started = self.clock()
         self._retry_at = None
-        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last.routes if self.last else ())
+        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
         self._health = _health_of(snapshot)
         with _gc_paused():
             compiled = compile(snapshot)
@@ -158,8 +159,9 @@ class Reconciler:
         if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
             self._retry_at = self.clock() + self.retry_first
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
-                 "%d status writes %.2fs)", len(snapshot.all()), self.clock() - started, t_first - started,
-                 len(first), t_sync - t_first, len(rest), self.clock() - t_sync)
+                 "%d status writes %.2fs); %d finalizers added, %d removed", len(snapshot.all()),
+                 self.clock() - started, t_first - started, len(first), t_sync - t_first, len(rest),
+                 self.clock() - t_sync, len(adding), len(removing))
         for sev in Severity:
             self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
         for pool in compiled.pools:
@@ -167,7 +169,7 @@ class Reconciler:
                 len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
                      if p == pool.name}))
         self.metrics.reconcile_seconds.observe(self.clock() - started)
-        self.last = compiled
+        self.last_routes = compiled.routes
         self.reconciles += 1
         return compiled
 
