@@ -1,6 +1,7 @@
 """`bmlb controller`: the kopf operator. List/watch informers (controller/informer.py) feed the
-index; kopf keeps the finalizers (delete handlers), peering and webhooks. The reconcile loop runs
-as a daemon on one singleton object, so kopf peering pauses it on standby replicas."""
+index; the reconcile loop keeps bmlb's finalizers (controller/finalizers.py); kopf keeps peering
+and webhooks. The reconcile loop runs as a daemon on one singleton object, so kopf peering pauses
+it on standby replicas."""
 
 from __future__ import annotations
 
