@@ -23,8 +23,8 @@ from kubernetes.client.rest import ApiException
 
 log = logging.getLogger("bmlb.informer")
 
-# (type, object): type is ADDED, MODIFIED, DELETED, or SYNCED once a (re)listing has been handed
-# over; for SYNCED the object is {"names": [...refs seen...]} -- see Informer._list.
+# handler(kind, type, object): type is ADDED, MODIFIED or DELETED, or SYNCED once a (re)listing
+# has been handed over, with object {"keys": ["namespace/name", ...]}: everything that listing held.
 Handler = Callable[[str, str, dict[str, Any]], None]
 
 
