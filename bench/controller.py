@@ -109,6 +109,12 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
                 raise SystemExit(f"controller died: see {work}/controller-{label}.log")
             time.sleep(0.5)
         converged = time.monotonic() - t0
+        # The reconcile that made the last object Ready logs its breakdown after its last writes.
+        log = work / f"controller-{label}.log"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                x["objects"] >= 3 * n for x in breakdown(log)) and proc.poll() is None:
+            time.sleep(0.5)
         sim.wait_for_jobs()
         stats = sim.stats_snapshot()
         rss = peak_rss_mb(proc.pid)
@@ -117,21 +123,32 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
     return {"n": n, "create_s": created, "converged_s": converged, "requests": stats["requests"].get("total", 0),
             "writes": stats["writes"], "commits": stats["commits"], "rss_mb": rss,
             "status_writes": sum(x["writes_first"] + x["writes_rest"] for x in steps),
-            "firewall_s": max((x["firewall_s"] for x in steps), default=0.0),
+            "finalizer_writes": sum(x["finalizers"] for x in steps),
+            "firewall_s": max([x["firewall_s"] for x in steps] + synced_in(work / f"controller-{label}.log"),
+                              default=0.0),
             "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
 
 
 RECONCILED = re.compile(r"reconciled (\d+) objects in ([\d.]+)s \(compile\+allocations ([\d.]+)s, (\d+) status "
-                        r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)")
+                        r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)(?:; (\d+) finalizers added)?")
+
+
+SYNCED_IN = re.compile(r"Firewall \S+ synced in ([\d.]+)s")
+
+
+def synced_in(log: Path) -> list[float]:
+    """Each firewall sync's duration, from the controller log (also of a reconcile cut short)."""
+    return [float(x) for x in SYNCED_IN.findall(log.read_text(errors="replace"))]
 
 
 def breakdown(log: Path) -> list[dict[str, float]]:
     """The controller log's per-reconcile lines, as numbers."""
     out = []
     for m in RECONCILED.finditer(log.read_text(errors="replace")):
-        n, total, first, w1, fw, w2, t2 = m.groups()
+        n, total, first, w1, fw, w2, t2, fin = m.groups()
         out.append({"objects": int(n), "total_s": float(total), "compile_s": float(first), "writes_first": int(w1),
-                    "firewall_s": float(fw), "writes_rest": int(w2), "status_s": float(t2)})
+                    "firewall_s": float(fw), "writes_rest": int(w2), "status_s": float(t2),
+                    "finalizers": int(fin or 0)})
     return out
 
 
@@ -272,11 +289,12 @@ def main() -> None:
                   f"controller peak RSS {f['rss_mb']:.0f} MB; load average {os.getloadavg()}")
             print(f"slowest reconcile (controller log): {f['worst_reconcile']}")
             after = f["converged_s"] - f["create_s"]
-            per_object = f["status_writes"] / (3 * f["n"])
+            per_object = (f["status_writes"] + f["finalizer_writes"]) / (3 * f["n"])
             print("targets (issue 13, controller at this size):")
             print(f"  all Ready within 10 s after the last create: {after:.1f} s -> {verdict(after <= 10)}")
-            print(f"  API writes per object on creation <= 2.5: {per_object:.2f} status writes per object "
-                  "(finalizers and Events not counted) -> " + verdict(per_object <= 2.5))
+            print(f"  API writes per object on creation <= 2.5: {per_object:.2f} status and finalizer writes per "
+                  f"object ({f['finalizer_writes']:.0f} finalizer writes; Events not counted) -> "
+                  + verdict(per_object <= 2.5))
             fw = f["firewall_s"]
             print(f"  firewall sync (commit time 0) under 2 s: {fw:.1f} s -> {verdict(fw < 2)}")
             print(f"  peak RSS <= 200 MB: {f['rss_mb']:.0f} MB -> {verdict(f['rss_mb'] <= 200)}")

@@ -8,6 +8,7 @@ problems found. Same input, byte-identical output, whatever the order of the inp
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,10 +71,25 @@ class Compiled:
         return next((f for f in self.firewalls if f.name == name), None)
 
     def problems_of(self, ref: ObjectRef) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.ref == ref)
+        return self._problems_by_ref.get(ref, ())
 
     def report(self, ref: ObjectRef) -> Report:
-        return next((r for r in self.reports if r.ref == ref), Report(ref))
+        return self._reports_by_ref.get(ref) or Report(ref)
+
+    # Looked up once per object when status is written: a scan per lookup was quadratic.
+    @functools.cached_property
+    def _problems_by_ref(self) -> dict[ObjectRef, tuple[Problem, ...]]:
+        out: dict[ObjectRef, list[Problem]] = {}
+        for p in self.problems:
+            out.setdefault(p.ref, []).append(p)
+        return {ref: tuple(ps) for ref, ps in out.items()}
+
+    @functools.cached_property
+    def _reports_by_ref(self) -> dict[ObjectRef, Report]:
+        out: dict[ObjectRef, Report] = {}
+        for r in self.reports:
+            out.setdefault(r.ref, r)
+        return out
 
     @property
     def errors(self) -> tuple[Problem, ...]:

@@ -14,19 +14,43 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller import kinds
+from controller.finalizers import FINALIZER
 from controller.problems import ObjectRef
 from controller.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, ref_of
 
 FIELD = kinds.FIELD
 
 
+# What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
+# (controller/parse.py); the rest (managedFields, owner references, kubectl's last-applied copy)
+# only costs memory.
+_META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "resourceVersion",
+         "finalizers", "labels", "annotations")
+# kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
+# Node status carries images and capacity; bmlb reads only its addresses and conditions.
+_NODE_STATUS = ("addresses", "conditions")
+
+
 def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """A plain copy with the kind set (kopf bodies lack it on some paths) and noise removed."""
-    out = copy.deepcopy(dict(body))
+    """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
+    A malformed field is kept as it is, so parse can name it."""
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("metadata", "status")}
     out["kind"] = kind
-    meta = dict(out.get("metadata") or {})
-    meta.pop("managedFields", None)
-    out["metadata"] = meta
+    raw = body.get("metadata")
+    if isinstance(raw, Mapping):
+        meta = {k: copy.deepcopy(raw[k]) for k in _META if k in raw}
+        ann = meta.get("annotations")
+        if isinstance(ann, Mapping) and any(k in ann for k in _DROPPED_ANNOTATIONS):
+            meta["annotations"] = {k: v for k, v in ann.items() if k not in _DROPPED_ANNOTATIONS}
+        out["metadata"] = meta
+    else:
+        out["metadata"] = copy.deepcopy(raw) if raw is not None else {}
+    status = body.get("status")
+    if status is not None:
+        if kind == "Node" and isinstance(status, Mapping):
+            status = {k: status[k] for k in _NODE_STATUS if k in status}
+        out["status"] = copy.deepcopy(status)
     return out
 
 
@@ -35,6 +59,9 @@ class ClusterIndex:
                  lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> None:
         self.lease_namespace = lease_namespace
         self._objects: dict[str, dict[ObjectRef, dict[str, Any]]] = {k: {} for k in KINDS}
+        # Objects bmlb no longer compiles (a Service that left its class) that still carry its
+        # finalizer: released like any object being deleted, never compiled.
+        self._strays: dict[ObjectRef, dict[str, Any]] = {}
         self._clock = clock
         self.version = 0
         self.oldest_unapplied: float | None = None
@@ -53,19 +80,40 @@ class ClusterIndex:
         self._bump()
         return True
 
-    def delete(self, kind: str, body: Mapping[str, Any]) -> bool:
-        ref = ref_of(_strip(body, kind))
+    def delete(self, kind: str, body: Mapping[str, Any], *, stray: bool = False) -> bool:
+        """Forget an object. stray: it still exists but is no longer bmlb's; kept aside while it
+        is being deleted with bmlb's finalizer on."""
+        clean = _strip(body, kind)
+        ref = ref_of(clean)
+        meta = clean.get("metadata") or {}
+        if stray and meta.get("deletionTimestamp") and FINALIZER in (meta.get("finalizers") or ()):
+            self._strays[ref] = clean
+        else:
+            self._strays.pop(ref, None)
         if self._objects[kind].pop(ref, None) is None:
             return False
         self._bump()
         return True
 
+    def retain(self, kind: str, keys: set[str]) -> bool:
+        """After a full listing of `kind`: drop the objects it did not hold ("namespace/name" keys)."""
+        gone = [ref for ref in self._objects[kind] if f"{ref.namespace}/{ref.name}" not in keys]
+        for ref in gone:
+            del self._objects[kind][ref]
+        if gone:
+            self._bump()
+        return bool(gone)
+
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        return self._objects.get(ref.kind, {}).get(ref)
+        return self._objects.get(ref.kind, {}).get(ref) or self._strays.get(ref)
+
+    def bodies(self, kind: str) -> tuple[dict[str, Any], ...]:
+        """The live objects of one kind, unsorted: for readers that must not copy the whole index."""
+        return tuple(b for b in self._objects[kind].values() if not (b.get("metadata") or {}).get("deletionTimestamp"))
 
     def deleting(self) -> set[ObjectRef]:
         return {ref for objs in self._objects.values() for ref, b in objs.items()
-                if (b.get("metadata") or {}).get("deletionTimestamp")}
+                if (b.get("metadata") or {}).get("deletionTimestamp")} | set(self._strays)
 
     def snapshot(self, *, now: float | None = None,
                  last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
@@ -117,11 +165,12 @@ def _read_status(x: dict[str, Any]) -> Any:
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Equal for bmlb's purposes: resourceVersion churn and bmlb's own status writes do not count."""
+    """Equal for bmlb's purposes: resourceVersion churn, kopf's own annotations and finalizers,
+    and bmlb's own status writes do not count."""
     def core(x: dict[str, Any]) -> tuple[Any, ...]:
-        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "finalizers")}
         spec = x.get("spec")
         if x.get("kind") == "Lease":  # renewals are judged by the clock, not as changes
             spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
-        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"))
+        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"), x.get("addressType"))
     return core(a) == core(b)

@@ -70,7 +70,22 @@ def _render(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
 
 def name(kind: str, **values: Any) -> str:
     """Render the `kind` macro of templates/firewall.j2 into a valid, injective PAN-OS name."""
-    raw = _render(kind, tuple(sorted(values.items()))).strip()
+    items = tuple(sorted(values.items()))
+    try:
+        return _cached_name(kind, items)
+    except TypeError:  # an unhashable value
+        return _name(kind, items)
+
+
+# A compile of thousands of objects names the same zones, ports and addresses again and again.
+@lru_cache(maxsize=65536)
+def _cached_name(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
+    return _name(kind, items)
+
+
+def _name(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
+    values = dict(items)
+    raw = _render(kind, items).strip()
     if is_valid_name(raw) and "__" not in raw and all(_plain_part(k, v) for k, v in values.items()):
         return raw
     keep = MAX_NAME - HASH_CHARS - 2

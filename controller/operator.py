@@ -1,5 +1,7 @@
-"""`bmlb controller`: the kopf operator. Watches feed the index; the reconcile loop runs as a
-daemon on one singleton object, so kopf peering pauses it on standby replicas."""
+"""`bmlb controller`: the kopf operator. List/watch informers (controller/informer.py) feed the
+index; the reconcile loop keeps bmlb's finalizers (controller/finalizers.py); kopf keeps peering
+and webhooks. The reconcile loop runs as a daemon on one singleton object, so kopf peering pauses
+it on standby replicas."""
 
 from __future__ import annotations
 
@@ -10,24 +12,26 @@ import random
 from typing import Any
 
 import kopf
+import kubernetes
 from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
 from controller import kinds, specs
+from controller.finalizers import FINALIZER
 from controller.fwlink import FirewallLinks
 from controller.index import ClusterIndex
+from controller.informer import Informer, Watched, start_all
 from controller.kube import Kube
 from controller.metrics import Metrics
 from controller.reconciler import Reconciler
-from controller.snapshot import LEASE_PREFIX, ref_of
+from controller.snapshot import LEASE_PREFIX
 
 log = logging.getLogger("bmlb.operator")
-FINALIZER = "bmlb.io/firewall-cleanup"
 WATCHED = [(k.kind, k.group, k.version, k.plural) for k in kinds.ALL]
 
 
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
           startup_grace: float = 0.0,
-          resync: float | None = None, delete_timeout: float = 30.0, insecure_ok: bool = False,
+          resync: float | None = None, insecure_ok: bool = False,
           webhook: bool = False, lease_namespace: str | None = None) -> tuple[kopf.OperatorRegistry, Reconciler]:
     registry = kopf.OperatorRegistry()
     lease_namespace = lease_namespace or home_namespace
@@ -43,39 +47,37 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
     if resync is not None:
         reconciler.default_resync = resync
 
-    for kind, group, version, plural in WATCHED:
-        def on_event(event: dict[str, Any], body: kopf.Body, _kind: str = kind, **_: Any) -> None:
-            obj = dict(body)
-            if _kind == "Lease" and (
-                    not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX)
-                    or (obj.get("metadata") or {}).get("namespace") != lease_namespace):
-                return  # only agent Leases in the lease namespace are trusted
-            if _kind == "Service" and not specs.service_is_ours(obj):
-                index.delete(_kind, {**obj, "kind": _kind})  # a Service that left bmlb's class
-                return
-            if event.get("type") == "DELETED":
-                index.delete(_kind, obj)
-            else:
-                index.upsert(_kind, obj)
-
-        kopf.on.event(group, version, plural, registry=registry)(on_event)
-
-    def is_ours(body: kopf.Body, **_: Any) -> bool:
-        return specs.service_is_ours(dict(body))
-
-    async def on_delete(body: kopf.Body, kind: str = "", **_: Any) -> None:
-        obj = dict(body)
-        ref = ref_of({**obj, "kind": obj.get("kind") or kind})
-        if await reconciler.wait_released(ref, delete_timeout):
+    def on_event(kind: str, type_: str, obj: dict[str, Any]) -> None:
+        if type_ == "SYNCED":  # a (re)listing is complete: what it did not hold is gone
+            index.retain(kind, set(obj["keys"]))
+            listed.add(kind)
             return
-        outcome = "; ".join(f"{n}: {o.message}" for n, o in reconciler.outcomes.items() if not o.ok)
-        raise kopf.TemporaryError(f"waiting for the firewall to drop {ref}'s objects ({outcome or 'pending'})",
-                                  delay=10)
+        if kind == "Lease" and not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX):
+            return  # other Leases in the lease namespace renew often and mean nothing to bmlb
+        if kind == "Service" and not specs.service_is_ours(obj):
+            index.delete(kind, obj, stray=True)  # a Service that left bmlb's class (or never was in it)
+        elif type_ == "DELETED":
+            index.delete(kind, obj)
+        else:
+            index.upsert(kind, obj)
 
-    svc = kinds.SERVICE
-    kopf.on.delete(svc.group, svc.version, svc.plural, registry=registry, when=is_ours)(on_delete)
-    for k in (kinds.NAT_RULE, kinds.SECURITY_POLICY):
-        kopf.on.delete(k.group, k.version, k.plural, registry=registry)(on_delete)
+    # Only agent Leases in the lease namespace are trusted: only those are watched.
+    watched = [Watched(kind, group, version, plural, lease_namespace if kind == "Lease" else None)
+               for kind, group, version, plural in WATCHED]
+    informers: list[Informer] = []
+    listed: set[str] = set()  # kinds whose first listing is in the index
+
+    @kopf.on.startup(registry=registry)
+    async def start_informers(**_: Any) -> None:
+        if not informers:
+            informers.extend(start_all(kubernetes.client.ApiClient(kube.api.configuration), watched, on_event,
+                                       asyncio.get_running_loop()))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_informers(**_: Any) -> None:
+        for informer in informers:
+            informer.stop()
+        informers.clear()
 
     def singleton(name: str, **_: Any) -> bool:
         return name == home_namespace
@@ -86,6 +88,10 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
         # time to pause this daemon before it writes anything.
         if startup_grace and await stopped.wait(startup_grace):
             return
+        # Never compile a partial listing: the firewall would lose the rules of objects not yet seen.
+        while len(listed) < len(watched):
+            if await stopped.wait(0.1):
+                return
         log.info("leading: reconcile loop started")
         await reconciler.run(lambda: bool(stopped))
         log.info("reconcile loop stopped")
@@ -134,10 +140,18 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    asyncio.run(_supervise(lambda stop: kopf.operator(
-        registry=registry, clusterwide=True, standalone=peering is None,
-        peering_name=peering, liveness_endpoint=health, stop_flag=stop,
-    )))
+    def main() -> None:
+        asyncio.run(_supervise(lambda stop: kopf.operator(
+            registry=registry, clusterwide=True, standalone=peering is None,
+            peering_name=peering, liveness_endpoint=health, stop_flag=stop,
+        )))
+
+    if profile := os.environ.get("BMLB_PROFILE"):  # a cProfile dump of the event loop's thread, at exit
+        import cProfile
+
+        cProfile.runctx("main()", globals(), {"main": main}, profile)
+    else:
+        main()
 
 
 async def _supervise(start: Any) -> None:

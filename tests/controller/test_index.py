@@ -1,0 +1,90 @@
+"""The controller's in-memory index: what it keeps of each object, what counts as a change, and
+the informer's relisting; plus the compiled result's per-object lookups at scale."""
+
+from __future__ import annotations
+
+import time
+
+from controller import status
+from controller.compiler import compile
+from controller.index import ClusterIndex
+from controller.problems import ObjectRef
+from controller.snapshot import Snapshot, ref_of
+from tests.controller.estate import firewall, nat, policy, pool, service
+
+
+def _svc(**meta: object) -> dict:
+    body = service("shop", "web", (443, 8443))
+    body["metadata"].update(meta)
+    return body
+
+
+def test_index_keeps_only_what_bmlb_reads() -> None:
+    idx = ClusterIndex()
+    body = _svc(managedFields=[{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}], finalizers=["x/y"],
+                ownerReferences=[{"kind": "Thing"}],
+                annotations={"kubectl.kubernetes.io/last-applied-configuration": "{" + "x" * 5000 + "}",
+                             "bmlb.io/last-handled": "{}", "bmlb.io/scheduler": "wrr"})
+    idx.upsert("Service", body)
+    kept = idx.get(ObjectRef("Service", "shop", "web"))
+    assert kept is not None
+    assert set(kept["metadata"]) <= {"name", "namespace", "uid", "generation", "creationTimestamp",
+                                     "resourceVersion", "finalizers", "labels", "annotations"}
+    assert kept["metadata"]["annotations"] == {"bmlb.io/scheduler": "wrr"}
+    assert kept["spec"] == body["spec"]
+    node = {"kind": "Node", "metadata": {"name": "n1"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}],
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "images": [{"names": ["x" * 100], "sizeBytes": 1}] * 50}}
+    idx.upsert("Node", node)
+    assert set(idx.get(ObjectRef("Node", "", "n1"))["status"]) == {"addresses", "conditions"}
+
+
+def test_finalizers_and_kopf_annotations_are_not_changes_but_a_deletion_is() -> None:
+    idx = ClusterIndex()
+    assert idx.upsert("Service", _svc(resourceVersion="1"))
+    v = idx.version
+    # kopf adding its finalizer and diff-base annotation: nothing the compiler reads moved.
+    assert not idx.upsert("Service", _svc(resourceVersion="2", finalizers=["bmlb.io/firewall-cleanup"],
+                                          annotations={"bmlb.io/last-handled": '{"spec": {}}'}))
+    assert idx.version == v
+    assert idx.upsert("Service", _svc(resourceVersion="3", deletionTimestamp="2026-01-01T00:00:00Z"))
+    assert idx.version == v + 1
+    assert ObjectRef("Service", "shop", "web") in idx.deleting()
+
+
+def test_a_relisting_drops_what_it_no_longer_holds() -> None:
+    idx = ClusterIndex()
+    idx.upsert("Service", service("shop", "web", (443, 8443)))
+    idx.upsert("Service", service("shop", "api", (443, 8443)))
+    idx.upsert("NATRule", nat("shop", "web", "web", 443, pool="pub"))
+    v = idx.version
+    assert not idx.retain("Service", {"shop/web", "shop/api"})
+    assert idx.version == v
+    assert idx.retain("Service", {"shop/web"})
+    assert idx.version == v + 1
+    assert idx.get(ObjectRef("Service", "shop", "api")) is None
+    assert idx.get(ObjectRef("Service", "shop", "web")) is not None
+    assert idx.get(ObjectRef("NATRule", "shop", "web")) is not None  # other kinds untouched
+
+
+def test_status_of_thousands_of_objects_is_computed_in_linear_time() -> None:
+    """Each object's report and problems were found by scanning all of them: 3,000 objects took
+    seconds. Timed against a tenth of the estate, so a quadratic lookup fails whatever the machine."""
+    def estate(n: int) -> tuple[float, int]:
+        objs: list[dict] = [pool("vips", "10.96.0.0/16"),
+                            pool("pub", "203.0.112.0/20", zone="untrust", purpose="Public", auto=False), firewall()]
+        for i in range(n):
+            objs += [service("shop", f"s{i}", (443, 8443)), nat("shop", f"s{i}", f"s{i}", 443, pool="pub"),
+                     policy("shop", f"s{i}", [f"s{i}"], [{"name": "inet", "from": {"zones": ["untrust"]}}])]
+        snap = Snapshot.of(objs)
+        compiled = compile(snap)
+        bodies = {ref_of(b): dict(b) for b in (*snap.services, *snap.pools, *snap.policies, *snap.nat_rules)}
+        t0 = time.perf_counter()
+        updates = status.desired(compiled, bodies, {}, now="2026-01-01T00:00:00Z")
+        return time.perf_counter() - t0, len(updates)
+
+    small, n_small = estate(100)
+    large, n_large = estate(1000)
+    assert n_large > 9 * n_small
+    assert large < 25 * small + 0.5, (small, large)
