@@ -373,6 +373,21 @@ class Device:
             raise DeviceRefused(f"job {job_id}: no job in the reply")
         return job
 
+    def last_job(self) -> int:
+        """The highest job id the device lists (0: none). Every commit, by anyone, is a job."""
+        root = self.op("<show><jobs><all></all></jobs></show>")
+        return max((int(t) for j in root.iter("job") if (t := (j.findtext("id") or "").strip()).isdigit()),
+                   default=0)
+
+    def newer_job(self, marker: int) -> bool:
+        """Is there a job after `marker` (any job: a commit, or one bmlb cannot tell from one)?
+        Job ids only grow (documented reply for an unknown id: "job N not found")."""
+        try:
+            self.job(marker + 1)
+        except DeviceRefused as exc:
+            return "not found" not in str(exc)  # any other refusal: assume there is
+        return True
+
     def unfinished_jobs(self, user: str) -> list[int]:
         root = self.op("<show><jobs><all></all></jobs></show>")
         return [int(j.findtext("id") or 0) for j in root.iter("job")

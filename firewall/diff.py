@@ -102,11 +102,15 @@ def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
                                            desired.security_rules, desired.nat_rules)
     for group in groups:
         for obj in group:
-            kind = elements.kind_of(obj)
-            if kind.taggable and tag not in obj.tags:  # type: ignore[union-attr]
-                obj = dataclasses.replace(obj, tags=(*obj.tags, tag))  # type: ignore[union-attr,arg-type]
-            out[(kind, obj.name)] = elements.canonical(obj)
+            out[(elements.kind_of(obj), obj.name)] = want_of(obj, tag)
     return out
+
+
+def want_of(obj: Obj, ownership_tag: str) -> Obj:
+    """One desired object as `wanted` has it: canonical, carrying the ownership tag if taggable."""
+    if elements.kind_of(obj).taggable and ownership_tag not in obj.tags:  # type: ignore[union-attr]
+        obj = dataclasses.replace(obj, tags=(*obj.tags, ownership_tag))  # type: ignore[union-attr,arg-type]
+    return elements.canonical(obj)
 
 
 def wanted_routes(desired: DesiredFirewall) -> dict[Key, Obj]:
@@ -134,6 +138,35 @@ def _show(value: object) -> str:
     if isinstance(value, enum.Enum):
         return str(value.value)
     return "" if value is None else str(value)
+
+
+FOREIGN_NAME = "a foreign object (without the ownership tag) has this name: bmlb leaves it alone"
+
+
+def conflict(key: Key, foreign: frozenset[Key], routers: frozenset[str], config: SyncConfig) -> str | None:
+    """Why a desired object cannot be managed at all (a foreign object holds its name, a route
+    bmlb cannot own or place), None when it can."""
+    kind = key[0]
+    if key in foreign and kind.taggable:
+        return FOREIGN_NAME
+    if kind == Kind.ROUTE:
+        return route_problem(key, foreign, routers, config)
+    return None
+
+
+def route_problem(key: Key, foreign: frozenset[Key], routers: frozenset[str], config: SyncConfig) -> str | None:
+    """Why a desired route cannot be managed, None when it can."""
+    virtual_router, _, name = elements.split_route_id(key[1])
+    if config.panorama:
+        return "static routes on Panorama live in templates: bmlb manages them on firewalls only"
+    if key in foreign:
+        return "a foreign route (not named with the owned prefix) has this name: bmlb leaves it alone"
+    if not config.owns_name(name):
+        return (f"not named with the owned prefix {config.owned_prefix!r}: bmlb could not tell it "
+                "from a foreign route")
+    if not names.is_valid_name(virtual_router) or virtual_router not in routers:
+        return f"virtual router {virtual_router!r} does not exist on the firewall"
+    return None
 
 
 def diff(desired: DesiredFirewall, actual: Snapshot, config: SyncConfig, *,
@@ -167,31 +200,12 @@ class _Differ:
         self.drift.extend(dataclasses.replace(d, restored=enforce) for d in drift)
         return enforce
 
-    def _route_problem(self, key: Key) -> str | None:
-        """Why a desired route cannot be managed, None when it can."""
-        virtual_router, _, name = elements.split_route_id(key[1])
-        if self.config.panorama:
-            return "static routes on Panorama live in templates: bmlb manages them on firewalls only"
-        if key in self.actual.foreign:
-            return "a foreign route (not named with the owned prefix) has this name: bmlb leaves it alone"
-        if not self.config.owns_name(name):
-            return (f"not named with the owned prefix {self.config.owned_prefix!r}: bmlb could not tell it "
-                    "from a foreign route")
-        if not names.is_valid_name(virtual_router) or virtual_router not in self.actual.routers:
-            return f"virtual router {virtual_router!r} does not exist on the firewall"
-        return None
-
     def _conflicts(self) -> set[Key]:
-        foreign = self.actual.foreign
         blocked: set[Key] = set()
         for key in sorted(self.want, key=lambda k: (k[0].rank, k[1])):
-            kind, name = key
-            if key in foreign and kind.taggable:
-                self.skipped.append(Skipped(kind, name, "a foreign object (without the ownership tag) has this "
-                                                        "name: bmlb leaves it alone"))
-                blocked.add(key)
-            elif kind == Kind.ROUTE and (reason := self._route_problem(key)) is not None:
-                self.skipped.append(Skipped(kind, name, reason))
+            reason = conflict(key, self.actual.foreign, self.actual.routers, self.config)
+            if reason is not None:
+                self.skipped.append(Skipped(key[0], key[1], reason))
                 blocked.add(key)
         clashing = {name for kind, name in blocked}
         for key, obj in self.want.items():
