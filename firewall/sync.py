@@ -155,6 +155,8 @@ class _Sync:
                                      f"{config.ownership_tag!r}")
         if dup := duplicates(desired):
             raise DuplicateNames(dup)
+        if baseline is None and view is not None:
+            baseline = view.baseline
         self.desired, self.device, self.config, self.baseline = desired, device, config, baseline
         self.start = device.requests
         self.applied: list[Op] = []
