@@ -133,7 +133,7 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
             baseline.pop(key_text(kind, name), None)
             continue
         want = want_of(obj, config.ownership_tag)
-        baseline[key_text(kind, name)] = elements.digest(want)
+        baseline[key_text(kind, name)] = elements.fingerprint(want)
         now = have.get(key)
         if now is None:
             upserts[kind].append(Op(OpType.CREATE, kind, name, new=want))

@@ -188,11 +188,10 @@ class _Differ:
         self.skipped: list[Skipped] = []
         self.new_baseline: dict[str, str] = {}
 
-    def _is_drift(self, kind: Kind, name: str, obj: Obj | None) -> bool:
+    def _is_drift(self, kind: Kind, name: str, digest: str) -> bool:
         if self.baseline is None:
             return False
-        before = self.baseline.get(key_text(kind, name))
-        return before is not None and obj is not None and before == elements.digest(obj)
+        return self.baseline.get(key_text(kind, name)) == digest
 
     def _report(self, drift: list[Drift]) -> bool:
         """Record drift; True when it is to be restored."""
@@ -228,22 +227,23 @@ class _Differ:
             if kind == Kind.TAG and key in self.actual.foreign:
                 continue  # a tag we use but do not own: never edited
             have = self.actual.owned.get(key)
-            drifted = self._is_drift(kind, name, obj)
+            digest = elements.fingerprint(obj)  # want is canonical
+            drifted = self._is_drift(kind, name, digest)
             if have is None:
                 if drifted and not self._report([Drift(kind, name, "missing", "", "present", False)]):
-                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    self.new_baseline[key_text(kind, name)] = digest
                     continue
                 upserts[kind].append(Op(OpType.CREATE, kind, name, new=obj, drift=drifted))
             elif have != obj:
                 diffs = changes(have, obj)
                 if drifted and not self._report([Drift(kind, name, c.field, c.actual, c.desired, False)
                                                  for c in diffs]):
-                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    self.new_baseline[key_text(kind, name)] = digest
                     present[kind].add(name)
                     continue
                 upserts[kind].append(Op(OpType.UPDATE, kind, name, new=obj, changes=diffs, drift=drifted))
             present[kind].add(name)
-            self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+            self.new_baseline[key_text(kind, name)] = digest
         for key in sorted(self.actual.owned, key=lambda k: (k[0].rank, k[1])):
             kind, name = key
             if key in self.want:

@@ -41,7 +41,7 @@ class Kind(enum.Enum):
 
     @property
     def rank(self) -> int:
-        return list(Kind).index(self)
+        return _RANK[self]
 
     @property
     def is_rule(self) -> bool:
@@ -52,6 +52,7 @@ class Kind(enum.Enum):
         return self not in (Kind.TAG, Kind.ROUTE)
 
 
+_RANK = {kind: i for i, kind in enumerate(Kind)}
 KIND_OF: dict[type, Kind] = {
     Tag: Kind.TAG,
     AddressObject: Kind.ADDRESS,
@@ -88,7 +89,12 @@ def compared_fields(obj: Obj) -> list[str]:
 
 def digest(obj: Obj) -> str:
     """A short, stable fingerprint of an object's canonical attributes."""
-    return hashlib.sha256(repr(canonical(obj)).encode()).hexdigest()[:16]
+    return fingerprint(canonical(obj))
+
+
+def fingerprint(canonical_obj: Obj) -> str:
+    """digest() of an object already in canonical form (canonical() is idempotent)."""
+    return hashlib.sha256(repr(canonical_obj).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- to XML

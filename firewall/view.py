@@ -67,16 +67,19 @@ def applied(owned: Iterable[Key], rulebases: Mapping[Kind, tuple[str, ...]],
     is appended at the bottom)."""
     keys = set(owned)
     lists = {kind: list(rulebases.get(kind, ())) for kind in RULE_KINDS}
+    present = {kind: set(names) for kind, names in lists.items()}
     for op in ops:
         key = (op.kind, op.name)
         if op.type == OpType.CREATE:
             keys.add(key)
-            if op.kind.is_rule and op.name not in lists[op.kind]:
+            if op.kind.is_rule and op.name not in present[op.kind]:
                 lists[op.kind].append(op.name)
+                present[op.kind].add(op.name)
         elif op.type == OpType.DELETE:
             keys.discard(key)
-            if op.kind.is_rule and op.name in lists[op.kind]:
+            if op.kind.is_rule and op.name in present[op.kind]:
                 lists[op.kind].remove(op.name)
+                present[op.kind].discard(op.name)
         elif op.type == OpType.MOVE and op.move is not None:
             lists[op.kind] = order.apply(lists[op.kind], op.move)
     return frozenset(keys), {kind: tuple(names) for kind, names in lists.items()}
