@@ -12,9 +12,9 @@ Reply:    <response status="success|error" code=".."><response id="1" status="..
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 from collections.abc import Sequence
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 from firewall.writes import Write
 

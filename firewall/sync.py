@@ -109,6 +109,8 @@ class SyncReport:
     quarantine: dict[str, Refused] = field(default_factory=dict)  # and this
     view: View | None = None  # and this: what the device holds after a clean sync
     full_read: bool = True  # False: only the changed objects' entries were read
+    seconds: float = 0.0  # the whole sync
+    commit_seconds: float = 0.0  # of which committing (and pushing): enqueueing and waiting for the jobs
 
     @property
     def drift(self) -> tuple[Drift, ...]:
@@ -185,6 +187,8 @@ class _Sync:
         self.read_mark = 0  # len(self.applied) at the last full read
         self.foreign_pending = False
         self.full_read = True
+        self.started = time.monotonic()
+        self.commit_seconds = 0.0
 
     @functools.cached_property
     def want(self) -> dict[Key, Obj]:
@@ -372,7 +376,8 @@ class _Sync:
         view = None if dry_run else self.next_view(plan, baseline, commit_job)
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
                           self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),
-                          view=view, full_read=self.full_read)
+                          view=view, full_read=self.full_read, seconds=time.monotonic() - self.started,
+                          commit_seconds=self.commit_seconds)
 
     def quarantine(self) -> dict[str, Refused]:
         return {diff.key_text(*key): r for key, r in self.held.items()}
@@ -527,6 +532,13 @@ class _Sync:
     # ------------------------------------------------------------------ committing
 
     def commit(self, admin: str, plan: Plan) -> int | None:
+        started = time.monotonic()
+        try:
+            return self._commit(admin, plan)
+        finally:
+            self.commit_seconds += time.monotonic() - started
+
+    def _commit(self, admin: str, plan: Plan) -> int | None:
         deadline = time.monotonic() + self.config.commit_timeout
         while True:
             try:
@@ -571,11 +583,13 @@ class _Sync:
     def push(self, device_group: str) -> int | None:
         """Panorama: commit-all to the device group (after the commit to Panorama)."""
         self.device.push_pending.add(device_group)
-        deadline = time.monotonic() + self.config.commit_timeout
+        started = time.monotonic()
+        deadline = started + self.config.commit_timeout
         job = self.device.commit_all(device_group=device_group, description=self.description())
         if job is not None:
             self.wait(job, deadline, Plan())
         self.device.push_pending.discard(device_group)
+        self.commit_seconds += time.monotonic() - started
         return job
 
 
