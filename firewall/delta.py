@@ -10,7 +10,11 @@ the device changed underneath and `Stale` is raised: the caller reads everything
 is a change too large to be worth it (MAX_TOUCHED) or one that changes which desired names a
 foreign object blocks (then untouched objects referring to them would change too).
 The plan has the full diff's shape and order (firewall/diff.py); skipped objects and drift
-still standing on untouched objects are carried forward from the view.
+still standing on untouched objects are carried forward from the view. Rule moves are planned
+on the view's rulebase order (exact while no job ran since the view, which the caller checks).
+The read is one `get` of an XPath union of `entry[@name=.. or @name=..]` paths, both forms
+pan-os-python sends (refresh of several children; delete_similar); a union across containers is
+exercised on the simulator only.
 """
 
 from __future__ import annotations

@@ -381,7 +381,9 @@ class Device:
 
     def newer_job(self, marker: int) -> bool:
         """Is there a job after `marker` (any job: a commit, or one bmlb cannot tell from one)?
-        Job ids only grow (documented reply for an unknown id: "job N not found")."""
+        Relies on job ids only growing and on an unknown id being refused with "job N not found"
+        (pan-os-python's reading of the API; seen on the simulator only: unverified on a device).
+        Any other answer counts as a job: the caller then reads everything."""
         try:
             self.job(marker + 1)
         except DeviceRefused as exc:

@@ -11,6 +11,8 @@ Trust: the device's config can change underneath a view only through other admin
 changes (the change journal, read on every sync, shows them) or a commit (every commit, by
 anyone, is a job with an id above `marker`; see Device.newer_job). A view older than the
 caller's resync period is not used: that sync reads everything, which is when drift is found.
+What the marker cannot see (unverified on a device: job ids that restart after a reboot, an HA
+peer's config sync without a job on this device) is found by that periodic full read.
 """
 
 from __future__ import annotations
