@@ -17,7 +17,7 @@ from firewall import sync
 from firewall.config import DriftMode
 from firewall.device import Device
 from firewall.errors import CommitFailed
-from firewall.model import DesiredFirewall
+from firewall.model import DesiredFirewall, StaticRoute
 from firewall.sim import VSYS1_XPATH, Simulator
 from tests.firewall.strategies import desired_states
 from tests.firewall.sync_fixtures import OWN, config, device_for, fw_device, replace_rule, web
@@ -260,3 +260,30 @@ def test_incremental_syncs_end_where_full_syncs_would(fw_device: Device, panos_s
         assert not report.errors, report.errors
         full_sync_is_noop(state, fw_device, panos_sim)
     assert panos_sim.pending_admins() == []
+
+
+def test_routes_change_from_the_view_and_a_missing_router_stays_skipped(fw_device: Device,
+                                                                        panos_sim: Simulator) -> None:
+    a = StaticRoute("bmlb-rt-10.96.100.2-node-a", "default", "10.96.100.2/32", "10.96.0.11")
+    b = StaticRoute("bmlb-rt-10.96.100.2-node-b", "default", "10.96.100.2/32", "10.96.0.12")
+    v6 = StaticRoute("bmlb-rt-2001_db8__2-node-a", "default", "2001:db8::2/128", "2001:db8::11",
+                     interface="ethernet1/4")
+    nowhere = StaticRoute("bmlb-rt-10.96.100.3-node-a", "no-such-router", "10.96.100.3/32", "10.96.0.11")
+    first = verified(dataclasses.replace(web(1), static_routes=(a, b, nowhere)), fw_device)
+    assert [s.name for s in first.skipped] == ["no-such-router/ip/bmlb-rt-10.96.100.3-node-a"]
+    moved = dataclasses.replace(b, nexthop="10.96.0.13")
+    report = sync.sync(dataclasses.replace(web(1), static_routes=(a, moved, v6, nowhere)), fw_device,
+                       config=config(), view=first.view)
+    assert not report.full_read and not report.errors
+    assert sorted(str(op) for op in report.applied) == [
+        "create route default/ipv6/bmlb-rt-2001_db8__2-node-a", "update route default/ip/bmlb-rt-10.96.100.2-node-b"]
+    assert [s.name for s in report.skipped] == ["no-such-router/ip/bmlb-rt-10.96.100.3-node-a"]  # carried
+    lines = [line for line in panos_sim.set_commands("running") if " static-route " in line]
+    assert any("bmlb-rt-10.96.100.2-node-b nexthop ip-address 10.96.0.13" in line for line in lines)
+    assert any("bmlb-rt-2001_db8__2-node-a" in line for line in lines)
+    gone = sync.sync(dataclasses.replace(web(1), static_routes=(a, nowhere)), fw_device, config=config(),
+                     view=report.view)
+    assert not gone.full_read
+    assert sorted(str(op) for op in gone.applied) == [
+        "delete route default/ip/bmlb-rt-10.96.100.2-node-b", "delete route default/ipv6/bmlb-rt-2001_db8__2-node-a"]
+    full_sync_is_noop(dataclasses.replace(web(1), static_routes=(a, nowhere)), fw_device, panos_sim)
