@@ -324,6 +324,9 @@ class _Sync:
         except delta.Stale as exc:
             log.info("reading everything: %s", exc)
             return None
+        except DeviceRefused as exc:  # e.g. a device that will not answer this XPath union
+            log.warning("reading the changed entries was refused (%s): reading everything", exc)
+            return None
         self.marker, self.read_at, self.full_read = v.marker, v.read_at, False
         return plan, raw
 
