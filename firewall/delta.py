@@ -26,7 +26,7 @@ from firewall import elements, order, snapshot, xpaths
 from firewall.config import SyncConfig
 from firewall.diff import Op, OpType, Plan, Skipped, changes, conflict, key_text, order_digest, want_of
 from firewall.elements import Kind, Obj
-from firewall.model import DesiredFirewall
+from firewall.model import Anchor, DesiredFirewall, Position
 from firewall.snapshot import Key
 from firewall.view import RULE_KINDS, View, rule_orders
 
@@ -76,6 +76,18 @@ def read_xpath(keys: list[Key], config: SyncConfig) -> str | None:
 def entries(result: ET.Element | None) -> dict[str, ET.Element]:
     """The entries a `get` of read_xpath returned, by name."""
     return {e.get("name", ""): e for e in (result if result is not None else ()) if e.tag == "entry"}
+
+
+def _in_place(current: list[str], ours: tuple[str, ...], anchor: Anchor, created: list[str]) -> bool:
+    """The common case, in linear time: the rulebase already meets the anchor and desired order,
+    and each rule just appended follows one of ours (order.moves would plan nothing)."""
+    if anchor.position in (Position.BEFORE, Position.AFTER) and anchor.rule in ours:
+        return False  # order.moves refuses this: let it say so
+    if not order.satisfied(current, ours, anchor):
+        return False
+    mine = set(ours)
+    at = {r: i for i, r in enumerate(current[-len(created):], len(current) - len(created))} if created else {}
+    return all(at[r] > 0 and current[at[r] - 1] in mine for r in created)
 
 
 def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys: list[Key],
@@ -162,7 +174,10 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
         baseline[f"order/{kind.value}"] = order_digest(kind, ours, anchor)
         current_order = [r for r in view.order.get(kind, ()) if r not in gone] + created
         try:
-            found_moves = order.moves(current_order, ours, anchor, frozenset(created))
+            if _in_place(current_order, ours, anchor, created):
+                found_moves: tuple[order.Move, ...] = ()
+            else:
+                found_moves = order.moves(current_order, ours, anchor, frozenset(created))
         except (order.AnchorMissing, ValueError) as exc:
             raise Stale(str(exc)) from None  # the full diff says it properly
         moves[kind] = [Op(OpType.MOVE, kind, m.rule, move=m) for m in found_moves]

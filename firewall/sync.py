@@ -155,8 +155,12 @@ class _Sync:
         if desired.ownership_tag != config.ownership_tag:
             raise ConfigurationError(f"desired state is tagged {desired.ownership_tag!r}, the config says "
                                      f"{config.ownership_tag!r}")
-        if dup := duplicates(desired):
-            raise DuplicateNames(dup)
+        self.current = views.by_key(desired, config)
+        groups = (desired.tags, desired.addresses, desired.services, desired.security_rules, desired.nat_rules,
+                  desired.static_routes)
+        implicit = 0 if any(t.name == config.ownership_tag for t in desired.tags) else 1
+        if len(self.current) != sum(map(len, groups)) + implicit and (dup := duplicates(desired)):
+            raise DuplicateNames(dup)  # (counted only when some key was seen twice)
         if baseline is None and view is not None:
             baseline = view.baseline
         self.desired, self.device, self.config, self.baseline = desired, device, config, baseline
@@ -181,7 +185,6 @@ class _Sync:
         self.derived: dict[Key, str] = {}  # held because they refer to a held object the device lacks
         self.snap: Snapshot | None = None
         self.view, self.max_age = view, max_age
-        self.current = views.by_key(desired, config)
         self.marker: int | None = None  # the device's last job id before this sync read anything
         self.read_at = 0.0
         self.read_mark = 0  # len(self.applied) at the last full read
