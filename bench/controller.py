@@ -120,6 +120,7 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
             "status_writes": sum(x["writes_first"] + x["writes_rest"] for x in steps),
             "firewall_s": max((x["firewall_s"] for x in steps), default=0.0),
             "sync_less_commit_s": max((x["seconds"] - x["commit_s"] for x in syncs), default=0.0),
+            "sync_own_s": max((x["seconds"] - x["commit_s"] - x["device_s"] for x in syncs), default=0.0),
             "full_reads": sum(1 for x in syncs if x["full"]), "syncs": len(syncs),
             "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
 
@@ -128,12 +129,14 @@ RECONCILED = re.compile(r"reconciled (\d+) objects in ([\d.]+)s \(compile\+alloc
                         r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)")
 
 
-FW_SYNCED = re.compile(r"Firewall \S+ synced in ([\d.]+)s \(commit ([\d.]+)s; read (everything|changed objects only)\)")
+FW_SYNCED = re.compile(r"Firewall \S+ synced in ([\d.]+)s \(commit ([\d.]+)s; device ([\d.]+)s; "
+                       r"read (everything|changed objects only)\)")
 
 
 def firewall_syncs(log: Path) -> list[dict[str, float]]:
     """The controller log's per-sync lines: the sync's seconds, its commit's, whether it read everything."""
-    return [{"seconds": float(m.group(1)), "commit_s": float(m.group(2)), "full": m.group(3) == "everything"}
+    return [{"seconds": float(m.group(1)), "commit_s": float(m.group(2)), "device_s": float(m.group(3)),
+             "full": m.group(4) == "everything"}
             for m in FW_SYNCED.finditer(log.read_text(errors="replace"))]
 
 
@@ -292,7 +295,8 @@ def main() -> None:
             fw = f["sync_less_commit_s"]
             print(f"  firewall sync excluding the commit under 2 s (slowest of {f['syncs']:.0f} syncs, "
                   f"{f['full_reads']:.0f} of them reading everything): {fw:.1f} s -> {verdict(fw < 2)} "
-                  f"(with the commit and the Firewall status: {f['firewall_s']:.1f} s)")
+                  f"(with the commit and the Firewall status: {f['firewall_s']:.1f} s; bmlb's own part, less "
+                  f"waiting on the device's answers: {f['sync_own_s']:.1f} s)")
             print(f"  peak RSS <= 200 MB: {f['rss_mb']:.0f} MB -> {verdict(f['rss_mb'] <= 200)}")
         if args.trickle:
             print(f"\n# trickle: {args.trickle} changes, 1 per second, commits taking {args.commit_seconds:.0f} s")

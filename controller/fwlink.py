@@ -77,8 +77,8 @@ class FirewallLinks:
             if report.write_requests:
                 self.metrics.writes.labels(target.name).inc(report.write_requests)
         self._write_firewall_status(target, outcome, report, ecmp=self._ecmp(target) if outcome.ok else None)
-        how = "" if report is None else (f" (commit {report.commit_seconds:.2f}s; read "
-                                         f"{'everything' if report.full_read else 'changed objects only'})")
+        how = "" if report is None else (f" (commit {report.commit_seconds:.2f}s; device {report.device_seconds:.2f}s; "
+                                         f"read {'everything' if report.full_read else 'changed objects only'})")
         log.info("Firewall %s synced in %.2fs%s: %s: %s", target.name, time.monotonic() - started, how,
                  outcome.reason, outcome.detail or outcome.message)
         return outcome

@@ -169,7 +169,8 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
             moves[kind] = []
             continue
         moved.add(kind)
-        ours = tuple(r for r in orders[kind] if (kind, r) in owned and (kind, r) not in blocked)
+        mine = {n for k, n in owned if k is kind} - {n for k, n in blocked if k is kind}
+        ours = tuple(r for r in orders[kind] if r in mine)
         anchor = config.anchor_for(kind.value)
         baseline[f"order/{kind.value}"] = order_digest(kind, ours, anchor)
         current_order = [r for r in view.order.get(kind, ()) if r not in gone] + created

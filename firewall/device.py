@@ -147,6 +147,7 @@ class Device:
         self.endpoint = endpoint
         self._credentials = credentials
         self.requests = 0
+        self.seconds = 0.0  # spent waiting on the device's answers (all requests, retries included)
         self.version: tuple[int, int, int] = (0, 0, 0)
         self.platform = ""
         self.push_pending: set[str] = set()  # device groups whose last push failed
@@ -188,6 +189,13 @@ class Device:
 
     def call(self, fn: Callable[[Any], T], *, idempotent: bool = True) -> T:
         """Run fn(xapi), mapping errors; retry transport failures (idempotent only) and renew keys."""
+        started = time.monotonic()
+        try:
+            return self._call(fn, idempotent=idempotent)
+        finally:
+            self.seconds += time.monotonic() - started
+
+    def _call(self, fn: Callable[[Any], T], *, idempotent: bool) -> T:
         renewed = False
         attempt = 0
         while True:

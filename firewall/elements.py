@@ -39,6 +39,10 @@ class Kind(enum.Enum):
     NAT = "nat"
     ROUTE = "route"
 
+    # Keys are (Kind, name) tuples in every set and dict of a sync: Enum's hash is a Python call
+    # per lookup (a fifth of an incremental sync at 50,000 objects); members are singletons.
+    __hash__ = object.__hash__
+
     @property
     def rank(self) -> int:
         return _RANK[self]

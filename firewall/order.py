@@ -160,7 +160,8 @@ def satisfied(order: Sequence[str], ours: Sequence[str], anchor: Anchor) -> bool
     if not ours:
         return True
     pos = {r: i for i, r in enumerate(order)}
-    if [r for r in order if r in set(ours)] != list(ours):
+    mine = set(ours)
+    if [r for r in order if r in mine] != list(ours):
         return False
     match anchor.position:
         case Position.TOP:

@@ -111,6 +111,7 @@ class SyncReport:
     full_read: bool = True  # False: only the changed objects' entries were read
     seconds: float = 0.0  # the whole sync
     commit_seconds: float = 0.0  # of which committing (and pushing): enqueueing and waiting for the jobs
+    device_seconds: float = 0.0  # of the rest, waiting on the device's answers (reads, writes, checks)
 
     @property
     def drift(self) -> tuple[Drift, ...]:
@@ -192,6 +193,8 @@ class _Sync:
         self.full_read = True
         self.started = time.monotonic()
         self.commit_seconds = 0.0
+        self.device_started = device.seconds
+        self.commit_device = 0.0  # device seconds within commit_seconds
 
     @functools.cached_property
     def want(self) -> dict[Key, Obj]:
@@ -383,7 +386,8 @@ class _Sync:
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
                           self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),
                           view=view, full_read=self.full_read, seconds=time.monotonic() - self.started,
-                          commit_seconds=self.commit_seconds)
+                          commit_seconds=self.commit_seconds,
+                          device_seconds=self.device.seconds - self.device_started - self.commit_device)
 
     def quarantine(self) -> dict[str, Refused]:
         return {diff.key_text(*key): r for key, r in self.held.items()}
@@ -538,11 +542,12 @@ class _Sync:
     # ------------------------------------------------------------------ committing
 
     def commit(self, admin: str, plan: Plan) -> int | None:
-        started = time.monotonic()
+        started, waited = time.monotonic(), self.device.seconds
         try:
             return self._commit(admin, plan)
         finally:
             self.commit_seconds += time.monotonic() - started
+            self.commit_device += self.device.seconds - waited
 
     def _commit(self, admin: str, plan: Plan) -> int | None:
         deadline = time.monotonic() + self.config.commit_timeout
@@ -589,13 +594,14 @@ class _Sync:
     def push(self, device_group: str) -> int | None:
         """Panorama: commit-all to the device group (after the commit to Panorama)."""
         self.device.push_pending.add(device_group)
-        started = time.monotonic()
+        started, waited = time.monotonic(), self.device.seconds
         deadline = started + self.config.commit_timeout
         job = self.device.commit_all(device_group=device_group, description=self.description())
         if job is not None:
             self.wait(job, deadline, Plan())
         self.device.push_pending.discard(device_group)
         self.commit_seconds += time.monotonic() - started
+        self.commit_device += self.device.seconds - waited
         return job
 
 
