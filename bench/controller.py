@@ -119,6 +119,7 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
         stats = sim.stats_snapshot()
         rss = peak_rss_mb(proc.pid)
     steps = breakdown(work / f"controller-{label}.log")
+    syncs = firewall_syncs(work / f"controller-{label}.log")
     _clean(cluster, ns)
     return {"n": n, "create_s": created, "converged_s": converged, "requests": stats["requests"].get("total", 0),
             "writes": stats["writes"], "commits": stats["commits"], "rss_mb": rss,
@@ -126,6 +127,9 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
             "finalizer_writes": sum(x["finalizers"] for x in steps),
             "firewall_s": max([x["firewall_s"] for x in steps] + synced_in(work / f"controller-{label}.log"),
                               default=0.0),
+            "sync_less_commit_s": max((x["seconds"] - x["commit_s"] for x in syncs), default=0.0),
+            "sync_own_s": max((x["seconds"] - x["commit_s"] - x["device_s"] for x in syncs), default=0.0),
+            "full_reads": sum(1 for x in syncs if x["full"]), "syncs": len(syncs),
             "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
 
 
@@ -139,6 +143,17 @@ SYNCED_IN = re.compile(r"Firewall \S+ synced in ([\d.]+)s")
 def synced_in(log: Path) -> list[float]:
     """Each firewall sync's duration, from the controller log (also of a reconcile cut short)."""
     return [float(x) for x in SYNCED_IN.findall(log.read_text(errors="replace"))]
+
+
+FW_SYNCED = re.compile(r"Firewall \S+ synced in ([\d.]+)s \(commit ([\d.]+)s; device ([\d.]+)s; "
+                       r"read (everything|changed objects only)\)")
+
+
+def firewall_syncs(log: Path) -> list[dict[str, float]]:
+    """The controller log's per-sync lines: the sync's seconds, its commit's, whether it read everything."""
+    return [{"seconds": float(m.group(1)), "commit_s": float(m.group(2)), "device_s": float(m.group(3)),
+             "full": m.group(4) == "everything"}
+            for m in FW_SYNCED.finditer(log.read_text(errors="replace"))]
 
 
 def breakdown(log: Path) -> list[dict[str, float]]:
@@ -295,8 +310,11 @@ def main() -> None:
             print(f"  API writes per object on creation <= 2.5: {per_object:.2f} status and finalizer writes per "
                   f"object ({f['finalizer_writes']:.0f} finalizer writes; Events not counted) -> "
                   + verdict(per_object <= 2.5))
-            fw = f["firewall_s"]
-            print(f"  firewall sync (commit time 0) under 2 s: {fw:.1f} s -> {verdict(fw < 2)}")
+            fw = f["sync_less_commit_s"]
+            print(f"  firewall sync excluding the commit under 2 s (slowest of {f['syncs']:.0f} syncs, "
+                  f"{f['full_reads']:.0f} of them reading everything): {fw:.1f} s -> {verdict(fw < 2)} "
+                  f"(with the commit and the Firewall status: {f['firewall_s']:.1f} s; bmlb's own part, less "
+                  f"waiting on the device's answers: {f['sync_own_s']:.1f} s)")
             print(f"  peak RSS <= 200 MB: {f['rss_mb']:.0f} MB -> {verdict(f['rss_mb'] <= 200)}")
         if args.trickle:
             print(f"\n# trickle: {args.trickle} changes, 1 per second, commits taking {args.commit_seconds:.0f} s")

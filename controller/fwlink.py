@@ -24,6 +24,7 @@ from firewall.device import Device, connect
 from firewall.elements import Kind, split_route_id
 from firewall.errors import FirewallError
 from firewall.sync import SyncReport
+from firewall.view import View
 
 log = logging.getLogger("bmlb.fwlink")
 
@@ -37,6 +38,8 @@ class FirewallLinks:
     devices: dict[str, tuple[object, Device]] = field(default_factory=dict)
     baselines: dict[str, dict[str, str]] = field(default_factory=dict)
     quarantines: dict[str, dict[str, fwsync.Refused]] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)  # the last verified device view per Firewall
+    resync: float | None = None  # overrides every Firewall's resyncSeconds (how old a view may get)
     _ca_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bmlb-ca-")))
 
     def _ca_file(self, spec: specs.FirewallSpec) -> str | None:
@@ -57,8 +60,10 @@ class FirewallLinks:
         if spec.insecure_skip_tls_verify and not self.allow_insecure:
             log.warning("Firewall %s: insecureSkipTLSVerify is set; TLS is not verified", target.name)
         started = time.monotonic()
+        max_age = float(self.resync if self.resync is not None else spec.resync_seconds)
         outcome, report = sync_target(target, secret=secret, ca_file=self._ca_file(spec), devices=self.devices,
-                                      baselines=self.baselines, quarantines=self.quarantines)
+                                      baselines=self.baselines, quarantines=self.quarantines, views=self.views,
+                                      max_age=max_age)
         self.reports[target.name] = report
         if report is not None:
             if report.committed:
@@ -66,8 +71,10 @@ class FirewallLinks:
             if report.write_requests:
                 self.metrics.writes.labels(target.name).inc(report.write_requests)
         self._write_firewall_status(target, outcome, report, ecmp=self._ecmp(target) if outcome.ok else None)
-        log.info("Firewall %s synced in %.2fs: %s: %s", target.name, time.monotonic() - started, outcome.reason,
-                 outcome.detail or outcome.message)
+        how = "" if report is None else (f" (commit {report.commit_seconds:.2f}s; device {report.device_seconds:.2f}s; "
+                                         f"read {'everything' if report.full_read else 'changed objects only'})")
+        log.info("Firewall %s synced in %.2fs%s: %s: %s", target.name, time.monotonic() - started, how,
+                 outcome.reason, outcome.detail or outcome.message)
         return outcome
 
     def _ecmp(self, target: FirewallTarget) -> conditions.Condition | None:
@@ -151,9 +158,12 @@ def outcome_of(report: SyncReport, *, drift_mode: str) -> FirewallOutcome:
 
 def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None,
                 devices: dict[str, tuple[object, Device]], baselines: dict[str, dict[str, str]],
-                quarantines: dict[str, dict[str, fwsync.Refused]] | None = None
+                quarantines: dict[str, dict[str, fwsync.Refused]] | None = None,
+                views: dict[str, View] | None = None, max_age: float = fwsync.MAX_AGE
                 ) -> tuple[FirewallOutcome, SyncReport | None]:
-    """Connect (or reuse the connection), sync once, and translate the report or error."""
+    """Connect (or reuse the connection), sync once, and translate the report or error. With
+    `views`, a sync reads only what changed while the last verified view is under `max_age`
+    seconds old (the Firewall's resyncSeconds: drift is found within one resync period)."""
     spec = target.spec
     assert spec is not None
     endpoint = fwsession.endpoint(spec, ca_file=ca_file, insecure=spec.insecure_skip_tls_verify)
@@ -166,8 +176,9 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
             devices[target.name] = (key, connect(endpoint, creds))
         device = devices[target.name][1]
         quarantine = quarantines.get(target.name) if quarantines is not None else None
+        view = views.pop(target.name, None) if views is not None else None  # a failed sync leaves none
         report = fwsync.sync(target.desired, device, config=config, baseline=baselines.get(target.name),
-                             quarantine=quarantine)
+                             quarantine=quarantine, view=view, max_age=max_age)
     except FirewallError as err:
         if not err.transient:
             devices.pop(target.name, None)  # reconnect next time: credentials or TLS may have changed
@@ -176,6 +187,8 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
             quarantines[target.name] = dict(held)
         return failure(target.name, err), None
     baselines[target.name] = dict(report.baseline)
+    if views is not None and report.view is not None:
+        views[target.name] = report.view
     if quarantines is not None:
         quarantines[target.name] = dict(report.quarantine)
     return outcome_of(report, drift_mode=spec.drift), report

@@ -40,7 +40,7 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
         from controller.webhook import register_webhooks
 
         register_webhooks(registry, index)
-    links = FirewallLinks(kube, metrics=metrics, allow_insecure=insecure_ok)
+    links = FirewallLinks(kube, metrics=metrics, allow_insecure=insecure_ok, resync=resync)
     reconciler = Reconciler(index=index, kube=kube, sync_firewall=links.sync, metrics=metrics)
     if debounce is not None:
         reconciler.default_debounce = debounce

@@ -22,18 +22,16 @@ _SIGN = {OpType.CREATE: "+", OpType.UPDATE: "~", OpType.MOVE: "~", OpType.DELETE
 def describe(ops: Iterable[Op], owners: Mapping[Key, Owner], *, prefix: str = "bmlb", limit: int = LIMIT) -> str:
     """One line naming each (change, owner) once, owners first in the order met, then the objects
     that have none (shared tags and services, deletes); `owners` are the desired objects' owners."""
-    owned: list[str] = []
-    others: list[str] = []
+    owned: dict[str, None] = {}  # ordered sets
+    others: dict[str, None] = {}
     for op in ops:
         owner = owners.get((op.kind, op.name)) if op.type is not OpType.DELETE else None
         if owner is not None:
             where = f"{owner.namespace}/{owner.name}" if owner.namespace else owner.name
-            entry, into = f"{_SIGN[op.type]}{owner.kind} {where} gen {owner.generation}", owned
+            owned[f"{_SIGN[op.type]}{owner.kind} {where} gen {owner.generation}"] = None
         else:
-            entry, into = f"{_SIGN[op.type]}{op.kind.value} {op.name}", others
-        if entry not in into:
-            into.append(entry)
-    entries = owned + others
+            others[f"{_SIGN[op.type]}{op.kind.value} {op.name}"] = None
+    entries = [*owned, *others]
     head = f"{prefix}: "
     if not entries:
         return (head + "pending changes")[:limit]
@@ -44,9 +42,13 @@ def _cut(head: str, entries: list[str], limit: int) -> str:
     text = head + ", ".join(entries)
     if len(text) <= limit:
         return text
-    for keep in range(len(entries) - 1, -1, -1):
+    # the most entries that fit: each one kept adds more than the shorter tail saves
+    best = head + f" (+{len(entries)} more)"
+    length = len(head)
+    for keep in range(1, len(entries)):
+        length += len(entries[keep - 1]) + (2 if keep > 1 else 0)
         tail = f" (+{len(entries) - keep} more)"
-        text = head + ", ".join(entries[:keep]) + tail
-        if len(text) <= limit:
-            return text
-    return text[:limit]
+        if length + len(tail) > limit:
+            break
+        best = head + ", ".join(entries[:keep]) + tail
+    return best[:limit]

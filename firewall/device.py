@@ -147,6 +147,7 @@ class Device:
         self.endpoint = endpoint
         self._credentials = credentials
         self.requests = 0
+        self.seconds = 0.0  # spent waiting on the device's answers (all requests, retries included)
         self.version: tuple[int, int, int] = (0, 0, 0)
         self.platform = ""
         self.push_pending: set[str] = set()  # device groups whose last push failed
@@ -188,6 +189,13 @@ class Device:
 
     def call(self, fn: Callable[[Any], T], *, idempotent: bool = True) -> T:
         """Run fn(xapi), mapping errors; retry transport failures (idempotent only) and renew keys."""
+        started = time.monotonic()
+        try:
+            return self._call(fn, idempotent=idempotent)
+        finally:
+            self.seconds += time.monotonic() - started
+
+    def _call(self, fn: Callable[[Any], T], *, idempotent: bool) -> T:
         renewed = False
         attempt = 0
         while True:
@@ -372,6 +380,23 @@ class Device:
         if job is None:
             raise DeviceRefused(f"job {job_id}: no job in the reply")
         return job
+
+    def last_job(self) -> int:
+        """The highest job id the device lists (0: none). Every commit, by anyone, is a job."""
+        root = self.op("<show><jobs><all></all></jobs></show>")
+        return max((int(t) for j in root.iter("job") if (t := (j.findtext("id") or "").strip()).isdigit()),
+                   default=0)
+
+    def newer_job(self, marker: int) -> bool:
+        """Is there a job after `marker` (any job: a commit, or one bmlb cannot tell from one)?
+        Relies on job ids only growing and on an unknown id being refused with "job N not found"
+        (pan-os-python's reading of the API; seen on the simulator only: unverified on a device).
+        Any other answer counts as a job: the caller then reads everything."""
+        try:
+            self.job(marker + 1)
+        except DeviceRefused as exc:
+            return "not found" not in str(exc)  # any other refusal: assume there is
+        return True
 
     def unfinished_jobs(self, user: str) -> list[int]:
         root = self.op("<show><jobs><all></all></jobs></show>")

@@ -102,11 +102,15 @@ def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
                                            desired.security_rules, desired.nat_rules)
     for group in groups:
         for obj in group:
-            kind = elements.kind_of(obj)
-            if kind.taggable and tag not in obj.tags:  # type: ignore[union-attr]
-                obj = dataclasses.replace(obj, tags=(*obj.tags, tag))  # type: ignore[union-attr,arg-type]
-            out[(kind, obj.name)] = elements.canonical(obj)
+            out[(elements.kind_of(obj), obj.name)] = want_of(obj, tag)
     return out
+
+
+def want_of(obj: Obj, ownership_tag: str) -> Obj:
+    """One desired object as `wanted` has it: canonical, carrying the ownership tag if taggable."""
+    if elements.kind_of(obj).taggable and ownership_tag not in obj.tags:  # type: ignore[union-attr]
+        obj = dataclasses.replace(obj, tags=(*obj.tags, ownership_tag))  # type: ignore[union-attr,arg-type]
+    return elements.canonical(obj)
 
 
 def wanted_routes(desired: DesiredFirewall) -> dict[Key, Obj]:
@@ -136,6 +140,35 @@ def _show(value: object) -> str:
     return "" if value is None else str(value)
 
 
+FOREIGN_NAME = "a foreign object (without the ownership tag) has this name: bmlb leaves it alone"
+
+
+def conflict(key: Key, foreign: frozenset[Key], routers: frozenset[str], config: SyncConfig) -> str | None:
+    """Why a desired object cannot be managed at all (a foreign object holds its name, a route
+    bmlb cannot own or place), None when it can."""
+    kind = key[0]
+    if key in foreign and kind.taggable:
+        return FOREIGN_NAME
+    if kind == Kind.ROUTE:
+        return route_problem(key, foreign, routers, config)
+    return None
+
+
+def route_problem(key: Key, foreign: frozenset[Key], routers: frozenset[str], config: SyncConfig) -> str | None:
+    """Why a desired route cannot be managed, None when it can."""
+    virtual_router, _, name = elements.split_route_id(key[1])
+    if config.panorama:
+        return "static routes on Panorama live in templates: bmlb manages them on firewalls only"
+    if key in foreign:
+        return "a foreign route (not named with the owned prefix) has this name: bmlb leaves it alone"
+    if not config.owns_name(name):
+        return (f"not named with the owned prefix {config.owned_prefix!r}: bmlb could not tell it "
+                "from a foreign route")
+    if not names.is_valid_name(virtual_router) or virtual_router not in routers:
+        return f"virtual router {virtual_router!r} does not exist on the firewall"
+    return None
+
+
 def diff(desired: DesiredFirewall, actual: Snapshot, config: SyncConfig, *,
          baseline: Baseline | None = None) -> Plan:
     """Raises order.AnchorMissing when a before/after anchor rule is not in a rulebase we change."""
@@ -155,11 +188,10 @@ class _Differ:
         self.skipped: list[Skipped] = []
         self.new_baseline: dict[str, str] = {}
 
-    def _is_drift(self, kind: Kind, name: str, obj: Obj | None) -> bool:
+    def _is_drift(self, kind: Kind, name: str, digest: str) -> bool:
         if self.baseline is None:
             return False
-        before = self.baseline.get(key_text(kind, name))
-        return before is not None and obj is not None and before == elements.digest(obj)
+        return self.baseline.get(key_text(kind, name)) == digest
 
     def _report(self, drift: list[Drift]) -> bool:
         """Record drift; True when it is to be restored."""
@@ -167,31 +199,12 @@ class _Differ:
         self.drift.extend(dataclasses.replace(d, restored=enforce) for d in drift)
         return enforce
 
-    def _route_problem(self, key: Key) -> str | None:
-        """Why a desired route cannot be managed, None when it can."""
-        virtual_router, _, name = elements.split_route_id(key[1])
-        if self.config.panorama:
-            return "static routes on Panorama live in templates: bmlb manages them on firewalls only"
-        if key in self.actual.foreign:
-            return "a foreign route (not named with the owned prefix) has this name: bmlb leaves it alone"
-        if not self.config.owns_name(name):
-            return (f"not named with the owned prefix {self.config.owned_prefix!r}: bmlb could not tell it "
-                    "from a foreign route")
-        if not names.is_valid_name(virtual_router) or virtual_router not in self.actual.routers:
-            return f"virtual router {virtual_router!r} does not exist on the firewall"
-        return None
-
     def _conflicts(self) -> set[Key]:
-        foreign = self.actual.foreign
         blocked: set[Key] = set()
         for key in sorted(self.want, key=lambda k: (k[0].rank, k[1])):
-            kind, name = key
-            if key in foreign and kind.taggable:
-                self.skipped.append(Skipped(kind, name, "a foreign object (without the ownership tag) has this "
-                                                        "name: bmlb leaves it alone"))
-                blocked.add(key)
-            elif kind == Kind.ROUTE and (reason := self._route_problem(key)) is not None:
-                self.skipped.append(Skipped(kind, name, reason))
+            reason = conflict(key, self.actual.foreign, self.actual.routers, self.config)
+            if reason is not None:
+                self.skipped.append(Skipped(key[0], key[1], reason))
                 blocked.add(key)
         clashing = {name for kind, name in blocked}
         for key, obj in self.want.items():
@@ -214,22 +227,23 @@ class _Differ:
             if kind == Kind.TAG and key in self.actual.foreign:
                 continue  # a tag we use but do not own: never edited
             have = self.actual.owned.get(key)
-            drifted = self._is_drift(kind, name, obj)
+            digest = elements.fingerprint(obj)  # want is canonical
+            drifted = self._is_drift(kind, name, digest)
             if have is None:
                 if drifted and not self._report([Drift(kind, name, "missing", "", "present", False)]):
-                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    self.new_baseline[key_text(kind, name)] = digest
                     continue
                 upserts[kind].append(Op(OpType.CREATE, kind, name, new=obj, drift=drifted))
             elif have != obj:
                 diffs = changes(have, obj)
                 if drifted and not self._report([Drift(kind, name, c.field, c.actual, c.desired, False)
                                                  for c in diffs]):
-                    self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+                    self.new_baseline[key_text(kind, name)] = digest
                     present[kind].add(name)
                     continue
                 upserts[kind].append(Op(OpType.UPDATE, kind, name, new=obj, changes=diffs, drift=drifted))
             present[kind].add(name)
-            self.new_baseline[key_text(kind, name)] = elements.digest(obj)
+            self.new_baseline[key_text(kind, name)] = digest
         for key in sorted(self.actual.owned, key=lambda k: (k[0].rank, k[1])):
             kind, name = key
             if key in self.want:

@@ -39,9 +39,13 @@ class Kind(enum.Enum):
     NAT = "nat"
     ROUTE = "route"
 
+    # Keys are (Kind, name) tuples in every set and dict of a sync: Enum's hash is a Python call
+    # per lookup (a fifth of an incremental sync at 50,000 objects); members are singletons.
+    __hash__ = object.__hash__
+
     @property
     def rank(self) -> int:
-        return list(Kind).index(self)
+        return _RANK[self]
 
     @property
     def is_rule(self) -> bool:
@@ -52,6 +56,7 @@ class Kind(enum.Enum):
         return self not in (Kind.TAG, Kind.ROUTE)
 
 
+_RANK = {kind: i for i, kind in enumerate(Kind)}
 KIND_OF: dict[type, Kind] = {
     Tag: Kind.TAG,
     AddressObject: Kind.ADDRESS,
@@ -88,7 +93,12 @@ def compared_fields(obj: Obj) -> list[str]:
 
 def digest(obj: Obj) -> str:
     """A short, stable fingerprint of an object's canonical attributes."""
-    return hashlib.sha256(repr(canonical(obj)).encode()).hexdigest()[:16]
+    return fingerprint(canonical(obj))
+
+
+def fingerprint(canonical_obj: Obj) -> str:
+    """digest() of an object already in canonical form (canonical() is idempotent)."""
+    return hashlib.sha256(repr(canonical_obj).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- to XML

@@ -14,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 from firewall.writes import Write
 
@@ -29,16 +30,19 @@ class Result:
 
 
 def request(writes: Sequence[Write]) -> str:
-    root = ET.Element("multi-configure-request")
+    """The request element, from each write's serialised body (what ElementTree would write)."""
+    parts = ["<multi-configure-request>"]
     for i, w in enumerate(writes):
-        sub = ET.SubElement(root, w.action, {"id": str(i + 1), "xpath": w.xpath})
-        if w.where is not None:
-            sub.set("where", w.where)
-        if w.dst is not None:
-            sub.set("dst", w.dst)
-        if w.element is not None:
-            sub.append(w.element)
-    return ET.tostring(root, encoding="unicode")
+        attrs = [("id", str(i + 1)), ("xpath", w.xpath)]
+        attrs += [(k, v) for k, v in (("where", w.where), ("dst", w.dst)) if v is not None]
+        head = w.action + "".join(f' {k}="{_attr(v)}"' for k, v in attrs)
+        parts.append(f"<{head}>{w.body}</{w.action}>" if w.body else f"<{head} />")
+    parts.append("</multi-configure-request>")
+    return "".join(parts)
+
+
+def _attr(value: str) -> str:
+    return escape(value, {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#09;"})
 
 
 def message(node: ET.Element) -> str:

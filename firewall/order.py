@@ -117,7 +117,8 @@ def moves(current: Sequence[str], ours: Sequence[str], anchor: Anchor,
     """
     if not ours:
         return ()
-    missing = [r for r in ours if r not in set(current)]
+    have = set(current)
+    missing = [r for r in ours if r not in have]
     if missing:
         raise ValueError(f"rules not in the rulebase: {missing}")
     plan, final = _plan(current, ours, anchor, fresh)
@@ -169,7 +170,8 @@ def _placement(i: int, ours: Sequence[str], keep: set[str], anchor: Anchor) -> M
 
 def apply(order: Sequence[str], move: Move) -> list[str]:
     """The rulebase order after one move (as the device does it)."""
-    rest = [r for r in order if r != move.rule]
+    rest = list(order)
+    rest.remove(move.rule)  # names are unique: C-speed removal, not a Python pass per move
     if move.where == "top":
         return [move.rule, *rest]
     if move.where == "bottom":
@@ -184,7 +186,8 @@ def satisfied(order: Sequence[str], ours: Sequence[str], anchor: Anchor) -> bool
     if not ours:
         return True
     pos = {r: i for i, r in enumerate(order)}
-    if [r for r in order if r in set(ours)] != list(ours):
+    mine = set(ours)
+    if [r for r in order if r in mine] != list(ours):
         return False
     match anchor.position:
         case Position.TOP:

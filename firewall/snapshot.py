@@ -55,6 +55,25 @@ def _entries(kind: Kind, container: ET.Element | None) -> Iterator[tuple[str, st
                 yield elements.route_id(vr, family, entry.get("name", "")), vr, entry
 
 
+def ours(kind: Kind, key_name: str, virtual_router: str, entry: ET.Element,
+         config: SyncConfig) -> tuple[Obj | None, str | None]:
+    """(the canonical object, None) for an entry of ours; (None, None) for a foreign one; (None,
+    why) for one tagged as ours that bmlb cannot address or model (then treated as foreign)."""
+    name = entry.get("name", "")
+    if not is_ours(kind, entry, config):
+        return None, None
+    if not (names.is_valid_name(name) or (kind == Kind.TAG and names.is_valid_tag(name))) \
+            or (kind == Kind.ROUTE and not names.is_valid_name(virtual_router)):
+        return None, f"{kind.value} {key_name!r}: not a name bmlb can address"
+    try:
+        obj = elements.from_element(kind, entry)
+    except elements.Unreadable as exc:
+        return None, str(exc)
+    if kind == Kind.ROUTE:
+        obj = dataclasses.replace(obj, virtual_router=virtual_router)  # type: ignore[call-arg]
+    return elements.canonical(obj), None
+
+
 def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> Snapshot:
     """`containers`: for each kind, the element holding its entries (None: the device has none);
     for routes, the `virtual-router` element."""
@@ -69,24 +88,13 @@ def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> S
         if kind.is_rule:
             order[kind] = tuple(name for name, _, _ in entries)
         for key_name, vr, entry in entries:
-            name = entry.get("name", "")
-            if not is_ours(kind, entry, config):
+            obj, why = ours(kind, key_name, vr, entry, config)
+            if obj is None:
                 foreign.add((kind, key_name))
+                if why:
+                    unreadable.append(why)
                 continue
-            if not (names.is_valid_name(name) or (kind == Kind.TAG and names.is_valid_tag(name))) \
-                    or (kind == Kind.ROUTE and not names.is_valid_name(vr)):
-                unreadable.append(f"{kind.value} {key_name!r}: not a name bmlb can address")
-                foreign.add((kind, key_name))
-                continue
-            try:
-                obj = elements.from_element(kind, entry)
-            except elements.Unreadable as exc:
-                unreadable.append(str(exc))
-                foreign.add((kind, key_name))
-                continue
-            if kind == Kind.ROUTE:
-                obj = dataclasses.replace(obj, virtual_router=vr)  # type: ignore[call-arg]
-            owned[(kind, key_name)] = elements.canonical(obj)
+            owned[(kind, key_name)] = obj
             raw[(kind, key_name)] = entry
     route_box = containers.get(Kind.ROUTE)
     routers = frozenset(r.get("name", "") for r in route_box.findall("entry")) if route_box is not None \

@@ -14,6 +14,14 @@ re-planned and committed without it, so every other object converges. It is repo
 until its desired value changes or its retry is due (`retry_refused` seconds after the first
 refusal, doubling with each refusal of the same value, at most `MAX_RETRY`). A desired set that
 names two objects of one kind alike is refused (`DuplicateNames`) before anything is read.
+
+Reading only what changed: pass the last report's `view` (firewall/view.py). While it is younger
+than `max_age` seconds, nobody has committed since (no job after its marker) and no admin has
+pending changes, the sync reads only the entries of the objects whose desired value changed
+(firewall/delta.py) and writes those. It reads everything, as without a view, on the first sync,
+once the view is `max_age` old (the periodic resync, where drift is found), when the device
+changed underneath, after any error (a sync that fails or refuses anything makes no view), and
+for a change of more than delta.MAX_TOUCHED objects.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from firewall import commitnote, diff, elements, multiconfig, order, reader, writes, xpaths
+from firewall import commitnote, delta, diff, elements, multiconfig, order, reader, writes, xpaths
+from firewall import view as views
 from firewall.config import SyncConfig
 from firewall.device import Device, is_active
 from firewall.diff import Baseline, Drift, Op, OpType, Plan, Skipped
@@ -45,6 +54,7 @@ from firewall.errors import (
 )
 from firewall.model import DesiredFirewall
 from firewall.snapshot import Key, Snapshot
+from firewall.view import View
 from firewall.writes import Write
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_ROUNDS = 8  # re-plans after refusals, and commits after a commit blamed some of ours
 RETRY_REFUSED = 60.0  # seconds an unchanged refused object is left alone before it is tried again
 MAX_RETRY = 3600.0
+MAX_AGE = 300.0  # seconds a view is used before the next sync reads everything (a resync)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,11 @@ class SyncReport:
     dry_run: bool = False
     baseline: dict[str, str] = field(default_factory=dict)  # keep it for the next sync
     quarantine: dict[str, Refused] = field(default_factory=dict)  # and this
+    view: View | None = None  # and this: what the device holds after a clean sync
+    full_read: bool = True  # False: only the changed objects' entries were read
+    seconds: float = 0.0  # the whole sync
+    commit_seconds: float = 0.0  # of which committing (and pushing): enqueueing and waiting for the jobs
+    device_seconds: float = 0.0  # of the rest, waiting on the device's answers (reads, writes, checks)
 
     @property
     def drift(self) -> tuple[Drift, ...]:
@@ -116,8 +132,10 @@ class SyncReport:
 
 def sync(desired: DesiredFirewall, device: Device, *, config: SyncConfig, dry_run: bool = False,
          baseline: Baseline | None = None, quarantine: Quarantine | None = None,
-         retry_refused: float = RETRY_REFUSED) -> SyncReport:
-    return _Sync(desired, device, config, baseline, quarantine or {}, retry_refused).run(dry_run=dry_run)
+         retry_refused: float = RETRY_REFUSED, view: View | None = None, max_age: float = MAX_AGE) -> SyncReport:
+    """`view`: the last report's, to read only what changed (`baseline` then comes from it)."""
+    return _Sync(desired, device, config, baseline, quarantine or {}, retry_refused, view,
+                 max_age).run(dry_run=dry_run)
 
 
 def duplicates(desired: DesiredFirewall) -> list[tuple[str, str]]:
@@ -133,12 +151,19 @@ def duplicates(desired: DesiredFirewall) -> list[tuple[str, str]]:
 
 class _Sync:
     def __init__(self, desired: DesiredFirewall, device: Device, config: SyncConfig,
-                 baseline: Baseline | None, quarantine: Quarantine, retry_refused: float) -> None:
+                 baseline: Baseline | None, quarantine: Quarantine, retry_refused: float,
+                 view: View | None = None, max_age: float = MAX_AGE) -> None:
         if desired.ownership_tag != config.ownership_tag:
             raise ConfigurationError(f"desired state is tagged {desired.ownership_tag!r}, the config says "
                                      f"{config.ownership_tag!r}")
-        if dup := duplicates(desired):
-            raise DuplicateNames(dup)
+        self.current = views.by_key(desired, config)
+        groups = (desired.tags, desired.addresses, desired.services, desired.security_rules, desired.nat_rules,
+                  desired.static_routes)
+        implicit = 0 if any(t.name == config.ownership_tag for t in desired.tags) else 1
+        if len(self.current) != sum(map(len, groups)) + implicit and (dup := duplicates(desired)):
+            raise DuplicateNames(dup)  # (counted only when some key was seen twice)
+        if baseline is None and view is not None:
+            baseline = view.baseline
         self.desired, self.device, self.config, self.baseline = desired, device, config, baseline
         self.start = device.requests
         self.applied: list[Op] = []
@@ -160,6 +185,16 @@ class _Sync:
                 self.before[key] = refused
         self.derived: dict[Key, str] = {}  # held because they refer to a held object the device lacks
         self.snap: Snapshot | None = None
+        self.view, self.max_age = view, max_age
+        self.marker: int | None = None  # the device's last job id before this sync read anything
+        self.read_at = 0.0
+        self.read_mark = 0  # len(self.applied) at the last full read
+        self.foreign_pending = False
+        self.full_read = True
+        self.started = time.monotonic()
+        self.commit_seconds = 0.0
+        self.device_started = device.seconds
+        self.commit_device = 0.0  # device seconds within commit_seconds
 
     @functools.cached_property
     def want(self) -> dict[Key, Obj]:
@@ -173,6 +208,7 @@ class _Sync:
         return admin
 
     def plan(self) -> tuple[Plan, dict]:  # type: ignore[type-arg]
+        self.read_at, self.read_mark, self.full_read = time.monotonic(), len(self.applied), True
         snap = self.snap = reader.read(self.device, self.config)
         try:
             plan = diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline)
@@ -224,7 +260,12 @@ class _Sync:
                 raise NotActive(state or "unknown")
         admin = self.admin()
         pending = self.device.pending_admins()
-        plan, raw = self.plan()
+        self.foreign_pending = any(a != admin for a in pending)
+        first_plan = self.incremental(pending)
+        if first_plan is None:
+            self.marker = None if self.config.panorama else self.device.last_job()
+            first_plan = self.plan()
+        plan, raw = first_plan
         dg = self.config.device_group
         push_due = dg is not None and dg in self.device.push_pending
         if dry_run or (plan.empty and admin not in pending and not push_due):
@@ -269,6 +310,57 @@ class _Sync:
         plan = dataclasses.replace(first, baseline=plan.baseline)
         return self.report(plan, commit_job=job, push_job=push)
 
+    def incremental(self, pending: list[str]) -> tuple[Plan, dict] | None:  # type: ignore[type-arg]
+        """The plan from the view and a read of the changed entries; None: read everything."""
+        v = self.view
+        if v is None or v.config != self.config or self.config.panorama or pending or self.held or self.before \
+                or time.monotonic() - v.read_at >= self.max_age:
+            return None
+        if self.device.newer_job(v.marker):
+            log.info("the device ran a job since the last verified sync: reading everything")
+            return None
+        keys = delta.touched(v, self.current)
+        try:
+            if len(keys) > delta.MAX_TOUCHED:
+                raise delta.Stale(f"{len(keys)} objects changed")
+            xpath = delta.read_xpath(delta.to_read(keys, v, self.current), self.config)
+            result = self.device.get(xpath) if xpath is not None else None
+            found = delta.entries(result)
+            plan, raw = delta.plan(self.desired, self.current, v, keys, found, self.config)
+        except delta.Stale as exc:
+            log.info("reading everything: %s", exc)
+            return None
+        except DeviceRefused as exc:  # e.g. a device that will not answer this XPath union
+            log.warning("reading the changed entries was refused (%s): reading everything", exc)
+            return None
+        self.marker, self.read_at, self.full_read = v.marker, v.read_at, False
+        return plan, raw
+
+    def next_view(self, plan: Plan, baseline: dict[str, str], commit_job: int | None) -> View | None:
+        """What the device holds after this sync, when it ended clean; None: read everything next."""
+        if self.errors or self.held or self.derived or self.foreign_pending or self.marker is None \
+                or self.config.panorama:
+            return None
+        marker = self.marker
+        if commit_job is not None:
+            if commit_job != marker + 1:
+                return None  # another job ran between our read and our commit
+            marker = commit_job
+        elif len(self.applied) > self.read_mark:
+            return None  # written but committed by a job we do not know
+        ops = self.applied[self.read_mark:]
+        orders = views.rule_orders(self.desired)
+        if self.snap is not None:
+            return views.from_snapshot(self.snap, ops, config=self.config, desired=self.current, rule_order=orders,
+                                       baseline=baseline, skipped=plan.skipped, drift=plan.drift, marker=marker,
+                                       read_at=self.read_at)
+        base = self.view
+        assert base is not None
+        owned, rulebases = views.applied(base.owned, base.order, ops)
+        return View(self.config, owned, base.foreign, rulebases, base.routers, self.current, orders, baseline,
+                    marker, self.read_at, plan.skipped, tuple(d for d in plan.drift if not d.restored),
+                    base.clashes | views.clashes_of(plan.skipped, base.foreign))
+
     def converge(self, plan: Plan, raw: dict) -> Plan:  # type: ignore[type-arg]
         """Apply the plan; while the device refuses objects, re-plan without them and apply again
         (a rule placed after a refused one must then be placed anew)."""
@@ -289,9 +381,13 @@ class _Sync:
         for key, why in sorted(self.derived.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
             errors.append(ObjectError(key[0].value, key[1], why, "write"))
         failed = {f"{e.kind}/{e.name}" for e in errors}
-        baseline = {k: v for k, v in plan.baseline.items() if k not in failed}
+        baseline = {k: v for k, v in plan.baseline.items() if k not in failed} if failed else dict(plan.baseline)
+        view = None if dry_run else self.next_view(plan, baseline, commit_job)
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
-                          self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine())
+                          self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),
+                          view=view, full_read=self.full_read, seconds=time.monotonic() - self.started,
+                          commit_seconds=self.commit_seconds,
+                          device_seconds=self.device.seconds - self.device_started - self.commit_device)
 
     def quarantine(self) -> dict[str, Refused]:
         return {diff.key_text(*key): r for key, r in self.held.items()}
@@ -446,6 +542,14 @@ class _Sync:
     # ------------------------------------------------------------------ committing
 
     def commit(self, admin: str, plan: Plan) -> int | None:
+        started, waited = time.monotonic(), self.device.seconds
+        try:
+            return self._commit(admin, plan)
+        finally:
+            self.commit_seconds += time.monotonic() - started
+            self.commit_device += self.device.seconds - waited
+
+    def _commit(self, admin: str, plan: Plan) -> int | None:
         deadline = time.monotonic() + self.config.commit_timeout
         while True:
             try:
@@ -467,10 +571,9 @@ class _Sync:
         """What changed and whose objects (firewall/commitnote.py), after the configured text."""
         default = SyncConfig.__dataclass_fields__["commit_description"].default
         prefix = "bmlb" if self.config.commit_description == default else self.config.commit_description
-        d = self.desired
-        objs: list[Obj] = [*d.tags, *d.addresses, *d.services, *d.security_rules, *d.nat_rules, *d.static_routes]
-        owners = {_key_of(o): o.owner for o in objs if getattr(o, "owner", None) is not None}
-        return commitnote.describe(self.applied, owners, prefix=prefix)  # type: ignore[arg-type]
+        owners = {key: owner for op in self.applied
+                  if (owner := getattr(self.current.get(key := (op.kind, op.name)), "owner", None)) is not None}
+        return commitnote.describe(self.applied, owners, prefix=prefix)
 
     def wait(self, job: int, deadline: float, plan: Plan) -> None:
         interval = min(0.05, self.config.poll_interval)
@@ -491,11 +594,14 @@ class _Sync:
     def push(self, device_group: str) -> int | None:
         """Panorama: commit-all to the device group (after the commit to Panorama)."""
         self.device.push_pending.add(device_group)
-        deadline = time.monotonic() + self.config.commit_timeout
+        started, waited = time.monotonic(), self.device.seconds
+        deadline = started + self.config.commit_timeout
         job = self.device.commit_all(device_group=device_group, description=self.description())
         if job is not None:
             self.wait(job, deadline, Plan())
         self.device.push_pending.discard(device_group)
+        self.commit_seconds += time.monotonic() - started
+        self.commit_device += self.device.seconds - waited
         return job
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,13 @@ class Write:
     where: str | None = None
     dst: str | None = None
 
+    @functools.cached_property
+    def body(self) -> str:
+        """The element as sent (serialised once: batching measures it, the request carries it)."""
+        return ET.tostring(self.element, encoding="unicode") if self.element is not None else ""
+
     def size(self) -> int:
-        body = ET.tostring(self.element, encoding="unicode") if self.element is not None else ""
-        return len(self.xpath) + len(body) + 64
+        return len(self.xpath) + len(self.body) + 64
 
 
 def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element]) -> list[Write]:

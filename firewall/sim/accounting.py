@@ -16,6 +16,8 @@ class Stats:
         self._bytes_in = 0
         self._bytes_out = 0
         self._job_polls = 0
+        self._poll_bytes_in = 0
+        self._poll_bytes_out = 0
         self._moves = 0
 
     def count_moves(self, n: int) -> None:
@@ -28,12 +30,16 @@ class Stats:
         with self._lock:
             self._job_polls += 1
 
-    def count_bytes(self, received: int, sent: int) -> None:
+    def count_bytes(self, received: int, sent: int, *, poll: bool = False) -> None:
         """Bytes of one API exchange as the simulator saw them: request line target plus body
-        received, response body sent (HTTP headers and TLS framing are not counted)."""
+        received, response body sent (HTTP headers and TLS framing are not counted); `poll`: the
+        exchange was a `show jobs id` (its bytes are also counted apart)."""
         with self._lock:
             self._bytes_in += received
             self._bytes_out += sent
+            if poll:
+                self._poll_bytes_in += received
+                self._poll_bytes_out += sent
 
     def count(self, request_kind: str) -> None:
         """Count one request; `request_kind` is "keygen", "op", "commit" or "config.<action>"."""
@@ -57,13 +63,16 @@ class Stats:
             self._bytes_in = 0
             self._bytes_out = 0
             self._job_polls = 0
+            self._poll_bytes_in = 0
+            self._poll_bytes_out = 0
             self._moves = 0
 
     def snapshot(self) -> dict[str, Any]:
         """{"requests": {kind: n, ..., "total": n}, "config": n (all config actions),
         "commits": number of commit jobs enqueued, "faults": faults fired,
         "bytes_in"/"bytes_out": API bytes received/sent,
-        "job_polls": `show jobs id` ops among the requests, "moves": move operations, single or
+        "job_polls": `show jobs id` ops among the requests, "poll_bytes_in"/"poll_bytes_out": their
+        bytes (within bytes_in/bytes_out), "moves": move operations, single or
         within multi-config}."""
         with self._lock:
             requests = dict(self._counts)
@@ -80,5 +89,7 @@ class Stats:
                 "bytes_in": self._bytes_in,
                 "bytes_out": self._bytes_out,
                 "job_polls": self._job_polls,
+                "poll_bytes_in": self._poll_bytes_in,
+                "poll_bytes_out": self._poll_bytes_out,
                 "moves": self._moves,
             }

@@ -64,6 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     _sent = 0
+    _poll = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -82,10 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self._sent = 0
+        self._poll = False
         try:
             if url.path in ("/api", "/api/"):
                 self._api(url.query, body)
-                self.server.sim.stats.count_bytes(len(self.path) + len(body), self._sent)
+                self.server.sim.stats.count_bytes(len(self.path) + len(body), self._sent, poll=self._poll)
             elif url.path.startswith("/sim/"):
                 self._admin(url.path, url.query, body)
             else:
@@ -101,6 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim.stats.count(kind)
         if kind == "op" and "<jobs><id>" in params.get("cmd", "").replace(" ", ""):
             sim.stats.count_job_poll()
+            self._poll = True
         elif kind == "config.move":
             sim.stats.count_moves(1)
         elif kind == "config.multi-config":
