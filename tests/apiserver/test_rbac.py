@@ -149,7 +149,7 @@ def test_agent_cannot_write_another_nodes_lease(as_sa: Callable[[str], Any], kub
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "deploy/base/10-rbac-controller.yaml grants patch on services (kopf's finalizers); RBAC cannot limit a "
+    "deploy/base/10-rbac-controller.yaml grants patch on services (bmlb's finalizer); RBAC cannot limit a "
     "patch to metadata"))
 def test_controller_cannot_patch_a_service_spec(as_sa: Callable[[str], Any], cluster: Cluster,  # noqa: F811
                                                 ns: str) -> None:  # noqa: F811
