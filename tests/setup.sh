@@ -9,7 +9,7 @@ say() { echo "[bmlb setup] $*"; }
 SUDO=""
 [[ $(id -u) == 0 ]] || SUDO="sudo"
 
-PKGS=(python3 python3-venv python3-dev gcc openssl iproute2 ca-certificates chromium)
+PKGS=(python3 python3-venv python3-dev gcc openssl iproute2 nftables ca-certificates chromium)
 # --- install paths (issue 19): what tests/image/build-and-run.sh builds and runs the image with ---
 [[ ${BMLB_SKIP_IMAGE:-0} == 1 ]] || PKGS+=(buildah podman runc mmdebstrap)
 # --- end install paths ---

@@ -4,12 +4,15 @@ verdicts out. Host-only, no root."""
 
 from __future__ import annotations
 
+import ast
 import ipaddress
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.fixtures import ECMP_ON, config, default_rules, nat, route, security
 from tests.e2e.twin import Action, NextHop, Packet, evaluate, load, routes, ruleset
+from tests.e2e.twin.apply import plan
 from tests.e2e.twin.fib import lookup
 
 CLIENT = "198.51.100.7"
@@ -350,3 +353,57 @@ def test_ruleset_is_one_atomic_table_replacement() -> None:
     forward = script[script.index("chain forward"):]
     assert forward.index("ct state established,related accept") < forward.index("security in")
     assert script == ruleset(dev, {"ethernet1/1": "u", "ethernet1/3": "d"})
+
+
+def test_source_translation_to_an_interface_address_or_a_static_address() -> None:
+    hide = ("<source-translation><dynamic-ip-and-port><interface-address><interface>ethernet1/1</interface>"
+            "</interface-address></dynamic-ip-and-port></source-translation>")
+    static = ("<source-translation><static-ip><translated-address>203.0.113.77</translated-address></static-ip>"
+              "</source-translation>")
+    rules = (nat("one", frm=("trust",), to="untrust", source=("10.0.0.7",), extra=static)
+             + nat("hide", frm=("trust",), to="untrust", extra=hide))
+    dev = load(config(nat_rules=rules, routes=route("default", "0.0.0.0/0", "203.0.113.1")))
+
+    hidden = evaluate(dev, Packet("trust", "10.0.0.5", CLIENT, "tcp", 443))
+    one = evaluate(dev, Packet("trust", "10.0.0.7", CLIENT, "tcp", 443))
+
+    assert (hidden.nat_rule, hidden.translated_src, hidden.translated_dst) == ("hide", ip("203.0.113.2"), None)
+    assert (one.nat_rule, one.translated_src) == ("one", ip("203.0.113.77"))
+    script = ruleset(dev, {"ethernet1/1": "u", "ethernet1/2": "t"})
+    assert "snat ip to 203.0.113.2" in script and "snat ip to 203.0.113.77" in script
+
+
+def test_the_twin_is_independent_of_bmlb() -> None:
+    """The twin reads the XML itself: it imports nothing of controller/, firewall/ or ipvs/."""
+    package = Path(__file__).parent / "twin"
+    imported = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+    assert imported.isdisjoint({"controller", "firewall", "ipvs", "kopf", "kubernetes", "panos"}), imported
+
+
+def test_apply_plan_replaces_only_the_difference() -> None:
+    """What `apply` sends to `ip -batch`, from what `ip -j` reported (shapes as iproute2 6.1 prints)."""
+    dev = load(config(objects=OBJECTS, nat_rules=DNAT, routes=route("default", "0.0.0.0/0", "203.0.113.1")
+                      + route("k", "10.50.0.0/16", "10.96.0.20")))
+    netns_addrs = [{"ifname": "u", "addr_info": [{"local": "203.0.113.2", "prefixlen": 24, "scope": "global"},
+                                                 {"local": "203.0.113.99", "prefixlen": 32, "scope": "global"},
+                                                 {"local": "fe80::1", "prefixlen": 64, "scope": "link"}]},
+                   {"ifname": "other", "addr_info": [{"local": "1.2.3.4", "prefixlen": 8, "scope": "global"}]}]
+    netns_routes = [{"dst": "default", "gateway": "203.0.113.1", "family": 4},
+                    {"dst": "10.60.0.0/16", "gateway": "10.96.0.20", "family": 4},
+                    {"dst": "10.61.0.1", "type": "blackhole", "family": 4}]
+
+    lines = plan(dev, netns_addrs, netns_routes, {"ethernet1/1": "u", "ethernet1/4": "k"})
+
+    assert "addr del 203.0.113.99/32 dev u" in lines  # stale: no NAT rule holds it
+    assert "addr replace 203.0.113.16/32 dev u" in lines  # the DNAT address, answered by ARP
+    assert not any("203.0.113.2/24" in x or "1.2.3.4" in x or "fe80" in x for x in lines)
+    assert "route del 10.60.0.0/16 proto 199" in lines and "route del blackhole 10.61.0.1/32 proto 199" in lines
+    assert not any(x.startswith("route del 0.0.0.0/0") for x in lines)
+    assert "route replace 0.0.0.0/0 proto 199 via 203.0.113.1 dev u" in lines
+    assert "route replace 10.50.0.0/16 proto 199 via 10.96.0.20 dev k" in lines

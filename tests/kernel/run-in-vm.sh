@@ -7,7 +7,7 @@
 # has IPVS (the kernels of developer and CI machines often do not). The VM sees the host's /
 # read-only with a RAM overlay on top (writes are discarded), tmpfs on /tmp and /run, and the
 # current directory read-write. It has no network card: all traffic stays inside the VM.
-# Whatever COMMAND needs inside the VM (ipvsadm, ip, python...) comes from the HOST's root,
+# Whatever COMMAND needs inside the VM (ipvsadm, ip, nft, python...) comes from the HOST's root,
 # so this script installs it on the host. COMMAND's stdout and stderr come out on stdout;
 # the exit code is COMMAND's (124: timeout, 125: the VM ended without an exit code).
 #
@@ -27,7 +27,7 @@ set -euo pipefail
 CACHE=${BMLB_VM_CACHE:-/var/cache/bmlb/vm}
 MODULES=${BMLB_VM_MODULES:-"ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh veth dummy ipip"}
 EARLY="virtio_pci 9pnet_virtio 9p overlay"   # needed to mount the host's / over 9p
-HOST_TOOLS="qemu-system-x86_64 ipvsadm ip timeout"
+HOST_TOOLS="qemu-system-x86_64 ipvsadm ip nft timeout"
 
 have_tools() {
   local t
@@ -36,10 +36,10 @@ have_tools() {
 }
 
 install_tools() {
-  echo "run-in-vm: installing qemu, busybox, ipvsadm, iproute2 on the host" >&2
+  echo "run-in-vm: installing qemu, busybox, ipvsadm, iproute2, nftables on the host" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    qemu-system-x86 busybox-static ipvsadm iproute2 coreutils >/dev/null
+    qemu-system-x86 busybox-static ipvsadm iproute2 nftables coreutils >/dev/null
 }
 
 install_kernel() {   # $CACHE/current/{vmlinuz,lib/modules/KVER}

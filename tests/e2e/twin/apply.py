@@ -34,13 +34,15 @@ def _state(netns: str) -> tuple[list[dict], list[dict]]:
     if len(parts) != 3:
         raise RuntimeError(f"unexpected ip -j output in {netns}: {out!r}")
     addrs, v4, v6 = (json.loads(p.strip() or "[]") for p in parts)
-    return addrs, [*v4, *v6]
+    return addrs, [{**r, "family": 4} for r in v4] + [{**r, "family": 6} for r in v6]
 
 
 def _route_key(r: dict) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The prefix of a route as `ip -j route` shows it (a host route without /32, "default")."""
     dst = r["dst"]
-    return ipaddress.ip_network("0.0.0.0/0" if dst == "default" and ":" not in r.get("gateway", "") else
-                                "::/0" if dst == "default" else dst, strict=False)
+    if dst == "default":
+        dst = "0.0.0.0/0" if r.get("family") == 4 else "::/0"
+    return ipaddress.ip_network(dst, strict=False)
 
 
 def plan(device: Device, netns_addrs: list[dict], netns_routes: list[dict], interfaces: Mapping[str, str],
@@ -74,16 +76,20 @@ def plan(device: Device, netns_addrs: list[dict], netns_routes: list[dict], inte
 
 
 def apply(running_xml: str, netns: str, interfaces: Mapping[str, str], *,
-          down: frozenset[IP] = frozenset(), table: str = TABLE) -> Device:
+          down: frozenset[IP] = frozenset(), monitor: bool = False, table: str = TABLE) -> Device:
     """Make namespace `netns` behave like the device `running_xml` describes. `interfaces` maps
     PAN-OS interface names to Linux interface names in the namespace (they must exist); `down`:
-    path-monitored destinations that fail (see probe). Returns the device it applied."""
+    path-monitored destinations that fail; `monitor`: also ping them now (probe) and withdraw
+    the routes whose monitors fail. Returns the device it applied."""
     device = load(running_xml)
     addrs, ours = _state(netns)
     lines = plan(device, addrs, ours, interfaces, down)
-    # addresses first: routes need their next hops on a connected subnet
+    # addresses first: routes need their next hops on a connected subnet, probes a source
     links = [a for a in lines if a.startswith(("addr", "link"))]
     _run(["ip", "-n", netns, "-batch", "-"], stdin="\n".join(links) + "\n")
+    if monitor:
+        down = down | probe(netns, device)
+        lines = plan(device, addrs, ours, interfaces, down)
     _run(["ip", "-n", netns, "-batch", "-"], stdin="\n".join(r for r in lines if r.startswith("route")) + "\n")
     script = ruleset(device, interfaces, table=table, down=down)
     _run(["ip", "netns", "exec", netns, "sh", "-ec", f"sysctl -qw {' '.join(SYSCTLS)}; nft -f -"], stdin=script)

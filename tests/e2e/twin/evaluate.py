@@ -62,6 +62,7 @@ class Verdict:
     next_hops: tuple[NextHop, ...] = ()
     reason: str = ""  # why it was dropped before policy (no route...)
     nat_zone: str | None = field(default=None)  # the pre-NAT destination zone NAT matched on
+    translated_src: IP | None = None  # source translation: the (first) address sources become
 
     @property
     def passes(self) -> bool:
@@ -75,6 +76,7 @@ def _zone_matches(zones: frozenset[str], zone: str) -> bool:
 def nat_matches(rule: NatRule, p: Packet, nat_zone: str, egress_interface: str) -> bool:
     return (
         not rule.unmatchable
+        and p.dst.version == 4  # nat-type ipv4: the only NAT type the twin models
         and _zone_matches(rule.from_zones, p.from_zone)
         and rule.to_zone in (ANY, nat_zone)
         and rule.to_interface in (ANY, egress_interface)
@@ -156,4 +158,6 @@ def evaluate(device: Device, packet: Packet, *, down: frozenset[IP] = frozenset(
         egress_zone=zone,
         next_hops=hops,
         nat_zone=nat_zone,
+        translated_src=nat.source_translation.addresses[0].first
+        if nat and nat.source_translation and nat.source_translation.addresses else None,
     )

@@ -21,6 +21,7 @@ PAN-OS admin guide, "Static Routes" / "Static Route Removal Based on Path Monito
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -62,6 +63,7 @@ def _interface(vr: VirtualRouter, route: Route, connected: list[Route]) -> str |
     return None
 
 
+@functools.lru_cache(maxsize=64)  # values are immutable; evaluate() looks up twice per packet
 def table(vr: VirtualRouter, down: frozenset[IP] = frozenset()) -> tuple[Installed, ...]:
     """The installed routes, one per prefix, sorted by prefix."""
     connected = [r for r in vr.routes if r.connected]

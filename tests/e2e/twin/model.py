@@ -124,11 +124,11 @@ class SecurityRule:
 
 @dataclass(frozen=True, slots=True)
 class Translation:
-    """Source translation of a NAT rule, as far as the twin renders it."""
+    """Source translation of a NAT rule: the addresses sources become (an interface address is
+    resolved to that address)."""
 
     kind: str  # "dynamic-ip-and-port" | "dynamic-ip" | "static-ip"
-    addresses: tuple[AddrRange, ...] = ()  # translated-address (empty: the interface address)
-    interface: str = ""  # interface-address/interface
+    addresses: tuple[AddrRange, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@
   into the `to` zone (and `to-interface`), source, service; `dnat` when the rule translates the
   destination, else `accept` (one NAT rule per session: later rules are not looked at). A rule
   that also translates the source marks the connection; postrouting (srcnat) translates it.
-  NAT rules are IPv4 only (nat-type ipv4), as on the device.
+  Only nat-type ipv4 rules are modelled (not NPTv6 or NAT64). The `to` zone is computed from the
+  routes installed at render time (regions.py): a route change (path monitoring) needs a re-render,
+  which apply() does.
 - forward (filter, policy drop): `ct state established,related accept` first (sessions are
   stateful), packets from or to an interface in no zone are dropped, then the security rulebase
   in order, first match: ingress interface in a `from` zone, egress interface (after DNAT: the
@@ -15,7 +17,7 @@
   know an application's default deny action), reset-* -> a TCP reset (ICMP unreachable for
   other protocols).
 - input: packets to a NAT rule's original destination that the firewall holds as an address
-  (see addresses.py: it answers ARP for them, like PAN-OS does for destination NAT addresses on
+  (see routes.addresses: it answers ARP for them, like PAN-OS does for destination NAT addresses on
   a connected subnet) but that no NAT rule translated are dropped: the device would route them,
   not deliver them to itself.
 
@@ -25,14 +27,26 @@ existing sessions (conntrack) survive it. Sessions are not re-matched against a 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 from tests.e2e.twin import regions
-from tests.e2e.twin.model import ANY, IP, Action, Addresses, AddrRange, Device, NatRule, RuleType, SecurityRule
+from tests.e2e.twin.model import (
+    ANY,
+    IP,
+    Action,
+    Addresses,
+    AddrRange,
+    Device,
+    NatRule,
+    RuleType,
+    SecurityRule,
+    Services,
+)
 
 TABLE = "bmlb_twin"
 MARK_BASE = 0x7700
-V4_ALL = AddrRange(*(regions.ipaddress.IPv4Address(x) for x in (0, 2**32 - 1)))
+V4_ALL = AddrRange(ipaddress.IPv4Address(0), ipaddress.IPv4Address(2**32 - 1))
 
 
 def _set(items: Iterable[str]) -> str:
@@ -44,8 +58,21 @@ def _ifset(names: Iterable[str]) -> str:
     return _set(f'"{n}"' for n in names)
 
 
+def merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or adjacent inclusive ranges joined (nft sets refuse some overlaps)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def _addrs(ranges: Iterable[AddrRange]) -> str:
-    return _set(r.nft() for r in ranges)
+    ranges = list(ranges)
+    mk = type(ranges[0].first)
+    return _set(AddrRange(mk(lo), mk(hi)).nft() for lo, hi in merged((int(r.first), int(r.last)) for r in ranges))
 
 
 class _Zones:
@@ -62,14 +89,15 @@ class _Zones:
         return tuple(i for z in sorted(zones) for i in self.by_zone.get(z, ()))
 
 
-def _services(rule_service, *, original: bool) -> list[str] | None:
+def _services(rule_service: Services, *, original: bool) -> list[str] | None:
     """One condition per protocol ("" = any); None when nothing can match."""
     if rule_service.any:
         return [""]
     dport = "ct original proto-dst" if original else "th dport"
     out = []
     for proto in rule_service.protocols():
-        ports = [p.nft() for p in rule_service.ports if p.proto == proto]
+        ports = [str(lo) if lo == hi else f"{lo}-{hi}"
+                 for lo, hi in merged((p.first, p.last) for p in rule_service.ports if p.proto == proto)]
         out.append(f"meta l4proto {proto} {dport} {_set(ports)}")
     return out or None
 
@@ -103,37 +131,36 @@ def _nat_lines(device: Device, zones: _Zones, rule: NatRule, index: int, down: f
     services = _services(rule.service, original=False)
     if services is None:
         return []
-    if services == [""] and rule.translated_port is not None:
-        services = [f"meta l4proto {p}" for p in ("tcp", "udp", "sctp")]
-    if rule.translated_address is not None:
-        to = str(rule.translated_address)
-        if rule.translated_port is not None:
-            to += f":{rule.translated_port}"
-        verdict = f"dnat ip to {to}"
-    else:
-        verdict = "accept"
     mark = f"ct mark set {MARK_BASE + index:#x} " if rule.source_translation is not None else ""
+    lines: list[tuple[str, str]] = []  # (service condition, verdict)
+    if rule.translated_address is None:
+        lines = [(svc, "accept") for svc in services]
+    elif rule.translated_port is None:
+        lines = [(svc, f"dnat ip to {rule.translated_address}") for svc in services]
+    elif services == [""]:  # a port only where the protocol has ports; ICMP & co keep theirs
+        to = f"{rule.translated_address}:{rule.translated_port}"
+        lines = [(f"meta l4proto {p}", f"dnat ip to {to}") for p in ("tcp", "udp", "sctp")]
+        lines.append(("", f"dnat ip to {rule.translated_address}"))
+    else:
+        lines = [(svc, f"dnat ip to {rule.translated_address}:{rule.translated_port}") for svc in services]
     return [" ".join(x for x in (*base, svc, mark + verdict) if x) + f'  comment "nat {_comment(rule.name)}"'
-            for svc in services]
+            for svc, verdict in lines]
 
 
 def _comment(name: str) -> str:
-    return name.replace('"', "'")[:100]
+    return "".join(c if c.isascii() and (c.isalnum() or c in " ._:/-") else "?" for c in name)[:100]
 
 
-def _snat_lines(device: Device, interfaces: Mapping[str, str]) -> list[str]:
+def _snat_lines(device: Device) -> list[str]:
+    """Source translation to the rule's first translated range (PAN-OS picks from all of them)."""
     out = []
     for index, rule in enumerate(device.nat):
         st = rule.source_translation
-        if st is None or rule.unmatchable:
+        if st is None or rule.unmatchable or not st.addresses:
             continue
-        match = f"ct mark {MARK_BASE + index:#x}"
-        if st.addresses:
-            out.append(f"{match} snat ip to {st.addresses[0].first}-{st.addresses[-1].last}"
-                       if len(st.addresses) > 1 or st.addresses[0].first != st.addresses[0].last
-                       else f"{match} snat ip to {st.addresses[0].first}")
-        else:
-            out.append(f"{match} masquerade")
+        first = st.addresses[0]
+        to = str(first.first) if first.first == first.last else f"{first.first}-{first.last}"
+        out.append(f'ct mark {MARK_BASE + index:#x} snat ip to {to}  comment "nat {_comment(rule.name)}"')
     return out
 
 
@@ -217,15 +244,19 @@ def _default_lines(device: Device, zones: _Zones) -> list[str]:
 
 
 def local_nat_addresses(device: Device) -> tuple[IP, ...]:
-    """Original destinations of destination NAT rules that are single hosts on a connected subnet
-    of the device: PAN-OS answers ARP for them (see addresses.py)."""
+    """Single-host original destinations of destination NAT rules, and single-host source
+    translation addresses, that lie on a connected subnet of the device: PAN-OS answers ARP for
+    them (see routes.py)."""
     connected = [a.network for addrs in device.interface_addresses.values() for a in addrs]
     own = {a.ip for addrs in device.interface_addresses.values() for a in addrs}
     out: list[IP] = []
     for rule in device.nat:
-        if rule.unmatchable or rule.translated_address is None or rule.destination.any:
+        if rule.unmatchable:
             continue
-        for r in rule.destination.of(4):
+        hosts = list(rule.destination.of(4)) if rule.translated_address is not None and not rule.destination.any \
+            else []
+        hosts += list(rule.source_translation.addresses) if rule.source_translation else []
+        for r in hosts:
             if r.first == r.last and r.first not in own and any(r.first in n for n in connected) \
                     and r.first not in out:
                 out.append(r.first)
@@ -239,7 +270,7 @@ def ruleset(device: Device, interfaces: Mapping[str, str], *, table: str = TABLE
     `down`: path-monitored destinations that fail (they move routes, hence NAT zones)."""
     zones = _Zones(device, interfaces)
     nat = [line for i, r in enumerate(device.nat) for line in _nat_lines(device, zones, r, i, down)]
-    snat = _snat_lines(device, interfaces)
+    snat = _snat_lines(device)
     security = [line for r in device.security for line in _security_lines(zones, r)]
     local = local_nat_addresses(device)
     out = [
@@ -256,8 +287,7 @@ def ruleset(device: Device, interfaces: Mapping[str, str], *, table: str = TABLE
         "  }",
         "  chain input {",
         "    type filter hook input priority filter; policy accept;",
-        *(["    ct status dnat accept", f"    ip daddr {_addrs(AddrRange(a, a) for a in local)} drop"]
-          if local else []),
+        *([f"    ip daddr {_addrs(AddrRange(a, a) for a in local)} drop"] if local else []),
         "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy drop;",

@@ -109,7 +109,10 @@ class _Objects:
             for kind in ("ip-netmask", "ip-range"):
                 v = e.findtext(kind)
                 if v:
-                    return [literal_range(v.strip())]
+                    try:
+                        return [literal_range(v.strip())]
+                    except ValueError:
+                        raise Unresolvable(f"address {name!r}: {v.strip()!r} is no address") from None
             raise Unresolvable(f"address {name!r} is neither ip-netmask nor ip-range")
         if name in self.address_group:
             g = self.address_group[name]
@@ -141,7 +144,10 @@ class _Objects:
                     if not part:
                         continue
                     lo, _, hi = part.partition("-")
-                    out.append(PortRange(proto_e.tag, int(lo), int(hi or lo)))
+                    try:
+                        out.append(PortRange(proto_e.tag, int(lo), int(hi or lo)))
+                    except ValueError:
+                        raise Unresolvable(f"service {name!r}: port {part!r}") from None
             if not out:
                 raise Unresolvable(f"service {name!r} has no port")
             return out
@@ -163,7 +169,7 @@ def _security_rule(e: ET.Element, objs: _Objects) -> SecurityRule:
         source = objs.addresses(_members(e, "source"))
         destination = objs.addresses(_members(e, "destination"))
         service = objs.services(_members(e, "service"))
-    except Unresolvable as err:
+    except (Unresolvable, ValueError) as err:
         source, destination, service, why = Addresses(), Addresses(), Services(), str(err)
     for field in ("source-user", "category", "source-hip", "destination-hip"):
         values = _members(e, field)
@@ -173,6 +179,10 @@ def _security_rule(e: ET.Element, objs: _Objects) -> SecurityRule:
         action = Action(_text(e, "action", "allow"))
     except ValueError:
         action, why = Action.DENY, why or f"action {_text(e, 'action')!r}"
+    try:
+        rule_type = RuleType(_text(e, "rule-type", "universal"))
+    except ValueError:
+        rule_type, why = RuleType.UNIVERSAL, why or f"rule-type {_text(e, 'rule-type')!r}"
     return SecurityRule(
         name=name,
         from_zones=frozenset(_members(e, "from") or [ANY]),
@@ -183,28 +193,40 @@ def _security_rule(e: ET.Element, objs: _Objects) -> SecurityRule:
         action=action,
         negate_source=_yes(e, "negate-source"),
         negate_destination=_yes(e, "negate-destination"),
-        rule_type=RuleType(_text(e, "rule-type", "universal")),
+        rule_type=rule_type,
         unmatchable=why,
     )
 
 
-def _source_translation(e: ET.Element, objs: _Objects) -> Translation | None:
+def _source_translation(e: ET.Element, objs: _Objects, interfaces: dict) -> Translation | None:
+    """static-ip (translated-address), dynamic-ip / dynamic-ip-and-port (translated-address
+    members, or interface-address: its `ip`, else the interface's first address)."""
     st = e.find("source-translation")
     if st is None or len(st) == 0:
         return None
     kind_e = st[0]
     kind = kind_e.tag
     if kind == "static-ip":
-        addr = _text(kind_e, "translated-address")
-        return Translation(kind, tuple(objs._address(addr, frozenset())) if addr else ())
-    names = _members(kind_e, "translated-address")
+        names = [_text(kind_e, "translated-address")]
+    else:
+        names = _members(kind_e, "translated-address")
+    names = [n for n in names if n]
     if names:
-        ranges = [r for n in names for r in objs._address(n, frozenset())]
-        return Translation(kind, tuple(ranges))
-    return Translation(kind, (), _text(kind_e, "interface-address/interface"))
+        return Translation(kind, tuple(r for n in names for r in objs._address(n, frozenset())))
+    ifname = _text(kind_e, "interface-address/interface")
+    ip = _text(kind_e, "interface-address/ip")
+    if ip:
+        try:
+            return Translation(kind, (literal_range(str(ipaddress.ip_interface(ip).ip)),))
+        except ValueError:
+            return Translation(kind, tuple(objs._address(ip, frozenset())))
+    own = [a for a in interfaces.get(ifname, ()) if a.version == 4]
+    if not own:
+        raise Unresolvable(f"source translation to interface {ifname!r}, which has no IPv4 address")
+    return Translation(kind, (literal_range(str(own[0].ip)),))
 
 
-def _nat_rule(e: ET.Element, objs: _Objects) -> NatRule:
+def _nat_rule(e: ET.Element, objs: _Objects, interfaces: dict) -> NatRule:
     name = e.get("name", "")
     why = ""
     to_zones = _members(e, "to") or [ANY]
@@ -222,9 +244,13 @@ def _nat_rule(e: ET.Element, objs: _Objects) -> NatRule:
                 translated = objs.one_address(addr) if addr else None
                 p = _text(dt, "translated-port")
                 port = int(p) if p else None
-        st = _source_translation(e, objs)
-    except Unresolvable as err:
+        st = _source_translation(e, objs, interfaces)
+    except (Unresolvable, ValueError) as err:
         source, destination, service, why = Addresses(), Addresses(), Services(), str(err)
+    if translated is not None and translated.version != 4:
+        why = why or f"translated address {translated} is not IPv4"
+    if st is not None and any(r.version != 4 for r in st.addresses):
+        why = why or "source translation to a non-IPv4 address"
     nat_type = _text(e, "nat-type", "ipv4")
     if nat_type != "ipv4":
         why = why or f"nat-type {nat_type} (not modelled)"
@@ -274,48 +300,56 @@ def _monitor(e: ET.Element) -> Monitor | None:
     return Monitor(dests, _text(pm, "failure-condition", "any"))
 
 
+def _static_route(e: ET.Element, objs: _Objects) -> Route | None:
+    """One static route entry, or None when it is not installed (no-install, multicast only);
+    raises Unresolvable / ValueError for what cannot be read."""
+    table = e.find("route-table")
+    if table is not None and (table.find("no-install") is not None or table.find("multicast") is not None):
+        return None
+    dest_text = _text(e, "destination")
+    if not dest_text:
+        raise Unresolvable("no destination")
+    r = objs._address(dest_text, frozenset())[0]
+    nets = list(ipaddress.summarize_address_range(r.first, r.last))  # type: ignore[arg-type]
+    if len(nets) != 1:
+        raise Unresolvable(f"destination {dest_text!r} is not a prefix")
+    nh = e.find("nexthop")
+    nexthop: IP | None = None
+    discard = False
+    if nh is not None:
+        if nh.find("discard") is not None:
+            discard = True
+        elif nh.find("next-vr") is not None or nh.find("fqdn") is not None:
+            raise Unresolvable("next-vr/fqdn next hops are not modelled")
+        else:
+            for tag in ("ip-address", "ipv6-address"):
+                if nh.findtext(tag):
+                    nexthop = objs.one_address(_text(nh, tag))
+    if nexthop is not None and nexthop.version != nets[0].version:
+        raise Unresolvable(f"next hop {nexthop} is not of the destination's family")
+    return Route(
+        name=e.get("name", ""),
+        destination=nets[0],
+        nexthop=nexthop,
+        interface=_text(e, "interface"),
+        metric=int(_text(e, "metric", "10")),
+        admin_dist=int(_text(e, "admin-dist", "10")),
+        discard=discard,
+        monitor=_monitor(e),
+    )
+
+
 def _static_routes(vr: ET.Element, objs: _Objects, notes: list[str]) -> list[Route]:
     routes: list[Route] = []
     for family in ("ip", "ipv6"):
         for e in vr.findall(f"routing-table/{family}/static-route/entry"):
-            name = e.get("name", "")
-            table = e.find("route-table")
-            if table is not None and table.find("no-install") is not None:
-                continue
-            if table is not None and table.find("multicast") is not None:
-                continue
             try:
-                dest_text = _text(e, "destination")
-                r = objs._address(dest_text, frozenset())[0] if dest_text else None
-            except Unresolvable as err:
-                notes.append(f"static route {name}: {err}")
+                r = _static_route(e, objs)
+            except (Unresolvable, ValueError) as err:
+                notes.append(f"static route {e.get('name', '')} is not installed: {err}")
                 continue
-            if r is None:
-                continue
-            nets = list(ipaddress.summarize_address_range(r.first, r.last))  # type: ignore[arg-type]
-            nh = e.find("nexthop")
-            nexthop: IP | None = None
-            discard = False
-            if nh is not None:
-                if nh.find("discard") is not None:
-                    discard = True
-                elif nh.find("next-vr") is not None or nh.find("fqdn") is not None:
-                    notes.append(f"static route {name}: next-vr/fqdn next hops are not modelled")
-                    continue
-                else:
-                    for tag in ("ip-address", "ipv6-address"):
-                        if nh.findtext(tag):
-                            nexthop = objs.one_address(_text(nh, tag))
-            routes.append(Route(
-                name=name,
-                destination=nets[0],
-                nexthop=nexthop,
-                interface=_text(e, "interface"),
-                metric=int(_text(e, "metric", "10")),
-                admin_dist=int(_text(e, "admin-dist", "10")),
-                discard=discard,
-                monitor=_monitor(e),
-            ))
+            if r is not None:
+                routes.append(r)
     return routes
 
 
@@ -333,14 +367,22 @@ def _routers(network: ET.Element | None, addresses: dict, objs: _Objects,
         ecmp = vr.find("ecmp")
         paths = 1
         if ecmp is not None and _yes(ecmp, "enable"):
-            paths = int(_text(ecmp, "max-path", "2"))
+            try:
+                paths = int(_text(ecmp, "max-path", "2"))
+            except ValueError:
+                notes.append(f"virtual router {vr.get('name')}: ecmp max-path {_text(ecmp, 'max-path')!r}, using 2")
+                paths = 2
         out.append(VirtualRouter(vr.get("name", ""), members, (*connected, *_static_routes(vr, objs, notes)), paths))
     return tuple(out)
 
 
 def load(xml: str, *, vsys: str = "vsys1") -> Device:
-    """The device a running config describes (one vsys)."""
-    root = ET.fromstring(xml)
+    """The device a running config describes (one vsys). Raises ValueError only for a document
+    that is not a PAN-OS config; what it cannot model it leaves out and lists in `notes`."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise ValueError(f"not XML: {err}") from None
     dev = root.find("devices/entry")
     if dev is None:
         raise ValueError("no devices/entry in this config")
@@ -368,19 +410,25 @@ def load(xml: str, *, vsys: str = "vsys1") -> Device:
     for e in vs.findall("rulebase/nat/rules/entry"):
         if _yes(e, "disabled"):
             continue
-        nrule = _nat_rule(e, objs)
+        nrule = _nat_rule(e, objs, addresses)
         if nrule.unmatchable:
             notes.append(f"NAT rule {nrule.name} never matches: {nrule.unmatchable}")
         nat.append(nrule)
-    defaults = {e.get("name", ""): _text(e, "action")
-                for e in vs.findall("rulebase/default-security-rules/rules/entry")}
+    defaults = {"intrazone-default": Action.ALLOW, "interzone-default": Action.DENY}
+    for e in vs.findall("rulebase/default-security-rules/rules/entry"):
+        name, action = e.get("name", ""), _text(e, "action")
+        if name in defaults and action:
+            try:
+                defaults[name] = Action(action)
+            except ValueError:
+                notes.append(f"default rule {name}: action {action!r} is not one, kept {defaults[name].value}")
     return Device(
         zones=zones,
         interface_addresses=addresses,
         routers=_routers(network, addresses, objs, notes),
         security=tuple(security),
         nat=tuple(nat),
-        intrazone_default=Action(defaults.get("intrazone-default") or "allow"),
-        interzone_default=Action(defaults.get("interzone-default") or "deny"),
+        intrazone_default=defaults["intrazone-default"],
+        interzone_default=defaults["interzone-default"],
         notes=tuple(notes),
     )
