@@ -29,9 +29,10 @@ if [[ -x tests/kernel/run-in-vm.sh && ${BMLB_SKIP_KERNEL:-0} != 1 ]]; then
 fi
 
 # The end-to-end packet lab (issue 14): control plane, agents on kernel IPVS and the firewall
-# twin in ONE more VM boot (tests/e2e/world.py). BMLB_SKIP_E2E=1 leaves it out.
+# twin in ONE more VM boot (tests/e2e/world.py), with the twin's own kernel tests. BMLB_SKIP_E2E=1
+# leaves it out.
 if [[ -x tests/kernel/run-in-vm.sh && ${BMLB_SKIP_KERNEL:-0} != 1 && ${BMLB_SKIP_E2E:-0} != 1 ]]; then
     echo "[bmlb tests] end-to-end lab (real packets through the firewall twin and kernel IPVS, in a qemu VM)"
     BMLB_VM_TIMEOUT=${BMLB_VM_TIMEOUT:-1800} tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q -p no:cacheprovider \
-        -rA tests/e2e/test_lab.py
+        -rA tests/e2e/test_lab.py tests/e2e/test_twin_kernel.py
 fi

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
 from controller.localcluster import Cluster, apply_crds
@@ -25,6 +26,7 @@ from tests.e2e import world as w
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 LAB_TESTS = "test_lab.py"
+STARTUP = 420.0  # seconds for the processes to come up (TCG on a busy 2-core machine: minutes)
 
 
 @dataclass
@@ -47,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.path)).name != LAB_TESTS or Path(str(item.path)).parent != Path(__file__).parent:
             continue
-        item.add_marker(pytest.mark.timeout(600))
+        item.add_marker(pytest.mark.timeout(1200))
         if not IN_VM:
             item.add_marker(pytest.mark.skip(
                 reason="end-to-end lab: runs in the VM (tests/kernel/run-in-vm.sh .venv/bin/python -m pytest "
@@ -64,6 +66,7 @@ class World:
     logdir: Path
     controller: w.Process
     agents: dict[str, w.Process] = field(default_factory=dict)
+    _seen: int = 0
 
     def start_controller(self) -> w.Process:
         self.controller = w.spawn(
@@ -80,6 +83,15 @@ class World:
                               "--drain-timeout", "30"],
             env=self.apiserver.env(), logdir=self.logdir, ns=ns)
         return self.agents[node]
+
+    def controller_says(self, t0: float) -> bool:
+        """Print the controller log's new lines while waiting for it (startup is slow under TCG)."""
+        text = self.controller.log.read_text(errors="replace")
+        if len(text) != self._seen:
+            for line in text[self._seen:].splitlines()[-3:]:
+                w.progress(f"controller: {line[:150]}", t0)
+            self._seen = len(text)
+        return True
 
     def logs(self) -> str:
         procs = [self.controller, *self.agents.values()]
@@ -100,15 +112,23 @@ def world(apiserver: Any, kube_api: Any, tmp_path_factory: pytest.TempPathFactor
     try:
         cluster = Cluster(kube_api, Path(apiserver.kubeconfig))
         apply_crds(cluster)
+        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": w.HOME}})
         w.progress("CRDs served", t0)
-        sim = stack.enter_context(Simulator.start(commit_seconds=0.05, config_xml=w.sim_config()))
-        sync = w.TwinSync(sim)
-        stack.callback(sync.close)
         relay = w.Relay(apiserver.port, [ns for ns, _ in w.NODES.values()])
         stack.callback(relay.close)
+        # The processes start first: under TCG their imports take the longest.
+        the_world = World(cluster, None, None, relay, apiserver, logdir, controller=None)  # type: ignore[arg-type]
+        the_world.start_controller()
+        stack.callback(lambda: the_world.controller.stop())
+        for node in w.NODES:
+            the_world.start_agent(node)
+        stack.callback(lambda: [a.stop() for a in the_world.agents.values()])
+        sim = stack.enter_context(Simulator.start(commit_seconds=0.05, config_xml=w.sim_config()))
+        the_world.sim = sim
+        the_world.twin = w.TwinSync(sim)
+        stack.callback(the_world.twin.close)
         stack.enter_context(w.pod_servers())
-        w.progress("twin applied, relay and pod servers up", t0)
-        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": w.HOME}})
+        w.progress("controller and agents started; twin applied, relay and pod servers up", t0)
         cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "edge-creds", "namespace": w.HOME},
                        "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode(),
                                 "username": base64.b64encode(b"admin").decode()}})
@@ -117,13 +137,16 @@ def world(apiserver: Any, kube_api: Any, tmp_path_factory: pytest.TempPathFactor
                                 "credentialsSecret": {"name": "edge-creds", "namespace": w.HOME},
                                 "routing": {"mode": "routed", "ecmp": {"maxPaths": 2}, "split": 8,
                                             "pathMonitor": {"enabled": False}}}})
-        the_world = World(cluster, sim, sync, relay, apiserver, logdir, controller=None)  # type: ignore[arg-type]
-        the_world.start_controller()
-        stack.callback(lambda: the_world.controller.stop())
-        for node in w.NODES:
-            the_world.start_agent(node)
-        stack.callback(lambda: [a.stop() for a in the_world.agents.values()])
-        w.progress("controller and agents started", t0)
+        coordination = kubernetes.client.CoordinationV1Api(kube_api)
+        try:
+            w.wait_until("every agent's Lease", lambda: all(
+                coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME) for n in w.NODES), STARTUP)
+            w.progress("agents hold their Leases", t0)
+            w.wait_until("the controller's status on the Firewall", lambda: the_world.controller_says(t0)
+                         and (cluster.get("Firewall", "edge").get("status") or {}).get("conditions"), STARTUP)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{the_world.logs()}") from None
+        w.progress("controller reports on the Firewall: the lab is up", t0)
         yield the_world
     finally:
         stack.close()

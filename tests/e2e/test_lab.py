@@ -260,11 +260,14 @@ def test_s8_service_deleted_leaves_nothing(world: World, request: pytest.Fixture
     t0 = time.monotonic()
     world.cluster.delete("Service", "web", NS)
     world.cluster.delete("EndpointSlice", "web-1", NS)
-    silent = wait(world, f"{public}:443 silent", lambda: w.reaches(w.INET, public, 443, timeout=0.5) is None)
-    fw_clean = wait(world, "the firewall holds nothing of the VIP or the public address",
-                    lambda: not w.mentions(world.sim.running_xml(), vip) and not nat_to(world, public, 443))
-    ipvs_clean = wait(world, "no node's IPVS holds the VIP",
-                      lambda: all(not any(vip + ":" in k for k in w.ipvs_services(ns)) for ns, _ in w.NODES.values()))
+    wait(world, f"{public}:443 silent", lambda: w.reaches(w.INET, public, 443, timeout=0.5) is None)
+    silent = time.monotonic() - t0
+    wait(world, "the firewall holds nothing of the VIP or the public address",
+         lambda: not w.mentions(world.sim.running_xml(), vip) and not nat_to(world, public, 443))
+    fw_clean = time.monotonic() - t0
+    wait(world, "no node's IPVS holds the VIP",
+         lambda: all(not any(vip + ":" in k for k in w.ipvs_services(ns)) for ns, _ in w.NODES.values()))
+    ipvs_clean = time.monotonic() - t0
     assert w.reaches(w.OFFICE, vip, 80, src=w.OFFICE_ADDR, timeout=1.0) is None
     assert w.reaches(w.INET, API_PUBLIC, 9443) in API_PODS  # the other Service is untouched
     r.measured = f"silent after {silent:.1f}s, firewall clean {fw_clean:.1f}s, IPVS clean {ipvs_clean:.1f}s"
