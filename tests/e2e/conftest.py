@@ -26,7 +26,7 @@ from tests.e2e import world as w
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
 LAB_TESTS = "test_lab.py"
-STARTUP = 420.0  # seconds for the processes to come up (TCG on a busy 2-core machine: minutes)
+STARTUP = 1200.0  # seconds for the processes to come up (TCG on a busy 2-core machine: minutes)
 
 
 @dataclass
@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.path)).name != LAB_TESTS or Path(str(item.path)).parent != Path(__file__).parent:
             continue
-        item.add_marker(pytest.mark.timeout(1200))
+        item.add_marker(pytest.mark.timeout(1800))
         if not IN_VM:
             item.add_marker(pytest.mark.skip(
                 reason="end-to-end lab: runs in the VM (tests/kernel/run-in-vm.sh .venv/bin/python -m pytest "
@@ -140,10 +140,10 @@ def world(apiserver: Any, kube_api: Any, tmp_path_factory: pytest.TempPathFactor
         coordination = kubernetes.client.CoordinationV1Api(kube_api)
         try:
             w.wait_until("every agent's Lease", lambda: all(
-                coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME) for n in w.NODES), STARTUP)
+                coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME) for n in w.NODES), STARTUP, 2.0)
             w.progress("agents hold their Leases", t0)
             w.wait_until("the controller's status on the Firewall", lambda: the_world.controller_says(t0)
-                         and (cluster.get("Firewall", "edge").get("status") or {}).get("conditions"), STARTUP)
+                         and (cluster.get("Firewall", "edge").get("status") or {}).get("conditions"), STARTUP, 2.0)
         except AssertionError as err:
             raise AssertionError(f"{err}\n{the_world.logs()}") from None
         w.progress("controller reports on the Firewall: the lab is up", t0)

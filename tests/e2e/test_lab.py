@@ -9,6 +9,7 @@ compiler. The scenarios share one estate (namespace "shop") and run in file orde
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,6 +92,12 @@ def nat_to(world: World, public: str, port: int) -> list[w.Nat]:
     return [n for n in w.running_nat(xml) if any(w.resolve(xml, d) == public for d in n.destination)]
 
 
+def translated(world: World, public: str, port: int) -> list[str | None]:
+    """The translated addresses (resolved) of the NAT rules for public."""
+    xml = world.sim.running_xml()
+    return [w.resolve(xml, n.translated) if n.translated else None for n in nat_to(world, public, port)]
+
+
 def ipvs_everywhere(vip: str, port: int, pods: tuple[str, ...], target: int) -> bool:
     want = {f"{w.PODS[p][1]}:{target}" for p in pods}
     return all(w.ipvs_services(ns).get(f"TCP {vip}:{port}") == want for ns, _ in w.NODES.values())
@@ -104,7 +111,11 @@ def wait(world: World, what: str, fn: Any, timeout: float = CONVERGE) -> float:
     try:
         return w.wait_until(what, fn, timeout)
     except AssertionError as err:
-        raise AssertionError(f"{err}\n{world.logs()}") from None
+        Path(world.logdir / "running.xml").write_text(world.sim.running_xml())
+        state = f"(running config in {world.logdir}/running.xml)\n"
+        state += f"twin routes:\n{w.fw_routes()}\nrunning NAT: {w.running_nat(world.sim.running_xml())}"
+        state += f"\nrunning routes: {w.running_routes(world.sim.running_xml())}\ntwin errors: {world.twin.errors[-3:]}"
+        raise AssertionError(f"{err}\n{state}\n{world.logs()}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +133,7 @@ def test_s1_published_service_reaches_pods_and_policy_holds(world: World, reques
     first = wait(world, f"internet -> {public}:443", lambda: w.reaches(w.INET, public, 443))
     # The NAT on the firewall translates to the VIP, and every node balances the VIP over the pods.
     nats = nat_to(world, public, 443)
-    assert [n.translated for n in nats] == [vip], nats
+    assert translated(world, public, 443) == [vip], nats
     wait(world, "IPVS on every node", lambda: ipvs_everywhere(vip, 443, WEB_PODS, 8443))
     got = answers(w.INET, public, 443, n=12)
     assert None not in got and set(got) <= set(WEB_PODS), got
@@ -172,7 +183,7 @@ def test_s3_vip_move_nat_follows(world: World, request: pytest.FixtureRequest) -
         t0 = time.monotonic()
         world.cluster.core.patch_namespaced_service("web", NS, {"metadata": {"annotations": {"bmlb.io/ip": new}}})
         nat_moved = wait(world, "NAT translated to the new VIP",
-                         lambda: [n.translated for n in nat_to(world, public, 443)] == [new])
+                         lambda: translated(world, public, 443) == [new])
         ipvs_moved = wait(world, "IPVS on the new VIP only",
                           lambda: ipvs_everywhere(new, 443, WEB_PODS, 8443)
                           and all(f"TCP {old}:443" not in w.ipvs_services(ns) for ns, _ in w.NODES.values()))

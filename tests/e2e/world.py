@@ -185,6 +185,7 @@ class Relay:
         for s in (a, b):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+            s.close()  # the other pump then stops on EBADF
 
     def isolate(self, ns: str) -> None:
         """The node loses the control plane: open connections are cut, new ones refused."""
@@ -194,6 +195,7 @@ class Relay:
         for s in conns:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+            s.close()
 
     def restore(self, ns: str) -> None:
         self.cut.discard(ns)
@@ -206,36 +208,36 @@ class Relay:
 
 
 class TwinSync:
-    """After every commit on the simulator, apply its RUNNING config to the twin namespace."""
+    """After every commit on the simulator, apply its RUNNING config to the twin namespace.
 
-    def __init__(self, sim: Simulator) -> None:
+    The running config itself is watched, not the simulator's commit counter: that counts
+    commit jobs when they are queued, before the running config changes."""
+
+    def __init__(self, sim: Simulator, interval: float = 0.1) -> None:
         self.sim = sim
-        self.applied_commits = -1
+        self.interval = interval
+        self.running = ""
         self.applied_at = 0.0
         self.applies = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._cond = threading.Condition()
         self.apply_now()
         self._thread = threading.Thread(target=self._loop, name="twin-sync", daemon=True)
         self._thread.start()
 
     def apply_now(self) -> None:
-        commits = self.sim.device.commits
         xml = self.sim.running_xml()
         try:
             twin.apply(xml, FW, FW_INTERFACES)
-        except Exception as err:  # reported by the tests (twin_errors), the loop goes on
-            self.errors.append(f"commit {commits}: {err}")
-        with self._cond:
-            self.applied_commits = commits
-            self.applied_at = time.monotonic()
-            self.applies += 1
-            self._cond.notify_all()
+        except Exception as err:  # reported by the tests (twin.errors), the loop goes on
+            self.errors.append(f"apply {self.applies}: {err}")
+        self.running = xml
+        self.applied_at = time.monotonic()
+        self.applies += 1
 
     def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            if self.sim.device.commits != self.applied_commits:
+        while not self._stop.wait(self.interval):
+            if self.sim.running_xml() != self.running:
                 self.apply_now()
 
     def close(self) -> None:
@@ -419,6 +421,13 @@ def running_nat(xml: str) -> list[Nat]:
     return out
 
 
+def running_routes(xml: str) -> list[tuple[str, str]]:
+    """(destination, next hop) of every static route of the running config's virtual routers."""
+    root = ET.fromstring(xml)
+    return [(e.findtext("destination", ""), e.findtext("nexthop/ip-address", ""))
+            for e in root.iterfind(".//virtual-router/entry/routing-table/ip/static-route/entry")]
+
+
 def running_addresses(xml: str) -> dict[str, str]:
     """Address objects (name -> value) of vsys1 and shared."""
     root = ET.fromstring(xml)
@@ -448,7 +457,7 @@ def mentions(xml: str, addr: str) -> list[str]:
     return hits
 
 
-def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.1) -> float:
+def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.3) -> float:
     """Seconds until fn() is truthy; AssertionError with the last value after `timeout`."""
     t0 = time.monotonic()
     last: Any = None
