@@ -11,7 +11,7 @@ echo "[bmlb tests] ruff and import layering"
 .venv/bin/lint-imports --no-cache
 
 echo "[bmlb tests] host suite"
-.venv/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/kernel
+.venv/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/kernel --ignore=tests/e2e/test_lab.py
 
 # --- install paths (issue 19): the image, built from the Dockerfile and run -------------------
 # The wheel test is in the host suite (tests/deploy/test_wheel.py). The image is built with
@@ -26,4 +26,13 @@ fi
 if [[ -x tests/kernel/run-in-vm.sh && ${BMLB_SKIP_KERNEL:-0} != 1 ]]; then
     echo "[bmlb tests] kernel suite (real IPVS in a qemu VM)"
     tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q -p no:cacheprovider tests/kernel
+fi
+
+# The end-to-end packet lab (issue 14): control plane, agents on kernel IPVS and the firewall
+# twin in ONE more VM boot (tests/e2e/world.py), with the twin's own kernel tests. BMLB_SKIP_E2E=1
+# leaves it out.
+if [[ -x tests/kernel/run-in-vm.sh && ${BMLB_SKIP_KERNEL:-0} != 1 && ${BMLB_SKIP_E2E:-0} != 1 ]]; then
+    echo "[bmlb tests] end-to-end lab (real packets through the firewall twin and kernel IPVS, in a qemu VM)"
+    BMLB_VM_TIMEOUT=${BMLB_VM_TIMEOUT:-1800} tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q -p no:cacheprovider \
+        -rA tests/e2e/test_lab.py tests/e2e/test_twin_kernel.py
 fi

@@ -29,7 +29,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,19 +185,21 @@ def _reply_udp(sock: socket.socket, name: str) -> None:
 
 
 class Servers:
-    """Every backend's TCP and UDP servers, served by one thread."""
+    """Every backend's TCP and UDP servers, served by one thread. `backends`: name -> namespace
+    (default: this lab's b1..b3); each answers with its name on `tcp_ports` and `udp_ports`."""
 
-    def __init__(self) -> None:
+    def __init__(self, backends: Mapping[str, str] | None = None, *, tcp_ports: tuple[int, ...] = TCP_PORTS,
+                 udp_ports: tuple[int, ...] = UDP_PORTS) -> None:
         self._sel = selectors.DefaultSelector()
         self._stop = False
         self._socks: list[socket.socket] = []
-        for name in BACKENDS:
-            with netns(ns_of(name)):
-                for port in TCP_PORTS:
+        for name, ns in (backends or {b: ns_of(b) for b in BACKENDS}).items():
+            with netns(ns):
+                for port in tcp_ports:
                     s = socket.create_server(("0.0.0.0", port), reuse_port=False)
                     s.setblocking(False)
                     self._register(s, ("accept", name))
-                for port in UDP_PORTS:
+                for port in udp_ports:
                     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
                     u.bind(("0.0.0.0", port))

@@ -82,6 +82,7 @@ mount -t overlay -o lowerdir=/host,upperdir=/mem/up,workdir=/mem/work root /newr
 R=/newroot; mkdir -p $R/lib/modules $R/run $R/tmp
 mount -t proc proc $R/proc; mount -t sysfs sys $R/sys; mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm; mount -t devpts pts $R/dev/pts; mount -t tmpfs shm $R/dev/shm
+ln -sf /proc/self/fd $R/dev/fd   # bash process substitution (<(...)) needs /dev/fd
 mount -t tmpfs run $R/run; mount -t tmpfs tmp $R/tmp; chmod 1777 $R/tmp
 mkdir -p $R/run/job $R/run/netns; mount --bind /job $R/run/job
 mount --bind /lib/modules $R/lib/modules; mkdir -p "$R$WORKDIR"; p9 rw work "$R$WORKDIR"

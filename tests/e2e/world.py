@@ -1,0 +1,485 @@
+"""The end-to-end packet lab (issue 14): bmlb's whole loop, judged from packets.
+
+Runs as root inside the qemu VM of tests/kernel/run-in-vm.sh (one boot for all scenarios).
+
+    netns e2e-inet (untrust client)     netns e2e-fw: the firewall twin      netns e2e-sw: bridge br0
+      eth0 203.0.113.100/24 ── veth ──  untrust0 = ethernet1/1                (the node subnet)
+    netns e2e-office (trust client)       k8s0 = ethernet1/4 ── veth ───────  fw
+      eth0 10.0.0.10, .66/24 ── veth ── trust0 = ethernet1/2                 n1 n2
+                                                                               │  │
+    netns e2e-node1..2: eth0 10.96.0.11-12/16, default via the firewall 10.96.0.1,
+      `bmlb agent --backend kernel` (IPVS and bmlb0 in this namespace), bridge cni0 10.244.N.1/24,
+      routes to the other nodes' pod subnets; the "CNI" masquerades traffic a node forwards to
+      a pod of another node (kube-proxy does this in IPVS mode; bmlb does not: see README/report)
+    netns e2e-pod-Nx: eth0 10.244.N.1x/24: TCP 8080/8443 and UDP 5353 echo servers that answer
+      with the pod's name (threads of the test process, tests/kernel/lab.py's Servers)
+
+The control plane runs in the VM's root namespace on its loopback: the test API server
+(kapilite + etcd), the PAN-OS simulator (HTTPS, in this process) and `bmlb controller`. Each
+agent runs inside its node namespace (`ip netns exec`), so it programs that namespace's IPVS;
+it reaches the API server through a relay of this process that listens on 127.0.0.1:PORT
+inside each node namespace and connects to 127.0.0.1:PORT in the root namespace (TLS passes
+through untouched; the server certificate is for 127.0.0.1). Cutting a node's relay is how a
+node "loses its link" to the control plane.
+
+The twin: after every commit on the simulator (its commit counter), its RUNNING config (XML)
+is applied to netns e2e-fw with tests/e2e/twin (nftables DNAT and security rules, routes with
+ECMP). The firewall's virtual router has ECMP on (max-path 2) and L4 multipath hashing, so
+the flows of one client spread over the nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.localcluster import ROOT
+from firewall.sim import Simulator
+from firewall.sim.defaults import FIREWALL_CONFIG
+from tests.e2e import twin
+from tests.kernel.lab import Servers, ip_batch, netns, sysctl
+
+FW, SW, INET, OFFICE = "e2e-fw", "e2e-sw", "e2e-inet", "e2e-office"
+FW_INTERFACES = {"ethernet1/1": "untrust0", "ethernet1/2": "trust0", "ethernet1/4": "k8s0"}
+INET_ADDR = "203.0.113.100"
+OFFICE_ADDR, OFFICE_BLOCKED = "10.0.0.10", "10.0.0.66"
+# Two nodes keep the VM affordable under TCG (no KVM on CI machines): every Python process
+# costs ~20 s of emulated CPU to start.
+NODES = {f"node-{i}": (f"e2e-node{i}", f"10.96.0.{10 + i}") for i in (1, 2)}
+PODS = {f"pod-{i}{x}": (f"node-{i}", f"10.244.{i}.{10 + j}") for i in (1, 2) for j, x in enumerate("abc")}
+TCP_PORTS, UDP_PORTS = (8080, 8443), (5353,)
+HOME = "bmlb-system"
+TIMEOUT = 2.0
+
+
+def pod_ns(pod: str) -> str:
+    return f"e2e-{pod}"
+
+
+NAMESPACES = (FW, SW, INET, OFFICE, *(ns for ns, _ in NODES.values()), *(pod_ns(p) for p in PODS))
+
+
+def sh(cmd: str, *, ns: str | None = None, check: bool = True) -> str:
+    """A shell script in namespace `ns` (ip netns exec), or here."""
+    argv = [*(["ip", "netns", "exec", ns] if ns else []), "sh", "-ec", cmd]
+    r = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and r.returncode:
+        raise RuntimeError(f"{cmd!r} in {ns or 'root'} failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def build_topology() -> None:
+    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in NAMESPACES),
+                   capture_output=True, text=True, check=False)  # leftovers of an interrupted run
+    root = [f"netns add {n}" for n in NAMESPACES]
+    root += [f"link add untrust0 netns {FW} type veth peer name eth0 netns {INET}",
+             f"link add trust0 netns {FW} type veth peer name eth0 netns {OFFICE}",
+             f"link add k8s0 netns {FW} type veth peer name fw netns {SW}"]
+    per: dict[str, list[str]] = defaultdict(list)
+    per[SW] += ["link set lo up", "link add br0 type bridge", "link set br0 up", "link set fw master br0",
+                "link set fw up"]
+    per[FW] += ["link set lo up", *(f"link set {i} up" for i in FW_INTERFACES.values())]
+    per[INET] += ["link set lo up", "link set eth0 up", f"addr add {INET_ADDR}/24 dev eth0",
+                  "route add default via 203.0.113.2"]
+    per[OFFICE] += ["link set lo up", "link set eth0 up", f"addr add {OFFICE_ADDR}/24 dev eth0",
+                    f"addr add {OFFICE_BLOCKED}/24 dev eth0", "route add default via 10.0.0.1"]
+    for i, (node, (ns, addr)) in enumerate(NODES.items(), start=1):
+        root.append(f"link add eth0 netns {ns} type veth peer name n{i} netns {SW}")
+        per[SW] += [f"link set n{i} master br0", f"link set n{i} up"]
+        per[ns] += ["link set lo up", f"addr add {addr}/16 dev eth0", "link set eth0 up",
+                    "route add default via 10.96.0.1", "link add cni0 type bridge",
+                    f"addr add 10.244.{i}.1/24 dev cni0", "link set cni0 up"]
+        per[ns] += [f"route add 10.244.{j}.0/24 via {a}" for j, (_, a) in enumerate(NODES.values(), start=1)
+                    if j != i]
+        for pod, (on, paddr) in PODS.items():
+            if on != node:
+                continue
+            veth = f"v-{pod}"
+            root.append(f"link add {veth} netns {ns} type veth peer name eth0 netns {pod_ns(pod)}")
+            per[ns] += [f"link set {veth} master cni0", f"link set {veth} up"]
+            per[pod_ns(pod)] += ["link set lo up", f"addr add {paddr}/24 dev eth0", "link set eth0 up",
+                                 f"route add default via 10.244.{i}.1"]
+    ip_batch(root)
+    for ns, lines in per.items():
+        ip_batch(lines, ns=ns)
+    with netns(FW):  # L4 hashing: one client's flows spread over the ECMP next hops
+        sysctl("net.ipv4.fib_multipath_hash_policy", "1")
+    for ns, _ in NODES.values():
+        with netns(ns):
+            sysctl("net.ipv4.ip_forward", "1")
+        # The "CNI": a node forwarding to another node's pod masquerades (kube-proxy's IPVS-mode
+        # rule), so the reply comes back through the node that holds the IPVS connection.
+        # e2e_probe counts what reaches the node from the internet client.
+        sh(f"""nft -f - <<'EOF'
+table ip e2e_cni {{
+  chain post {{ type nat hook postrouting priority 100; oifname "eth0" ip daddr 10.244.0.0/16 masquerade; }}
+}}
+table inet e2e_probe {{
+  counter from_internet {{ }}
+  chain pre {{ type filter hook prerouting priority -300; ip saddr {INET_ADDR} counter name from_internet; }}
+}}
+EOF""", ns=ns)
+
+
+def teardown_topology() -> None:
+    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in NAMESPACES),
+                   capture_output=True, text=True, check=False)
+
+
+class Relay:
+    """127.0.0.1:port inside each node namespace -> 127.0.0.1:port here (the API server)."""
+
+    def __init__(self, port: int, namespaces: list[str]) -> None:
+        self.port = port
+        self.cut: set[str] = set()
+        self.conns: dict[str, list[socket.socket]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._listeners: list[socket.socket] = []
+        for ns in namespaces:
+            with netns(ns):
+                s = socket.create_server(("127.0.0.1", port))
+            self._listeners.append(s)
+            threading.Thread(target=self._accept, args=(ns, s), name=f"relay-{ns}", daemon=True).start()
+
+    def _accept(self, ns: str, listener: socket.socket) -> None:
+        while True:
+            try:
+                down, _ = listener.accept()
+            except OSError:
+                return
+            if ns in self.cut:
+                down.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                up.settimeout(None)
+            except OSError:
+                down.close()
+                continue
+            with self._lock:
+                self.conns[ns] += [down, up]
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()  # the other pump then stops on EBADF
+
+    def isolate(self, ns: str) -> None:
+        """The node loses the control plane: open connections are cut, new ones refused."""
+        self.cut.add(ns)
+        with self._lock:
+            conns, self.conns[ns] = self.conns[ns], []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def restore(self, ns: str) -> None:
+        self.cut.discard(ns)
+
+    def close(self) -> None:
+        for s in self._listeners:
+            s.close()
+        for ns in list(self.conns):
+            self.isolate(ns)
+
+
+class TwinSync:
+    """After every commit on the simulator, apply its RUNNING config to the twin namespace.
+
+    The running config itself is watched, not the simulator's commit counter: that counts
+    commit jobs when they are queued, before the running config changes."""
+
+    def __init__(self, sim: Simulator, interval: float = 0.1) -> None:
+        self.sim = sim
+        self.interval = interval
+        self.running = ""
+        self.applied_at = 0.0
+        self.applies = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self.apply_now()
+        self._thread = threading.Thread(target=self._loop, name="twin-sync", daemon=True)
+        self._thread.start()
+
+    def apply_now(self) -> None:
+        xml = self.sim.running_xml()
+        try:
+            twin.apply(xml, FW, FW_INTERFACES)
+        except Exception as err:  # reported by the tests (twin.errors), the loop goes on
+            self.errors.append(f"apply {self.applies}: {err}")
+        self.running = xml
+        self.applied_at = time.monotonic()
+        self.applies += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.sim.running_xml() != self.running:
+                self.apply_now()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+@dataclass
+class Process:
+    """A bmlb process: its Popen and its log."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, n: int = 4000) -> str:
+        return f"--- {self.name}\n{self.log.read_text(errors='replace')[-n:]}"
+
+
+def spawn(name: str, args: list[str], *, env: dict[str, str], logdir: Path, ns: str | None = None) -> Process:
+    log = logdir / f"{name}.log"
+    prefix = ["ip", "netns", "exec", ns] if ns else []
+    with log.open("ab") as out:
+        popen = subprocess.Popen([*prefix, sys.executable, "-m", "controller.cli", *args], env=env, stdout=out,
+                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    return Process(name, popen, log)
+
+
+def progress(msg: str, t0: float) -> None:
+    print(f"[e2e {time.monotonic() - t0:6.1f}s] {msg}", flush=True)
+
+
+def sim_config() -> str:
+    """The simulator's firewall with ECMP on in its virtual router (bmlb never sets ECMP)."""
+    ecmp = "<ecmp><enable>yes</enable><max-path>2</max-path></ecmp>"
+    return FIREWALL_CONFIG.replace("<routing-table>", ecmp + "<routing-table>", 1)
+
+
+# ---------------------------------------------------------------- clients (packets)
+
+
+def tcp_ask(ns: str, dst: str, port: int, *, src: str | None = None, timeout: float = TIMEOUT) -> str:
+    """One TCP connection from namespace `ns`: connect, send a line, read the answering pod's name."""
+    with netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        if src:
+            s.bind((src, 0))
+        s.connect((dst, port))
+        s.sendall(b"?\n")
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(256)
+            if not chunk:
+                raise ConnectionError("closed without an answer")
+            buf += chunk
+        return buf.split(b"\n", 1)[0].decode()
+    finally:
+        with contextlib.suppress(OSError):  # RST: no TIME_WAIT left in IPVS and conntrack
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+
+
+def udp_ask(ns: str, dst: str, port: int, *, timeout: float = TIMEOUT) -> str:
+    with netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(b"?\n", (dst, port))
+        data, peer = s.recvfrom(2048)
+        if peer != (dst, port):
+            raise ConnectionError(f"reply from {peer}, not from {dst}:{port}")
+        return data.decode().strip()
+    finally:
+        s.close()
+
+
+def reaches(ns: str, dst: str, port: int, **kw: Any) -> str | None:
+    try:
+        return tcp_ask(ns, dst, port, **kw)
+    except OSError:
+        return None
+
+
+@dataclass
+class Steady:
+    """A client opening one short TCP connection every `interval` seconds; counts failures."""
+
+    ns: str
+    dst: str
+    port: int
+    interval: float = 0.05
+    ok: int = 0
+    failed: list[tuple[float, str]] = field(default_factory=list)
+    answered_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Steady:
+        self._thread = threading.Thread(target=self._run, name="steady", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                who = tcp_ask(self.ns, self.dst, self.port)
+                self.ok += 1
+                self.answered_by[who] += 1
+            except OSError as err:
+                self.failed.append((time.monotonic(), repr(err)))
+            self._stop.wait(self.interval)
+
+
+# ---------------------------------------------------------------- what the kernel and the twin hold
+
+
+def ipvs_services(ns: str) -> dict[str, set[str]]:
+    """`ipvsadm -Ln` in a node namespace: "TCP 10.96.100.1:443" -> {"10.244.1.10:8443", ...} (weight > 0)."""
+    out: dict[str, set[str]] = {}
+    current = None
+    for line in sh("ipvsadm -Ln", ns=ns).splitlines()[3:]:
+        f = line.split()
+        if f[0] == "->":
+            if current is not None and int(f[3]) > 0:
+                out[current].add(f[1])
+        else:
+            current = f"{f[0]} {f[1]}"
+            out[current] = set()
+    return out
+
+
+def fw_routes() -> str:
+    return sh("ip -4 route show proto 199", ns=FW)
+
+
+def internet_packets_on_nodes() -> int:
+    total = 0
+    for ns, _ in NODES.values():
+        m = re.search(r"packets (\d+)", sh("nft list counter inet e2e_probe from_internet", ns=ns))
+        total += int(m.group(1)) if m else 0
+    return total
+
+
+@dataclass(frozen=True)
+class Nat:
+    name: str
+    destination: tuple[str, ...]
+    service: str
+    translated: str | None
+    port: str | None
+
+
+def running_nat(xml: str) -> list[Nat]:
+    """The NAT rules of vsys1 in a running config, read straight from the XML."""
+    root = ET.fromstring(xml)
+    out = []
+    for e in root.iterfind(".//vsys/entry/rulebase/nat/rules/entry"):
+        out.append(Nat(e.get("name", ""), tuple(m.text or "" for m in e.iterfind("destination/member")),
+                       e.findtext("service", ""), e.findtext("destination-translation/translated-address"),
+                       e.findtext("destination-translation/translated-port")))
+    return out
+
+
+def running_routes(xml: str) -> list[tuple[str, str]]:
+    """(destination, next hop) of every static route of the running config's virtual routers."""
+    root = ET.fromstring(xml)
+    return [(e.findtext("destination", ""), e.findtext("nexthop/ip-address", ""))
+            for e in root.iterfind(".//virtual-router/entry/routing-table/ip/static-route/entry")]
+
+
+def running_addresses(xml: str) -> dict[str, str]:
+    """Address objects (name -> value) of vsys1 and shared."""
+    root = ET.fromstring(xml)
+    out = {}
+    for e in [*root.iterfind(".//vsys/entry/address/entry"), *root.iterfind("./shared/address/entry")]:
+        for kind in ("ip-netmask", "ip-range", "fqdn"):
+            if e.findtext(kind):
+                out[e.get("name", "")] = e.findtext(kind, "")
+    return out
+
+
+def resolve(xml: str, value: str) -> str:
+    """A rule member as an address: an address object's value, or the literal itself."""
+    return running_addresses(xml).get(value, value).split("/")[0]
+
+
+def mentions(xml: str, addr: str) -> list[str]:
+    """Every rule, address object and route of the running config that holds `addr`."""
+    root = ET.fromstring(xml)
+    hits = []
+    for path in (".//vsys/entry/rulebase/*/rules/entry", ".//vsys/entry/address/entry",
+                 ".//virtual-router/entry/routing-table/ip/static-route/entry"):
+        for e in root.iterfind(path):
+            text = ET.tostring(e, encoding="unicode")
+            if re.search(rf"[>\s\"]{re.escape(addr)}[</\s\"-]", text):
+                hits.append(f"{path.split('/')[-2]} {e.get('name')}")
+    return hits
+
+
+def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.3) -> float:
+    """Seconds until fn() is truthy; AssertionError with the last value after `timeout`."""
+    t0 = time.monotonic()
+    last: Any = None
+    while time.monotonic() - t0 < timeout:
+        try:
+            last = fn()
+        except Exception as err:  # the thing being waited on may not exist yet
+            last = err
+        if last:
+            return time.monotonic() - t0
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+@contextlib.contextmanager
+def pod_servers() -> Iterator[Servers]:
+    servers = Servers({p: pod_ns(p) for p in PODS}, tcp_ports=TCP_PORTS, udp_ports=UDP_PORTS)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+def in_subnet(addr: str, net: str) -> bool:
+    return ipaddress.ip_address(addr) in ipaddress.ip_network(net)
