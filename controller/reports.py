@@ -159,7 +159,7 @@ def sarif(findings: Sequence[Finding], *, strict: bool = False) -> str:
     results = []
     for f in findings:
         loc = locate(f)
-        physical: dict[str, Any] = {"artifactLocation": {"uri": urllib.parse.quote(loc.file)}}
+        physical: dict[str, Any] = {"artifactLocation": {"uri": urllib.parse.quote(loc.file, errors="surrogatepass")}}
         if loc.line:
             physical["region"] = {"startLine": loc.line}
         results.append({

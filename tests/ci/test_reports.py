@@ -18,7 +18,7 @@ import junitparser
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from controller import reports
@@ -180,6 +180,7 @@ def findings_strategy() -> Any:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(findings_strategy(), st.booleans())
+@example([Finding(origin="\ud800:0", object="", path="", message="", severity=Severity.ERROR, line=0)], False)
 def test_every_format_is_a_valid_document_for_any_string(findings: list[Finding], strict: bool) -> None:
     docs = [Document(f.origin.rpartition(":")[0], int(f.origin.rpartition(":")[2]), {"kind": f.object}, f.line)
             for f in findings]
