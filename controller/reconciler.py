@@ -61,10 +61,12 @@ class Reconciler:
     def _settings(self) -> tuple[float, float]:
         debounce, resync = self.default_debounce, self.default_resync
         for body in self.index.bodies("Firewall"):  # read every second: never a full snapshot
-            spec = body.get("spec") or {}
-            commit = spec.get("commit") or {}
-            debounce = min(debounce, float(commit.get("debounceSeconds", debounce)))
-            resync = min(resync, float(spec.get("resyncSeconds", resync)))
+            spec = body.get("spec")
+            spec = spec if isinstance(spec, dict) else {}
+            commit = spec.get("commit")
+            commit = commit if isinstance(commit, dict) else {}
+            debounce = min(debounce, _seconds(commit.get("debounceSeconds"), debounce))
+            resync = min(resync, _seconds(spec.get("resyncSeconds"), resync))
         return debounce, resync
 
     async def run(self, stopped: Callable[[], bool]) -> None:
@@ -235,3 +237,10 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _seconds(value: object, default: float) -> float:
+    """A Firewall's period as a float; anything else (the compile reports it) leaves the default."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return default
+    return float(value)
