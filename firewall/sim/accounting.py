@@ -10,6 +10,9 @@ from typing import Any
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._zero()
+
+    def _zero(self) -> None:
         self._counts: Counter[str] = Counter()
         self._commits = 0
         self._faults = 0
@@ -57,15 +60,7 @@ class Stats:
 
     def reset(self) -> None:
         with self._lock:
-            self._counts.clear()
-            self._commits = 0
-            self._faults = 0
-            self._bytes_in = 0
-            self._bytes_out = 0
-            self._job_polls = 0
-            self._poll_bytes_in = 0
-            self._poll_bytes_out = 0
-            self._moves = 0
+            self._zero()
 
     def snapshot(self) -> dict[str, Any]:
         """{"requests": {kind: n, ..., "total": n}, "config": n (all config actions),
