@@ -1,14 +1,14 @@
 """Fixtures of the end-to-end packet lab (tests/e2e/world.py), and its summary table.
 
-The lab runs only inside the qemu VM (BMLB_KERNEL_VM=1, set by tests/kernel/run-in-vm.sh):
-    tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q tests/e2e/test_lab.py -s
-Elsewhere its tests skip. The twin's own tests (test_twin_semantics.py) run anywhere.
+The lab's control plane runs on the host (tests/e2e/host.py), its kernel side in the qemu VM:
+    .venv/bin/python -m tests.e2e.host tests/kernel/run-in-vm.sh .venv/bin/python -m pytest -q tests/e2e/test_lab.py
+Elsewhere (no BMLB_E2E_LAB, or not in the VM) its tests skip. The twin's own tests run anywhere.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -20,13 +20,13 @@ from typing import Any
 import kubernetes
 import pytest
 
-from controller.localcluster import Cluster, apply_crds
-from firewall.sim import Simulator
+from controller.localcluster import Cluster
 from tests.e2e import world as w
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"
+LAB = os.environ.get("BMLB_E2E_LAB", "")
 LAB_TESTS = "test_lab.py"
-STARTUP = 1200.0  # seconds for the processes to come up (TCG on a busy 2-core machine: minutes)
+STARTUP = 900.0  # seconds for the agents to come up (TCG on a busy 2-core machine: minutes)
 
 
 @dataclass
@@ -41,109 +41,96 @@ RESULTS: dict[str, Row] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if IN_VM:  # the VM's own loopback is down at boot; the control plane listens on it
+    if IN_VM:  # the VM's own loopback is down at boot
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if IN_VM and LAB:  # the user-mode NIC to the host's control plane (tests/e2e/host.py);
+        # renamed: the lab's node namespaces get veths called eth0 created from here
+        nic = ["link set eth0 name host0", "link set host0 up", "addr add 10.0.2.15/24 dev host0"]
+        subprocess.run(["ip", "-batch", "-"], input="\n".join(nic) + "\n", text=True, check=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.path)).name != LAB_TESTS or Path(str(item.path)).parent != Path(__file__).parent:
             continue
-        item.add_marker(pytest.mark.timeout(1800))
-        if not IN_VM:
+        item.add_marker(pytest.mark.timeout(1200))
+        if not (IN_VM and LAB):
             item.add_marker(pytest.mark.skip(
-                reason="end-to-end lab: runs in the VM (tests/kernel/run-in-vm.sh .venv/bin/python -m pytest "
+                reason="end-to-end lab: runs in the VM with the control plane on the host "
+                       "(.venv/bin/python -m tests.e2e.host tests/kernel/run-in-vm.sh .venv/bin/python -m pytest "
                        "tests/e2e/test_lab.py)"))
 
 
 @dataclass
 class World:
     cluster: Cluster
-    sim: Simulator
+    host: w.Host
     twin: w.TwinSync
     relay: w.Relay
-    apiserver: Any
+    kubeconfig: Path
     logdir: Path
-    controller: w.Process
     agents: dict[str, w.Process] = field(default_factory=dict)
-    _seen: int = 0
 
-    def start_controller(self) -> w.Process:
-        self.controller = w.spawn(
-            "controller", ["controller", "--kubeconfig", str(self.apiserver.kubeconfig), "--namespace", w.HOME,
-                           "--peering", "", "--debounce", "0.3", "--resync", "3600"],
-            env=self.apiserver.env(), logdir=self.logdir)
-        return self.controller
+    def running_xml(self) -> str:
+        return self.host.running_xml()
 
     def start_agent(self, node: str) -> w.Process:
         ns, addr = w.NODES[node]
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         self.agents[node] = w.spawn(
-            f"agent-{node}", ["agent", "--node", node, "--backend", "kernel", "--kubeconfig",
-                              str(self.apiserver.kubeconfig), "--lease-namespace", w.HOME, "--address", addr,
-                              "--drain-timeout", "30"],
-            env=self.apiserver.env(), logdir=self.logdir, ns=ns)
+            f"agent-{node}", ["agent", "--node", node, "--backend", "kernel", "--kubeconfig", str(self.kubeconfig),
+                              "--lease-namespace", w.HOME, "--address", addr, "--drain-timeout", "30"],
+            env=env, logdir=self.logdir, ns=ns)
         return self.agents[node]
 
-    def controller_says(self, t0: float) -> bool:
-        """Print the controller log's new lines while waiting for it (startup is slow under TCG)."""
-        text = self.controller.log.read_text(errors="replace")
-        if len(text) != self._seen:
-            for line in text[self._seen:].splitlines()[-3:]:
-                w.progress(f"controller: {line[:150]}", t0)
-            self._seen = len(text)
-        return True
-
     def logs(self) -> str:
-        procs = [self.controller, *self.agents.values()]
         ps = subprocess.run(["sh", "-c", "free -m; ps -eo pid,rss,etime,time,args | cut -c1-150"],
                             capture_output=True, text=True, check=False).stdout
-        twin_errors = "".join(f"\ntwin: {e}" for e in self.twin.errors[-5:])
-        return ps + "\n".join(f"{p.tail()}\n(exit: {p.popen.poll()})" for p in procs) + twin_errors
+        twin_errors = "".join(f"\ntwin: {e}" for e in self.twin.errors[-5:]) if self.twin else ""
+        try:
+            controller = self.host.controller_log()
+        except OSError as err:
+            controller = f"(controller log unreachable: {err})"
+        agents = "\n".join(f"{p.tail()}\n(exit: {p.popen.poll()})" for p in self.agents.values())
+        return f"{ps}\n--- controller (host)\n{controller}\n{agents}{twin_errors}"
 
 
 @pytest.fixture(scope="session")
-def world(apiserver: Any, kube_api: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    logdir = tmp_path_factory.mktemp("e2e-logs")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    lab = json.loads(Path(LAB).read_text())
+    logdir = Path(lab["logdir"])
+    kubeconfig = Path(lab["kubeconfig"])
     t0 = time.monotonic()
-    w.progress("API server up", t0)
     w.build_topology()
     w.progress("namespaces built", t0)
     stack = contextlib.ExitStack()
     try:
-        cluster = Cluster(kube_api, Path(apiserver.kubeconfig))
-        apply_crds(cluster)
-        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": w.HOME}})
-        w.progress("CRDs served", t0)
-        relay = w.Relay(apiserver.port, [ns for ns, _ in w.NODES.values()])
+        relay = w.Relay(lab["api_port"], [None, *(ns for ns, _ in w.NODES.values())], lab["guest_host"])
         stack.callback(relay.close)
-        # The processes start first: under TCG their imports take the longest.
-        the_world = World(cluster, None, None, relay, apiserver, logdir, controller=None)  # type: ignore[arg-type]
-        the_world.start_controller()
-        stack.callback(lambda: the_world.controller.stop())
-        for node in w.NODES:
+        host = w.Host(lab["guest_host"], lab["ctl_port"])
+        the_world = World(None, host, None, relay, kubeconfig, logdir)  # type: ignore[arg-type]
+        for node in w.NODES:  # first: under TCG their start-up takes the longest
             the_world.start_agent(node)
         stack.callback(lambda: [a.stop() for a in the_world.agents.values()])
-        sim = stack.enter_context(Simulator.start(commit_seconds=0.05, config_xml=w.sim_config()))
-        the_world.sim = sim
-        the_world.twin = w.TwinSync(sim)
+        client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+        stack.callback(client.close)
+        the_world.cluster = Cluster(client, kubeconfig)
+        twin_feed = w.Host(lab["guest_host"], lab["ctl_port"])  # its own connection for the long poll
+        the_world.twin = w.TwinSync(lambda: twin_feed.running_xml(wait=True))
         stack.callback(the_world.twin.close)
         stack.enter_context(w.pod_servers())
-        w.progress("controller and agents started; twin applied, relay and pod servers up", t0)
-        cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "edge-creds", "namespace": w.HOME},
-                       "data": {"apiKey": base64.b64encode(sim.api_key("admin").encode()).decode(),
-                                "username": base64.b64encode(b"admin").decode()}})
-        cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "Firewall", "metadata": {"name": "edge"},
-                       "spec": {"host": sim.host, "port": sim.port, "caBundle": Path(sim.ca_file).read_text(),
-                                "credentialsSecret": {"name": "edge-creds", "namespace": w.HOME},
-                                "routing": {"mode": "routed", "ecmp": {"maxPaths": 2}, "split": 8,
-                                            "pathMonitor": {"enabled": False}}}})
-        coordination = kubernetes.client.CoordinationV1Api(kube_api)
+        w.progress("agents started; twin applied, relays and pod servers up", t0)
+        coordination = kubernetes.client.CoordinationV1Api(client)
         try:
             w.wait_until("every agent's Lease", lambda: all(
                 coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME) for n in w.NODES), STARTUP, 2.0)
-            w.progress("agents hold their Leases", t0)
-            w.wait_until("the controller's status on the Firewall", lambda: the_world.controller_says(t0)
-                         and (cluster.get("Firewall", "edge").get("status") or {}).get("conditions"), STARTUP, 2.0)
+            first = {n: coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME).spec.renew_time for n in w.NODES}
+            w.wait_until("every agent renewing its Lease (its loop runs)", lambda: all(
+                coordination.read_namespaced_lease(f"bmlb-node-{n}", w.HOME).spec.renew_time != first[n]
+                for n in w.NODES), STARTUP, 2.0)
+            w.progress("agents hold and renew their Leases", t0)
+            w.wait_until("the controller's status on the Firewall", lambda: (
+                the_world.cluster.get("Firewall", "edge").get("status") or {}).get("conditions"), STARTUP, 2.0)
         except AssertionError as err:
             raise AssertionError(f"{err}\n{the_world.logs()}") from None
         w.progress("controller reports on the Firewall: the lab is up", t0)

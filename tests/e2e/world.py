@@ -14,16 +14,18 @@ Runs as root inside the qemu VM of tests/kernel/run-in-vm.sh (one boot for all s
     netns e2e-pod-Nx: eth0 10.244.N.1x/24: TCP 8080/8443 and UDP 5353 echo servers that answer
       with the pod's name (threads of the test process, tests/kernel/lab.py's Servers)
 
-The control plane runs in the VM's root namespace on its loopback: the test API server
-(kapilite + etcd), the PAN-OS simulator (HTTPS, in this process) and `bmlb controller`. Each
-agent runs inside its node namespace (`ip netns exec`), so it programs that namespace's IPVS;
-it reaches the API server through a relay of this process that listens on 127.0.0.1:PORT
-inside each node namespace and connects to 127.0.0.1:PORT in the root namespace (TLS passes
-through untouched; the server certificate is for 127.0.0.1). Cutting a node's relay is how a
-node "loses its link" to the control plane.
+The control plane runs on the HOST, at host speed (tests/e2e/host.py starts it and then this VM):
+the test API server (kapilite + etcd), the PAN-OS simulator and `bmlb controller`. The VM has one
+user-mode NIC (host0 10.0.2.15, restrict=on) that reaches nothing but 10.0.2.100:PORT for the API
+server's and the lab control service's ports. Each agent runs inside its node namespace
+(`ip netns exec`), so it programs that namespace's IPVS; it reaches the API server through a relay
+of this process that listens on 127.0.0.1:PORT inside each node namespace (and in the root
+namespace, for the tests' own client) and connects to 10.0.2.100:PORT (TLS passes through
+untouched; the server certificate is for 127.0.0.1). Cutting a node's relay is how a node "loses
+its link" to the control plane.
 
-The twin: after every commit on the simulator (its commit counter), its RUNNING config (XML)
-is applied to netns e2e-fw with tests/e2e/twin (nftables DNAT and security rules, routes with
+The twin: whenever the simulator's RUNNING config (XML, from the control service) changes, it is
+applied to netns e2e-fw with tests/e2e/twin (nftables DNAT and security rules, routes with
 ECMP). The firewall's virtual router has ECMP on (max-path 2) and L4 multipath hashing, so
 the flows of one client spread over the nodes.
 """
@@ -31,7 +33,9 @@ the flows of one client spread over the nodes.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
+import json
 import os
 import re
 import signal
@@ -48,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from controller.localcluster import ROOT
-from firewall.sim import Simulator
 from firewall.sim.defaults import FIREWALL_CONFIG
 from tests.e2e import twin
 from tests.kernel.lab import Servers, ip_batch, netns, sysctl
@@ -62,6 +65,7 @@ OFFICE_ADDR, OFFICE_BLOCKED = "10.0.0.10", "10.0.0.66"
 NODES = {f"node-{i}": (f"e2e-node{i}", f"10.96.0.{10 + i}") for i in (1, 2)}
 PODS = {f"pod-{i}{x}": (f"node-{i}", f"10.244.{i}.{10 + j}") for i in (1, 2) for j, x in enumerate("abc")}
 TCP_PORTS, UDP_PORTS = (8080, 8443), (5353,)
+PEER_PORT = 9090  # answers "POD CLIENT-ADDRESS LOCAL-ADDRESS": source preservation, DR's VIP
 HOME = "bmlb-system"
 TIMEOUT = 2.0
 
@@ -121,6 +125,11 @@ def build_topology() -> None:
     for ns, _ in NODES.values():
         with netns(ns):
             sysctl("net.ipv4.ip_forward", "1")
+            # DR with Local endpoints: the node routes its pods' replies, whose source is a VIP
+            # it holds itself (bmlb0); without accept_local it drops them as martians.
+            for conf in ("all", "cni0"):
+                sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
+                sysctl(f"net.ipv4.conf.{conf}.accept_local", "1")
         # The "CNI": a node forwarding to another node's pod masquerades (kube-proxy's IPVS-mode
         # rule), so the reply comes back through the node that holds the IPVS connection.
         # e2e_probe counts what reaches the node from the internet client.
@@ -141,19 +150,20 @@ def teardown_topology() -> None:
 
 
 class Relay:
-    """127.0.0.1:port inside each node namespace -> 127.0.0.1:port here (the API server)."""
+    """127.0.0.1:port inside each namespace (None: this one) -> upstream:port (the API server)."""
 
-    def __init__(self, port: int, namespaces: list[str]) -> None:
+    def __init__(self, port: int, namespaces: list[str | None], upstream: str) -> None:
         self.port = port
+        self.upstream = upstream
         self.cut: set[str] = set()
         self.conns: dict[str, list[socket.socket]] = defaultdict(list)
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
         for ns in namespaces:
-            with netns(ns):
+            with netns(ns) if ns else contextlib.nullcontext():
                 s = socket.create_server(("127.0.0.1", port))
             self._listeners.append(s)
-            threading.Thread(target=self._accept, args=(ns, s), name=f"relay-{ns}", daemon=True).start()
+            threading.Thread(target=self._accept, args=(ns or "root", s), name=f"relay-{ns}", daemon=True).start()
 
     def _accept(self, ns: str, listener: socket.socket) -> None:
         while True:
@@ -165,7 +175,7 @@ class Relay:
                 down.close()
                 continue
             try:
-                up = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                up = socket.create_connection((self.upstream, self.port), timeout=5)
                 up.settimeout(None)
             except OSError:
                 down.close()
@@ -210,11 +220,11 @@ class Relay:
 class TwinSync:
     """After every commit on the simulator, apply its RUNNING config to the twin namespace.
 
-    The running config itself is watched, not the simulator's commit counter: that counts
+    The running config itself is watched (ETag), not the simulator's commit counter: that counts
     commit jobs when they are queued, before the running config changes."""
 
-    def __init__(self, sim: Simulator, interval: float = 0.1) -> None:
-        self.sim = sim
+    def __init__(self, running_xml: Callable[[], str], interval: float = 0.05) -> None:
+        self.running_xml = running_xml
         self.interval = interval
         self.running = ""
         self.applied_at = 0.0
@@ -226,7 +236,7 @@ class TwinSync:
         self._thread.start()
 
     def apply_now(self) -> None:
-        xml = self.sim.running_xml()
+        xml = self.running_xml()
         try:
             twin.apply(xml, FW, FW_INTERFACES)
         except Exception as err:  # reported by the tests (twin.errors), the loop goes on
@@ -237,12 +247,65 @@ class TwinSync:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            if self.sim.running_xml() != self.running:
-                self.apply_now()
+            try:
+                if self.running_xml() != self.running:
+                    self.apply_now()
+            except OSError as err:  # the host's control service: retried
+                self.errors.append(f"fetch: {err}")
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class Host:
+    """The lab's control service on the host (tests/e2e/host.py), through the VM's NIC."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.address, self.port = address, port
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._xml, self._tag = "", ""
+
+    def _ask(self, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            for attempt in (1, 2):  # a kept-alive connection may have been closed meanwhile
+                try:
+                    if self._conn is None:
+                        self._conn = http.client.HTTPConnection(self.address, self.port, timeout=30)
+                    self._conn.request(method, path, headers=headers or {})
+                    r = self._conn.getresponse()
+                    return r.status, dict(r.getheaders()), r.read()
+                except (OSError, http.client.HTTPException):
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def running_xml(self, *, wait: bool = False) -> str:
+        """The simulator's RUNNING config; `wait`: the next one, or the same after 10 s (a long
+        poll: use a Host of its own for it, its connection is held meanwhile)."""
+        held = {"If-None-Match": self._tag} if wait and self._tag else None
+        status, headers, body = self._ask("GET", "/running", held)
+        if status == 200:
+            self._xml, self._tag = body.decode(), headers.get("ETag", "")
+        elif status != 304:
+            raise OSError(f"control service: GET /running -> {status}")
+        return self._xml
+
+    def controller(self) -> dict[str, Any]:
+        return json.loads(self._ask("GET", "/controller")[2])
+
+    def kill_controller(self) -> None:
+        self._ask("POST", "/controller/kill")
+
+    def start_controller(self) -> None:
+        self._ask("POST", "/controller/start")
+
+    def controller_log(self) -> str:
+        return self._ask("GET", "/log")[2].decode(errors="replace")
 
 
 @dataclass
@@ -389,6 +452,29 @@ def ipvs_services(ns: str) -> dict[str, set[str]]:
     return out
 
 
+def ipvs_forwarding(ns: str) -> dict[str, str]:
+    """`ipvsadm -Ln` in a node namespace: "TCP VIP:PORT REAL:PORT" -> forwarding (Masq, Route, Tunnel)."""
+    out: dict[str, str] = {}
+    current = ""
+    for line in sh("ipvsadm -Ln", ns=ns).splitlines()[3:]:
+        f = line.split()
+        if f[0] == "->":
+            out[f"{current} {f[1]}"] = f[2]
+        else:
+            current = f"{f[0]} {f[1]}"
+    return out
+
+
+def route_hops(dst: str) -> set[str]:
+    """The next hops of the twin's route for exactly `dst` (e.g. "10.96.100.3" for a /32)."""
+    hops: set[str] = set()
+    lines = sh("ip -4 -o route show proto 199", ns=FW).splitlines()
+    for line in lines:
+        if line.split()[0] == dst:
+            hops |= set(re.findall(r"via (\S+)", line))
+    return hops
+
+
 def fw_routes() -> str:
     return sh("ip -4 route show proto 199", ns=FW)
 
@@ -457,7 +543,7 @@ def mentions(xml: str, addr: str) -> list[str]:
     return hits
 
 
-def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.3) -> float:
+def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> float:
     """Seconds until fn() is truthy; AssertionError with the last value after `timeout`."""
     t0 = time.monotonic()
     last: Any = None
@@ -474,7 +560,8 @@ def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float
 
 @contextlib.contextmanager
 def pod_servers() -> Iterator[Servers]:
-    servers = Servers({p: pod_ns(p) for p in PODS}, tcp_ports=TCP_PORTS, udp_ports=UDP_PORTS)
+    servers = Servers({p: pod_ns(p) for p in PODS}, tcp_ports=TCP_PORTS, udp_ports=UDP_PORTS,
+                      peer_ports=(PEER_PORT,))
     try:
         yield servers
     finally:

@@ -186,19 +186,20 @@ def _reply_udp(sock: socket.socket, name: str) -> None:
 
 class Servers:
     """Every backend's TCP and UDP servers, served by one thread. `backends`: name -> namespace
-    (default: this lab's b1..b3); each answers with its name on `tcp_ports` and `udp_ports`."""
+    (default: this lab's b1..b3); each answers with its name on `tcp_ports` and `udp_ports`, and
+    with "NAME CLIENT-ADDRESS LOCAL-ADDRESS" (as the backend's socket sees them) on `peer_ports`."""
 
     def __init__(self, backends: Mapping[str, str] | None = None, *, tcp_ports: tuple[int, ...] = TCP_PORTS,
-                 udp_ports: tuple[int, ...] = UDP_PORTS) -> None:
+                 udp_ports: tuple[int, ...] = UDP_PORTS, peer_ports: tuple[int, ...] = ()) -> None:
         self._sel = selectors.DefaultSelector()
         self._stop = False
         self._socks: list[socket.socket] = []
         for name, ns in (backends or {b: ns_of(b) for b in BACKENDS}).items():
             with netns(ns):
-                for port in tcp_ports:
+                for port in (*tcp_ports, *peer_ports):
                     s = socket.create_server(("0.0.0.0", port), reuse_port=False)
                     s.setblocking(False)
-                    self._register(s, ("accept", name))
+                    self._register(s, ("accept-peer" if port in peer_ports else "accept", name))
                 for port in udp_ports:
                     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
@@ -218,10 +219,11 @@ class Servers:
                 kind, name = key.data
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
-                    if kind == "accept":
-                        conn, _ = sock.accept()
+                    if kind in ("accept", "accept-peer"):
+                        conn, peer = sock.accept()
                         conn.setblocking(False)
-                        self._sel.register(conn, selectors.EVENT_READ, ("tcp", name))
+                        line = f"{name} {peer[0]} {conn.getsockname()[0]}" if kind == "accept-peer" else name
+                        self._sel.register(conn, selectors.EVENT_READ, ("tcp", line))
                     elif kind == "udp":
                         _reply_udp(sock, name)
                     else:

@@ -6,7 +6,8 @@
 # Runs COMMAND as root in ONE throw-away QEMU VM booted with Debian's stock kernel, which
 # has IPVS (the kernels of developer and CI machines often do not). The VM sees the host's /
 # read-only with a RAM overlay on top (writes are discarded), tmpfs on /tmp and /run, and the
-# current directory read-write. It has no network card: all traffic stays inside the VM.
+# current directory read-write. It has no network card (unless BMLB_VM_NET gives one, user-mode
+# and restricted to forwarded host-loopback ports): all other traffic stays inside the VM.
 # Whatever COMMAND needs inside the VM (ipvsadm, ip, nft, python...) comes from the HOST's root,
 # so this script installs it on the host. COMMAND's stdout and stderr come out on stdout;
 # the exit code is COMMAND's (124: timeout, 125: the VM ended without an exit code).
@@ -20,12 +21,15 @@
 # the kernel .deb); later runs reuse the cache and only boot (~7 s).
 # Env: BMLB_VM_CACHE (default /var/cache/bmlb/vm), BMLB_VM_MEM (MiB, 2048), BMLB_VM_SMP (2),
 #      BMLB_VM_ACCEL (auto|kvm|tcg), BMLB_VM_TIMEOUT (seconds, 900),
-#      BMLB_VM_MODULES (modules loaded at boot; others load on demand).
+#      BMLB_VM_MODULES (modules loaded at boot; others load on demand),
+#      BMLB_VM_NET (a qemu -netdev spec with id=n0, e.g. user-mode with restrict=on and guestfwd
+#      rules: the guest then reaches chosen host-loopback ports and nothing else; default: no NIC).
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
 [ "$PWD" != / ] || { echo "run-in-vm: run it from a project directory, not /" >&2; exit 2; }
 CACHE=${BMLB_VM_CACHE:-/var/cache/bmlb/vm}
 MODULES=${BMLB_VM_MODULES:-"ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh veth dummy ipip"}
+[ -n "${BMLB_VM_NET:-}" ] && MODULES="$MODULES virtio_net"
 EARLY="virtio_pci 9pnet_virtio 9p overlay"   # needed to mount the host's / over 9p
 HOST_TOOLS="qemu-system-x86_64 ipvsadm ip nft timeout"
 
@@ -118,10 +122,12 @@ if [ "$ACCEL" = auto ]; then   # /dev/kvm alone is not enough (e.g. a PVM host w
   ACCEL=tcg; [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && ACCEL=kvm
 fi
 CPU=host; [ "$ACCEL" = tcg ] && { ACCEL=tcg,thread=multi; CPU=max; }
+NIC=(-nic none)
+[ -n "${BMLB_VM_NET:-}" ] && NIC=(-netdev "$BMLB_VM_NET" -device virtio-net-pci,netdev=n0)
 qrc=0
 # shellcheck disable=SC2046
 timeout --foreground "${BMLB_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" \
-  -smp "${BMLB_VM_SMP:-2}" -m "${BMLB_VM_MEM:-2048}" -bios qboot.rom -nographic -no-reboot -nic none \
+  -smp "${BMLB_VM_SMP:-2}" -m "${BMLB_VM_MEM:-2048}" -bios qboot.rom -nographic -no-reboot "${NIC[@]}" \
   -kernel "$K/vmlinuz" -initrd "$INITRD" -append "console=ttyS0 quiet loglevel=3 panic=-1" \
   $(fs host / ,readonly=on) $(fs job "$JOB") $(fs work "$PWD") \
   $([ $RAW = 1 ] && echo "-serial stdio -monitor none" || echo "-serial mon:stdio") || qrc=$?
