@@ -69,8 +69,12 @@ class Agent:
         self.syncs += 1
         self.ops += result.applied
         if result.changed:
-            log.info("node %s: %d IPVS operations, bound %s, unbound %s", self.node, result.applied,
-                     sorted(map(str, result.bound)), sorted(map(str, result.unbound)))
+            log.info("node %s: %d IPVS operations, bound %s, unbound %s%s", self.node, result.applied,
+                     sorted(map(str, result.bound)), sorted(map(str, result.unbound)),
+                     f", masquerading {len(desired.masquerade)} services" if result.masquerade else "")
+        if result.masquerade_error:
+            log.warning("node %s: masquerade not in place (retried on the next sync): %s", self.node,
+                        result.masquerade_error)
         if self.state_file:
             self._export(desired)
         return result.applied
