@@ -1,6 +1,8 @@
-"""`bmlb agent`: one per node. Watches Services, EndpointSlices, Nodes and pools, compiles this
-node's IPVS table with the same compiler (using only the VIPs the controller recorded in
-status), and applies it through ipvs.Reconciler. No leader election: every node acts for itself."""
+"""`bmlb agent`: one per node. Watches Services, EndpointSlices, Nodes and pools (list+watch
+informers, controller/informer.py), compiles this node's IPVS table with the same compiler (using
+only the VIPs the controller recorded in status), and applies it through ipvs.Reconciler. No
+leader election: every node acts for itself. No kopf: its import alone took most of the agent's
+start-up on a slow machine; the liveness endpoint is a few lines of asyncio here."""
 
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import json
 import logging
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import kopf
+import kubernetes
 
 from controller import kinds, l2, leases, specs
 from controller.compiler import compile
 from controller.index import ClusterIndex
+from controller.informer import Informer, Watched, start_all
 from controller.kube import Kube
 from controller.render import plain
 from ipvs.backend import Backend
@@ -27,7 +32,7 @@ from ipvs.model import Table
 from ipvs.reconcile import Reconciler
 
 log = logging.getLogger("bmlb.agent")
-WATCHED = [(k.kind, k.group, k.version, k.plural) for k in kinds.AGENT]
+WATCHED = [Watched(k.kind, k.group, k.version, k.plural) for k in kinds.AGENT]
 
 
 @dataclass
@@ -69,8 +74,12 @@ class Agent:
         self.syncs += 1
         self.ops += result.applied
         if result.changed:
-            log.info("node %s: %d IPVS operations, bound %s, unbound %s", self.node, result.applied,
-                     sorted(map(str, result.bound)), sorted(map(str, result.unbound)))
+            log.info("node %s: %d IPVS operations, bound %s, unbound %s%s", self.node, result.applied,
+                     sorted(map(str, result.bound)), sorted(map(str, result.unbound)),
+                     f", masquerading {len(desired.masquerade)} services" if result.masquerade else "")
+        if result.masquerade_error:
+            log.warning("node %s: masquerade not in place (retried on the next sync): %s", self.node,
+                        result.masquerade_error)
         if self.state_file:
             self._export(desired)
         return result.applied
@@ -139,18 +148,85 @@ class Agent:
             last = time.monotonic()
 
 
-def registry_for(agent: Agent) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
-    for kind, group, version, plural in WATCHED:
-        def on_event(event: dict[str, Any], body: kopf.Body, _kind: str = kind, **_: Any) -> None:
-            obj = dict(body)
-            if (_kind == "Service" and not specs.service_is_ours(obj)) or event.get("type") == "DELETED":
-                agent.index.delete(_kind, {**obj, "kind": _kind})
-            else:
-                agent.index.upsert(_kind, obj)
+class Feed:
+    """Informer events into the agent's index; `complete` once every kind's first listing is in
+    (the agent never compiles a partial listing: it would delete the services not yet seen)."""
 
-        kopf.on.event(group, version, plural, registry=registry)(on_event)
-    return registry
+    def __init__(self, agent: Agent, kinds_watched: int) -> None:
+        self.agent, self.kinds_watched = agent, kinds_watched
+        self.listed: set[str] = set()
+
+    @property
+    def complete(self) -> bool:
+        return len(self.listed) >= self.kinds_watched
+
+    def __call__(self, kind: str, type_: str, obj: dict[str, Any]) -> None:
+        index = self.agent.index
+        if type_ == "SYNCED":  # a (re)listing is complete: what it did not hold is gone
+            index.retain(kind, set(obj["keys"]))
+            self.listed.add(kind)
+        elif (kind == "Service" and not specs.service_is_ours(obj)) or type_ == "DELETED":
+            index.delete(kind, obj)
+        else:
+            index.upsert(kind, obj)
+
+
+async def serve_health(url: str, agent: Agent) -> asyncio.AbstractServer:
+    """A liveness endpoint: GET on the URL's path answers 200 with the agent's counters."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            method, target = [*request.split(b" ", 2), b"", b""][:2]
+            if method in (b"GET", b"HEAD") and urlsplit(target.decode("latin-1")).path == path:
+                status, body = "200 OK", json.dumps({"node": agent.node, "syncs": agent.syncs, "ops": agent.ops})
+            else:
+                status, body = "404 Not Found", "{}"
+            payload = body.encode() if method != b"HEAD" else b""
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body.encode())}\r\nConnection: close\r\n\r\n".encode() + payload)
+            await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a probe that hung up or sent garbage gets nothing
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, parts.hostname or "0.0.0.0", parts.port or 80)
+
+
+async def serve(agent: Agent, api: Any, *, health: str | None, stop: asyncio.Event) -> None:
+    """Watch, wait for the first complete listing, then sync, renew the Lease and announce until
+    `stop` (SIGTERM, SIGINT)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    feed = Feed(agent, len(WATCHED))
+    informers: list[Informer] = start_all(api, WATCHED, feed, loop)
+    server = await serve_health(health, agent) if health else None
+    tasks: list[asyncio.Task[None]] = []
+    if agent.coordination is not None:
+        tasks.append(asyncio.create_task(agent.keep_lease(stop)))
+    if agent.speaker is not None:
+        tasks.append(asyncio.create_task(agent.announce(stop)))
+
+    async def sync_when_listed() -> None:
+        while not feed.complete:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+            if stop.is_set():
+                return
+        log.info("node %s: cluster listed, syncing", agent.node)
+        await agent.run(stop)
+
+    try:
+        await asyncio.gather(sync_when_listed(), *tasks)
+    finally:
+        for informer in informers:
+            informer.stop()
+        if server is not None:
+            server.close()
 
 
 def make_backend(kind: str, memory_state: str | None = None, memory_op_delay: float = 0.0) -> Backend:
@@ -176,8 +252,9 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
                   drain_timeout=drain_timeout,
                   state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,
                   address=address)
+    kube = Kube.from_config(kubeconfig)
     if lease_namespace:
-        agent.coordination = Kube.from_config(kubeconfig).coordination
+        agent.coordination = kube.coordination
     if mode == "l2":
         if not uplink or agent.coordination is None:
             raise SystemExit("--mode l2 needs --uplink and --lease-namespace (the VIP Leases live there)")
@@ -187,29 +264,5 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
         announcer.ensure_sysctls()  # before the first sync binds VIPs on the dummy link
         store = l2.KubeLeaseStore(agent.coordination, lease_namespace or "default")
         agent.speaker = l2.Speaker(l2.Elector(store, node, duration=l2_lease_duration), announcer)
-    registry = registry_for(agent)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []  # kept referenced for the operator's lifetime
-
-    @kopf.on.startup(registry=registry)
-    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.posting.enabled = False
-        settings.watching.server_timeout = 300
-        tasks.append(asyncio.create_task(agent.run(stop)))
-        if agent.coordination is not None:
-            tasks.append(asyncio.create_task(agent.keep_lease(stop)))
-        if agent.speaker is not None:
-            tasks.append(asyncio.create_task(agent.announce(stop)))
-
-    @kopf.on.cleanup(registry=registry)
-    async def cleanup(**_: Any) -> None:
-        stop.set()
-
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if kubeconfig:
-            os.environ["KUBECONFIG"] = kubeconfig
-            return kopf.login_with_kubeconfig(**kwargs)
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-
-    asyncio.run(kopf.operator(registry=registry, clusterwide=True, standalone=True, liveness_endpoint=health))
+    watch_api = kubernetes.client.ApiClient(kube.api.configuration)  # long watches: a pool of their own
+    asyncio.run(serve(agent, watch_api, health=health, stop=asyncio.Event()))

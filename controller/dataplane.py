@@ -12,7 +12,7 @@ from controller.problems import ObjectRef, Problem
 from controller.reasons import Code
 from controller.services import LBService, warn
 from controller.snapshot import LEASE_PREFIX, Body, name_of
-from ipvs.model import Forwarding, Protocol, RealServer, Table, VirtualService
+from ipvs.model import Forwarding, Masquerade, Protocol, RealServer, Table, VirtualService
 
 ANY_NODE = "*"
 
@@ -60,6 +60,10 @@ def build_tables(
     eps = endpoints_by_service(slices)
     problems: list[Problem] = []
     per_node: dict[str, list[VirtualService]] = {n: [] for n in nodes}
+    # NAT mode with Cluster policy sends to endpoints on other nodes, whose replies must come back
+    # through this node: those VIPs' packets leave masqueraded (as kube-proxy does). Local policy
+    # keeps the client's address (its endpoints are this node's); DR and TUN reply directly.
+    masquerade: set[Masquerade] = set()
     for svc in services:
         addresses = vips.get(svc.ref, ())
         if not addresses:
@@ -68,6 +72,7 @@ def build_tables(
         local_only = svc.spec.external_traffic_policy == "Local"
         persistence = (svc.spec.session_affinity_config.client_ip.timeout_seconds
                        if svc.spec.session_affinity == "ClientIP" else 0)
+        masquerading = svc.forwarding is Forwarding.NAT and not local_only
         for i, port in enumerate(svc.spec.ports):
             servers_by_node: dict[str | None, set[RealServer]] = defaultdict(set)
             for ep, ep_ports in endpoints:
@@ -89,6 +94,8 @@ def build_tables(
                     rs = RealServer(addr, target, 1, svc.forwarding)
                     servers_by_node[ep.node_name if local_only else None].add(rs)
             for vip in addresses:
+                if masquerading:
+                    masquerade.add(Masquerade(vip, Protocol(port.protocol.lower()), port.port))
                 for node in nodes:
                     pool = servers_by_node.get(node if local_only else None, set())
                     same_family = tuple(r for r in pool if r.address.version == vip.version)
@@ -96,7 +103,8 @@ def build_tables(
                         protocol=Protocol(port.protocol.lower()), address=vip, port=port.port,
                         scheduler=svc.scheduler, persistence_timeout=persistence, real_servers=same_family,
                     ))
-    return {n: Table(tuple(vs)) for n, vs in per_node.items()}, problems
+    masq = frozenset(masquerade)
+    return {n: Table(tuple(vs), masq) for n, vs in per_node.items()}, problems
 
 
 def _endpoint_port(port: specs.ServicePort, ep_ports: list[specs.EndpointPort]) -> int | None:

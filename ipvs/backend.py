@@ -9,6 +9,8 @@
         def bind(self, link: str, addresses: Collection[IPAddress]) -> None    # as /32, /128
         def unbind(self, link: str, addresses: Collection[IPAddress]) -> None
         def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]  # names changed
+        def masquerade(self) -> frozenset[Masquerade] | None  # None: bmlb's nftables table absent
+        def set_masquerade(self, entries: Collection[Masquerade]) -> None  # replace; empty: remove
         def close(self) -> None
 
 Implementations: `ipvs.memory.MemoryBackend`, `ipvs.kernel.KernelBackend`.
@@ -22,7 +24,7 @@ from typing import Protocol
 
 from ipvs.diff import Op, ServerRef
 from ipvs.drain import Connections
-from ipvs.model import IPAddress, Table, VirtualService
+from ipvs.model import IPAddress, Masquerade, Table, VirtualService
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,5 +58,13 @@ class Backend(Protocol):
     def unbind(self, link: str, addresses: Collection[IPAddress]) -> None: ...
 
     def ensure_sysctls(self, values: Mapping[str, str]) -> tuple[str, ...]: ...
+
+    def masquerade(self) -> frozenset[Masquerade] | None:
+        """The masqueraded services as installed; None when bmlb's table is absent. Raises IpvsError."""
+        ...
+
+    def set_masquerade(self, entries: Collection[Masquerade]) -> None:
+        """Replace the masqueraded services at once; with none, remove bmlb's table. Raises IpvsError."""
+        ...
 
     def close(self) -> None: ...

@@ -7,6 +7,7 @@
     backend.ensure_link("bmlb0"); backend.bind("bmlb0", vips); backend.unbind("bmlb0", vips)
     backend.addresses("bmlb0") -> frozenset of VIPs (global, /32 or /128)
     backend.ensure_sysctls({"net.ipv4.vs.conntrack": "1"}) -> names changed
+    backend.masquerade() / backend.set_masquerade(entries)   # bmlb's nftables table, through `nft`
     backend.close()
     Reconciler(KernelBackend(), link="bmlb0") is the node agent's sync.
 
@@ -30,18 +31,19 @@ import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from ipvs import netlink, wire
+from ipvs import masquerade, netlink, wire
 from ipvs.backend import Observed
 from ipvs.diff import Op, ServerRef
 from ipvs.drain import Connections
 from ipvs.errors import ApplyError, Failure, IpvsError, UnavailableError
-from ipvs.model import IPAddress, Table, VirtualService
+from ipvs.model import IPAddress, Masquerade, Table, VirtualService
 from ipvs.netlink import NETLINK_GENERIC, NETLINK_ROUTE
 
 
 class KernelBackend:
-    def __init__(self, *, proc_sys: Path = Path("/proc/sys")) -> None:
+    def __init__(self, *, proc_sys: Path = Path("/proc/sys"), nft: str | None = None) -> None:
         self.proc_sys = proc_sys
+        self.nft = nft or shutil.which("nft") or "/usr/sbin/nft"
         self._genl: netlink.Socket | None = None
         self._family = 0
         self._rtnl: netlink.Socket | None = None
@@ -221,3 +223,27 @@ class KernelBackend:
             except OSError as e:
                 raise IpvsError(f"sysctl {name}={value}: {e}") from e
         return tuple(changed)
+
+    # ---- masquerade (nftables, through the nft command: one transaction per change)
+
+    def _nft(self, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run([self.nft, *args], input=stdin, capture_output=True, text=True,
+                                  timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise IpvsError(f"nft {' '.join(args)}: {e}") from e
+
+    def masquerade(self) -> frozenset[Masquerade] | None:
+        if not os.path.exists(self.nft):
+            return None  # no nftables here: bmlb cannot have written a table either
+        done = self._nft(["-j", "list", "table", masquerade.FAMILY, masquerade.TABLE])
+        if done.returncode != 0:
+            if "No such file or directory" in done.stderr:
+                return None
+            raise IpvsError(f"reading nftables table {masquerade.TABLE}: {done.stderr.strip()}")
+        return masquerade.parse(done.stdout)
+
+    def set_masquerade(self, entries: Collection[Masquerade]) -> None:
+        done = self._nft(["-f", "-"], masquerade.script(entries))
+        if done.returncode != 0:
+            raise IpvsError(f"writing nftables table {masquerade.TABLE}: {done.stderr.strip()}")

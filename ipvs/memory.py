@@ -37,7 +37,7 @@ from ipvs.diff import (
 )
 from ipvs.drain import Connections
 from ipvs.errors import ApplyError, Failure, IpvsError
-from ipvs.model import IPAddress, RealServer, Table, VirtualService
+from ipvs.model import IPAddress, Masquerade, RealServer, Table, VirtualService
 
 
 class MemoryBackend:
@@ -56,6 +56,9 @@ class MemoryBackend:
         self.connections: dict[ServerRef, Connections] = {}
         self.links: dict[str, set[IPAddress]] = {k: set(v) for k, v in (links or {}).items()}
         self.sysctls: dict[str, str] = dict(sysctls or {})
+        # bmlb's nftables table: None while absent (set_masquerade with no entries removes it)
+        self.masq: frozenset[Masquerade] | None = (table.masquerade or None) if table else None
+        self.masquerade_writes = 0
         self.log: list[Op] = []
         self.path: Path | None = None
         self.op_delay = 0.0  # seconds each applied operation takes (persistent backend only)
@@ -84,11 +87,12 @@ class MemoryBackend:
             tuple(
                 dataclasses.replace(svc, real_servers=tuple(self.servers[key].values()))
                 for key, svc in self.services.items()
-            )
+            ),
+            self.masq or frozenset(),
         )
 
     def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed:
-        table = self.table()
+        table = Table(self.table().services)
         if owned is not None:
             table = Table(tuple(s for s in table.services if owned(s.address)))
         known = self._connections()
@@ -180,6 +184,14 @@ class MemoryBackend:
         changed = tuple(k for k, v in values.items() if self.sysctls.get(k) != v)
         self.sysctls.update(values)
         return changed
+
+    def masquerade(self) -> frozenset[Masquerade] | None:
+        return self.masq
+
+    def set_masquerade(self, entries: Collection[Masquerade]) -> None:
+        self.masq = frozenset(entries) or None
+        self.masquerade_writes += 1
+        self._save()
 
     def close(self) -> None:
         pass

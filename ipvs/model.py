@@ -10,7 +10,7 @@ import enum
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 T = TypeVar("T")
@@ -92,11 +92,22 @@ class VirtualService:
         return f"{self.protocol.value.upper()} {host}:{self.port}"
 
 
+class Masquerade(NamedTuple):
+    """A virtual service (VIP, protocol, port) whose forwarded packets leave masqueraded (NAT
+    mode, real servers possibly on other nodes; see ipvs.masquerade)."""
+
+    address: IPAddress
+    protocol: Protocol
+    port: int
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
-    """Everything bmlb wants in one node's kernel: virtual services plus the VIPs to bind."""
+    """Everything bmlb wants in one node's kernel: virtual services plus the VIPs to bind, and
+    the services whose forwarded packets are masqueraded."""
 
     services: tuple[VirtualService, ...] = ()
+    masquerade: frozenset[Masquerade] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "services", tuple(sorted(self.services, key=lambda s: s.key)))

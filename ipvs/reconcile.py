@@ -13,6 +13,11 @@ a sync that changes nothing writes nothing and reads only the real servers that 
 (verifies) on the first sync, every `verify_every` seconds, on request, and on the sync after
 any error, so that a change made behind its back is repaired within `verify_every`.
 
+Masquerade (ipvs.masquerade): the table's `masquerade` set is kept in bmlb's own nftables table,
+read on the syncs that verify and written (one atomic replace) only when it differs; a failure
+there (no nft, a refusal) is reported in Result.masquerade_error without stopping the IPVS part,
+and retried on the next sync.
+
 Ownership: bmlb's VIPs are those bound on `link` plus the desired ones. Services on any
 other VIP (kube-proxy's, a user's) are never read into the diff, hence never touched.
 VIPs are bound on `link` before the services appear and unbound after they are deleted.
@@ -32,7 +37,8 @@ from ipvs import drain, sysctls
 from ipvs.backend import Backend, Observed
 from ipvs.diff import Plan, ServerRef, diff, leaving, ownership
 from ipvs.drain import Connections
-from ipvs.model import IPAddress, Table, VirtualService
+from ipvs.errors import IpvsError
+from ipvs.model import IPAddress, Masquerade, Table, VirtualService
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +50,19 @@ class Result:
     draining: frozenset[ServerRef]
     sysctls: tuple[str, ...]
     verified: bool = False  # this sync read the whole owned table from the backend
+    masquerade: bool = False  # the masquerade table was rewritten
+    masquerade_error: str | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.applied or self.bound or self.unbound or self.sysctls)
+        return bool(self.applied or self.bound or self.unbound or self.sysctls or self.masquerade)
+
+
+class _Unknown:
+    """The masquerade table's state after a failed read or write: read it again."""
+
+
+UNKNOWN = _Unknown()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +72,7 @@ class _Known:
     table: Table
     bound: frozenset[IPAddress]
     sysctls: Mapping[str, str]
+    masquerade: frozenset[Masquerade] | _Unknown | None
 
 
 class Reconciler:
@@ -101,12 +117,13 @@ class Reconciler:
     def _sync(self, desired: Table, now: float, verify: bool) -> Result:
         known = self._known
         full = verify or known is None or now - self._verified_at >= self.verify_every
+        masq: frozenset[Masquerade] | _Unknown | None = UNKNOWN
         if full or known is None:
             bound = self.backend.addresses(self.link)
             observed = self.backend.read(ownership(bound, desired))
             done: Mapping[str, str] = {}
         else:
-            bound, done = known.bound, known.sysctls
+            bound, done, masq = known.bound, known.sysctls, known.masquerade
             observed = self._refresh_leaving(desired, known.table)
         plan, decision = self._plan(desired, bound, observed, now)
         self._since = decision.since
@@ -116,14 +133,30 @@ class Reconciler:
         if to_bind:
             self.backend.ensure_link(self.link)
             self.backend.bind(self.link, sorted(to_bind, key=_vip_order))
+        masq, rewrote, masq_error = self._masquerade(desired.masquerade or None, masq)
         applied = self.backend.apply(plan) if plan else 0
         to_unbind = bound - desired.vips
         if to_unbind:
             self.backend.unbind(self.link, sorted(to_unbind, key=_vip_order))
-        self._known = _Known(_after(desired, observed.table, decision.keep), desired.vips, dict(want))
+        self._known = _Known(_after(desired, observed.table, decision.keep), desired.vips, dict(want), masq)
         if full:
             self._verified_at = now
-        return Result(plan, applied, frozenset(to_bind), frozenset(to_unbind), decision.keep, changed, full)
+        return Result(plan, applied, frozenset(to_bind), frozenset(to_unbind), decision.keep, changed, full,
+                      rewrote, masq_error)
+
+    def _masquerade(self, want: frozenset[Masquerade] | None, have: frozenset[Masquerade] | _Unknown | None
+                    ) -> tuple[frozenset[Masquerade] | _Unknown | None, bool, str | None]:
+        """Bring the masquerade table to `want` (None: no table); returns what it now holds,
+        whether it was written, and the error that left it unknown."""
+        try:
+            if isinstance(have, _Unknown):
+                have = self.backend.masquerade()
+            if have == want:
+                return have, False, None
+            self.backend.set_masquerade(want or ())
+            return want, True, None
+        except IpvsError as err:
+            return UNKNOWN, False, str(err)
 
     def _refresh_leaving(self, desired: Table, known: Table) -> Observed:
         """The remembered table, with the services that lose real servers read afresh (their

@@ -146,3 +146,16 @@ def test_every_firewall_name_is_valid_and_unique(entries: list[tuple[str, str, s
     for r in (*fw.security_rules, *fw.nat_rules, *fw.addresses):
         assert len(r.description) <= MAX_DESCRIPTION
     assert len(fw.nat_rules) == len(entries)
+
+
+def test_masquerade_covers_nat_mode_cluster_services_only() -> None:
+    """Cluster-policy NAT Services' VIP:port are masqueraded on every node; Local keeps the
+    client's address, DR replies directly: neither is."""
+    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}} for n in ("n1", "n2")]
+    c = run(service("a", "cluster", (80, 8080), annotations={"bmlb.io/ip": "10.96.0.1"}),
+            service("a", "local", (81, 8080), externalTrafficPolicy="Local", annotations={"bmlb.io/ip": "10.96.0.2"}),
+            service("a", "dr", (82, 82), annotations={"bmlb.io/ip": "10.96.0.3", "bmlb.io/forwarding": "dr"}),
+            *nodes)
+    for node in ("n1", "n2"):
+        got = {(str(m.address), m.protocol.value, m.port) for m in c.table(node).masquerade}
+        assert got == {("10.96.0.1", "tcp", 80)}
