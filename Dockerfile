@@ -23,14 +23,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/bmlb/bin/bmlb --help >/dev/null \
     && cd / && /opt/bmlb/bin/python -c "from controller import resources; assert resources.crd_texts()"
 
-# --- runtime: the base, kmod for the agent's init step, the virtual environment, a user ---
+# --- runtime: the base, kmod for the agent's init step, nftables for the agent's masquerade
+# table (NAT mode, ipvs/masquerade.py), the virtual environment, a user ---
 FROM ${BASE}
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/bmlb/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # kmod: modprobe for the agent's kernel-setup init container (loads ip_vs).
-RUN if ! command -v modprobe >/dev/null; then \
-        apt-get update && apt-get install -y --no-install-recommends kmod && rm -rf /var/lib/apt/lists/*; \
+RUN if ! command -v modprobe >/dev/null || ! command -v nft >/dev/null; then \
+        apt-get update && apt-get install -y --no-install-recommends kmod nftables && rm -rf /var/lib/apt/lists/*; \
     fi \
     && groupadd --system --gid 65532 bmlb \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin bmlb

@@ -260,9 +260,9 @@ def test_controller_reads_what_it_watches_and_writes_only_status_finalizers_even
 
 def test_agent_only_reads_and_writes_its_lease(docs: list[Doc]) -> None:
     sa = "bmlb-agent"
-    for _, group, _, plural in agent.WATCHED:
+    for watched in agent.WATCHED:
         for verb in ("get", "list", "watch"):
-            assert _grants(docs, sa, group, plural, verb), f"agent cannot {verb} {plural}"
+            assert _grants(docs, sa, watched.group, watched.plural, verb), f"agent cannot {verb} {watched.plural}"
     assert not _grants(docs, sa, "", "services/status", "patch")
     for role, rule in _rules_of(docs, sa):
         assert "bmlb.io" not in rule["apiGroups"] or set(rule["verbs"]) <= {"get", "list", "watch"}

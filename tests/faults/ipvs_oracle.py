@@ -11,6 +11,8 @@ Written from README ("What bmlb is", "The API at a glance"):
     (default nat; dr/tun cannot remap ports, so such an endpoint is left out), sessionAffinity
     ClientIP -> persistence of its timeoutSeconds (Kubernetes' default 10800).
 A table is compared as {"tcp 10.80.0.1:443": (scheduler, persistence, ("10.244.1.1:8443 w1 nat", ...))}.
+Masquerade (README "The API at a glance"): every VIP and port of a NAT-mode Service with
+externalTrafficPolicy Cluster (not Local, not dr/tun), on every node, as {"tcp 10.80.0.1:443", ...}.
 """
 
 from __future__ import annotations
@@ -81,6 +83,35 @@ def expected_table(services: list[dict[str, Any]], slices: list[dict[str, Any]],
                                     if _version(a) == _version(vip)))
                 out[f"{proto.lower()} {_hostport(vip, port['port'])}"] = (scheduler, persistence, same)
     return out
+
+
+def expected_masquerade(services: list[dict[str, Any]]) -> set[Key]:
+    out: set[Key] = set()
+    for svc in services:
+        spec, meta = svc.get("spec") or {}, svc.get("metadata") or {}
+        if spec.get("type") != "LoadBalancer" or spec.get("loadBalancerClass") != LB_CLASS:
+            continue
+        if spec.get("externalTrafficPolicy") == "Local":
+            continue
+        if (meta.get("annotations") or {}).get("bmlb.io/forwarding", "nat") != "nat":
+            continue
+        vips = [i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+                if i.get("ip")]
+        out.update(f"{p.get('protocol', 'TCP').lower()} {_hostport(v, p['port'])}"
+                   for p in spec.get("ports") or [] for v in vips)
+    return out
+
+
+def cluster_masquerade(cluster: Any) -> set[Key]:
+    api = cluster.api
+    return expected_masquerade([api.sanitize_for_serialization(s)
+                                for s in cluster.core.list_service_for_all_namespaces().items])
+
+
+def backend_masquerade(path: Path) -> set[Key]:
+    """The masquerade set the memory backend holds (empty: no table)."""
+    data = _backend_data(path) or {}
+    return {f"{m['protocol']} {_hostport(m['address'], m['port'])}" for m in data.get("masquerade") or []}
 
 
 def cluster_table(cluster: Any, node: str) -> dict[Key, Entry]:

@@ -129,7 +129,8 @@ def test_service_deleted_while_firewall_down(fx: FaultEnv) -> None:
 
 def _agent_converged(fx: FaultEnv, backend: Path) -> bool:
     """What the backend holds equals the independent expectation (tests/faults/ipvs_oracle.py)."""
-    return ipvs_oracle.backend_table(backend) == ipvs_oracle.cluster_table(fx.cluster, "n1")
+    return (ipvs_oracle.backend_table(backend) == ipvs_oracle.cluster_table(fx.cluster, "n1")
+            and ipvs_oracle.backend_masquerade(backend) == ipvs_oracle.cluster_masquerade(fx.cluster))
 
 
 def _wait_agent(fx: FaultEnv, backend: Path, what: str, timeout: float = 40.0) -> None:
@@ -139,7 +140,8 @@ def _wait_agent(fx: FaultEnv, backend: Path, what: str, timeout: float = 40.0) -
         have = ipvs_oracle.backend_table(backend) or {}
         want = ipvs_oracle.cluster_table(fx.cluster, "n1")
         diff = {k: (have.get(k), want.get(k)) for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)}
-        raise AssertionError(f"{err}\nbackend vs expected: {diff}") from None
+        masq = (ipvs_oracle.backend_masquerade(backend), ipvs_oracle.cluster_masquerade(fx.cluster))
+        raise AssertionError(f"{err}\nbackend vs expected: {diff}\nmasquerade: {masq}") from None
 
 
 def test_agent_killed_during_sync(fx: FaultEnv) -> None:

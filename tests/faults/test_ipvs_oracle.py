@@ -21,3 +21,11 @@ def test_expected_table() -> None:
         "tcp 10.80.0.3:80": ("rr", 0, ("10.244.1.2:8080 w1 nat",)),
     }
     assert ipvs_oracle.expected_table([local], slices, "n3") == {"tcp 10.80.0.3:80": ("rr", 0, ())}
+
+
+def test_expected_masquerade() -> None:
+    cluster = service("ns", "web", (443, 8443), ingress=["10.80.0.2"])
+    local = service("ns", "local", (80, 8080), ingress=["10.80.0.3"], externalTrafficPolicy="Local")
+    dr = service("ns", "dr", (80, 80), ingress=["10.80.0.4"], annotations={"bmlb.io/forwarding": "dr"})
+    pending = service("ns", "pending", (81, 81))
+    assert ipvs_oracle.expected_masquerade([cluster, local, dr, pending]) == {"tcp 10.80.0.2:443"}

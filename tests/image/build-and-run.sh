@@ -2,7 +2,7 @@
 # Build bmlb's image from the unchanged Dockerfile with Debian's buildah and run it with podman,
 # as CI does (tests/run.sh). No container registry is reachable here, so the Dockerfile's BASE
 # is a local image made from Debian packages with mmdebstrap (python3, python3-venv, kmod,
-# ca-certificates), cached under $BMLB_CACHE (default /var/cache/bmlb) with the image store
+# nftables, ca-certificates), cached under $BMLB_CACHE (default /var/cache/bmlb) with the image store
 # ($BMLB_IMAGE_STORAGE: overlay or vfs; chosen by the cache's file system when unset).
 # The image then runs as its non-root user on a read-only root filesystem without network:
 # `bmlb --help` (the ENTRYPOINT), `bmlb validate` on the examples shipped in the image (the
@@ -20,7 +20,7 @@ done
 
 CACHE=${BMLB_CACHE:-/var/cache/bmlb}
 SUITE=${BMLB_IMAGE_SUITE:-bookworm}
-PKGS=python3,python3-venv,kmod,ca-certificates
+PKGS=python3,python3-venv,kmod,nftables,ca-certificates
 IMAGE=localhost/bmlb:ci
 # The kernel's overlay driver where the cache's file system allows it (layers shared, a cached
 # build in seconds); vfs (a full copy per layer and per container: minutes) on overlayfs itself.
