@@ -81,8 +81,11 @@ def render(conds: Sequence[Condition], *, old: Sequence[Mapping[str, Any]], gene
     for c in conds:
         prev = previous.get(c.type) or {}
         since = prev.get("lastTransitionTime") if prev.get("status") == c.status else None
-        out.append({"type": c.type, "status": c.status, "reason": str(c.reason), "message": c.message[:32000],
-                    "observedGeneration": generation, "lastTransitionTime": since or now})
+        cond = {"type": c.type, "status": c.status, "reason": str(c.reason), "message": c.message[:32000],
+                "observedGeneration": generation, "lastTransitionTime": since or now}
+        if not generation:  # the API server omits a zero (omitempty): written, it would never compare equal
+            del cond["observedGeneration"]
+        out.append(cond)
     return out
 
 

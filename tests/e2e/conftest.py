@@ -74,12 +74,12 @@ class World:
     def running_xml(self) -> str:
         return self.host.running_xml()
 
-    def start_agent(self, node: str) -> w.Process:
+    def start_agent(self, node: str, *extra: str) -> w.Process:
         ns, addr = w.NODES[node]
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         self.agents[node] = w.spawn(
             f"agent-{node}", ["agent", "--node", node, "--backend", "kernel", "--kubeconfig", str(self.kubeconfig),
-                              "--lease-namespace", w.HOME, "--address", addr, "--drain-timeout", "30"],
+                              "--lease-namespace", w.HOME, "--address", addr, "--drain-timeout", "30", *extra],
             env=env, logdir=self.logdir, ns=ns)
         return self.agents[node]
 

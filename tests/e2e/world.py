@@ -9,8 +9,8 @@ Runs as root inside the qemu VM of tests/kernel/run-in-vm.sh (one boot for all s
                                                                                │  │
     netns e2e-node1..2: eth0 10.96.0.11-12/16, default via the firewall 10.96.0.1,
       `bmlb agent --backend kernel` (IPVS and bmlb0 in this namespace), bridge cni0 10.244.N.1/24,
-      routes to the other nodes' pod subnets; the "CNI" masquerades traffic a node forwards to
-      a pod of another node (kube-proxy does this in IPVS mode; bmlb does not: see README/report)
+      routes to the other nodes' pod subnets; bmlb's agent masquerades what IPVS sends to a pod
+      of another node (NAT mode, Cluster policy: table inet bmlb, as kube-proxy's IPVS mode does)
     netns e2e-pod-Nx: eth0 10.244.N.1x/24: TCP 8080/8443 and UDP 5353 echo servers that answer
       with the pod's name (threads of the test process, tests/kernel/lab.py's Servers)
 
@@ -130,13 +130,10 @@ def build_topology() -> None:
             for conf in ("all", "cni0"):
                 sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
                 sysctl(f"net.ipv4.conf.{conf}.accept_local", "1")
-        # The "CNI": a node forwarding to another node's pod masquerades (kube-proxy's IPVS-mode
-        # rule), so the reply comes back through the node that holds the IPVS connection.
-        # e2e_probe counts what reaches the node from the internet client.
+        # No masquerade of the lab's own: bmlb's agent installs it (table inet bmlb) for NAT-mode
+        # Cluster Services, so a pod on another node replies through the node holding the IPVS
+        # connection. e2e_probe counts what reaches the node from the internet client.
         sh(f"""nft -f - <<'EOF'
-table ip e2e_cni {{
-  chain post {{ type nat hook postrouting priority 100; oifname "eth0" ip daddr 10.244.0.0/16 masquerade; }}
-}}
 table inet e2e_probe {{
   counter from_internet {{ }}
   chain pre {{ type filter hook prerouting priority -300; ip saddr {INET_ADDR} counter name from_internet; }}
@@ -552,8 +549,9 @@ def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float
             last = fn()
         except Exception as err:  # the thing being waited on may not exist yet
             last = err
-        if last:
-            return time.monotonic() - t0
+        else:
+            if last:
+                return time.monotonic() - t0
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
