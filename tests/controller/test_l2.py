@@ -1,4 +1,4 @@
-"""L2 mode's election (controller/l2.py) and the pure parts of ipvs/announce.py, on the host.
+"""L2 mode's election (controller/runtime/l2.py) and the pure parts of ipvs/announce.py, on the host.
 The kernel side (ARP on a real bridge, failover time) is tests/kernel/test_l2.py."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.l2 import (
+from controller.runtime.l2 import (
     Action,
     Conflict,
     Elector,
@@ -420,7 +420,7 @@ def test_address_lifetime_lapses_before_a_takeover() -> None:
 
 
 def test_agent_l2_step_announces_the_vips_of_its_table(tmp_path: Path) -> None:
-    from controller.agent import Agent
+    from controller.runtime.agent import Agent
     from ipvs.memory import MemoryBackend
     from ipvs.model import Protocol, RealServer, Scheduler, Table, VirtualService
 

@@ -20,7 +20,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from controller.localcluster import Cluster, apply_crds
+from controller.cli.localcluster import Cluster, apply_crds
 from firewall.sim import Simulator
 from tests.e2e import world as w
 

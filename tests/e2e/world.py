@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.localcluster import ROOT
+from controller.cli.localcluster import ROOT
 from firewall.sim import Simulator
 from firewall.sim.defaults import FIREWALL_CONFIG
 from tests.e2e import twin

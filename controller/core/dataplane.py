@@ -1,0 +1,106 @@
+"""From Services, their VIPs and EndpointSlices to each node's desired IPVS table."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+from controller.core import specs
+from controller.core.ipam import IPAddress
+from controller.core.problems import ObjectRef, Problem
+from controller.core.reasons import Code
+from controller.core.services import LBService, warn
+from controller.core.snapshot import LEASE_PREFIX, Body, name_of
+from ipvs.model import Forwarding, Protocol, RealServer, Table, VirtualService
+
+ANY_NODE = "*"
+
+
+EndpointsIndex = dict[tuple[str, str], list[tuple[specs.Endpoint, list[specs.EndpointPort]]]]
+
+
+def endpoints_by_service(slices: Iterable[Body]) -> EndpointsIndex:
+    """(namespace, service name) -> its endpoints, each with its slice's ports."""
+    out: EndpointsIndex = defaultdict(list)
+    for body in slices:
+        meta = body.get("metadata") or {}
+        svc = (meta.get("labels") or {}).get(specs.SERVICE_NAME_LABEL)
+        if not svc:
+            continue
+        try:
+            ports = [specs.EndpointPort.model_validate(p) for p in body.get("ports") or []]
+            eps = [specs.Endpoint.model_validate(e) for e in body.get("endpoints") or []]
+        except ValueError:
+            continue
+        for ep in eps:
+            out[(str(meta.get("namespace") or ""), svc)].append((ep, ports))
+    return out
+
+
+def node_names(nodes: Iterable[Body], slices: Iterable[Body], leases: Iterable[Body] = (),
+               extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every node bmlb knows of: Node objects, agent Leases, endpoints' nodeName, plus `extra`."""
+    names = {n for b in nodes if (n := name_of(b))} | set(extra)
+    names |= {(name_of(b) or "").removeprefix(LEASE_PREFIX) for b in leases}
+    for s in slices:
+        for e in s.get("endpoints") or []:
+            if e.get("nodeName"):
+                names.add(str(e["nodeName"]))
+    return tuple(sorted(names)) or (ANY_NODE,)
+
+
+def build_tables(
+    *,
+    services: Sequence[LBService],
+    vips: Mapping[ObjectRef, tuple[IPAddress, ...]],
+    slices: Iterable[Body],
+    nodes: Sequence[str],
+) -> tuple[dict[str, Table], list[Problem]]:
+    eps = endpoints_by_service(slices)
+    problems: list[Problem] = []
+    per_node: dict[str, list[VirtualService]] = {n: [] for n in nodes}
+    for svc in services:
+        addresses = vips.get(svc.ref, ())
+        if not addresses:
+            continue
+        endpoints = eps.get((svc.namespace, svc.name), [])
+        local_only = svc.spec.external_traffic_policy == "Local"
+        persistence = (svc.spec.session_affinity_config.client_ip.timeout_seconds
+                       if svc.spec.session_affinity == "ClientIP" else 0)
+        for i, port in enumerate(svc.spec.ports):
+            servers_by_node: dict[str | None, set[RealServer]] = defaultdict(set)
+            for ep, ep_ports in endpoints:
+                if not ep.ready:
+                    continue
+                target = _endpoint_port(port, ep_ports)
+                if target is None:
+                    continue
+                if svc.forwarding is not Forwarding.NAT and target != port.port:
+                    problems.append(warn(svc.ref, f"spec.ports[{i}]", Code.PortRemapUnsupported,
+                                         f"endpoints listen on {target}, but forwarding "
+                                         f"{svc.forwarding.value} sends to port {port.port}"))
+                    continue
+                for raw in ep.addresses:
+                    try:
+                        addr = ipaddress.ip_address(raw)
+                    except ValueError:
+                        continue
+                    rs = RealServer(addr, target, 1, svc.forwarding)
+                    servers_by_node[ep.node_name if local_only else None].add(rs)
+            for vip in addresses:
+                for node in nodes:
+                    pool = servers_by_node.get(node if local_only else None, set())
+                    same_family = tuple(r for r in pool if r.address.version == vip.version)
+                    per_node[node].append(VirtualService(
+                        protocol=Protocol(port.protocol.lower()), address=vip, port=port.port,
+                        scheduler=svc.scheduler, persistence_timeout=persistence, real_servers=same_family,
+                    ))
+    return {n: Table(tuple(vs)) for n, vs in per_node.items()}, problems
+
+
+def _endpoint_port(port: specs.ServicePort, ep_ports: list[specs.EndpointPort]) -> int | None:
+    for p in ep_ports:
+        if p.protocol == port.protocol and (p.name or "") == (port.name or "") and p.port:
+            return p.port
+    return None
