@@ -1,7 +1,7 @@
 """L2 mode: one node announces each VIP (answers ARP/NDP for it on its uplink), elected per VIP
 through a Lease; the VIPs spread over the nodes by rendezvous hashing.
 
-    decide(now, vip, me, candidates, view) -> Action      the pure election rule
+    decide(now, vip, me, candidates, view) -> Action      the pure election rule (core/election.py)
     Elector(store, me, duration=3.0).tick(vips, candidates) -> VIPs this node may announce now
     Speaker(elector, Announcer(uplink)).step(vips, candidates)   election + kernel, one round
     FileLeaseStore(dir) / KubeLeaseStore(coordination_api, namespace)   the Lease backends
@@ -30,108 +30,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
-import fcntl
-import hashlib
 import ipaddress
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
-from controller.core.timefmt import micro_time
+from controller.core.election import (
+    DEFAULT_DURATION,
+    PREFIX,
+    RELEASED_BY,
+    Action,
+    Conflict,
+    Lease,
+    LeaseStore,
+    LeaseView,
+    decide,
+    lease_name,
+    lifetime_for,
+    ranking,
+    wake_time,
+)
+from controller.runtime.lease_stores import FileLeaseStore, KubeLeaseStore, fresh_nodes
 from ipvs.announce import Announcer
 from ipvs.model import IPAddress
 
 log = logging.getLogger("bmlb.l2")
-PREFIX = "bmlb-vip-"
-DEFAULT_DURATION = 3.0
-RELEASED_BY = "bmlb.io/released-by"
-
-
-class Action(enum.Enum):
-    ACQUIRE = "acquire"  # write this node as holder over a free or expired Lease (or create it)
-    RENEW = "renew"
-    WAIT = "wait"
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    name: str
-    holder: str | None
-    duration: float
-    renew_time: float = 0.0  # wall clock, for people; the election judges by local observation
-    acquire_time: float = 0.0
-    transitions: int = 0
-    released_by: str | None = None
-    version: str = ""  # the store's version (resourceVersion); "" before it is stored
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseView:
-    """A Lease as one node sees it: `since` is when that node saw it change (its own clock), or
-    for its own Lease when it sent its last write."""
-
-    holder: str | None
-    since: float
-    duration: float
-    released_by: str | None = None
-
-
-class Conflict(Exception):
-    """create() of an existing Lease, or update() of a version that is no longer current."""
-
-
-class LeaseStore(Protocol):
-    def get(self, name: str) -> Lease | None: ...
-    def create(self, lease: Lease) -> Lease: ...
-    def update(self, lease: Lease) -> Lease: ...
-
-
-def lease_name(vip: str | IPAddress) -> str:
-    ip = ipaddress.ip_address(vip)
-    text = ip.exploded if ip.version == 6 else str(ip)  # exploded: never ends in "-"
-    return PREFIX + text.replace(":", "-").replace(".", "-")
-
-
-def _score(vip: str, node: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{vip}\0{node}".encode()).digest()[:8], "big")
-
-
-def ranking(vip: str, nodes: Iterable[str]) -> list[str]:
-    """The nodes in the order they should announce `vip` (rendezvous hashing: removing a node
-    moves only that node's VIPs)."""
-    return sorted(set(nodes), key=lambda n: (-_score(vip, n), n))
-
-
-def decide(now: float, vip: str, me: str, candidates: Collection[str], lease: LeaseView | None) -> Action:
-    """What `me` should do about `vip`'s Lease at local time `now` (None: never seen, absent)."""
-    if lease is not None and lease.holder == me:
-        return Action.RENEW
-    expired = lease is not None and lease.holder is not None and now - lease.since >= lease.duration
-    if lease is not None and lease.holder is not None and not expired:
-        return Action.WAIT
-    gone = (lease.holder if expired else lease.released_by) if lease is not None else None
-    pool = [n for n in ranking(vip, {*candidates, me}) if n == me or n != gone]
-    rank = pool.index(me)
-    if lease is None:
-        return Action.ACQUIRE if rank == 0 else Action.WAIT
-    free_for = now - lease.since - (lease.duration if expired else 0.0)
-    return Action.ACQUIRE if free_for >= rank * lease.duration else Action.WAIT
-
-
-def wake_time(now: float, view: LeaseView) -> float:
-    """When decide() may next change its mind about a Lease it said WAIT to: at whole multiples
-    of the duration after `since` (1 ms late, so that float rounding cannot make it early)."""
-    k = math.floor((now - view.since) / view.duration) + 1
-    return view.since + k * view.duration + 0.001
-
-
 class Elector:
     def __init__(self, store: LeaseStore, me: str, *, duration: float = DEFAULT_DURATION,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
@@ -267,129 +191,6 @@ class Speaker:
         self.held = set()
 
 
-# ---- stores
-
-class FileLeaseStore:
-    """One JSON file per Lease in `directory`, compare-and-swap under an fcntl lock: for a VM or a
-    laptop where there is no API server (all nodes must see the same directory)."""
-
-    def __init__(self, directory: str | Path) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, name: str) -> Path:
-        return self.dir / f"{name}.json"
-
-    def get(self, name: str) -> Lease | None:
-        try:
-            data = json.loads(self._path(name).read_text())
-        except FileNotFoundError:
-            return None
-        return Lease(**data)
-
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Any:
-        fd = os.open(self.dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def _write(self, lease: Lease, version: int) -> Lease:
-        stored = dataclasses.replace(lease, version=str(version))
-        tmp = self._path(lease.name).with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(stored)))
-        os.replace(tmp, self._path(lease.name))
-        return stored
-
-    def create(self, lease: Lease) -> Lease:
-        with self._locked(lease.name):
-            if self.get(lease.name) is not None:
-                raise Conflict(f"{lease.name} exists")
-            return self._write(lease, 1)
-
-    def update(self, lease: Lease) -> Lease:
-        with self._locked(lease.name):
-            current = self.get(lease.name)
-            if current is None or current.version != lease.version:
-                raise Conflict(f"{lease.name}: version {lease.version} is not current")
-            return self._write(lease, int(current.version) + 1)
-
-
-class KubeLeaseStore:
-    """coordination.k8s.io/v1 Leases; versions are resourceVersions (the API server's CAS)."""
-
-    def __init__(self, api: Any, namespace: str) -> None:
-        self.api, self.namespace = api, namespace
-
-    def _lease(self, obj: Any) -> Lease:
-        spec, meta = obj.spec, obj.metadata
-
-        def ts(v: Any) -> float:
-            return v.timestamp() if v is not None else 0.0
-
-        return Lease(meta.name, spec.holder_identity or None, float(spec.lease_duration_seconds or 0),
-                     ts(spec.renew_time), ts(spec.acquire_time), spec.lease_transitions or 0,
-                     (meta.annotations or {}).get(RELEASED_BY), meta.resource_version)
-
-    def _body(self, lease: Lease) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": lease.name, "namespace": self.namespace,
-                                "labels": {"app.kubernetes.io/managed-by": "bmlb"},
-                                "annotations": {RELEASED_BY: lease.released_by} if lease.released_by else {}}
-        if lease.version:
-            meta["resourceVersion"] = lease.version
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": {"holderIdentity": lease.holder, "leaseDurationSeconds": max(1, math.ceil(lease.duration)),
-                         "renewTime": micro_time(lease.renew_time), "acquireTime": micro_time(lease.acquire_time),
-                         "leaseTransitions": lease.transitions}}
-
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        from kubernetes.client.rest import ApiException
-
-        try:
-            return fn(*args)
-        except ApiException as err:
-            if err.status == 409:
-                raise Conflict(str(err.reason)) from err
-            if err.status == 404 and fn == self.api.read_namespaced_lease:
-                return None
-            raise
-
-    def get(self, name: str) -> Lease | None:
-        obj = self._call(self.api.read_namespaced_lease, name, self.namespace)
-        return None if obj is None else self._lease(obj)
-
-    def create(self, lease: Lease) -> Lease:
-        return self._lease(self._call(self.api.create_namespaced_lease, self.namespace, self._body(lease)))
-
-    def update(self, lease: Lease) -> Lease:
-        body = self._body(lease)
-        if not lease.version:
-            raise Conflict(f"{lease.name}: update without a version")
-        try:
-            return self._lease(self._call(self.api.replace_namespaced_lease, lease.name, self.namespace, body))
-        except Exception as err:
-            if getattr(err, "status", None) == 404:
-                raise Conflict(f"{lease.name} is gone") from err
-            raise
-
-
-def fresh_nodes(api: Any, namespace: str, *, now: float | None = None) -> set[str]:
-    """Nodes whose agent renewed its node Lease (bmlb-node-<node>) within its duration: the
-    candidates of the election in a cluster."""
-    from controller.core.leases import is_fresh
-    from controller.core.snapshot import LEASE_PREFIX
-
-    now = time.time() if now is None else now
-    out = set()
-    for obj in api.list_namespaced_lease(namespace).items:
-        name, spec = obj.metadata.name or "", obj.spec
-        if name.startswith(LEASE_PREFIX) and spec is not None and is_fresh(
-                spec.renew_time, spec.lease_duration_seconds, now):
-            out.add(name.removeprefix(LEASE_PREFIX))
-    return out
-
 
 # ---- standalone, for the kernel tests
 
@@ -428,11 +229,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def lifetime_for(duration: float) -> int:
-    """The kernel lifetime of an announced address: renewed every duration/3, it lapses (if the
-    process died) before another node may take the Lease over, one duration after the last
-    renewal; the kernel counts whole seconds and checks about once a second."""
-    return max(1, math.floor(duration - duration / 3))
+
+__all__ = [
+    "DEFAULT_DURATION",
+    "PREFIX",
+    "RELEASED_BY",
+    "Action",
+    "Conflict",
+    "Elector",
+    "FileLeaseStore",
+    "KubeLeaseStore",
+    "Lease",
+    "LeaseStore",
+    "LeaseView",
+    "Speaker",
+    "decide",
+    "fresh_nodes",
+    "lease_name",
+    "lifetime_for",
+    "main",
+    "ranking",
+    "wake_time",
+]
 
 
 if __name__ == "__main__":

@@ -1,11 +1,5 @@
-"""The validating admission webhook: the cross-object rules a CRD schema cannot state (tenancy,
-public-address conflicts, pool admission), judged as `bmlb validate` judges them.
-
-Each request is judged against the controller's in-memory index with the incoming object put in
-place of its stored version: compile() runs on that snapshot and the request is denied with the
-errors about that object, one line each, in `bmlb validate`'s words without the FILE:DOC origin
-(`Kind namespace/name: field.path: message`). Warnings come back as admission warnings.
-"""
+"""The validating admission webhook's server: kopf handlers that judge each request against the
+controller's in-memory index (the judge: controller/core/admission.py), and its certificates."""
 
 from __future__ import annotations
 
@@ -13,85 +7,24 @@ import datetime
 import ipaddress
 import os
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kopf
 
-from controller.core import kinds, schema, specs
-from controller.core.compiler import compile
-from controller.core.problems import Severity
-from controller.core.snapshot import Snapshot, ref_of
-from controller.core.validate import Finding, with_default_namespace
+from controller.core.admission import KINDS, judge
 from controller.runtime.clock import now
 from controller.runtime.index import ClusterIndex
 
 CERT_DIR_ENV = "BMLB_WEBHOOK_CERT_DIR"  # tls.crt, tls.key (and ca.crt) as a kubernetes.io/tls Secret mounts them
 ADDR_ENV = "BMLB_WEBHOOK_ADDR"  # in a cluster 0.0.0.0, so the API server reaches it through a Service
-# Firewall objects are cluster-admin input: the webhook judges what tenants and pool owners write.
-KINDS = (kinds.VIPPOOL, kinds.SECURITY_POLICY, kinds.NAT_RULE, kinds.SERVICE)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    allowed: bool
-    errors: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-    @property
-    def message(self) -> str:
-        return "\n".join(self.errors)
-
-
-def line(finding: Finding) -> str:
-    """A `bmlb validate` line without its FILE:DOC origin."""
-    return str(finding).split(": ", 1)[1]
-
-
-def with_object(snapshot: Snapshot, body: Mapping[str, Any]) -> Snapshot:
-    """The snapshot with `body` in place of the object of the same kind and name (or added)."""
-    field = kinds.FIELD.get(str(body.get("kind")))
-    if field is None:
-        return snapshot
-    ref = ref_of(body)
-    kept = [b for b in getattr(snapshot, field) if ref_of(b) != ref]
-    objs = tuple(sorted([*kept, body], key=ref_of))
-    return Snapshot(**{**{f: getattr(snapshot, f) for f in kinds.FIELD.values()}, field: objs,
-                       "now": snapshot.now, "last_routes": snapshot.last_routes,
-                       "lease_namespace": snapshot.lease_namespace})
-
-
-def judge(snapshot: Snapshot, body: Mapping[str, Any]) -> Verdict:
-    """Judge one incoming object (with its kind set) against the rest of the cluster."""
-    obj = with_default_namespace(dict(body))
-    meta = dict(obj["metadata"]) if isinstance(obj.get("metadata"), Mapping) else {}
-    if not meta.get("creationTimestamp"):
-        # A newcomer is younger than everything stored: it, not an older holder, loses a conflict.
-        meta["creationTimestamp"] = now()
-        obj["metadata"] = meta
-    ref = ref_of(obj)
-    origin = "admission:0"
-    if str(obj.get("apiVersion", "")).startswith("bmlb.io/"):
-        errors = schema.validate(obj)
-        if errors:
-            return Verdict(False, tuple(line(Finding(origin, str(ref), e.path, e.message)) for e in errors), ())
-    if obj.get("kind") == "Service" and not specs.service_is_ours(obj):
-        return Verdict(True, (), ())
-    compiled = compile(with_object(snapshot, obj))
-    findings = [Finding(origin, str(p.ref), p.path, p.message, p.severity) for p in compiled.problems_of(ref)]
-    findings.sort(key=lambda f: (f.path, f.message))
-    errors = tuple(line(f) for f in findings if f.severity is Severity.ERROR)
-    warnings = tuple(line(f) for f in findings if f.severity is Severity.WARNING)
-    return Verdict(not errors, errors, warnings)
 
 
 def register_webhooks(registry: kopf.OperatorRegistry, index: ClusterIndex) -> None:
     """Validating handlers for the bmlb kinds and for Services of bmlb's class."""
     for k in KINDS:
         def validate(body: kopf.Body, warnings: list[str], _kind: str = k.kind, **_: Any) -> None:
-            verdict = judge(index.snapshot(), {**dict(body), "kind": _kind})
+            verdict = judge(index.snapshot(), {**dict(body), "kind": _kind}, now=now())
             warnings.extend(verdict.warnings)
             if not verdict.allowed:
                 raise kopf.AdmissionError(verdict.message, code=422)
@@ -121,8 +54,8 @@ def _self_signed(folder: Path, names: list[str]) -> None:
     from cryptography.x509.oid import NameOID
 
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=365)
+    issued = datetime.datetime.now(datetime.UTC)
+    start, end = issued - datetime.timedelta(minutes=5), issued + datetime.timedelta(days=365)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bmlb webhook CA")])
     ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
@@ -152,4 +85,4 @@ def _self_signed(folder: Path, names: list[str]) -> None:
     key_file.chmod(0o600)
 
 
-__all__ = ["CERT_DIR_ENV", "Verdict", "judge", "line", "register_webhooks", "server", "with_object"]
+__all__ = ["ADDR_ENV", "CERT_DIR_ENV", "register_webhooks", "server"]

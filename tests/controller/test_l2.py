@@ -16,23 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.runtime.l2 import (
+from controller.core.election import (
     Action,
     Conflict,
-    Elector,
-    FileLeaseStore,
-    KubeLeaseStore,
     Lease,
     LeaseView,
-    Speaker,
     decide,
-    fresh_nodes,
     lease_name,
     lifetime_for,
-    micro_time,
     ranking,
     wake_time,
 )
+from controller.core.timefmt import micro_time
+from controller.runtime.l2 import Elector, Speaker
+from controller.runtime.lease_stores import FileLeaseStore, KubeLeaseStore, fresh_nodes
 from ipvs.announce import (
     ARPOP_REPLY,
     ARPOP_REQUEST,

@@ -19,11 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.core import render
+from controller.core.admission import judge
 from controller.core.compiler import compile
 from controller.core.manifests import Document, parse
 from controller.core.snapshot import Snapshot
 from controller.core.validate import check
-from controller.runtime.webhook import judge
+from controller.runtime.clock import now
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +108,7 @@ def test_no_value_anywhere_raises_out_of_validate_plan_or_compile(case: tuple[li
     assert all(p.path for p in timed.problems)
     body = docs[i]
     if isinstance(body, dict) and isinstance(body.get("kind"), str):
-        judge(Snapshot.of(docs[:i] + docs[i + 1:]), body)
+        judge(Snapshot.of(docs[:i] + docs[i + 1:]), body, now=now())
 
 
 @settings(max_examples=200, deadline=None)
