@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from controller.core import status
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
 from controller.core.problems import ObjectRef, Severity
@@ -19,7 +20,7 @@ from controller.core.reasons import Reason
 from controller.core.routes import node_health
 from controller.core.snapshot import Snapshot, ref_of
 from controller.core.specs import service_is_ours
-from controller.runtime import finalizers, status
+from controller.runtime import finalizers, status_writer
 from controller.runtime.clock import now
 from controller.runtime.index import ClusterIndex
 from controller.runtime.kube import Kube
@@ -125,7 +126,7 @@ class Reconciler:
             # Record allocations first: the cluster, not this process, remembers who holds what.
             first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
                      if u.ref.kind in ("Service", "VIPPool")]
-        await asyncio.to_thread(status.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
         # The finalizer goes on before the firewall first carries anything of the object.
         adding = finalizers.to_add(_owners(compiled), self.index.get)
         added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
@@ -152,7 +153,7 @@ class Reconciler:
             rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
                     if u.ref.kind not in ("Service", "VIPPool")]
         t_sync = self.clock()
-        await asyncio.to_thread(status.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+        await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
         for report in compiled.reports:
             if report.firewall_objects:
                 self._names[report.ref] = frozenset(report.firewall_objects)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
+from controller.core import status
 from controller.core.compiler import compile
 from controller.core.problems import ObjectRef
 from controller.core.snapshot import Snapshot, ref_of
-from controller.runtime import status
 from controller.runtime.index import ClusterIndex
 from tests.controller.estate import firewall, nat, policy, pool, service
 

@@ -1,10 +1,9 @@
-"""What each object's status should say after a reconcile, and writing only what changed."""
+"""What each object's status should say after a reconcile: only the updates that change something
+(written by controller/runtime/status_writer.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +12,6 @@ from controller.core.compiler import Compiled
 from controller.core.conditions import FirewallOutcome
 from controller.core.problems import ObjectRef
 from controller.core.snapshot import Body
-
-log = logging.getLogger("bmlb.status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,22 +81,3 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
             if (c["status"] == "False" and c["type"] != "Ready") or (c["type"] == "Ready" and c["status"] == "True"))
         updates.append(Update(ref, str(meta.get("uid") or ""), status, events))
     return updates
-
-
-def write(updates: list[Update], *, patch: Callable[[ObjectRef, dict[str, Any]], None],
-          event: Callable[..., None], workers: int = 16) -> int:
-    """Write every update (status, then its Events); one object's failure never stops the others."""
-    def one(u: Update) -> int:
-        try:
-            patch(u.ref, u.status)
-        except Exception as err:
-            log.warning("status of %s not written: %s", u.ref, err)
-            return 0
-        for type_, reason, message in u.events:
-            event(u.ref, uid=u.uid, type_=type_, reason=reason, message=message)
-        return 1
-
-    if len(updates) <= 2:
-        return sum(map(one, updates))
-    with ThreadPoolExecutor(min(workers, len(updates))) as pool:
-        return sum(pool.map(one, updates))
