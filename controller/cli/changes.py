@@ -70,44 +70,16 @@ def _run(*, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: 
          firewall_name: str | None, detailed: bool, api_key_file: str | None, ca_file: str | None,
          host: str | None, port: int | None) -> int:
     from controller.cli.audit import AuditError, read_device
-    from controller.core import changes, manifests, render
-    from controller.core.problems import Severity
-    from controller.core.validate import check
+    from controller.core import changes
     from firewall.model import DesiredFirewall
     from firewall.order import AnchorMissing
 
     if output == "yaml":
         raise PlanError("-o yaml is not a change-set format with --against: use text, json or panos-set")
-    if not paths and not kustomizations:
-        raise PlanError("give manifests with -f FILE|DIR|- or -k DIR")
-    try:
-        docs, load_errors = manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
-    except manifests.InputError as err:
-        raise PlanError(str(err)) from None
-    findings, compiled = check(docs, load_errors)
-    errors = [f for f in findings if f.severity is Severity.ERROR]
-    if errors:  # a partial plan would show the left-out objects' firewall rules as deleted
-        for f in errors:
-            echo(f"  {f}", err=True)
-        raise PlanError(f"{len(errors)} errors in the manifests (bmlb validate shows them): no change set")
-
-    configured = [t.name for t in compiled.firewalls if t.spec is not None]
+    docs, compiled = _compiled(paths, kustomizations, recursive)
     is_file = Path(against).is_file()
-    if not is_file and against in configured:  # a Firewall object: read it live, read-only
-        if firewall_name not in (None, against):
-            raise PlanError(f"--against {against} names a Firewall; --firewall {firewall_name} contradicts it")
-        firewall_name = against
-    elif not is_file:
-        raise PlanError(f"--against {against}: neither a file nor a Firewall among the manifests "
-                        f"(have: {', '.join(configured) or 'none'})")
-    if firewall_name is None:
-        if len(configured) > 1:
-            raise PlanError(f"there are {len(configured)} Firewalls ({', '.join(configured)}); "
-                            "choose one with --firewall")
-        firewall_name = configured[0] if configured else "default"
+    firewall_name = _firewall_name(compiled, against, firewall_name, is_file=is_file)
     target = compiled.firewall(firewall_name)
-    if target is None and firewall_name != "default":
-        raise PlanError(f"no Firewall named {firewall_name!r} (have: {', '.join(configured) or 'none'})")
     desired = target.desired if target else DesiredFirewall(ownership_tag="bmlb-managed")
     spec = target.spec if target else None
     config = sync_config(spec, desired.ownership_tag)
@@ -128,6 +100,56 @@ def _run(*, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: 
         cs, plan = changes.plan_changes(desired, actual, config, firewall=firewall_name, against=label)
     except AnchorMissing as err:
         raise PlanError(f"placement: {err}") from None
+    _print(cs, plan, config, output)
+    if detailed and not cs.empty:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _compiled(paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: bool) -> tuple[list[Any], Any]:
+    """The manifests and their plan; any error in them stops here (a partial plan would show the
+    left-out objects' firewall rules as deleted)."""
+    from controller.core import manifests
+    from controller.core.problems import Severity
+    from controller.core.validate import check
+
+    if not paths and not kustomizations:
+        raise PlanError("give manifests with -f FILE|DIR|- or -k DIR")
+    try:
+        docs, load_errors = manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
+    except manifests.InputError as err:
+        raise PlanError(str(err)) from None
+    findings, compiled = check(docs, load_errors)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        for f in errors:
+            echo(f"  {f}", err=True)
+        raise PlanError(f"{len(errors)} errors in the manifests (bmlb validate shows them): no change set")
+    return docs, compiled
+
+
+def _firewall_name(compiled: Any, against: str, firewall_name: str | None, *, is_file: bool) -> str:
+    """Which Firewall's plan is compared: the one --against names, else --firewall, else the only one."""
+    configured = [t.name for t in compiled.firewalls if t.spec is not None]
+    if not is_file and against in configured:  # a Firewall object: read it live, read-only
+        if firewall_name not in (None, against):
+            raise PlanError(f"--against {against} names a Firewall; --firewall {firewall_name} contradicts it")
+        firewall_name = against
+    elif not is_file:
+        raise PlanError(f"--against {against}: neither a file nor a Firewall among the manifests "
+                        f"(have: {', '.join(configured) or 'none'})")
+    if firewall_name is None:
+        if len(configured) > 1:
+            raise PlanError(f"there are {len(configured)} Firewalls ({', '.join(configured)}); "
+                            "choose one with --firewall")
+        firewall_name = configured[0] if configured else "default"
+    if compiled.firewall(firewall_name) is None and firewall_name != "default":
+        raise PlanError(f"no Firewall named {firewall_name!r} (have: {', '.join(configured) or 'none'})")
+    return firewall_name
+
+
+def _print(cs: Any, plan: Any, config: Any, output: str) -> None:
+    from controller.core import changes, render
 
     if output == "json":
         click.echo(changes.as_json(cs), nl=False)
@@ -140,9 +162,6 @@ def _run(*, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: 
         echo(changes.text(cs), nl=False)
     for s in cs.skipped:
         echo(f"bmlb plan: skipped {s}", err=True)
-    if detailed and not cs.empty:
-        return EXIT_CHANGES
-    return EXIT_OK
 
 
 def _secrets(docs: list[Any]) -> dict[tuple[str, str], dict[str, str]]:

@@ -11,6 +11,7 @@ from controller.core.ipam import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
+from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import LEASE_PREFIX, Body, name_of
 from ipvs.model import Forwarding, Protocol, RealServer, Table, VirtualService
 
@@ -20,21 +21,16 @@ ANY_NODE = "*"
 EndpointsIndex = dict[tuple[str, str], list[tuple[specs.Endpoint, list[specs.EndpointPort]]]]
 
 
-def endpoints_by_service(slices: Iterable[Body]) -> EndpointsIndex:
-    """(namespace, service name) -> its endpoints, each with its slice's ports."""
+def endpoints_by_service(slices: Iterable[Slice]) -> EndpointsIndex:
+    """(namespace, service name) -> its endpoints, each with its slice's ports; a slice with a
+    malformed port or endpoint is left out whole."""
     out: EndpointsIndex = defaultdict(list)
-    for body in slices:
-        meta = body.get("metadata") or {}
-        svc = (meta.get("labels") or {}).get(specs.SERVICE_NAME_LABEL)
-        if not svc:
+    for s in slices:
+        if not s.whole:
             continue
-        try:
-            ports = [specs.EndpointPort.model_validate(p) for p in body.get("ports") or []]
-            eps = [specs.Endpoint.model_validate(e) for e in body.get("endpoints") or []]
-        except ValueError:
-            continue
-        for ep in eps:
-            out[(str(meta.get("namespace") or ""), svc)].append((ep, ports))
+        for ep in s.endpoints or ():
+            if ep is not None:
+                out[(s.namespace, s.service)].append((ep, list(s.ports or ())))
     return out
 
 
@@ -57,7 +53,7 @@ def build_tables(
     slices: Iterable[Body],
     nodes: Sequence[str],
 ) -> tuple[dict[str, Table], list[Problem]]:
-    eps = endpoints_by_service(slices)
+    eps = endpoints_by_service(parse_slices(slices))
     problems: list[Problem] = []
     per_node: dict[str, list[VirtualService]] = {n: [] for n in nodes}
     for svc in services:

@@ -31,6 +31,7 @@ from controller.core.leases import ADDRESS_ANNOTATION, is_fresh
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
+from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import LEASE_PREFIX, Body, Snapshot, name_of
 from firewall.model import Owner, PathMonitor, StaticRoute
 
@@ -140,27 +141,16 @@ def node_health(snapshot: Snapshot) -> dict[str, NodeInfo]:
     return node_view(snapshot)[0]
 
 
-def local_nodes(slices: Iterable[Body]) -> dict[tuple[str, str, int], set[str]]:
+def local_nodes(slices: Iterable[Slice]) -> dict[tuple[str, str, int], set[str]]:
     """(namespace, Service, IP version) -> nodes with a ready, not terminating endpoint of that family."""
     out: dict[tuple[str, str, int], set[str]] = {}
-    for body in slices:
-        meta = body.get("metadata") if isinstance(body, Mapping) else None
-        labels = meta.get("labels") if isinstance(meta, Mapping) else None
-        svc = labels.get(specs.SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
-        if not isinstance(svc, str) or not svc or not isinstance(meta, Mapping):
-            continue
-        family = {"IPv4": 4, "IPv6": 6}.get(str(body.get("addressType")))
-        endpoints = body.get("endpoints")
-        for raw in endpoints if isinstance(endpoints, list) else []:
-            try:
-                ep = specs.Endpoint.model_validate(raw)
-            except ValueError:
+    for s in slices:
+        for ep in s.endpoints or ():
+            if ep is None or not ep.ready or not ep.node_name:
                 continue
-            if not ep.ready or not ep.node_name:
-                continue
-            versions = {family} if family else {v for a in ep.addresses if (v := _version(a))}
+            versions = {s.family} if s.family else {v for a in ep.addresses if (v := _version(a))}
             for v in versions:
-                out.setdefault((str(meta.get("namespace") or ""), svc, v), set()).add(ep.node_name)
+                out.setdefault((s.namespace, s.service, v), set()).add(ep.node_name)
     return out
 
 
@@ -215,7 +205,7 @@ def build_routes(
     nodes, problems = node_view(snapshot)
     last: LastRoutes = dict(snapshot.last_routes)
     any_local = any(s.spec.external_traffic_policy == "Local" for s in services)
-    locals_ = local_nodes(snapshot.endpoint_slices) if any_local else {}
+    locals_ = local_nodes(parse_slices(snapshot.endpoint_slices)) if any_local else {}
     max_paths = routing.ecmp.max_paths
 
     def healthy(version: int) -> set[str]:

@@ -294,12 +294,16 @@ def _mangle(body: dict[str, Any], draw: Any) -> dict[str, Any]:
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_no_node_lease_or_slice_input_raises_out_of_route_building(data: Any) -> None:
+    from controller.core.dataplane import endpoints_by_service
     from controller.core.routes import local_nodes, node_view
+    from controller.core.slices import parse_slices
     base = [node("node-1", "10.96.0.11", "2001:db8::11"), lease("node-1", address="10.96.0.11"),
             slice_("web", "web", [(80, 8080)], [("10.244.1.1", "node-1")])]
     n1, l1, s1 = (_mangle(b, data.draw) if data.draw(st.booleans()) else b for b in base)
     snap = Snapshot(nodes=(n1, node("node-2", "10.96.0.12")), leases=(l1, lease("node-2")), endpoint_slices=(s1,),
                     now=NOW)
     nodes, _ = node_view(snap)
-    local_nodes(snap.endpoint_slices)
+    slices = parse_slices(snap.endpoint_slices)
+    local_nodes(slices)
+    endpoints_by_service(slices)
     assert nodes["node-2"].healthy and str(nodes["node-2"].address(4)) == "10.96.0.12"
