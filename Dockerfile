@@ -21,7 +21,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/bmlb/bin/pip install /src \
     && /opt/bmlb/bin/python -m compileall -q /opt/bmlb/lib \
     && /opt/bmlb/bin/bmlb --help >/dev/null \
-    && cd / && /opt/bmlb/bin/python -c "from controller import resources; assert resources.crd_texts()"
+    && cd / && /opt/bmlb/bin/python -c "from controller.core import resources; assert resources.crd_texts()"
 
 # --- runtime: the base, kmod for the agent's init step, nftables for the agent's masquerade
 # table (NAT mode, ipvs/masquerade.py), the virtual environment, a user ---

@@ -1,6 +1,6 @@
 """The audit's rulebase analyses at scale: N managed rules (one per Service, each from its own
 /16 to its own VIP and port) under a foreign deny, and the exposure matrix of N Services over
-four zones. Pure, in-process (controller/shadowing.py, controller/exposure.py).
+four zones. Pure, in-process (controller/core/shadowing.py, controller/core/exposure.py).
 
     .venv/bin/python bench/audit_rulebase.py [--services 1000]
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller import exposure as exp  # noqa: E402
-from controller import shadowing as sh  # noqa: E402
-from controller.audit_rulebase import Policy, Rule  # noqa: E402
+from controller.core import exposure as exp  # noqa: E402
+from controller.core import shadowing as sh  # noqa: E402
+from controller.core.audit_rulebase import Policy, Rule  # noqa: E402
 
 
 def policy(n: int) -> Policy:

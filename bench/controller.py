@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import kubernetes  # noqa: E402
 
-from controller.localcluster import Cluster, apply_crds, process  # noqa: E402
+from controller.cli.localcluster import Cluster, apply_crds, process  # noqa: E402
 from firewall.sim import Simulator  # noqa: E402
 from tests.apiserver.server import ApiServer, ensure_built  # noqa: E402
 

@@ -22,8 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller import manifests, render, schema  # noqa: E402
-from controller.validate import check  # noqa: E402
+from controller.core import manifests, render, schema  # noqa: E402
+from controller.core.validate import check  # noqa: E402
 
 
 def estate(n: int) -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, process, wait_for
-from controller.webhook import CERT_DIR_ENV
+from controller.cli.localcluster import Cluster, process, wait_for
+from controller.runtime.webhook import CERT_DIR_ENV
 from tests.apiserver.server import ApiServer
 
 # The controller tests' fixtures (API server with bmlb's CRDs).

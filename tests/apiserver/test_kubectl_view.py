@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes import client
 
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
 from tests.apiserver.server import ApiServer
 
 # The controller tests' fixtures (API server with bmlb's CRDs, PAN-OS simulator, `bmlb controller`).

@@ -22,8 +22,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, process, wait_for
-from controller.operator import FINALIZER
+from controller.cli.localcluster import Cluster, process, wait_for
+from controller.runtime.operator import FINALIZER
 from firewall.sim import Simulator
 from tests.apiserver.fixtures import install_crds
 from tests.apiserver.server import ApiServer, service_account_user

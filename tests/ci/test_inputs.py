@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from controller.cli import main
-from controller.localcluster import ROOT
-from controller.manifests import parse
+from controller.cli.localcluster import ROOT
+from controller.core.manifests import parse
 
 KUBECTL_DIR = "/var/cache/bmlb/bin"
 

@@ -20,8 +20,8 @@ import yaml
 from click.testing import CliRunner
 
 from controller.cli import main
-from controller.compiler import compile
-from controller.snapshot import Snapshot
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Endpoint, connect

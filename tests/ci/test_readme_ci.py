@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.cli_changes import sync_config
-from controller.compiler import compile
-from controller.localcluster import ROOT
-from controller.manifests import load
-from controller.snapshot import Snapshot
+from controller.cli.changes import sync_config
+from controller.cli.localcluster import ROOT
+from controller.core.compiler import compile
+from controller.core.manifests import load
+from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.device import Credentials, Endpoint, connect
 from firewall.sim import Simulator

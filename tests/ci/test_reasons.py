@@ -1,4 +1,4 @@
-"""Condition reasons are an API users alert on: every one comes from controller/reasons.py, keeps
+"""Condition reasons are an API users alert on: every one comes from controller/core/reasons.py, keeps
 its value, has a meaning, and is listed in docs/reasons.md."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from controller.reasons import Code, Reason, table
+from controller.core.reasons import Code, Reason, table
 from firewall import errors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,9 @@ def test_every_firewall_error_reason_is_a_documented_reason() -> None:
 
 def test_no_reason_is_a_free_string_in_the_controller() -> None:
     free = []
-    for path in sorted((ROOT / "controller").glob("*.py")):
+    paths = sorted((ROOT / "controller").rglob("*.py"))
+    assert len(paths) > 40  # every layer: core, runtime and cli
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
@@ -60,8 +62,8 @@ def test_no_reason_is_a_free_string_in_the_controller() -> None:
             if at is not None and len(node.args) > at:
                 arg = node.args[at]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    free.append(f"{path.name}:{node.lineno}: {arg.value!r}")
-    assert not free, "use controller.reasons.Code / Reason:\n" + "\n".join(free)
+                    free.append(f"{path.relative_to(ROOT)}:{node.lineno}: {arg.value!r}")
+    assert not free, "use controller.core.reasons.Code / Reason:\n" + "\n".join(free)
 
 
 def test_the_docs_list_every_reason() -> None:

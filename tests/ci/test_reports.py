@@ -21,11 +21,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from controller import reports
-from controller.cli import main
-from controller.manifests import Document
-from controller.problems import Severity
-from controller.validate import Finding
+from controller.cli import main, reports
+from controller.core.manifests import Document
+from controller.core.problems import Severity
+from controller.core.validate import Finding
 
 SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
 # Everything a YAML file can carry that could break a report (a lone surrogate cannot: see the property test).

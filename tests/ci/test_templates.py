@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import naming
 from controller.cli import main
-from controller.compiler import compile
-from controller.snapshot import Snapshot
+from controller.core import naming
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Endpoint, connect

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import PLURALS, Cluster, apply_crds, process
+from controller.cli.localcluster import PLURALS, Cluster, apply_crds, process
 from firewall.sim import Simulator
 
 

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from controller.localcluster import Cluster, process, wait_for
+from controller.cli.localcluster import Cluster, process, wait_for
 from tests.controller.estate import pool, service, slice_
 
 

@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from controller import audit_render, naming
-from controller.audit import AuditReport, NatMismatch, OwnerStatus, Row, audit, parse_owner
-from controller.compiler import compile
-from controller.localcluster import ROOT, Cluster, wait_for
-from controller.snapshot import Snapshot
+from controller.cli import audit_render
+from controller.cli.localcluster import ROOT, Cluster, wait_for
+from controller.core import naming
+from controller.core.audit import AuditReport, NatMismatch, OwnerStatus, Row, audit, parse_owner
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall import diff, sync
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Endpoint, connect
@@ -344,7 +345,7 @@ def test_audit_end_to_end_html_in_chromium(cluster: Cluster, ns: str, sim: Simul
 def test_routes_name_the_node_and_flag_an_expired_lease() -> None:
     import time as _time
 
-    from controller.snapshot import LEASE_PREFIX
+    from controller.core.snapshot import LEASE_PREFIX
     from firewall.model import StaticRoute
 
     snap, desired = desired_of(bodies())

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from controller import audit_render, cli_audit, manifests
-from controller.compiler import compile
-from controller.localcluster import ROOT
-from controller.snapshot import Snapshot
+from controller.cli import audit as cli_audit
+from controller.cli import audit_render
+from controller.cli.localcluster import ROOT
+from controller.core import manifests
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Endpoint, connect

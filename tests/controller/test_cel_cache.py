@@ -1,4 +1,4 @@
-"""The CEL verdict cache (controller/schema.py) never changes a verdict: every CRD rule, on
+"""The CEL verdict cache (controller/core/schema.py) never changes a verdict: every CRD rule, on
 random objects, judged through the cache (twice, so the second is a hit) equals a direct celpy
 evaluation of the rule on the object itself."""
 
@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import schema
-from controller.resources import crd_texts
+from controller.core import schema
+from controller.core.resources import crd_texts
 
 
 def _rules(node: Any) -> list[str]:

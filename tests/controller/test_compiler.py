@@ -9,9 +9,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import render
-from controller.compiler import compile
-from controller.snapshot import Snapshot
+from controller.core import render
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall.names import MAX_DESCRIPTION, is_valid_name
 from tests.controller.estate import firewall, nat, policy, pool, service, slice_
 

@@ -1,4 +1,4 @@
-"""controller/exposure.py and controller/audit_rulebase.py on hand-written PAN-OS XML: NAT first
+"""controller/core/exposure.py and controller/core/audit_rulebase.py on hand-written PAN-OS XML: NAT first
 (first match), security on the pre-NAT address with the post-NAT zone, default rules, groups and
 negation, and the zone of an address from interfaces and static routes."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from controller import exposure as exp
-from controller import shadowing as sh
-from controller.audit_rulebase import parse
+from controller.core import exposure as exp
+from controller.core import shadowing as sh
+from controller.core.audit_rulebase import parse
 
 
 def members(*values: str) -> str:

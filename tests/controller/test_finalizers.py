@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from controller import finalizers
-from controller.finalizers import FINALIZER
-from controller.localcluster import Cluster, wait_for
-from controller.problems import ObjectRef
+from controller.cli.localcluster import Cluster, wait_for
+from controller.core.problems import ObjectRef
+from controller.runtime import finalizers
+from controller.runtime.finalizers import FINALIZER
 from firewall.sim import Simulator
 from tests.controller.conftest import dump_log
 from tests.controller.estate import nat, pool, service

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 
-from controller import naming
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
+from controller.core import naming
 from firewall.sim import Simulator
 from tests.controller.conftest import dump_log
 from tests.controller.estate import nat, policy, pool, service, slice_

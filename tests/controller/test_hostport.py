@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller import hostport
+from controller.core import hostport
 
 ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from controller import status
-from controller.compiler import compile
-from controller.index import ClusterIndex
-from controller.problems import ObjectRef
-from controller.snapshot import Snapshot, ref_of
+from controller.core import status
+from controller.core.compiler import compile
+from controller.core.problems import ObjectRef
+from controller.core.snapshot import Snapshot, ref_of
+from controller.runtime.index import ClusterIndex
 from tests.controller.estate import firewall, nat, policy, pool, service
 
 

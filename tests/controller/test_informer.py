@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from controller.informer import Informer, Watched
-from controller.localcluster import Cluster
+from controller.cli.localcluster import Cluster
+from controller.runtime.informer import Informer, Watched
 from tests.controller.estate import service
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import ipam
-from controller.ipam import Pool, Request
-from controller.problems import ObjectRef
+from controller.core import ipam
+from controller.core.ipam import Pool, Request
+from controller.core.problems import ObjectRef
 
 ip = ipaddress.ip_address
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import kubernetes
 import yaml
 
-from controller import kinds
-from controller.snapshot import Snapshot
+from controller.core import kinds
+from controller.core.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 

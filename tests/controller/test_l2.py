@@ -1,4 +1,4 @@
-"""L2 mode's election (controller/l2.py) and the pure parts of ipvs/announce.py, on the host.
+"""L2 mode's election (controller/runtime/l2.py) and the pure parts of ipvs/announce.py, on the host.
 The kernel side (ARP on a real bridge, failover time) is tests/kernel/test_l2.py."""
 
 from __future__ import annotations
@@ -16,23 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.l2 import (
+from controller.core.election import (
     Action,
     Conflict,
-    Elector,
-    FileLeaseStore,
-    KubeLeaseStore,
     Lease,
     LeaseView,
-    Speaker,
     decide,
-    fresh_nodes,
     lease_name,
     lifetime_for,
-    micro_time,
     ranking,
     wake_time,
 )
+from controller.core.timefmt import micro_time
+from controller.runtime.l2 import Elector, Speaker
+from controller.runtime.lease_stores import FileLeaseStore, KubeLeaseStore, fresh_nodes
 from ipvs.announce import (
     ARPOP_REPLY,
     ARPOP_REQUEST,
@@ -420,7 +417,7 @@ def test_address_lifetime_lapses_before_a_takeover() -> None:
 
 
 def test_agent_l2_step_announces_the_vips_of_its_table(tmp_path: Path) -> None:
-    from controller.agent import Agent
+    from controller.runtime.agent import Agent
     from ipvs.memory import MemoryBackend
     from ipvs.model import Protocol, RealServer, Scheduler, Table, VirtualService
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
 from tests.controller.conftest import dump_log
 from tests.controller.estate import pool, service
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from controller.index import ClusterIndex
-from controller.reconciler import Reconciler
+from controller.runtime.index import ClusterIndex
+from controller.runtime.reconciler import Reconciler
 
 
 def _reconciler(*specs: Any) -> Reconciler:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from controller import conditions, fwlink
+from controller.core import conditions
+from controller.runtime import fwlink
 from firewall import errors
 from firewall.diff import Plan
 from firewall.sync import ObjectError, SyncReport

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
-from controller.localcluster import Cluster, wait_for
-from controller.snapshot import LEASE_PREFIX
+from controller.cli.localcluster import Cluster, wait_for
+from controller.core.snapshot import LEASE_PREFIX
 from firewall.sim import Simulator
 from tests.controller.estate import pool, service, slice_
 

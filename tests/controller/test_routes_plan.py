@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.cli import main
-from controller.compiler import compile
-from controller.snapshot import LEASE_PREFIX, Snapshot
+from controller.core.compiler import compile
+from controller.core.snapshot import LEASE_PREFIX, Snapshot
 from tests.controller.estate import firewall, nat, pool, service, slice_
 
 NOW = 1_800_000_000.0
@@ -253,7 +253,7 @@ def test_only_the_lease_namespace_counts_and_only_for_existing_nodes() -> None:
 
 
 def test_lease_freshness_is_one_rule() -> None:
-    from controller import leases
+    from controller.core import leases
     at = dt.datetime(2027, 1, 15, 8, 0, 0, tzinfo=dt.UTC).timestamp()
     assert leases.is_fresh("2027-01-15T08:00:00Z", 10, at + 9.9)
     assert not leases.is_fresh("2027-01-15T08:00:00Z", 10, at + 10)
@@ -294,12 +294,16 @@ def _mangle(body: dict[str, Any], draw: Any) -> dict[str, Any]:
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_no_node_lease_or_slice_input_raises_out_of_route_building(data: Any) -> None:
-    from controller.routes import local_nodes, node_view
+    from controller.core.dataplane import endpoints_by_service
+    from controller.core.routes import local_nodes, node_view
+    from controller.core.slices import parse_slices
     base = [node("node-1", "10.96.0.11", "2001:db8::11"), lease("node-1", address="10.96.0.11"),
             slice_("web", "web", [(80, 8080)], [("10.244.1.1", "node-1")])]
     n1, l1, s1 = (_mangle(b, data.draw) if data.draw(st.booleans()) else b for b in base)
     snap = Snapshot(nodes=(n1, node("node-2", "10.96.0.12")), leases=(l1, lease("node-2")), endpoint_slices=(s1,),
                     now=NOW)
     nodes, _ = node_view(snap)
-    local_nodes(snap.endpoint_slices)
+    slices = parse_slices(snap.endpoint_slices)
+    local_nodes(slices)
+    endpoints_by_service(slices)
     assert nodes["node-2"].healthy and str(nodes["node-2"].address(4)) == "10.96.0.12"

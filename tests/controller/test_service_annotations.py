@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from controller.compiler import Compiled, compile
-from controller.problems import ObjectRef
-from controller.snapshot import Snapshot
+from controller.core.compiler import Compiled, compile
+from controller.core.problems import ObjectRef
+from controller.core.snapshot import Snapshot
 from ipvs.model import Forwarding, Scheduler
 from tests.controller.estate import pool, service, slice_
 

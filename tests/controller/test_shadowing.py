@@ -1,4 +1,4 @@
-"""controller/shadowing.py: interval algebra and rule coverage, checked against brute force on
+"""controller/core/shadowing.py: interval algebra and rule coverage, checked against brute force on
 sampled sessions (hypothesis), and the PAN-OS semantics it encodes (zones, negation, services)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import shadowing as sh
-from controller.audit_rulebase import Policy, Rule
+from controller.core import shadowing as sh
+from controller.core.audit_rulebase import Policy, Rule
 
 # A small world so that brute force can enumerate it: 10.0.0.0/28 and a few ports.
 BASE = int(ipaddress.ip_address("10.0.0.0"))

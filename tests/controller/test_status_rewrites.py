@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller import status
-from controller.compiler import compile
-from controller.snapshot import Snapshot, ref_of
+from controller.core import status
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot, ref_of
 from tests.controller.estate import firewall, nat, policy, pool, service
 
 

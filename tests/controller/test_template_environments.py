@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import jinja2
 
-from controller import audit_render, deploy, naming, render
+from controller.cli import audit_render
+from controller.core import deploy, naming, render
 
 
 def test_renderers_do_not_share_an_environment() -> None:

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from controller import webhook
 from controller.cli import main
-from controller.index import ClusterIndex
-from controller.kapilite import kubectl_path
+from controller.cli.kapilite import kubectl_path
+from controller.runtime import webhook
+from controller.runtime.index import ClusterIndex
 from tests.deploy import test_manifests as base
 
 ROOT = Path(__file__).resolve().parents[2]

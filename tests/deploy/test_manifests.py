@@ -14,8 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from controller import agent, deploy, operator
 from controller.cli import main
+from controller.core import deploy
+from controller.runtime import agent, operator
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "base"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import resources
+from controller.core import resources
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("controller", "firewall", "ipvs")

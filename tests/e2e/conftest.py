@@ -20,7 +20,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from controller.localcluster import Cluster
+from controller.cli.localcluster import Cluster
 from tests.e2e import world as w
 
 IN_VM = os.environ.get("BMLB_KERNEL_VM") == "1"

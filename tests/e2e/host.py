@@ -37,8 +37,8 @@ from typing import Any
 
 import kubernetes
 
-from controller.kapilite import ApiServer
-from controller.localcluster import ROOT, Cluster, apply_crds
+from controller.cli.kapilite import ApiServer
+from controller.cli.localcluster import ROOT, Cluster, apply_crds
 from firewall.sim import Simulator
 from tests.e2e import world as w
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli_changes import sync_config
-from controller.compiler import compile
-from controller.manifests import load as load_manifests
-from controller.snapshot import Snapshot
+from controller.cli.changes import sync_config
+from controller.core.compiler import compile
+from controller.core.manifests import load as load_manifests
+from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.device import Credentials, Endpoint, connect
 from firewall.sim import Simulator

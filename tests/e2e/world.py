@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.localcluster import ROOT
+from controller.cli.localcluster import ROOT
 from firewall.sim.defaults import FIREWALL_CONFIG
 from tests.e2e import twin
 from tests.kernel.lab import Servers, ip_batch, netns, sysctl

@@ -19,7 +19,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, process, wait_for
+from controller.cli.localcluster import Cluster, process, wait_for
 from firewall.sim import Simulator, api
 from tests.controller.conftest import cluster, dump_log, firewall_object, ns, run_controller, sim  # noqa: F401
 from tests.faults import harness

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
 from firewall.sim import Simulator
 from firewall.sim.changes import Change
 from tests.controller.estate import nat, policy, pool, service, slice_

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from controller import naming
-from controller.localcluster import wait_for
+from controller.cli.localcluster import wait_for
+from controller.core import naming
 from tests.controller.estate import policy
 from tests.faults import flows, oracle
 from tests.faults.conftest import FaultEnv

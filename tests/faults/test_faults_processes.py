@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.localcluster import ROOT, wait_for
+from controller.cli.localcluster import ROOT, wait_for
 from tests.apiserver.fixtures import install_crds
 from tests.controller.estate import pool, service, slice_
 from tests.faults import ipvs_oracle

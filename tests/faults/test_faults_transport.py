@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from controller.localcluster import wait_for
+from controller.cli.localcluster import wait_for
 from tests.controller.estate import service, slice_
 from tests.faults.conftest import FaultEnv
 from tests.faults.harness import firewall_reason, publish

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kubernetes.client.rest import ApiException
 
-from controller import schema
-from controller.compiler import compile
-from controller.localcluster import PLURALS, Cluster, wait_for
-from controller.snapshot import Snapshot
+from controller.cli.localcluster import PLURALS, Cluster, wait_for
+from controller.core import schema
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall.names import MAX_DESCRIPTION, NAME_RE, is_valid_tag
 from firewall.sim import Simulator
 from tests.controller.conftest import dump_log

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller import naming
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
+from controller.core import naming
 from firewall.sim import Simulator
 from firewall.sim.tls import ensure_certs
 from tests.controller.conftest import dump_log

@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, process, wait_for
-from controller.manifests import Document
-from controller.problems import Severity
-from controller.validate import check
-from controller.webhook import CERT_DIR_ENV, judge, line
+from controller.cli.localcluster import Cluster, process, wait_for
+from controller.core.admission import judge, line
+from controller.core.manifests import Document
+from controller.core.problems import Severity
+from controller.core.validate import check
+from controller.runtime.clock import now
+from controller.runtime.webhook import CERT_DIR_ENV
 from tests.controller.conftest import dump_log
 from tests.controller.estate import nat, policy, pool, service
 
@@ -165,6 +167,6 @@ def test_webhook_judges_like_bmlb_validate(cluster: Cluster, ns: str, other_ns: 
 
 
 def judge_offline(current: list[dict[str, Any]], body: dict[str, Any]) -> bool:
-    from controller.snapshot import Snapshot
+    from controller.core.snapshot import Snapshot
 
-    return judge(Snapshot.of(current), body).allowed
+    return judge(Snapshot.of(current), body, now=now()).allowed

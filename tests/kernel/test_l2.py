@@ -4,7 +4,7 @@ shared directory; the client reaches the VIP through whichever node answers ARP 
     netns l2-cl (client):  br0 10.0.0.1/24 (a bridge), ports v-n1, v-n2
     netns l2-n1 / l2-n2:   eth0 10.0.0.11 / .12 ── veth ── v-nX in br0
                            bmlb0 (dummy) holds the VIP 10.0.0.100 on both nodes, as the agent binds it
-                           `python -m controller.l2` (file Leases) announces it on eth0 when elected
+                           `python -m controller.runtime.l2` (file Leases) announces it on eth0 when elected
                            UDP 7777 on the VIP answers with the node's name (a thread of this test)
 
 Asserts: only the elected node answers ARP for the VIP; SIGKILL of its announcer moves the client's
@@ -194,7 +194,7 @@ class Announcers:
                 ns_of(node),
                 str(ROOT / ".venv/bin/python"),
                 "-m",
-                "controller.l2",
+                "controller.runtime.l2",
                 "--node",
                 node,
                 "--uplink",

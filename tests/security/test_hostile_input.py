@@ -18,12 +18,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import render
-from controller.compiler import compile
-from controller.manifests import Document, parse
-from controller.snapshot import Snapshot
-from controller.validate import check
-from controller.webhook import judge
+from controller.core import render
+from controller.core.admission import judge
+from controller.core.compiler import compile
+from controller.core.manifests import Document, parse
+from controller.core.snapshot import Snapshot
+from controller.core.validate import check
+from controller.runtime.clock import now
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +108,7 @@ def test_no_value_anywhere_raises_out_of_validate_plan_or_compile(case: tuple[li
     assert all(p.path for p in timed.problems)
     body = docs[i]
     if isinstance(body, dict) and isinstance(body.get("kind"), str):
-        judge(Snapshot.of(docs[:i] + docs[i + 1:]), body)
+        judge(Snapshot.of(docs[:i] + docs[i + 1:]), body, now=now())
 
 
 @settings(max_examples=200, deadline=None)
@@ -147,7 +148,7 @@ spec: {{type: LoadBalancer, loadBalancerClass: bmlb.io/ipvs, ports: [{{port: 443
 
 
 def test_a_bad_file_in_a_folder_does_not_stop_the_others(tmp_path: Path) -> None:
-    from controller.manifests import load
+    from controller.core.manifests import load
     (tmp_path / "a-binary.yaml").write_bytes(b"\x00\xff\xfe")
     (tmp_path / "b-latin1.yaml").write_bytes(b"kind: Service\nmetadata: {name: caf\xe9}\n")
     (tmp_path / "c-pool.yaml").write_text((ROOT / "examples" / "00-pools.yaml").read_text())

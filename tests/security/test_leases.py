@@ -15,7 +15,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
 from firewall.sim import Simulator
 from tests.controller.conftest import cluster, firewall_object, ns, run_controller, sim
 from tests.controller.estate import pool, service, slice_

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.client.rest import ApiException
 
-from controller import naming
-from controller.compiler import compile
-from controller.localcluster import Cluster, wait_for
-from controller.snapshot import Snapshot
+from controller.cli.localcluster import Cluster, wait_for
+from controller.core import naming
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from firewall.names import is_valid_name
 from firewall.sim import Simulator
 from tests.controller.conftest import _strip_finalizers

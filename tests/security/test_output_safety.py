@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from kubernetes.client.rest import ApiException
 
-from controller import render
 from controller.cli import main
-from controller.localcluster import Cluster
+from controller.cli.localcluster import Cluster
+from controller.core import render
 from firewall.model import DesiredFirewall, SecurityRule
 from tests.controller.estate import nat, policy, pool
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.localcluster import Cluster, wait_for
+from controller.cli.localcluster import Cluster, wait_for
 from firewall.sim import Simulator
 from tests.controller.conftest import (  # noqa: F401
     _strip_finalizers,

@@ -3,8 +3,8 @@ and that no problem told to one namespace names another namespace's objects."""
 
 from __future__ import annotations
 
-from controller.compiler import compile
-from controller.snapshot import Snapshot
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot
 from tests.controller.estate import firewall, nat, policy, pool, service
 
 

@@ -1,0 +1,362 @@
+"""Parse: the first stage of the compiler. Raw bodies in, typed values and problems out.
+
+Every value the compiler reads from the cluster or a manifest passes through here once, so a
+wrong type anywhere (a list where a mapping belongs, a number for a label value, `null` for a
+timestamp, YAML's `no` for a namespace) becomes a Problem naming the object and the field, and the
+object is set aside. Nothing here raises on input; later stages see only typed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.core import ipam, specs
+from controller.core.ipam import Pool, PoolSyntaxError
+from controller.core.problems import ObjectRef, Problem
+from controller.core.reasons import Code
+from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
+from controller.core.services import LBService, parse_service, pydantic_problems
+from controller.core.snapshot import Body, Snapshot, ref_of
+from controller.core.timefmt import rfc3339
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    name: str
+    namespace: str
+    uid: str = ""
+    generation: int = 0
+    created: str = ""  # RFC 3339, "" when unknown (sorts first)
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    def annotation(self, key: str, default: str = "") -> str:
+        return next((v for k, v in self.annotations if k == key), default)
+
+
+def timestamp(raw: Any) -> str | None:
+    """An RFC 3339 timestamp as a string; YAML's unquoted timestamps arrive as datetimes."""
+    if raw is None:
+        return ""
+    if isinstance(raw, dt.datetime):
+        return rfc3339(raw)
+    if isinstance(raw, dt.date):
+        return f"{raw.isoformat()}T00:00:00Z"
+    if isinstance(raw, str):
+        return raw
+    return None
+
+
+def _string_map(raw: Any, ref: ObjectRef, path: str, problems: list[Problem]) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(ref, path, Code.InvalidType, f"must be a map of strings, not {_kind(raw)}"))
+        return ()
+    out = []
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType, f"key must be a string, not {_kind(key)}"))
+        elif not isinstance(value, str):
+            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType,
+                                    f"value must be a string, not {_kind(value)} (quote it: \"{value}\")"))
+        else:
+            out.append((key, value))
+    return tuple(sorted(out))
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a map", list: "a list", bool: "a boolean", int: "a number", float: "a number",
+             type(None): "null", str: "a string", bytes: "binary data"}
+    return names.get(type(value), type(value).__name__)
+
+
+def parse_meta(body: Body) -> tuple[Meta | None, list[Problem]]:
+    """The object's metadata, or None with the problems that make it unusable."""
+    ref = ref_of(body)
+    raw = body.get("metadata")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        return None, [Problem(ref, "metadata", Code.InvalidType, f"must be a map, not {_kind(raw)}")]
+    problems: list[Problem] = []
+    fields: dict[str, str] = {}
+    for key in ("name", "namespace", "uid"):
+        value = raw.get(key)
+        if value is None:
+            fields[key] = ""
+        elif isinstance(value, str):
+            fields[key] = value
+        else:
+            problems.append(Problem(ref, f"metadata.{key}", Code.InvalidType,
+                                    f"must be a string, not {_kind(value)} ({value!r})"))
+    generation = raw.get("generation", 0)
+    if generation is None:
+        generation = 0
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        problems.append(Problem(ref, "metadata.generation", Code.InvalidType,
+                                f"must be an integer, not {_kind(generation)}"))
+        generation = 0
+    created = timestamp(raw.get("creationTimestamp"))
+    if created is None:
+        problems.append(Problem(ref, "metadata.creationTimestamp", Code.InvalidType,
+                                f"must be a timestamp, not {_kind(raw.get('creationTimestamp'))}"))
+    labels = _string_map(raw.get("labels"), ref, "metadata.labels", problems)
+    annotations = _string_map(raw.get("annotations"), ref, "metadata.annotations", problems)
+    if problems:
+        return None, problems
+    return Meta(fields["name"], fields["namespace"], fields["uid"], generation, created or "", labels,
+                annotations), []
+
+
+def _spec(body: Body) -> tuple[Any, list[Problem]]:
+    spec = body.get("spec")
+    if spec is None:
+        return {}, []
+    if not isinstance(spec, Mapping):
+        return None, [Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}")]
+    return spec, []
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What the later stages read: typed, each object once, the unusable ones set aside."""
+
+    pools: tuple[Pool, ...]
+    services: Mapping[tuple[str, str], LBService]
+    firewalls: Mapping[str, specs.FirewallSpec]
+    nat_rules: tuple[tuple[ParsedNat, Body], ...]  # the body for its status (current public address)
+    policies: tuple[ParsedPolicy, ...]
+    problems: tuple[Problem, ...]
+    cluster: Snapshot  # Nodes, Leases and EndpointSlices in their checked shape (see clean)
+
+
+def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
+    pools: list[Pool] = []
+    problems: list[Problem] = []
+    for body in bodies:
+        ref = ref_of(body)
+        meta, p = parse_meta(body)
+        raw, q = _spec(body)
+        problems += p + q
+        if meta is None or raw is None:
+            continue
+        try:
+            spec = specs.VIPPoolSpec.model_validate(raw)
+        except ValidationError as err:
+            problems += pydantic_problems(ref, err)
+            continue
+        ranges: list[ipam.AddressRange] = []
+        ok = True
+        for i, text in enumerate(spec.addresses):
+            try:
+                r = ipam.parse_range(text)
+            except PoolSyntaxError as err:
+                problems.append(Problem(ref, f"spec.addresses[{i}]", Code.InvalidAddress, str(err)))
+                ok = False
+                continue
+            other = next((j for j, seen in enumerate(ranges) if seen.overlaps(r)), None)
+            if other is not None:
+                problems.append(Problem(ref, f"spec.addresses[{i}]", Code.PoolOverlap,
+                                        f"{r} overlaps spec.addresses[{other}] ({ranges[other]}) of this pool"))
+                ok = False
+            ranges.append(r)
+        if ok:
+            pools.append(Pool(name=ref.name, ranges=tuple(ranges), zone=spec.zone, purpose=spec.purpose,
+                              auto_assign=spec.auto_assign, avoid_buggy_ips=spec.avoid_buggy_ips,
+                              namespaces=frozenset(spec.namespaces)))
+    # Overlapping pools: the later pool (by name) is refused whole, so no address has two owners.
+    refused: set[str] = set()
+    for a, b, ra, rb in ipam.pool_overlaps(pools):
+        if a.name in refused:
+            continue
+        refused.add(b.name)
+        i = next(i for i, r in enumerate(b.ranges) if r == rb)
+        problems.append(Problem(ObjectRef("VIPPool", "", b.name), f"spec.addresses[{i}]", Code.PoolOverlap,
+                                f"{rb} overlaps {ra} of VIPPool {a.name!r}"))
+    return [p for p in pools if p.name not in refused], problems
+
+
+def _parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPolicySpec] | type[specs.FirewallSpec]
+              ) -> tuple[Any, Meta | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    raw, p = _spec(body)
+    problems += p
+    if meta is None or raw is None:
+        return None, None, problems
+    try:
+        return model.model_validate(raw), meta, problems
+    except ValidationError as err:
+        return None, None, problems + pydantic_problems(ref_of(body), err)
+
+
+def parse_firewalls(bodies: Iterable[Body]) -> tuple[dict[str, specs.FirewallSpec], list[Problem]]:
+    out: dict[str, specs.FirewallSpec] = {}
+    problems: list[Problem] = []
+    for body in bodies:
+        spec, meta, p = _parse_cr(body, specs.FirewallSpec)
+        problems += p
+        if spec is not None and meta is not None:
+            out[meta.name] = spec
+    return out, problems
+
+
+def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBService], list[Problem]]:
+    services: dict[tuple[str, str], LBService] = {}
+    problems: list[Problem] = []
+    for body in bodies:
+        if not specs.service_is_ours(body):
+            spec = body.get("spec")
+            if spec is not None and not isinstance(spec, Mapping):
+                problems.append(Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}"))
+            continue
+        meta, p = parse_meta(body)
+        problems += p
+        if meta is None:
+            continue
+        svc, p = parse_service(body, meta)
+        problems += p
+        if svc is not None:
+            services[(svc.namespace, svc.name)] = svc
+    return services, problems
+
+
+def _records(raw: Any, fields: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]] | None:
+    """A list of maps keeping only `fields` of the given types; None when `raw` is not a list of
+    maps (absent fields are left out, so readers see only values of the right type)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(x, Mapping) for x in raw):
+        return None
+    out = []
+    for item in raw:
+        kept = {}
+        for key, want in fields.items():
+            value = item.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) and want in (int, (int,)):
+                return None
+            if not isinstance(value, want):
+                return None
+            kept[key] = value
+        out.append(kept)
+    return out
+
+
+def _clean_node(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    if not isinstance(spec, Mapping) or not isinstance(status, Mapping):
+        problems.append(Problem(ref, "spec" if not isinstance(spec, Mapping) else "status", Code.InvalidType,
+                                "must be a map"))
+        return None, problems
+    addresses = _records(status.get("addresses"), {"type": str, "address": str})
+    conditions = _records(status.get("conditions"), {"type": str, "status": str})
+    unschedulable = spec.get("unschedulable", False)
+    for path, ok in (("status.addresses", addresses is not None), ("status.conditions", conditions is not None),
+                     ("spec.unschedulable", isinstance(unschedulable, bool) or unschedulable is None)):
+        if not ok:
+            problems.append(Problem(ref, path, Code.InvalidType, "has the wrong shape; the Node is ignored"))
+    if meta is None or problems:
+        return None, problems
+    return {"kind": "Node", "metadata": {"name": meta.name, "labels": dict(meta.labels)},
+            "spec": {"unschedulable": bool(unschedulable)},
+            "status": {"addresses": addresses, "conditions": conditions}}, []
+
+
+def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    spec = body.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        return None, [*problems, Problem(ref, "spec", Code.InvalidType, "must be a map")]
+    out: dict[str, Any] = {}
+    for key, want in (("holderIdentity", str), ("renewTime", str), ("acquireTime", str),
+                      ("leaseDurationSeconds", int)):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, want):
+            problems.append(Problem(ref, f"spec.{key}", Code.InvalidType, f"must be a {want.__name__}"))
+        else:
+            out[key] = value
+    if meta is None or problems:
+        return None, problems
+    return {"kind": "Lease", "metadata": {"name": meta.name, "namespace": meta.namespace,
+                                          "annotations": dict(meta.annotations)}, "spec": out}, []
+
+
+def _clean_slice(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
+    meta, problems = parse_meta(body)
+    ref = ref_of(body)
+    ports = _records(body.get("ports"), {"name": str, "port": int, "protocol": str})
+    endpoints = _records(body.get("endpoints"), {"addresses": list, "conditions": Mapping, "nodeName": str})
+    if ports is None:
+        problems.append(Problem(ref, "ports", Code.InvalidType, "must be a list of ports"))
+    if endpoints is None:
+        problems.append(Problem(ref, "endpoints", Code.InvalidType, "must be a list of endpoints"))
+    else:
+        for i, ep in enumerate(endpoints):
+            if not all(isinstance(a, str) for a in ep.get("addresses", [])):
+                problems.append(Problem(ref, f"endpoints[{i}].addresses", Code.InvalidType, "must be strings"))
+            conds = ep.get("conditions") or {}
+            if not all(isinstance(v, bool) or v is None for v in conds.values()):
+                problems.append(Problem(ref, f"endpoints[{i}].conditions", Code.InvalidType, "must be booleans"))
+    if meta is None or problems:
+        return None, problems
+    family = body.get("addressType")
+    return {"kind": "EndpointSlice", "metadata": {"name": meta.name, "namespace": meta.namespace,
+                                                  "labels": dict(meta.labels)},
+            "addressType": family if isinstance(family, str) else "", "ports": ports, "endpoints": endpoints}, []
+
+
+def clean(snapshot: Snapshot) -> tuple[Snapshot, list[Problem]]:
+    """The Nodes, Leases and EndpointSlices in exactly the shape the route and data-plane stages
+    read (only fields of the right type); the malformed ones set aside with a problem. Whether an
+    address is a usable next hop is judged once, by controller/core/routes.py."""
+    problems: list[Problem] = []
+    kept: dict[str, list[dict[str, Any]]] = {"nodes": [], "leases": [], "endpoint_slices": []}
+    for field, cleaner in (("nodes", _clean_node), ("leases", _clean_lease), ("endpoint_slices", _clean_slice)):
+        for body in getattr(snapshot, field):
+            out, p = cleaner(body)
+            problems += p
+            if out is not None:
+                kept[field].append(out)
+    return dataclasses.replace(snapshot, nodes=tuple(kept["nodes"]), leases=tuple(kept["leases"]),
+                               endpoint_slices=tuple(kept["endpoint_slices"])), problems
+
+
+def parse(snapshot: Snapshot) -> Parsed:
+    problems: list[Problem] = []
+    pools, p = parse_pools(snapshot.pools)
+    problems += p
+    services, p = parse_services(snapshot.services)
+    problems += p
+    firewalls, p = parse_firewalls(snapshot.firewalls)
+    problems += p
+    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems)
+    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems)
+    cleaned, p = clean(snapshot)
+    problems += p
+    return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
+                  cleaned)
+
+
+def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]
+                  ) -> list[tuple[ParsedCR[S], Body]]:
+    """NATRules or SecurityPolicies (the CRs that own firewall rules), each with its body."""
+    out: list[tuple[ParsedCR[S], Body]] = []
+    for body in bodies:
+        spec, meta, p = _parse_cr(body, spec_type)
+        problems += p
+        if spec is not None and meta is not None:
+            out.append((ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
+    return out

@@ -1,0 +1,47 @@
+"""Problems: bad user input as data, never as exceptions (STYLE.md §4).
+
+A Problem names the object and the field at fault; the shell turns problems into status
+conditions and Events, `bmlb validate` prints them one per line.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from controller.core.reasons import Code
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    kind: str
+    namespace: str  # "" for cluster-scoped objects
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    ref: ObjectRef
+    path: str  # "spec.rules[0].from.zones", "metadata.annotations[bmlb.io/ip]"
+    code: Code  # machine-readable CamelCase reason (controller/core/reasons.py), e.g. ForeignNamespace
+    message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.path}: {self.message}"
+
+
+def sort_problems(problems: list[Problem] | tuple[Problem, ...]) -> tuple[Problem, ...]:
+    return tuple(sorted(set(problems), key=lambda p: (p.ref, p.path, p.code, p.message, p.severity.value)))

@@ -1,0 +1,272 @@
+"""Offline validation against the CRDs in crds/: structural schema, defaults and CEL rules.
+
+The same checks the API server makes on create, made without one, so CI can refuse a bad
+manifest before it reaches a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import celpy
+import jsonschema
+import yaml
+from celpy import celtypes
+
+from controller.core.resources import crd_texts
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CRD:
+    kind: str
+    group: str
+    version: str
+    namespaced: bool
+    schema: dict[str, Any]
+
+
+@cache
+def crds() -> dict[str, CRD]:
+    out = {}
+    for text in crd_texts().values():
+        body = yaml.safe_load(text)
+        spec = body["spec"]
+        for v in spec["versions"]:
+            out[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = CRD(
+                kind=spec["names"]["kind"], group=spec["group"], version=v["name"],
+                namespaced=spec["scope"] == "Namespaced", schema=v["schema"]["openAPIV3Schema"])
+    return out
+
+
+def crd_for(body: dict[str, Any]) -> CRD | None:
+    return crds().get(f"{body.get('apiVersion')}/{body.get('kind')}")
+
+
+def full_match(pattern: str) -> str:
+    """The API server's RE2 `$` matches only at the end of the text; Python's also before a final
+    newline, so "zone\n" would pass offline and fail in the cluster (or reach a device)."""
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+
+
+def _to_jsonschema(node: dict[str, Any], *, top: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k.startswith("x-kubernetes-") or k in ("description", "default", "format"):
+            continue
+        if k == "properties":
+            out[k] = {name: _to_jsonschema(sub) for name, sub in v.items()}
+        elif k == "items":
+            out[k] = _to_jsonschema(v)
+        elif k == "additionalProperties" and isinstance(v, dict):
+            out[k] = _to_jsonschema(v)
+        elif k == "pattern":
+            out[k] = full_match(v)
+        else:
+            out[k] = v
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
+        if not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if top:
+        out.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return out
+
+
+@cache
+def _validator(key: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(_to_jsonschema(crds()[key].schema, top=True))
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """A copy of `value` with the schema's defaults filled in, as the API server does."""
+    if isinstance(value, dict) and schema.get("type") == "object":
+        out = dict(value)
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in out and "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            if name in out:
+                out[name] = apply_defaults(sub, out[name])
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], v) for v in value]
+    return value
+
+
+def _path(parts: Iterator[Any] | list[Any]) -> str:
+    s = ""
+    for p in parts:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "(root)"
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    v = err.validator
+    if v == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"unknown field {', '.join(map(repr, extra))}"
+    if v == "required":
+        return f"{err.message.split(' is a required')[0]} is required"
+    if v == "enum":
+        return f"unsupported value {err.instance!r}: must be one of {', '.join(map(repr, err.validator_value))}"
+    if v == "pattern":
+        shown = str(err.validator_value).removesuffix(r"\Z") + ("$" if str(err.validator_value).endswith(r"\Z") else "")
+        return f"invalid value {err.instance!r}: must match {shown}"
+    if v in ("maximum", "minimum"):
+        word = "less" if v == "maximum" else "greater"
+        return f"{err.instance} must be {word} than or equal to {err.validator_value}"
+    if v in ("maxLength", "maxItems"):
+        return f"too long: at most {err.validator_value} {'characters' if v == 'maxLength' else 'items'}"
+    if v in ("minLength", "minItems"):
+        return f"too short: at least {err.validator_value} {'characters' if v == 'minLength' else 'items'}"
+    if v == "type":
+        return f"must be of type {err.validator_value}, not {type(err.instance).__name__}"
+    return err.message
+
+
+_env = celpy.Environment()
+
+
+def _parses(kind: Callable[[str], object]) -> Callable[[Any], celtypes.BoolType]:
+    def check(value: Any) -> celtypes.BoolType:
+        text = str(value)
+        if "%" in text:  # zones are refused by the Kubernetes CEL library too
+            return celtypes.BoolType(False)
+        try:
+            kind(text)
+        except ValueError:
+            return celtypes.BoolType(False)
+        return celtypes.BoolType(True)
+    return check
+
+
+# The Kubernetes CEL library functions the CRDs use (k8s.io/apiserver/pkg/cel/library: ip, cidr).
+CEL_FUNCTIONS = {"isIP": _parses(ipaddress.ip_address),
+                 "isCIDR": _parses(lambda t: ipaddress.ip_network(t, strict=False) if "/" in t else int(""))}
+
+
+@cache
+def _program(rule: str) -> Any:
+    return _env.program(_env.compile(rule), functions=CEL_FUNCTIONS)
+
+
+# (rule, JSON of what the rule reads of self) -> (passed, error text): a rule is a pure
+# function of the fields of `self` it names (of their presence alone for has(self.f)), and an
+# estate repeats the same few of those thousands of times, so most evaluations are look-ups.
+_VERDICTS: dict[tuple[str, str], tuple[bool, str | None]] = {}
+cache_verdicts = True  # bench/offline.py turns it off to measure what it saves
+
+
+_SELF = re.compile(r"\bself\b(?:\.([A-Za-z_]\w*))?")
+
+
+@cache
+def _reads(rule: str) -> dict[str, bool] | None:
+    """The fields of `self` a rule reads, each True if only its presence (has(self.f)) counts;
+    None if the rule uses `self` as a whole."""
+    fields: dict[str, bool] = {}
+    for m in _SELF.finditer(rule):
+        if m.group(1) is None:
+            return None
+        fields[m.group(1)] = True
+    for name in fields:
+        fields[name] = rule.count(f"has(self.{name})") == len(re.findall(rf"\bself\.{name}\b", rule))
+    return fields
+
+
+def _projection(rule: str, value: Any) -> Any:
+    """What the verdict of `rule` on `value` depends on (its cache key)."""
+    fields = _reads(rule)
+    if fields is None or not isinstance(value, dict):
+        return value
+    return {f: (f in value) if presence else value.get(f, _ABSENT) for f, presence in fields.items()}
+
+
+_ABSENT = {"\0absent": True}  # not a value YAML or JSON gives a field
+
+
+def _evaluate(rule: str, value: Any) -> tuple[bool, str | None]:
+    try:
+        key: tuple[str, str] | None = (rule, json.dumps(_projection(rule, value), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):  # not plain JSON (e.g. a YAML timestamp): not cached
+        key = None
+    if not cache_verdicts:
+        key = None
+    if key is not None and (hit := _VERDICTS.get(key)) is not None:
+        return hit
+    try:
+        verdict: tuple[bool, str | None] = (bool(_program(rule).evaluate({"self": celpy.json_to_cel(value)})), None)
+    except Exception as err:
+        verdict = (False, str(err))
+    if key is not None:
+        if len(_VERDICTS) >= 1 << 16:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
+def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:
+    errors: list[SchemaError] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        ok, failure = _evaluate(rule["rule"], value)
+        if failure is not None:
+            rule = {**rule, "message": f"{rule.get('message', rule['rule'])} ({failure})"}
+        if not ok:
+            where = _path(path) + (rule.get("fieldPath") or "")
+            errors.append(SchemaError(where, rule.get("message") or f"failed rule: {rule['rule']}"))
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                errors += _cel(sub, value[name], [*path, name])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        errors += _list_map_keys(schema, value, path)
+        for i, item in enumerate(value):
+            errors += _cel(schema["items"], item, [*path, i])
+    return errors
+
+
+def _list_map_keys(schema: dict[str, Any], value: list[Any], path: list[Any]) -> list[SchemaError]:
+    """`x-kubernetes-list-type: map` lists hold each key once, as the API server enforces."""
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    if schema.get("x-kubernetes-list-type") != "map" or not keys:
+        return []
+    seen: set[tuple[Any, ...]] = set()
+    errors = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            continue
+        key = tuple(item.get(k) for k in keys)
+        if key in seen:
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key, strict=True))
+            errors.append(SchemaError(_path([*path, i]), f"duplicate entry with {shown}"))
+        seen.add(key)
+    return errors
+
+
+def validate(body: dict[str, Any]) -> list[SchemaError]:
+    """Every schema and CEL error of one bmlb.io object (an empty list when valid); metadata is
+    checked by controller/core/identity.py."""
+    crd = crd_for(body)
+    if crd is None:
+        return [SchemaError("apiVersion", f"unknown kind {body.get('kind')!r} in {body.get('apiVersion')!r}")]
+    errors: list[SchemaError] = []
+    key = f"{crd.group}/{crd.version}/{crd.kind}"
+    for err in sorted(_validator(key).iter_errors(body), key=lambda e: list(e.absolute_path)):
+        errors.append(SchemaError(_path(list(err.absolute_path)), _message(err)))
+    if errors:
+        return errors
+    return _cel(crd.schema, apply_defaults(crd.schema, body), [])

@@ -1,0 +1,176 @@
+"""An in-memory index of the watched cluster objects, fed by watch events.
+
+Every change bumps a counter and wakes whoever waits for changes; `snapshot()` gives the
+compiler an immutable view. Objects being deleted (deletionTimestamp set) are left out of
+snapshots, so their firewall objects are removed before their finalizer is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.core import kinds
+from controller.core.problems import ObjectRef
+from controller.core.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, ref_of
+from controller.runtime.finalizers import FINALIZER
+
+FIELD = kinds.FIELD
+
+
+# What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
+# (controller/core/parse.py); the rest (managedFields, owner references, kubectl's last-applied copy)
+# only costs memory.
+_META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "resourceVersion",
+         "finalizers", "labels", "annotations")
+# kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
+# Node status carries images and capacity; bmlb reads only its addresses and conditions.
+_NODE_STATUS = ("addresses", "conditions")
+
+
+def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
+    A malformed field is kept as it is, so parse can name it."""
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("metadata", "status")}
+    out["kind"] = kind
+    raw = body.get("metadata")
+    if isinstance(raw, Mapping):
+        meta = {k: copy.deepcopy(raw[k]) for k in _META if k in raw}
+        ann = meta.get("annotations")
+        if isinstance(ann, Mapping) and any(k in ann for k in _DROPPED_ANNOTATIONS):
+            meta["annotations"] = {k: v for k, v in ann.items() if k not in _DROPPED_ANNOTATIONS}
+        out["metadata"] = meta
+    else:
+        out["metadata"] = copy.deepcopy(raw) if raw is not None else {}
+    status = body.get("status")
+    if status is not None:
+        if kind == "Node" and isinstance(status, Mapping):
+            status = {k: status[k] for k in _NODE_STATUS if k in status}
+        out["status"] = copy.deepcopy(status)
+    return out
+
+
+class ClusterIndex:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> None:
+        self.lease_namespace = lease_namespace
+        self._objects: dict[str, dict[ObjectRef, dict[str, Any]]] = {k: {} for k in KINDS}
+        # Objects bmlb no longer compiles (a Service that left its class) that still carry its
+        # finalizer: released like any object being deleted, never compiled.
+        self._strays: dict[ObjectRef, dict[str, Any]] = {}
+        self._clock = clock
+        self.version = 0
+        self.oldest_unapplied: float | None = None
+        self._changed = asyncio.Event()
+
+    def upsert(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Record an object; True when anything bmlb reads changed."""
+        clean = _strip(body, kind)
+        ref = ref_of(clean)
+        if kind == "Lease" and ref.namespace != self.lease_namespace:
+            return False  # only agent Leases in the lease namespace count (see Snapshot.node_leases)
+        old = self._objects[kind].get(ref)
+        self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
+        if old is not None and _same(old, clean):
+            return False
+        self._bump()
+        return True
+
+    def delete(self, kind: str, body: Mapping[str, Any], *, stray: bool = False) -> bool:
+        """Forget an object. stray: it still exists but is no longer bmlb's; kept aside while it
+        is being deleted with bmlb's finalizer on."""
+        clean = _strip(body, kind)
+        ref = ref_of(clean)
+        meta = clean.get("metadata") or {}
+        if stray and meta.get("deletionTimestamp") and FINALIZER in (meta.get("finalizers") or ()):
+            self._strays[ref] = clean
+        else:
+            self._strays.pop(ref, None)
+        if self._objects[kind].pop(ref, None) is None:
+            return False
+        self._bump()
+        return True
+
+    def retain(self, kind: str, keys: set[str]) -> bool:
+        """After a full listing of `kind`: drop the objects it did not hold ("namespace/name" keys)."""
+        gone = [ref for ref in self._objects[kind] if f"{ref.namespace}/{ref.name}" not in keys]
+        for ref in gone:
+            del self._objects[kind][ref]
+        if gone:
+            self._bump()
+        return bool(gone)
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self._objects.get(ref.kind, {}).get(ref) or self._strays.get(ref)
+
+    def bodies(self, kind: str) -> tuple[dict[str, Any], ...]:
+        """The live objects of one kind, unsorted: for readers that must not copy the whole index."""
+        return tuple(b for b in self._objects[kind].values() if not (b.get("metadata") or {}).get("deletionTimestamp"))
+
+    def deleting(self) -> set[ObjectRef]:
+        return {ref for objs in self._objects.values() for ref, b in objs.items()
+                if (b.get("metadata") or {}).get("deletionTimestamp")} | set(self._strays)
+
+    def snapshot(self, *, now: float | None = None,
+                 last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for kind, objs in self._objects.items():
+            groups[FIELD[kind]] = [b for b in objs.values() if not (b.get("metadata") or {}).get("deletionTimestamp")]
+        return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
+                        last_routes=last_routes, lease_namespace=self.lease_namespace)
+
+    def nodes_and_leases(self, *, now: float | None) -> Snapshot:
+        """Only what node health reads: checked every second, so it must not copy the whole index."""
+        def live(kind: str) -> tuple[dict[str, Any], ...]:
+            return tuple(sorted((b for b in self._objects[kind].values()
+                                 if not (b.get("metadata") or {}).get("deletionTimestamp")), key=ref_of))
+        return Snapshot(nodes=live("Node"), leases=live("Lease"), now=now, lease_namespace=self.lease_namespace)
+
+    def _bump(self) -> None:
+        self.version += 1
+        if self.oldest_unapplied is None:
+            self.oldest_unapplied = self._clock()
+        self._changed.set()
+
+    def applied(self, version: int) -> None:
+        """Everything up to `version` has been acted on."""
+        if version >= self.version:
+            self.oldest_unapplied = None
+
+    async def wait_changed(self, timeout: float | None) -> bool:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+
+def _read_status(x: dict[str, Any]) -> Any:
+    """The only status the compiler reads: recorded allocations. Conditions and counters that
+    bmlb writes itself must not wake it up again."""
+    status = x.get("status") or {}
+    if x.get("kind") == "Service":
+        return status.get("loadBalancer")
+    if x.get("kind") == "NATRule":
+        return status.get("public")
+    if x.get("kind") == "Node":
+        return ([(c.get("type"), c.get("status")) for c in status.get("conditions") or []],
+                [(a.get("type"), a.get("address")) for a in status.get("addresses") or []])
+    return None
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal for bmlb's purposes: resourceVersion churn, kopf's own annotations and finalizers,
+    and bmlb's own status writes do not count."""
+    def core(x: dict[str, Any]) -> tuple[Any, ...]:
+        meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "finalizers")}
+        spec = x.get("spec")
+        if x.get("kind") == "Lease":  # renewals are judged by the clock, not as changes
+            spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
+        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"), x.get("addressType"))
+    return core(a) == core(b)

@@ -1,0 +1,247 @@
+"""The controller's reconcile loop: debounce changes, compile, record allocations, sync each
+firewall once, write status and Events, release finalizers. It runs only on the leader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+from controller.core import status
+from controller.core.compiler import Compiled, FirewallTarget, compile
+from controller.core.conditions import FirewallOutcome
+from controller.core.problems import ObjectRef, Severity
+from controller.core.reasons import Reason
+from controller.core.routes import node_health
+from controller.core.snapshot import Snapshot, ref_of
+from controller.core.specs import service_is_ours
+from controller.runtime import finalizers, status_writer
+from controller.runtime.clock import now
+from controller.runtime.index import ClusterIndex
+from controller.runtime.kube import Kube
+from controller.runtime.metrics import Metrics
+
+log = logging.getLogger("bmlb.reconciler")
+
+SyncFirewall = Callable[[FirewallTarget], Awaitable[FirewallOutcome]]
+
+
+@dataclass
+class Reconciler:
+    index: ClusterIndex
+    kube: Kube
+    sync_firewall: SyncFirewall
+    metrics: Metrics = field(default_factory=Metrics)
+    default_debounce: float = 2.0
+    default_resync: float = 300.0
+    max_settle: float = 15.0
+    clock: Callable[[], float] = time.monotonic
+    outcomes: dict[str, FirewallOutcome] = field(default_factory=dict)
+    # Only the routes of the last compile are kept: holding all of it doubled the peak memory.
+    last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reconciles: int = 0
+    wall: Callable[[], float] = time.time
+    retry_first: float = 1.0
+    retry_max: float = 30.0
+    _health: tuple[tuple[str, bool], ...] = ()
+    _names: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)  # firewall names each object had
+    _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
+
+    def __post_init__(self) -> None:
+        self.metrics.track_oldest(self._oldest_age)
+
+    def _oldest_age(self) -> float:
+        t = self.index.oldest_unapplied
+        return 0.0 if t is None else max(0.0, self.clock() - t)
+
+    def _settings(self) -> tuple[float, float]:
+        debounce, resync = self.default_debounce, self.default_resync
+        for body in self.index.bodies("Firewall"):  # read every second: never a full snapshot
+            spec = body.get("spec")
+            spec = spec if isinstance(spec, dict) else {}
+            commit = spec.get("commit")
+            commit = commit if isinstance(commit, dict) else {}
+            debounce = min(debounce, _seconds(commit.get("debounceSeconds"), debounce))
+            resync = min(resync, _seconds(spec.get("resyncSeconds"), resync))
+        return debounce, resync
+
+    async def run(self, stopped: Callable[[], bool]) -> None:
+        """Loop until `stopped()`: wait for a change (or the resync period), debounce, reconcile."""
+        last_full = self.clock()
+        first = True
+        backoff = 0.0  # > 0 while a firewall sync is failing: retry it without waiting for a change
+        while not stopped():
+            debounce, resync = self._settings()
+            if not first:
+                timeout = max(0.0, resync - (self.clock() - last_full))
+                changed = await self.index.wait_changed(min(timeout, 1.0)) or self._health_moved()
+                due = self.clock() - last_full >= min(resync, backoff or resync) or (
+                    self._retry_at is not None and self.clock() >= self._retry_at)
+                if not changed and not due:
+                    continue
+                if changed and debounce > 0:
+                    await self._settle(debounce)
+            first = False
+            version = self.index.version
+            self.metrics.queue_depth.set(1)
+            try:
+                await self.reconcile()
+                self.index.applied(version)
+            except Exception:
+                log.exception("reconcile failed; retrying")
+                self.metrics.errors.labels("ReconcileFailed").inc()
+                await asyncio.sleep(1.0)
+            self.metrics.queue_depth.set(0 if self.index.version == version else 1)
+            last_full = self.clock()
+            failing = any(not o.ok and o.reason != Reason.NoFirewall for o in self.outcomes.values())
+            backoff = min(self.retry_max, backoff * 2 or self.retry_first) if failing else 0.0
+
+    async def _settle(self, debounce: float) -> None:
+        """Every change inside the debounce window joins this reconcile. While changes still
+        stream in (a burst, the initial listing of a big cluster), wait for a quiet moment, up to
+        max_settle: one compile and one commit for the burst instead of one per window."""
+        await asyncio.sleep(debounce)
+        deadline = self.clock() + max(0.0, self.max_settle - debounce)
+        while self.clock() < deadline:
+            before = self.index.version
+            await asyncio.sleep(min(0.5, debounce))
+            if self.index.version == before:
+                return
+
+    async def reconcile(self) -> Compiled:
+        started = self.clock()
+        self._retry_at = None
+        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
+        self._health = _health_of(snapshot)
+        with _gc_paused():
+            compiled = compile(snapshot)
+            stamp = now()
+            compiled_refs = {ref_of(b) for b in snapshot.all()}
+            bodies = self._bodies(compiled_refs)
+            # Record allocations first: the cluster, not this process, remembers who holds what.
+            first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
+                     if u.ref.kind in ("Service", "VIPPool")]
+        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        # The finalizer goes on before the firewall first carries anything of the object.
+        adding = finalizers.to_add(_owners(compiled), self.index.get)
+        added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
+        if added < len(adding):
+            self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
+        t_first = self.clock()
+        current = {t.name for t in compiled.firewalls}
+        self.outcomes = {name: o for name, o in self.outcomes.items() if name in current}  # drop gone targets
+        for target in compiled.firewalls:
+            if target.spec is None:
+                self.outcomes[target.name] = FirewallOutcome(
+                    False, Reason.NoFirewall, f"no Firewall object named {target.name!r}: nothing synced")
+                continue
+            t0 = self.clock()
+            outcome = await self.sync_firewall(target)
+            self.metrics.sync_seconds.labels(target.name).observe(self.clock() - t0)
+            if not outcome.ok:
+                self.metrics.errors.labels(outcome.reason).inc()
+            self.outcomes[target.name] = outcome
+        retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
+        if retries:
+            self._retry_at = min(self._retry_at or math.inf, self.clock() + min(retries))
+        with _gc_paused():
+            rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
+                    if u.ref.kind not in ("Service", "VIPPool")]
+        t_sync = self.clock()
+        await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+        for report in compiled.reports:
+            if report.firewall_objects:
+                self._names[report.ref] = frozenset(report.firewall_objects)
+        live = {r.ref for r in compiled.reports} | self.index.deleting()
+        self._names = {ref: n for ref, n in self._names.items() if ref in live}
+        released = self._release(compiled)
+        removing = finalizers.to_remove(released, self.index.get)
+        if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
+            self._retry_at = self.clock() + self.retry_first
+        log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
+                 "%d status writes %.2fs); %d finalizers added, %d removed", len(snapshot.all()),
+                 self.clock() - started, t_first - started, len(first), t_sync - t_first, len(rest),
+                 self.clock() - t_sync, len(adding), len(removing))
+        for sev in Severity:
+            self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
+        for pool in compiled.pools:
+            self.metrics.allocated.labels(pool.name).set(
+                len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
+                     if p == pool.name}))
+        self.metrics.reconcile_seconds.observe(self.clock() - started)
+        self.last_routes = compiled.routes
+        self.reconciles += 1
+        return compiled
+
+    def _health_moved(self) -> bool:
+        """Lease expiry is a change of the clock, not of any object: look for it every second."""
+        return _health_of(self.index.nodes_and_leases(now=self.wall())) != self._health
+
+    def _bodies(self, compiled: set[ObjectRef]) -> dict[ObjectRef, dict]:
+        """The latest body (its current status) of each object this compile saw. Objects that
+        arrived since are left to the next reconcile: this compile knows nothing of them, and
+        would write them an empty status (a Service's recorded VIP among it)."""
+        return {ref: dict(b) for kind in ("Service", "VIPPool", "SecurityPolicy", "NATRule")
+                for b in self.index.bodies(kind)
+                if (ref := ref_of(b)) in compiled and (kind != "Service" or service_is_ours(b))}
+
+    def _release(self, compiled: Compiled) -> list[ObjectRef]:
+        """Objects being deleted whose firewall is in sync no longer have anything on it."""
+        # A target with no Firewall object holds nothing; every real one must be in sync. Objects
+        # the device refused were set aside and do not count, unless the device refused to delete
+        # one: then its owner keeps its finalizer (and only that owner).
+        all_ok = all(o.ok or o.reason == Reason.NoFirewall for o in self.outcomes.values())
+        if not all_ok:
+            return []
+        kept = frozenset().union(*(o.kept for o in self.outcomes.values()))
+        released = []
+        for ref in self.index.deleting():
+            if self._names.get(ref, frozenset()) & kept:
+                continue
+            released.append(ref)
+            self._names.pop(ref, None)
+        return released
+
+
+
+def _health_of(snapshot: Snapshot) -> tuple[tuple[str, bool], ...]:
+    return tuple(sorted((n, info.healthy) for n, info in node_health(snapshot).items()))
+
+
+def _owners(compiled: Compiled) -> set[ObjectRef]:
+    """Who owns something on a real Firewall: rules (in the reports) and address objects (a
+    Service owns its VIP's). Targets without a Firewall object hold nothing."""
+    if not any(t.spec is not None for t in compiled.firewalls):
+        return set()
+    out = {r.ref for r in compiled.reports if r.firewall_objects}
+    for t in compiled.firewalls:
+        if t.spec is not None:
+            out.update(ObjectRef(o.owner.kind, o.owner.namespace, o.owner.name)
+                       for o in t.desired.addresses if o.owner is not None)
+    return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A compile allocates hundreds of thousands of objects, none of them in cycles; the cyclic
+    collector, triggered by the allocations, kept rescanning the whole index and took half the
+    compile time at 10,000 Services. Refcounting still frees everything; collection resumes after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _seconds(value: object, default: float) -> float:
+    """A Firewall's period as a float; anything else (the compile reports it) leaves the default."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return default
+    return float(value)
