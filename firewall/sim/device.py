@@ -355,8 +355,9 @@ class Device:
             else:
                 new_running = copy.deepcopy(self.running)
                 try:
-                    for change in replay:
-                        changes.apply(new_running, change)
+                    with tree.indexed():  # a name looked up per change scanned its container: O(N^2)
+                        for change in replay:
+                            changes.apply(new_running, change)
                 except ConfigError as exc:
                     return False, ["Validation Error:", *exc.lines, "Commit failed"]
                 tree.ensure_uuids(new_running)

@@ -165,7 +165,10 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
 
 def set_(tree: ET.Element, path: str, elements: list[ET.Element]) -> ET.Element:
     try:
-        chain = xpath.ensure(tree, path)
+        created: list[ET.Element] = []
+        chain = xpath.ensure(tree, path, created)
+        if created:
+            forget()  # new nodes the name index does not hold
     except XPathError as exc:
         raise ConfigError(6, f"Bad XPath: {exc}") from exc
     holder = ET.Element(chain[-1].tag, chain[-1].attrib)
