@@ -37,10 +37,16 @@ StrictLoader.yaml_implicit_resolvers = {
 }
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        if key_node.tag == _STR and type(key_node) is yaml.ScalarNode:
+            key = key_node.value  # what the constructor makes of a plain string key, without the call
+        else:
+            key = loader.construct_object(key_node, deep=True)
         try:
             first = seen.get(key)
         except TypeError:

@@ -21,6 +21,9 @@ import yaml
 from celpy import celtypes
 
 from controller.core.resources import crd_texts
+from controller.core.schemacheck import Check, Unsupported, compile_check
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class CRD:
 def crds() -> dict[str, CRD]:
     out = {}
     for text in crd_texts().values():
-        body = yaml.safe_load(text)
+        body = yaml.load(text, Loader=_YAML_LOADER)
         spec = body["spec"]
         for v in spec["versions"]:
             out[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = CRD(
@@ -90,6 +93,15 @@ def _to_jsonschema(node: dict[str, Any], *, top: bool = False) -> dict[str, Any]
 @cache
 def _validator(key: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(_to_jsonschema(crds()[key].schema, top=True))
+
+
+@cache
+def _accepts(key: str) -> Check | None:
+    """The compiled acceptance check of a kind's schema (None: it uses a keyword the check lacks)."""
+    try:
+        return compile_check(_to_jsonschema(crds()[key].schema, top=True))
+    except Unsupported:
+        return None
 
 
 def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
@@ -265,6 +277,9 @@ def validate(body: dict[str, Any]) -> list[SchemaError]:
         return [SchemaError("apiVersion", f"unknown kind {body.get('kind')!r} in {body.get('apiVersion')!r}")]
     errors: list[SchemaError] = []
     key = f"{crd.group}/{crd.version}/{crd.kind}"
+    accepts = _accepts(key)
+    if accepts is not None and accepts(body):
+        return _cel(crd.schema, apply_defaults(crd.schema, body), [])
     for err in sorted(_validator(key).iter_errors(body), key=lambda e: list(e.absolute_path)):
         errors.append(SchemaError(_path(list(err.absolute_path)), _message(err)))
     if errors:

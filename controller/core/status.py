@@ -74,10 +74,33 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
             status["observedGeneration"] = int(meta.get("generation") or 0)
         if _subset_equal(status, old_status):
             continue
-        # Events for what a kubectl user must see: every condition turning bad, and becoming Ready.
+        # Events only for transitions a kubectl user must see (the status says the rest): a
+        # condition turning bad, Ready again after a problem, a Service's VIP allocated or changed.
+        # Not an object's first Ready: at 1,000 objects that was a third of the API writes.
+        old_conds = old_status.get("conditions") or []
+        was = {c.get("type"): c.get("status") for c in old_conds if isinstance(c, Mapping)}
         events = tuple(
             ("Normal" if c["status"] == "True" else "Warning", c["reason"], f"{c['type']}: {c['message']}")
-            for c in conditions.changed(rendered, old_status.get("conditions") or [])
-            if (c["status"] == "False" and c["type"] != "Ready") or (c["type"] == "Ready" and c["status"] == "True"))
+            for c in conditions.changed(rendered, old_conds)
+            if (c["status"] == "False" and c["type"] != "Ready")
+            or (c["type"] == "Ready" and c["status"] == "True" and was.get("Ready") == "False"))
+        if ref.kind == "Service":
+            events += _allocated(status["loadBalancer"]["ingress"], old_status)
         updates.append(Update(ref, str(meta.get("uid") or ""), status, events))
     return updates
+
+
+IP_ALLOCATED = "IPAllocated"  # MetalLB's reason for the same Event
+
+
+def _allocated(ingress: list[dict[str, str]], old_status: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The Event of a Service's VIP allocated or changed (none when it is withdrawn: its
+    conditions say why)."""
+    lb = old_status.get("loadBalancer")
+    before = lb.get("ingress") if isinstance(lb, Mapping) else None
+    old_ips = [i.get("ip") for i in before if isinstance(i, Mapping)] if isinstance(before, list) else []
+    ips = [i["ip"] for i in ingress]
+    if not ips or ips == old_ips:
+        return ()
+    return (("Normal", IP_ALLOCATED, f"Assigned IP {', '.join(ips)}"),)
+

@@ -48,6 +48,16 @@ def apply(config: ET.Element, change: Change) -> int:
     """Apply one change to a tree; returns how many nodes it touched (0: a no-op delete, or a
     set/edit that left the node as it was: no pending change, as the device's config diff would
     show none. Unverified: no public document says whether such a set marks the candidate dirty)."""
+    if change.action != "set":
+        tree.forget()  # the name index (tree.indexed) follows only a set's appends
+        try:
+            return _apply(config, change)
+        finally:
+            tree.forget()
+    return _apply(config, change)
+
+
+def _apply(config: ET.Element, change: Change) -> int:
     if change.action in ("set", "edit"):
         before = _text_at(config, change)
         if change.action == "set":

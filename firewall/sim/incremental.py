@@ -61,6 +61,7 @@ def _undo(config: ET.Element, change: Change) -> Callable[[], None]:
         index = list(parent).index(node)
 
         def restore() -> None:
+            tree.forget()
             parent.remove(parent[index])
             parent.insert(index, saved)
 
@@ -69,6 +70,7 @@ def _undo(config: ET.Element, change: Change) -> Callable[[], None]:
     kids, text = list(anchor), anchor.text
 
     def restore_new() -> None:
+        tree.forget()
         anchor[:] = kids
         anchor.text = text
 
@@ -195,7 +197,8 @@ def _entries_form(config: ET.Element, change: Change) -> xpath.Match | None:
     return None
 
 
-def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Problem], hit: xpath.Match) -> int:
+def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Problem], hit: xpath.Match,
+                   undo: list[Callable[[], None]] | None = None) -> int:
     node = hit.node
     names = {e.get("name") for e in change.elements}
     found_at = {n: tree.entry_named(node, n) for n in names if n}
@@ -207,6 +210,7 @@ def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Pro
     count, text = len(node), node.text
 
     def restore() -> None:
+        tree.forget()
         del node[count:]
         node.text = text
         for i, old, _ in saved.values():
@@ -236,16 +240,21 @@ def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Pro
     except BaseException:
         restore()
         raise
+    if undo is not None:
+        undo.append(restore)
     return 1
 
 
-def write(config: ET.Element, change: Change, known: frozenset[refs.Problem]) -> int:
+def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
+          undo: list[Callable[[], None]] | None = None) -> int:
     """Apply `change` (set/edit, see `local`); 0 when it changed nothing. Raises NotLocal before
     altering anything when it cannot be judged locally; ConfigError (candidate unchanged) when the
-    change adds reference problems."""
+    change adds reference problems. A change that altered the candidate appends to `undo` the
+    function that restores it (a batch rolls back by calling them in reverse)."""
     hit = _entries_form(config, change)
     if hit is not None:
-        return _write_entries(config, change, known, hit)
+        return _write_entries(config, change, known, hit, undo)
+    tree.forget()  # a write by path: the name index does not follow it
     restore = _undo(config, change)
     try:
         if not changes.apply(config, change):
@@ -259,6 +268,9 @@ def write(config: ET.Element, change: Change, known: frozenset[refs.Problem]) ->
         if new:
             raise tree.ConfigError(12, *(line for p in new for line in p.lines()))
     except BaseException:
+        tree.forget()
         restore()
         raise
+    if undo is not None:
+        undo.append(restore)
     return 1

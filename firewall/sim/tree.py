@@ -7,10 +7,12 @@ raises `ConfigError` (carrying a PAN-OS error code) on failure; callers snapshot
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from firewall.sim import xpath
 from firewall.sim.xpath import XPathError
@@ -69,8 +71,48 @@ def select(tree: ET.Element, path: str) -> list[xpath.Match]:
         raise ConfigError(6, f"Bad XPath: {exc}") from exc
 
 
+# Entries by name per container, kept only while a multi-config batch of entry writes runs
+# (Device._write_batch): a scan per lookup made a burst of N objects cost O(N^2). Outside it,
+# or after any write it does not follow (forget()), lookups scan.
+_INDEX: dict[int, tuple[ET.Element, dict[str | None, ET.Element]]] | None = None
+
+
+@contextlib.contextmanager
+def indexed() -> Iterator[None]:
+    """Within: entry_named looks names up in an index built on first use of each container."""
+    global _INDEX
+    saved, _INDEX = _INDEX, {}
+    try:
+        yield
+    finally:
+        _INDEX = saved
+
+
+def forget() -> None:
+    """A write the index does not follow happened (or is about to): drop it."""
+    if _INDEX is not None:
+        _INDEX.clear()
+
+
+def _indexed(node: ET.Element) -> dict[str | None, ET.Element] | None:
+    if _INDEX is None:
+        return None
+    hit = _INDEX.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    names: dict[str | None, ET.Element] = {}
+    for e in node:
+        if e.tag == "entry":
+            names.setdefault(e.get("name"), e)  # the first, as the scan finds it
+    _INDEX[id(node)] = (node, names)
+    return names
+
+
 def entry_named(node: ET.Element, name: str) -> ET.Element | None:
     """The child `entry` of that name (a plain scan: ElementPath predicates are far slower)."""
+    names = _indexed(node)
+    if names is not None:
+        return names.get(name)
     for e in node:
         if e.get("name") == name and e.tag == "entry":
             return e
@@ -93,6 +135,8 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
         if key != "uuid" or dst.get("uuid") is None:
             dst.set(key, value)
     if len(src) == 0 and (src.text or "").strip():
+        if len(dst):
+            forget()
         for child in list(dst):
             dst.remove(child)
         dst.text = src.text
@@ -113,13 +157,18 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
             dst.append(added)
             if by_name is not None and child.tag == "entry":
                 by_name[child.get("name")] = added
+            if child.tag == "entry" and _INDEX is not None and (hit := _INDEX.get(id(dst))) and hit[0] is dst:
+                hit[1].setdefault(added.get("name"), added)
         else:
             merge(match, child)
 
 
 def set_(tree: ET.Element, path: str, elements: list[ET.Element]) -> ET.Element:
     try:
-        chain = xpath.ensure(tree, path)
+        created: list[ET.Element] = []
+        chain = xpath.ensure(tree, path, created)
+        if created:
+            forget()  # new nodes the name index does not hold
     except XPathError as exc:
         raise ConfigError(6, f"Bad XPath: {exc}") from exc
     holder = ET.Element(chain[-1].tag, chain[-1].attrib)

@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 class XPathError(ValueError):
@@ -134,6 +135,11 @@ def _value(elem: ET.Element, lhs: str) -> str | None:
 
 def parse(path: str) -> list[Step]:
     """Steps of one absolute path (no unions)."""
+    return list(_parse(path))
+
+
+@lru_cache(maxsize=8192)  # a commit replays thousands of writes to the same few containers
+def _parse(path: str) -> tuple[Step, ...]:
     path = path.strip()
     if not path.startswith("/") or path.startswith("//"):
         raise XPathError(f"only absolute paths are supported: {path!r}")
@@ -156,7 +162,7 @@ def parse(path: str) -> list[Step]:
         steps.append(Step(name, tuple(preds), tuple(_compile_predicate(p) for p in preds)))
     if not steps:
         raise XPathError("empty path")
-    return steps
+    return tuple(steps)
 
 
 def _closing_bracket(text: str) -> int:
@@ -204,8 +210,9 @@ def _select_steps(root: ET.Element, steps: list[Step]) -> Iterator[Match]:
         yield Match(chain)
 
 
-def ensure(root: ET.Element, xpath: str) -> tuple[ET.Element, ...]:
-    """The chain to the node at `xpath`, creating missing nodes (set semantics)."""
+def ensure(root: ET.Element, xpath: str, created: list[ET.Element] | None = None) -> tuple[ET.Element, ...]:
+    """The chain to the node at `xpath`, creating missing nodes (set semantics); the nodes it
+    created are appended to `created`."""
     chain: tuple[ET.Element, ...] = (root,)
     for step in parse(xpath):
         if step.name == "*" or step.name.startswith("@"):
@@ -214,6 +221,8 @@ def ensure(root: ET.Element, xpath: str) -> tuple[ET.Element, ...]:
         if len(found) > 1:
             raise XPathError("xpath is not unique")
         node = found[0] if found else ET.SubElement(chain[-1], step.name, step.attributes())
+        if not found and created is not None:
+            created.append(node)
         chain = (*chain, node)
     return chain
 
