@@ -74,20 +74,25 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
             status["observedGeneration"] = int(meta.get("generation") or 0)
         if _subset_equal(status, old_status):
             continue
-        # Events only for transitions a kubectl user must see (the status says the rest): a
-        # condition turning bad, Ready again after a problem, a Service's VIP allocated or changed.
-        # Not an object's first Ready: at 1,000 objects that was a third of the API writes.
-        old_conds = old_status.get("conditions") or []
-        was = {c.get("type"): c.get("status") for c in old_conds if isinstance(c, Mapping)}
-        events = tuple(
-            ("Normal" if c["status"] == "True" else "Warning", c["reason"], f"{c['type']}: {c['message']}")
-            for c in conditions.changed(rendered, old_conds)
-            if (c["status"] == "False" and c["type"] != "Ready")
-            or (c["type"] == "Ready" and c["status"] == "True" and was.get("Ready") == "False"))
-        if ref.kind == "Service":
-            events += _allocated(status["loadBalancer"]["ingress"], old_status)
-        updates.append(Update(ref, str(meta.get("uid") or ""), status, events))
+        updates.append(Update(ref, str(meta.get("uid") or ""), status, _events(ref, status, old_status)))
     return updates
+
+
+def _events(ref: ObjectRef, status: Mapping[str, Any],
+            old_status: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """Events only for transitions a kubectl user must see (the status says the rest): a
+    condition turning bad, Ready again after a problem, a Service's VIP allocated or changed.
+    Not an object's first Ready: at 1,000 objects that was a third of the API writes."""
+    old_conds = old_status.get("conditions") or []
+    was = {c.get("type"): c.get("status") for c in old_conds if isinstance(c, Mapping)}
+    events = tuple(
+        ("Normal" if c["status"] == "True" else "Warning", c["reason"], f"{c['type']}: {c['message']}")
+        for c in conditions.changed(status["conditions"], old_conds)
+        if (c["status"] == "False" and c["type"] != "Ready")
+        or (c["type"] == "Ready" and c["status"] == "True" and was.get("Ready") == "False"))
+    if ref.kind == "Service":
+        events += _allocated(status["loadBalancer"]["ingress"], old_status)
+    return events
 
 
 IP_ALLOCATED = "IPAllocated"  # MetalLB's reason for the same Event
