@@ -232,8 +232,8 @@ class TwinSync:
         self._thread = threading.Thread(target=self._loop, name="twin-sync", daemon=True)
         self._thread.start()
 
-    def apply_now(self) -> None:
-        xml = self.running_xml()
+    def apply_now(self, xml: str | None = None) -> None:
+        xml = self.running_xml() if xml is None else xml
         try:
             twin.apply(xml, FW, FW_INTERFACES)
         except Exception as err:  # reported by the tests (twin.errors), the loop goes on
@@ -245,8 +245,9 @@ class TwinSync:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if self.running_xml() != self.running:
-                    self.apply_now()
+                xml = self.running_xml()
+                if xml != self.running:
+                    self.apply_now(xml)  # not fetched again: with a long poll that waits for the NEXT change
             except OSError as err:  # the host's control service: retried
                 self.errors.append(f"fetch: {err}")
 
