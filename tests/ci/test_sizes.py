@@ -22,7 +22,6 @@ KNOWN = {
     "controller/core/shadowing.py": 413,
     "controller/core/audit_rulebase.py::parse": 77,
     "controller/core/compiler.py::compile": 88,
-    "controller/core/services.py::parse_service": 69,
     "controller/runtime/operator.py::build": 72,
     "controller/runtime/reconciler.py::reconcile": 64,
 }
