@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firewall.model import Owner
@@ -149,6 +150,20 @@ def parse(device: ET.Element | None, shared: ET.Element | None, *, vsys: str = "
         root = device.find(where)
     if root is not None:
         scopes.append(root)
+    addresses, groups, services, service_groups = _objects(scopes)
+    parse_owner = owner_of if callable(owner_of) else (lambda _d: None)
+    base = None
+    if root is not None:
+        base = root.find(f"{rulebase}-rulebase" if device_group else "rulebase")
+    security, nat = _rules(base, ownership_tag, parse_owner)
+    zones, interfaces, routes = _network(None if device_group else root, None if device_group else device)
+    return Policy(addresses, groups, services, service_groups, tuple(security), tuple(nat), zones, interfaces,
+                  tuple(routes))
+
+
+def _objects(scopes: list[ET.Element]) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...] | None],
+                                                dict[str, tuple[tuple[str, str], ...]], dict[str, tuple[str, ...]]]:
+    """Address objects and groups, service objects and groups, by name."""
     addresses: dict[str, tuple[str, str]] = {}
     groups: dict[str, tuple[str, ...] | None] = {}
     services: dict[str, tuple[tuple[str, str], ...]] = dict(PREDEFINED_SERVICES)
@@ -168,37 +183,47 @@ def parse(device: ET.Element | None, shared: ET.Element | None, *, vsys: str = "
             services[e.get("name", "")] = tuple(protos)
         for e in scope.findall("service-group/entry"):
             service_groups[e.get("name", "")] = _members(e, "members", ())
-    parse_owner = owner_of if callable(owner_of) else (lambda _d: None)
+    return addresses, groups, services, service_groups
+
+
+def _rules(base: ET.Element | None, ownership_tag: str,
+           parse_owner: Callable[[str], Owner | None]) -> tuple[list[Rule], list[Nat]]:
+    """The security and NAT rules of a rulebase, in order."""
     security: list[Rule] = []
     nat: list[Nat] = []
-    if root is not None:
-        base = root.find(f"{rulebase}-rulebase" if device_group else "rulebase")
-        if base is not None:
-            for i, e in enumerate(base.findall("security/rules/entry"), 1):
-                desc = (e.findtext("description") or "").strip()
-                security.append(Rule(
-                    e.get("name", ""), i, _members(e, "from"), _members(e, "to"), _members(e, "source"),
-                    _members(e, "destination"), _yes(e, "negate-source"), _yes(e, "negate-destination"),
-                    _members(e, "application"), _members(e, "service"), (e.findtext("action") or "allow").strip(),
-                    (e.findtext("rule-type") or "universal").strip(), _yes(e, "disabled"),
-                    ownership_tag in _members(e, "tag", ()), desc, parse_owner(desc)))
-            for i, e in enumerate(base.findall("nat/rules/entry"), 1):
-                desc = (e.findtext("description") or "").strip()
-                dt = e.find("destination-translation")
-                port = dt.findtext("translated-port") if dt is not None else None
-                nat.append(Nat(
-                    e.get("name", ""), i, _members(e, "from"), _members(e, "to"), _members(e, "source"),
-                    _members(e, "destination"), (e.findtext("service") or "any").strip(),
-                    (dt.findtext("translated-address") or "").strip() or None if dt is not None else None,
-                    int(port) if port and port.strip().isdigit() else None, _yes(e, "disabled"),
-                    ownership_tag in _members(e, "tag", ()), desc, parse_owner(desc)))
+    if base is None:
+        return security, nat
+    for i, e in enumerate(base.findall("security/rules/entry"), 1):
+        desc = (e.findtext("description") or "").strip()
+        security.append(Rule(
+            e.get("name", ""), i, _members(e, "from"), _members(e, "to"), _members(e, "source"),
+            _members(e, "destination"), _yes(e, "negate-source"), _yes(e, "negate-destination"),
+            _members(e, "application"), _members(e, "service"), (e.findtext("action") or "allow").strip(),
+            (e.findtext("rule-type") or "universal").strip(), _yes(e, "disabled"),
+            ownership_tag in _members(e, "tag", ()), desc, parse_owner(desc)))
+    for i, e in enumerate(base.findall("nat/rules/entry"), 1):
+        desc = (e.findtext("description") or "").strip()
+        dt = e.find("destination-translation")
+        port = dt.findtext("translated-port") if dt is not None else None
+        nat.append(Nat(
+            e.get("name", ""), i, _members(e, "from"), _members(e, "to"), _members(e, "source"),
+            _members(e, "destination"), (e.findtext("service") or "any").strip(),
+            (dt.findtext("translated-address") or "").strip() or None if dt is not None else None,
+            int(port) if port and port.strip().isdigit() else None, _yes(e, "disabled"),
+            ownership_tag in _members(e, "tag", ()), desc, parse_owner(desc)))
+    return security, nat
+
+
+def _network(root: ET.Element | None, device: ET.Element | None
+             ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], list[Route]]:
+    """A firewall's zones, interface addresses and static routes (a device group has none)."""
     zones: dict[str, tuple[str, ...]] = {}
     interfaces: dict[str, tuple[str, ...]] = {}
     routes: list[Route] = []
-    if root is not None and not device_group:
+    if root is not None:
         for z in root.findall("zone/entry"):
             zones[z.get("name", "")] = tuple((m.text or "").strip() for m in z.findall("network/*/member"))
-    if device is not None and not device_group:
+    if device is not None:
         for kind in ("ethernet", "aggregate-ethernet", "vlan", "loopback", "tunnel"):
             for e in device.iter(kind):
                 for iface in e.findall("entry"):
@@ -213,8 +238,7 @@ def parse(device: ET.Element | None, shared: ET.Element | None, *, vsys: str = "
                                         (r.findtext("nexthop/ip-address") or r.findtext("nexthop/ipv6-address")
                                          or "").strip() or None,
                                         (r.findtext("interface") or "").strip() or None))
-    return Policy(addresses, groups, services, service_groups, tuple(security), tuple(nat), zones, interfaces,
-                  tuple(routes))
+    return zones, interfaces, routes
 
 
 def _interface(e: ET.Element, out: dict[str, tuple[str, ...]]) -> None:

@@ -25,8 +25,8 @@ from controller.core.rules import (
     build_firewall,
     parse_ip,
     resolve_publications,
-    select_services,
 )
+from controller.core.security_rules import select_services
 from controller.core.services import warn
 from controller.core.snapshot import Body, Snapshot
 from firewall.model import DesiredFirewall

@@ -10,7 +10,7 @@
   healthy node for a Cluster one), again at most maxPaths of them.
 - **Families.** A node keeps one next hop per family (InternalIP, else ExternalIP, else its
   agent's Lease annotation); an IPv4 destination routes only to IPv4 next hops, IPv6 to IPv6.
-- **Health.** A node can serve when its agent's Lease (in the lease namespace only) is fresh,
+- **Health** (controller/core/nodes.py). A node can serve when its agent's Lease (in the lease namespace only) is fresh,
   the Node is Ready and not cordoned. A destination whose candidates become empty keeps its last
   routes (a flapping Lease never withdraws the last route), and says so.
 - **Trust.** Next hops come only from Node objects or the lease namespace's agent Leases; Leases
@@ -27,118 +27,16 @@ from dataclasses import dataclass
 
 from controller.core import naming, specs
 from controller.core.ipam import Assignment, IPAddress, Pool
-from controller.core.leases import ADDRESS_ANNOTATION, is_fresh
+from controller.core.nodes import NodeInfo, node_view
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
 from controller.core.slices import Slice, parse_slices
-from controller.core.snapshot import LEASE_PREFIX, Body, Snapshot, name_of
+from controller.core.snapshot import Body, Snapshot
 from firewall.model import Owner, PathMonitor, StaticRoute
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LastRoutes = Mapping[str, tuple[str, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    name: str
-    addresses: tuple[IPAddress, ...]  # next hops, at most one per family, IPv4 first
-    healthy: bool
-    why: str = ""
-
-    def address(self, version: int) -> IPAddress | None:
-        return next((a for a in self.addresses if a.version == version), None)
-
-
-def next_hop(raw: object) -> tuple[IPAddress | None, str]:
-    """A usable next-hop address, or None and why not."""
-    if not isinstance(raw, str):
-        return None, f"{raw!r} is not a string"
-    try:
-        ip = ipaddress.ip_address(raw.strip())
-    except ValueError:
-        return None, f"{raw!r} is not an IPv4 or IPv6 address"
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:
-        return None, f"{raw!r} cannot be a next hop (unspecified, multicast, loopback or link-local)"
-    return ip, ""
-
-
-def _node_addresses(name: str, status: Mapping, problems: list[Problem]) -> dict[int, IPAddress]:
-    found: dict[str, dict[int, IPAddress]] = {"InternalIP": {}, "ExternalIP": {}}
-    entries = status.get("addresses")
-    for i, a in enumerate(entries if isinstance(entries, list) else []):
-        if not isinstance(a, Mapping) or not isinstance(a.get("type"), str) or a["type"] not in found:
-            continue
-        ip, why = next_hop(a.get("address"))
-        if ip is None:
-            problems.append(warn(ObjectRef("Node", "", name), f"status.addresses[{i}].address",
-                                 Code.InvalidNodeAddress, f"{why}: node {name} is not a next hop for it"))
-            continue
-        found[str(a["type"])].setdefault(ip.version, ip)
-    return {**found["ExternalIP"], **found["InternalIP"]}
-
-
-def _lease_addresses(lease: Body, problems: list[Problem]) -> dict[int, IPAddress]:
-    meta = lease.get("metadata") or {}
-    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
-    raw = annotations.get(ADDRESS_ANNOTATION) if isinstance(annotations, Mapping) else None
-    if raw is None:
-        return {}
-    out: dict[int, IPAddress] = {}
-    ref = ObjectRef("Lease", str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-    for part in (raw.split(",") if isinstance(raw, str) else [raw]):
-        ip, why = next_hop(part)
-        if ip is None:
-            problems.append(warn(ref, f"metadata.annotations[{ADDRESS_ANNOTATION}]", Code.InvalidNodeAddress,
-                                 f"{why}: the node is not a next hop for it"))
-            continue
-        out.setdefault(ip.version, ip)
-    return out
-
-
-def node_view(snapshot: Snapshot) -> tuple[dict[str, NodeInfo], list[Problem]]:
-    """Every node bmlb may route to, with its next hops and whether it can serve, and the
-    problems found on Nodes and Leases. Leases are judged only when the snapshot has a clock."""
-    problems: list[Problem] = []
-    leases = snapshot.node_leases()
-    bodies = [b for b in snapshot.nodes if name_of(b)]
-    known = {name_of(b) for b in bodies}
-    if not snapshot.nodes:  # lease-only mode: no Node objects at all, the agents' Leases are the nodes
-        bodies = [{"metadata": {"name": n}} for n in sorted(leases)]
-    else:
-        for n in sorted(set(leases) - known):
-            meta = leases[n].get("metadata") or {}
-            problems.append(warn(ObjectRef("Lease", str(meta.get("namespace")), LEASE_PREFIX + n), "metadata.name",
-                                 Code.UnknownNode, f"no Node {n!r} exists: the Lease is ignored"))
-        leases = {n: b for n, b in leases.items() if n in known}
-    judge = snapshot.now is not None and bool(leases)
-    out: dict[str, NodeInfo] = {}
-    for body in bodies:
-        spec, status = (x if isinstance(x, Mapping) else {} for x in (body.get("spec"), body.get("status")))
-        name = str(name_of(body))
-        lease = leases.get(name)
-        addrs = _node_addresses(name, status, problems)
-        if lease is not None:
-            addrs = {**_lease_addresses(lease, problems), **addrs}  # the Node's own addresses first
-        conditions = status.get("conditions")
-        ready = next((c.get("status") for c in (conditions if isinstance(conditions, list) else [])
-                      if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
-        why = ""
-        if spec.get("unschedulable"):
-            why = "cordoned"
-        elif ready in ("False", "Unknown"):
-            why = "NotReady"
-        elif judge:
-            lspec = (lease or {}).get("spec") or {}
-            if not isinstance(lspec, Mapping) or not is_fresh(lspec.get("renewTime"), lspec.get("leaseDurationSeconds"),
-                                                              snapshot.now or 0.0):
-                why = "agent Lease expired"
-        out[name] = NodeInfo(name, tuple(addrs[v] for v in sorted(addrs)), not why, why)
-    return out, problems
-
-
-def node_health(snapshot: Snapshot) -> dict[str, NodeInfo]:
-    return node_view(snapshot)[0]
 
 
 def local_nodes(slices: Iterable[Slice]) -> dict[tuple[str, str, int], set[str]]:
@@ -206,21 +104,65 @@ def build_routes(
     last: LastRoutes = dict(snapshot.last_routes)
     any_local = any(s.spec.external_traffic_policy == "Local" for s in services)
     locals_ = local_nodes(parse_slices(snapshot.endpoint_slices)) if any_local else {}
-    max_paths = routing.ecmp.max_paths
+    destinations = [*_pool_destinations(snapshot, pools, routing, nodes),
+                    *_vip_destinations(services, vips, locals_, nodes, problems)]
+    # A per-VIP route never shares its destination with a pool piece (a /32 piece of a small pool):
+    # both would form one ECMP group on the device.
+    per_vip = {d.network for d in destinations if d.owner.kind == "Service"}
+    destinations = [d for d in destinations if d.owner.kind == "Service" or d.network not in per_vip]
+    routes: list[StaticRoute] = []
+    chosen: dict[str, tuple[str, ...]] = {}
+    for d in destinations:
+        key = str(d.network)
+        picked = rendezvous(key, d.candidates, routing.ecmp.max_paths)
+        if not picked and (kept := _still_there(last, nodes, key, d.network.version)):
+            why = "; ".join(f"{n.name}: {n.why or _unfit(n, d.network.version)}" for n in nodes.values())
+            for ref in d.refs:
+                problems.append(warn(ref, "status" if ref.kind == "VIPPool" else "status.loadBalancer",
+                                     Code.NoHealthyNode, f"no healthy node can serve {key} ({why or 'no nodes'}"
+                                     f"); keeping the last routes via {', '.join(kept)}"))
+            picked = kept
+        chosen[key] = picked
+        routes += _emit(d, picked, nodes, routing)
+    monitored = sum(1 for r in routes if r.monitor is not None)
+    limit = routing.path_monitor.max_monitored_routes
+    if monitored > limit:
+        problems.append(Problem(firewall, "spec.routing.pathMonitor.maxMonitoredRoutes", Code.TooManyMonitoredRoutes,
+                                f"{monitored} path-monitored static routes exceed the device limit of {limit}: "
+                                "only the routes already there are kept; lower ecmp.maxPaths or split, "
+                                "or use fewer Local Services"))
+        routes, chosen = [], {}
+        for d in destinations:
+            if kept := _still_there(last, nodes, str(d.network), d.network.version):
+                chosen[str(d.network)] = kept
+                routes += _emit(d, kept, nodes, routing)
+    return tuple(sorted(routes, key=_route_order)), chosen, problems
 
-    def healthy(version: int) -> set[str]:
-        return {n.name for n in nodes.values() if n.healthy and n.address(version) is not None}
 
-    destinations: list[_Destination] = []
+def _healthy(nodes: Mapping[str, NodeInfo], version: int) -> set[str]:
+    return {n.name for n in nodes.values() if n.healthy and n.address(version) is not None}
+
+
+def _pool_destinations(snapshot: Snapshot, pools: Sequence[Pool], routing: specs.Routing,
+                       nodes: Mapping[str, NodeInfo]) -> list[_Destination]:
+    """Each pool's aggregate pieces, to the healthy nodes of its family."""
+    out: list[_Destination] = []
     for pool in sorted(pools, key=lambda p: p.name):
         uid, gen = _uid(snapshot.pools, pool.name)
         owner = Owner("VIPPool", "", pool.name, uid, gen)
         for net in pool_networks(pool):
             for piece in pieces(net, routing.split):
-                destinations.append(_Destination(piece, tuple(sorted(healthy(piece.version))), owner,
-                                                 (ObjectRef("VIPPool", "", pool.name),),
-                                                 str(piece)))
+                out.append(_Destination(piece, tuple(sorted(_healthy(nodes, piece.version))), owner,
+                                        (ObjectRef("VIPPool", "", pool.name),), str(piece)))
+    return out
 
+
+def _vip_destinations(services: Sequence[LBService], vips: Mapping[object, Assignment],
+                      locals_: Mapping[tuple[str, str, int], set[str]], nodes: Mapping[str, NodeInfo],
+                      problems: list[Problem]) -> list[_Destination]:
+    """A host route per VIP of a Local Service, to the healthy nodes with a ready local endpoint
+    of every Local Service sharing it (Cluster-only VIPs ride on their pool's route)."""
+    out: list[_Destination] = []
     on_vip: dict[IPAddress, list[LBService]] = {}
     for svc in sorted(services, key=lambda s: s.ref):
         a = vips.get(svc.ref)
@@ -230,7 +172,7 @@ def build_routes(
         local = [s for s in sharing if s.spec.external_traffic_policy == "Local"]
         if not local:
             continue  # Cluster only: the pool's aggregate route covers it
-        can = healthy(ip.version)
+        can = _healthy(nodes, ip.version)
         each = [can & locals_.get((s.namespace, s.name, ip.version), set()) for s in local]
         for c in each:
             can &= c
@@ -241,55 +183,28 @@ def build_routes(
                                      f"VIP {ip} is shared by {', '.join(str(x.ref) for x in sharing)}, but no "
                                      "healthy node can serve all of them (externalTrafficPolicy Local needs a ready "
                                      "local endpoint of each Local Service on one node)"))
-        destinations.append(_Destination(
+        out.append(_Destination(
             ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"), tuple(sorted(can)),
             Owner("Service", first.namespace, first.name, first.uid, first.generation),
             tuple(s.ref for s in local), str(ip)))
+    return out
 
-    def emit(d: _Destination, picked: tuple[str, ...]) -> list[StaticRoute]:
-        out = []
-        for n in picked:
-            hop = nodes[n].address(d.network.version)
-            out.append(StaticRoute(
-                name=naming.name("route", ip=d.route_key, node=n), virtual_router=routing.virtual_router,
-                destination=str(d.network), nexthop=str(hop), metric=routing.metric, owner=d.owner,
-                monitor=_monitor(routing.path_monitor, hop)))
-        return out
 
-    def still_there(key: str, version: int) -> tuple[str, ...]:
-        return tuple(n for n in last.get(key, ()) if n in nodes and nodes[n].address(version))
+def _emit(d: _Destination, picked: tuple[str, ...], nodes: Mapping[str, NodeInfo],
+          routing: specs.Routing) -> list[StaticRoute]:
+    out = []
+    for n in picked:
+        hop = nodes[n].address(d.network.version)
+        out.append(StaticRoute(
+            name=naming.name("route", ip=d.route_key, node=n), virtual_router=routing.virtual_router,
+            destination=str(d.network), nexthop=str(hop), metric=routing.metric, owner=d.owner,
+            monitor=_monitor(routing.path_monitor, hop)))
+    return out
 
-    # A per-VIP route never shares its destination with a pool piece (a /32 piece of a small pool):
-    # both would form one ECMP group on the device.
-    per_vip = {d.network for d in destinations if d.owner.kind == "Service"}
-    destinations = [d for d in destinations if d.owner.kind == "Service" or d.network not in per_vip]
-    routes: list[StaticRoute] = []
-    chosen: dict[str, tuple[str, ...]] = {}
-    for d in destinations:
-        key = str(d.network)
-        picked = rendezvous(key, d.candidates, max_paths)
-        if not picked and (kept := still_there(key, d.network.version)):
-            why = "; ".join(f"{n.name}: {n.why or _unfit(n, d.network.version)}" for n in nodes.values())
-            for ref in d.refs:
-                problems.append(warn(ref, "status" if ref.kind == "VIPPool" else "status.loadBalancer",
-                                     Code.NoHealthyNode, f"no healthy node can serve {key} ({why or 'no nodes'}"
-                                     f"); keeping the last routes via {', '.join(kept)}"))
-            picked = kept
-        chosen[key] = picked
-        routes += emit(d, picked)
-    monitored = sum(1 for r in routes if r.monitor is not None)
-    limit = routing.path_monitor.max_monitored_routes
-    if monitored > limit:
-        problems.append(Problem(firewall, "spec.routing.pathMonitor.maxMonitoredRoutes", Code.TooManyMonitoredRoutes,
-                                f"{monitored} path-monitored static routes exceed the device limit of {limit}: "
-                                "only the routes already there are kept; lower ecmp.maxPaths or split, "
-                                "or use fewer Local Services"))
-        routes, chosen = [], {}
-        for d in destinations:
-            if kept := still_there(str(d.network), d.network.version):
-                chosen[str(d.network)] = kept
-                routes += emit(d, kept)
-    return tuple(sorted(routes, key=_route_order)), chosen, problems
+
+def _still_there(last: LastRoutes, nodes: Mapping[str, NodeInfo], key: str, version: int) -> tuple[str, ...]:
+    """The nodes last routed to for `key` that still exist with an address of that family."""
+    return tuple(n for n in last.get(key, ()) if n in nodes and nodes[n].address(version))
 
 
 def _route_order(r: StaticRoute) -> tuple[int, int, int, str]:

@@ -1,17 +1,15 @@
 """From NATRules and SecurityPolicies to the desired firewall state (PAN-OS semantics).
 
-A NATRule becomes a destination NAT from public address:port to the Service's VIP:port.
-A SecurityPolicy rule becomes, per selected Service, a rule to the VIP (traffic that reaches
-the VIP directly) and, when a NATRule publishes the Service from the rule's zones, a rule to
-the PRE-NAT destination (the public address and port) in the POST-NAT zone (the VIP pool's
-zone): PAN-OS matches security rules on the original destination and the translated zone.
+A NATRule becomes a destination NAT from public address:port to the Service's VIP:port
+(`resolve_publications` picks the public address and ports, `nat_rule` builds the rule).
+A SecurityPolicy's rules: controller/core/security_rules.py. `build_firewall` composes them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -19,9 +17,9 @@ from controller.core import hostport, naming, specs
 from controller.core.ipam import Assignment, IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
+from controller.core.security_rules import security_rules
 from controller.core.services import LBService, warn
 from firewall.model import (
-    Action,
     AddressObject,
     DesiredFirewall,
     NatRule,
@@ -204,14 +202,36 @@ def build_firewall(
     b = _Builder(ownership_tag)
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
+    vip_object = _vip_objects(b, services, vips)
+    for pub in publications:
+        rule = nat_rule(b, pub, vip_object)
+        b.nat.append(((pub.nat.ref.namespace, pub.nat.ref.name), rule))
+        owned[pub.nat.ref].append(rule.name)
+    by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
+    for pub in publications:
+        by_service[pub.service.ref].append(pub)
+    for pol in policies:
+        owner = owner_of("SecurityPolicy", pol.ref, pol.uid, pol.generation)
+        for key, rule_obj in security_rules(b, pol, owner, services=services, vips=vips, zones=zones,
+                                            by_service=by_service, vip_object=vip_object, problems=problems):
+            b.security.append((key, rule_obj))
+            owned[pol.ref].append(rule_obj.name)
+    created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
+    b.nat = _unique_names(b.nat, created, owned, problems)
+    b.security = _unique_names(b.security, created, owned, problems)
+    return b.build(), problems, owned
 
+
+def _vip_objects(b: _Builder, services: Mapping[tuple[str, str], LBService],
+                 vips: Mapping[ObjectRef, Assignment]) -> Callable[[LBService, IPAddress], str]:
+    """The address object of a Service's VIP, by name: a shared VIP is one address object that
+    names every Service on it, owned by the first."""
     holders: dict[IPAddress, list[LBService]] = defaultdict(list)
     for s in sorted(services.values(), key=lambda s: s.ref):
         for ip in getattr(vips.get(s.ref), "addresses", ()):
             holders[ip].append(s)
 
     def vip_object(svc: LBService, ip: IPAddress) -> str:
-        # A shared VIP is one address object: it names every Service on it, owned by the first.
         sharing = holders.get(ip) or [svc]
         first = sharing[0]
         owner = owner_of("Service", first.ref, first.uid, first.generation)
@@ -219,69 +239,38 @@ def build_firewall(
                            owner=owner)
         return b.address(ip, description=desc, owner=owner, namespace=first.namespace)
 
-    for pub in publications:
-        nat = pub.nat
-        owner = owner_of("NATRule", nat.ref, nat.uid, nat.generation)
-        pub_name = b.address(pub.public, owner=owner, namespace=nat.ref.namespace,
-                             description=naming.text("public_description",
-                                                     natrules=[f"NATRule {nat.ref.namespace}/{nat.ref.name}"],
-                                                     owner=owner))
-        vip_name = vip_object(pub.service, pub.vip)
-        svc_name = b.service(pub.port.protocol, pub.public_port)
-        rule_name = naming.name("nat_rule", namespace=nat.ref.namespace, name=nat.ref.name)
-        b.nat.append(((nat.ref.namespace, nat.ref.name), NatRule(
-            name=rule_name,
-            from_zones=tuple(sorted(set(nat.spec.from_.zones))),
-            to_zones=(pub.public_zone,),
-            destination=(pub_name,),
-            service=svc_name,
-            translated_address=vip_name,
-            translated_port=pub.port.port if pub.port.port != pub.public_port else None,
-            sources=tuple(sorted(set(nat.spec.from_.addresses))) or ("any",),
-            disabled=nat.spec.disabled,
-            description=naming.text(
-                "nat_description", natrule=f"{nat.ref.namespace}/{nat.ref.name}",
-                service=f"{pub.service.namespace}/{pub.service.name}:{pub.port.port}",
-                public=hostport.join(pub.public, pub.public_port), vip=hostport.join(pub.vip, pub.port.port),
-                owner=owner),
-            tags=b.tags(nat.ref.namespace),
-            owner=owner,
-        )))
-        owned[nat.ref].append(rule_name)
+    return vip_object
 
-    by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
-    for pub in publications:
-        by_service[pub.service.ref].append(pub)
 
-    for pol in policies:
-        selected, sel_problems = select_services(pol, services)
-        problems += sel_problems
-        owner = owner_of("SecurityPolicy", pol.ref, pol.uid, pol.generation)
-        seen_rules: set[str] = set()
-        for ri, rule in enumerate(pol.spec.rules):
-            if rule.name in seen_rules:  # the API server refuses these; offline input may not have been there
-                problems.append(Problem(pol.ref, f"spec.rules[{ri}].name", Code.DuplicateRule,
-                                        f"rule name {rule.name!r} is used twice"))
-                continue
-            seen_rules.add(rule.name)
-            for svc, named in selected:
-                assignment = vips.get(svc.ref)
-                if assignment is None:
-                    continue
-                ports, port_problems = _rule_ports(pol, ri, svc)
-                if named:  # a Service matched only by labels may lack a port the rule names
-                    problems += port_problems
-                if not ports:
-                    continue
-                for published, rule_obj in _rules_for(b, pol, ri, svc, ports, assignment, zones,
-                                                      by_service[svc.ref], owner, vip_object, problems):
-                    key = (pol.ref.namespace, pol.ref.name, ri, svc.name, published)
-                    b.security.append((key, rule_obj))
-                    owned[pol.ref].append(rule_obj.name)
-    created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
-    b.nat = _unique_names(b.nat, created, owned, problems)
-    b.security = _unique_names(b.security, created, owned, problems)
-    return b.build(), problems, owned
+def nat_rule(b: _Builder, pub: Publication, vip_object: Callable[[LBService, IPAddress], str]) -> NatRule:
+    """A NATRule's destination NAT: from its public address:port (in its zones) to the Service's
+    VIP:port; the address and service objects it names are added to `b`."""
+    nat = pub.nat
+    owner = owner_of("NATRule", nat.ref, nat.uid, nat.generation)
+    pub_name = b.address(pub.public, owner=owner, namespace=nat.ref.namespace,
+                         description=naming.text("public_description",
+                                                 natrules=[f"NATRule {nat.ref.namespace}/{nat.ref.name}"],
+                                                 owner=owner))
+    vip_name = vip_object(pub.service, pub.vip)
+    svc_name = b.service(pub.port.protocol, pub.public_port)
+    return NatRule(
+        name=naming.name("nat_rule", namespace=nat.ref.namespace, name=nat.ref.name),
+        from_zones=tuple(sorted(set(nat.spec.from_.zones))),
+        to_zones=(pub.public_zone,),
+        destination=(pub_name,),
+        service=svc_name,
+        translated_address=vip_name,
+        translated_port=pub.port.port if pub.port.port != pub.public_port else None,
+        sources=tuple(sorted(set(nat.spec.from_.addresses))) or ("any",),
+        disabled=nat.spec.disabled,
+        description=naming.text(
+            "nat_description", natrule=f"{nat.ref.namespace}/{nat.ref.name}",
+            service=f"{pub.service.namespace}/{pub.service.name}:{pub.port.port}",
+            public=hostport.join(pub.public, pub.public_port), vip=hostport.join(pub.vip, pub.port.port),
+            owner=owner),
+        tags=b.tags(nat.ref.namespace),
+        owner=owner,
+    )
 
 
 Entry = tuple[tuple[object, ...], Any]
@@ -313,96 +302,6 @@ def _unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned:
 
 def _ref_of(owner: Owner) -> ObjectRef:
     return ObjectRef(owner.kind, owner.namespace, owner.name)
-
-
-def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBService]
-                    ) -> tuple[list[tuple[LBService, bool]], list[Problem]]:
-    """The Services a policy selects, each with whether it was named (True) or only matched."""
-    ns = pol.ref.namespace
-    chosen: dict[str, tuple[LBService, bool]] = {}
-    problems: list[Problem] = []
-    for i, name in enumerate(pol.spec.services.names):
-        svc = services.get((ns, name))
-        if svc is None:
-            problems.append(warn(pol.ref, f"spec.services.names[{i}]", Code.ServiceNotFound,
-                                 f"no LoadBalancer Service {ns}/{name} of class {specs.LB_CLASS}"))
-        else:
-            chosen[name] = (svc, True)
-    sel = pol.spec.services.selector
-    if sel is not None and sel.match_labels:
-        want = set(sel.match_labels.items())
-        for (sns, name), svc in services.items():
-            if sns == ns and want <= set(svc.labels) and name not in chosen:
-                chosen[name] = (svc, False)
-    if not chosen:
-        problems.append(warn(pol.ref, "spec.services", Code.SelectsNothing,
-                             f"the policy selects no LoadBalancer Service in namespace {ns!r}"))
-    return [chosen[k] for k in sorted(chosen)], problems
-
-
-def _rule_ports(pol: ParsedPolicy, ri: int, svc: LBService) -> tuple[list[specs.ServicePort], list[Problem]]:
-    rule = pol.spec.rules[ri]
-    if not rule.ports:
-        return list(svc.spec.ports), []
-    out, problems = [], []
-    for pi, pr in enumerate(rule.ports):
-        port = (svc.port(number=pr.port, protocol=pr.protocol) if pr.port is not None
-                else svc.port(name=pr.name, protocol=pr.protocol))
-        if port is None:
-            want = pr.port if pr.port is not None else pr.name
-            problems.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", Code.PortNotFound,
-                                    f"Service {svc.namespace}/{svc.name} has no port {want}/{pr.protocol}"))
-        elif port not in out:
-            out.append(port)
-    return out, problems
-
-
-def _rules_for(b: _Builder, pol: ParsedPolicy, ri: int, svc: LBService, ports: list[specs.ServicePort],
-               assignment: Assignment, zones: Mapping[str, str], pubs: list[Publication], owner: Owner,
-               vip_object, problems: list[Problem]):  # type: ignore[no-untyped-def]
-    rule = pol.spec.rules[ri]
-    vip_zone = next((zones[p] for p in assignment.pools if p in zones), "")
-    if not vip_zone:
-        problems.append(Problem(pol.ref, f"spec.rules[{ri}]", Code.NoZone,
-                                f"the VIP of Service {svc.namespace}/{svc.name} is in no VIPPool; "
-                                "its firewall zone is unknown"))
-        return
-    rule_zones = set(rule.from_.zones)
-    any_zone = "any" in rule_zones
-    relevant = [p for p in pubs if p.port in ports]
-    nat_zones = {z for p in relevant for z in p.nat.spec.from_.zones}
-    pub_zones = nat_zones if any_zone else rule_zones & nat_zones
-    direct_zones = {"any"} if any_zone else rule_zones - nat_zones
-    common = dict(
-        sources=tuple(sorted(set(rule.from_.addresses))) or ("any",),
-        applications=tuple(sorted(set(rule.applications))) or ("any",),
-        action=Action(rule.action), log_start=rule.log.start, log_end=rule.log.end,
-        log_setting=rule.log.profile, disabled=rule.disabled, tags=b.tags(pol.ref.namespace), owner=owner,
-    )
-    for published in (False, True):
-        if published:
-            chosen = [p for p in relevant if set(p.nat.spec.from_.zones) & pub_zones]
-            if not chosen:
-                continue
-            from_zones = pub_zones
-            dests = sorted({naming.name("address", ip=str(p.public)) for p in chosen})
-            services = sorted({b.service(p.port.protocol, p.public_port) for p in chosen})
-        else:
-            if not direct_zones:
-                continue
-            from_zones = direct_zones
-            dests = sorted({vip_object(svc, ip) for ip in assignment.addresses})
-            services = sorted({b.service(p.protocol, p.port) for p in ports})
-        name = naming.name("security_rule", namespace=pol.ref.namespace, policy=pol.ref.name,
-                           rule=rule.name, service=svc.name, published=published)
-        yield published, SecurityRule(
-            name=name, from_zones=tuple(sorted(from_zones)), to_zones=(vip_zone,),
-            destinations=tuple(dests), services=tuple(services),
-            description=naming.text("security_description", policy=f"{pol.ref.namespace}/{pol.ref.name}",
-                                    rule=rule.name, service=f"{svc.namespace}/{svc.name}",
-                                    published=published, owner=owner),
-            **common,
-        )
 
 
 def parse_ip(raw: str) -> IPAddress | None:

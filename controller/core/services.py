@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import enum
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -78,6 +78,40 @@ def ingress_addresses(body: Body) -> tuple[IPAddress, ...]:
     return tuple(out)
 
 
+def _typos(ann: Mapping[str, str], bad: Callable[[str, Code, str], None]) -> None:
+    for key in sorted(ann):
+        # Only near misses: kopf keeps its own progress annotations under the same prefix.
+        if key.startswith(specs.ANN_PREFIX) and key not in specs.SERVICE_ANNOTATIONS:
+            close = difflib.get_close_matches(key, specs.SERVICE_ANNOTATIONS, n=1, cutoff=0.85)
+            if close:
+                bad(key, Code.UnknownAnnotation,
+                    f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
+
+
+def _requested_ips(ann: Mapping[str, str], bad: Callable[[str, Code, str], None]) -> list[IPAddress]:
+    requested: list[IPAddress] = []
+    for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
+        try:
+            requested.append(ipaddress.ip_address(raw))
+        except ValueError:
+            bad(specs.ANN_IP, Code.InvalidIP, f"{raw!r} is not an IPv4 or IPv6 address")
+    return requested
+
+
+def _port_problems(ref: ObjectRef, spec: specs.ServiceSpec, forwarding: Forwarding) -> list[Problem]:
+    problems: list[Problem] = []
+    if not spec.ports:
+        problems.append(Problem(ref, "spec.ports", Code.NoPorts, "a LoadBalancer Service needs at least one port"))
+    if forwarding in (Forwarding.DR, Forwarding.TUN):
+        for i, p in enumerate(spec.ports):
+            if isinstance(p.target_port, int) and p.target_port != p.port:
+                problems.append(Problem(
+                    ref, f"spec.ports[{i}].targetPort", Code.PortRemapUnsupported,
+                    f"forwarding {forwarding.value} cannot change the port: port {p.port} targets "
+                    f"{p.target_port}; use forwarding nat, or targetPort {p.port}"))
+    return problems
+
+
 def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Problem]]:
     """A Service of bmlb's class, its metadata already parsed (controller/core/parse.py)."""
     ref = ref_of(body)
@@ -91,13 +125,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
     def bad(key: str, code: Code, msg: str) -> None:
         problems.append(Problem(ref, f"metadata.annotations[{key}]", code, msg))
 
-    for key in sorted(ann):
-        # Only near misses: kopf keeps its own progress annotations under the same prefix.
-        if key.startswith(specs.ANN_PREFIX) and key not in specs.SERVICE_ANNOTATIONS:
-            close = difflib.get_close_matches(key, specs.SERVICE_ANNOTATIONS, n=1, cutoff=0.85)
-            if close:
-                bad(key, Code.UnknownAnnotation,
-                    f"bmlb does not know the annotation {key!r}; did you mean {close[0]!r}?")
+    _typos(ann, bad)
     def choice(key: str, default: E, code: Code, expected: str) -> E:
         """An annotation naming one member of `default`'s enum; `default` when absent or wrong."""
         if key not in ann:
@@ -112,21 +140,8 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
                        f"an IPVS scheduler (one of {', '.join(s.value for s in Scheduler)})")
     forwarding = choice(specs.ANN_FORWARDING, Forwarding.NAT, Code.InvalidForwarding,
                         "a forwarding method (nat, dr or tun)")
-    requested: list[IPAddress] = []
-    for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
-        try:
-            requested.append(ipaddress.ip_address(raw))
-        except ValueError:
-            bad(specs.ANN_IP, Code.InvalidIP, f"{raw!r} is not an IPv4 or IPv6 address")
-    if not spec.ports:
-        problems.append(Problem(ref, "spec.ports", Code.NoPorts, "a LoadBalancer Service needs at least one port"))
-    if forwarding in (Forwarding.DR, Forwarding.TUN):
-        for i, p in enumerate(spec.ports):
-            if isinstance(p.target_port, int) and p.target_port != p.port:
-                problems.append(Problem(
-                    ref, f"spec.ports[{i}].targetPort", Code.PortRemapUnsupported,
-                    f"forwarding {forwarding.value} cannot change the port: port {p.port} targets "
-                    f"{p.target_port}; use forwarding nat, or targetPort {p.port}"))
+    requested = _requested_ips(ann, bad)
+    problems += _port_problems(ref, spec, forwarding)
     families = _families(spec, requested)
     request = Request(
         ref=ref,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from controller.core import status
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
+from controller.core.nodes import node_health
 from controller.core.problems import ObjectRef, Severity
 from controller.core.reasons import Reason
-from controller.core.routes import node_health
 from controller.core.snapshot import Snapshot, ref_of
 from controller.core.specs import service_is_ours
 from controller.runtime import finalizers, status_writer

@@ -295,7 +295,8 @@ def _mangle(body: dict[str, Any], draw: Any) -> dict[str, Any]:
 @given(data=st.data())
 def test_no_node_lease_or_slice_input_raises_out_of_route_building(data: Any) -> None:
     from controller.core.dataplane import endpoints_by_service
-    from controller.core.routes import local_nodes, node_view
+    from controller.core.nodes import node_view
+    from controller.core.routes import local_nodes
     from controller.core.slices import parse_slices
     base = [node("node-1", "10.96.0.11", "2001:db8::11"), lease("node-1", address="10.96.0.11"),
             slice_("web", "web", [(80, 8080)], [("10.244.1.1", "node-1")])]
