@@ -253,7 +253,7 @@ def test_s5_node_failover(world: World, request: pytest.FixtureRequest) -> None:
         wait(world, "connections succeed again", lambda: w.reaches(w.INET, public, 443, timeout=1.0))
         time.sleep(1.0)
     last_fail = max((t for t, _ in link_run.failed), default=t1) - t1
-    w.sh("ip link set eth0 up; ip route replace default via 10.96.0.1", ns=ns)
+    w.relink(node)
     world.relay.restore(ns)
     relinked = wait(world, f"routes via {addr} back after relink", lambda: addr in w.fw_routes(), timeout=RESTART)
     assert world.agents[node].popen.poll() is None, world.logs()
@@ -391,13 +391,7 @@ def test_s7_controller_sigkill_during_a_burst(world: World, request: pytest.Fixt
                   f"{converged:.1f}s; no second commit in {quiet:.0f}s")
     r.failed_connections = f"{len(steady.failed)} of {steady.ok + len(steady.failed)}"
     print(f"\n[s7] {r.measured}; failed {r.failed_connections}: {steady.failed[:6]}")
-    assert steady.ok > 0
-    if steady.failed:
-        # Seen under TCG: some connections to the unchanged Service fail during the burst
-        # (ENETUNREACH and timeouts), though its NAT rule and routes in the running config do not
-        # change (checked on the host). Not yet explained: reported, not hidden.
-        pytest.xfail(f"{len(steady.failed)} connections to the unchanged Service failed during the burst: "
-                     f"{steady.failed[:3]}")
+    assert steady.ok > 0 and not steady.failed, steady.failed[:5]
 
 
 def test_s8_service_deleted_leaves_nothing(world: World, request: pytest.FixtureRequest) -> None:
@@ -478,7 +472,7 @@ def test_s9_l2_mode_with_lease_election(world: World, request: pytest.FixtureReq
         world.relay.isolate(ns_first)
 
     link_last, link_failed, link_total, second = _failover(world, vip, first, unplug)
-    w.sh("ip link set eth0 up; ip route replace default via 10.96.0.1", ns=ns_first)
+    w.relink(first)
     world.relay.restore(ns_first)
     # 2. The new announcer's agent is SIGKILLed: the first node, back on the link, takes over.
     time.sleep(L2_DURATION + 1.0)  # the restored node's agent renews its view of the VIP Leases

@@ -107,8 +107,7 @@ def build_topology() -> None:
         per[ns] += ["link set lo up", f"addr add {addr}/16 dev eth0", "link set eth0 up",
                     "route add default via 10.96.0.1", "link add cni0 type bridge",
                     f"addr add 10.244.{i}.1/24 dev cni0", "link set cni0 up"]
-        per[ns] += [f"route add 10.244.{j}.0/24 via {a}" for j, (_, a) in enumerate(NODES.values(), start=1)
-                    if j != i]
+        per[ns] += uplink_routes(node)
         for pod, (on, paddr) in PODS.items():
             if on != node:
                 continue
@@ -139,6 +138,20 @@ table inet e2e_probe {{
   chain pre {{ type filter hook prerouting priority -300; ip saddr {INET_ADDR} counter name from_internet; }}
 }}
 EOF""", ns=ns)
+
+
+def uplink_routes(node: str) -> list[str]:
+    """`ip` lines for what a node routes over its uplink eth0: the default route to the firewall
+    and the other nodes' pod subnets (a link going down takes them all; relink() restores them)."""
+    return ["route replace default via 10.96.0.1",
+            *(f"route replace 10.244.{j}.0/24 via {a}"
+              for j, (other, (_, a)) in enumerate(NODES.items(), start=1) if other != node)]
+
+
+def relink(node: str) -> None:
+    """The node's uplink comes back, with every route over it."""
+    ns = NODES[node][0]
+    ip_batch(["link set eth0 up", *uplink_routes(node)], ns=ns)
 
 
 def teardown_topology() -> None:
