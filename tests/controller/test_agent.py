@@ -81,7 +81,7 @@ def test_agent_serves_liveness_and_stops_on_sigterm(cluster: Cluster, ns: str, a
 
 def test_agent_imports_no_kopf() -> None:
     """kopf's import was 31 of the agent's 45 s start-up under software emulation."""
-    code = "import sys, controller.cli, controller.agent; print('kopf' in sys.modules)"
+    code = "import sys, controller.cli, controller.runtime.agent; print('kopf' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "False"

@@ -175,6 +175,49 @@ def test_s2_time_to_first_connection_of_a_new_service(world: World, request: pyt
     print(f"\n[s2] apply -> first connection through {API_PUBLIC}:9443: {r.measured}")
 
 
+DNS_PUBLIC = "203.0.113.19"
+
+
+def test_s2_udp_published_through_the_firewall(world: World, request: pytest.FixtureRequest) -> None:
+    r = row(request, "2b UDP: a published UDP port answers through the firewall, an unpublished one does not")
+    t0 = time.monotonic()
+    dns = service_body("dns", [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}])
+    dns["metadata"]["labels"] = {"tier": "dns"}
+    world.cluster.apply(dns)
+    world.cluster.apply(slice_body("dns-1", "dns", ("pod-1c", "pod-2c"),
+                                   [{"name": "dns", "port": 5353, "protocol": "UDP"}]))
+    world.cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "NATRule",
+                         "metadata": {"name": "dns", "namespace": NS},
+                         "spec": {"service": {"name": "dns", "port": "dns"},
+                                  "public": {"address": DNS_PUBLIC, "port": 53}, "from": {"zones": ["untrust"]}}})
+    world.cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "SecurityPolicy",
+                         "metadata": {"name": "dns", "namespace": NS},
+                         "spec": {"services": {"selector": {"matchLabels": {"tier": "dns"}}},
+                                  "rules": [{"name": "internet-dns", "action": "allow",
+                                             "from": {"zones": ["untrust"]}, "ports": [{"name": "dns"}]}]}})
+
+    def ask(port: int) -> str | None:
+        try:
+            return w.udp_ask(w.INET, DNS_PUBLIC, port, timeout=1.0)
+        except OSError:
+            return None
+
+    wait(world, f"a UDP answer from {DNS_PUBLIC}:53", lambda: ask(53))
+    first = time.monotonic() - t0
+    got = [ask(53) for _ in range(8)]
+    assert None not in got and set(got) <= {"pod-1c", "pod-2c"}, got
+    vip = vip_of(world, "dns")
+    assert ask(5353) is None  # the target port itself is not published
+    try:
+        office = w.udp_ask(w.OFFICE, vip, 53, timeout=1.0)
+    except OSError:
+        office = None
+    assert office is None, f"the office reached {vip}:53/udp without a rule: {office}"
+    r.measured = f"first UDP answer {first:.1f}s after apply; 8/8 answered by the pods; 5353 and the office: none"
+    r.failed_connections = "0"
+    print(f"\n[s2b] {r.measured}; answers {sorted(set(got))}")
+
+
 def test_s3_vip_move_nat_follows(world: World, request: pytest.FixtureRequest) -> None:
     r = row(request, "3 VIP moves (bmlb.io/ip): NAT follows, traffic recovers")
     old, public = vip_of(world, "web"), public_of(world, "web-https")
