@@ -67,11 +67,14 @@ def _undo(config: ET.Element, change: Change) -> Callable[[], None]:
 
         return restore
     anchor = _existing_ancestor(config, change.xpath).node
-    kids, text = list(anchor), anchor.text
+    # The missing node is created as a new last child of its nearest existing ancestor (set and
+    # edit both append there): undo cuts it off, leaving the children before it as they are
+    # (a later write of a batch may have changed them, and undone that itself first).
+    count, text = len(anchor), anchor.text
 
     def restore_new() -> None:
         tree.forget()
-        anchor[:] = kids
+        del anchor[count:]
         anchor.text = text
 
     return restore_new
@@ -249,16 +252,11 @@ def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
           undo: list[Callable[[], None]] | None = None) -> int:
     """Apply `change` (set/edit, see `local`); 0 when it changed nothing. Raises NotLocal before
     altering anything when it cannot be judged locally; ConfigError (candidate unchanged) when the
-    change adds reference problems. With `undo` (a batch), only named entries set into their
-    container are taken (NotLocal otherwise), and one that altered the candidate appends to
-    `undo` the function that restores it (the batch rolls back by calling them in reverse)."""
+    change adds reference problems. A change that altered the candidate appends to `undo` the
+    function that restores it (a batch rolls back by calling them in reverse)."""
     hit = _entries_form(config, change)
     if hit is not None:
         return _write_entries(config, change, known, hit, undo)
-    if undo is not None:
-        # Its undo keeps the node's children by reference, which later writes of the batch may
-        # change in place: a batch holding one rolls back by a copy of the candidate instead.
-        raise NotLocal
     tree.forget()  # a write by path: the name index does not follow it
     restore = _undo(config, change)
     try:

@@ -53,7 +53,7 @@ def _xml(device: Device) -> str:
     return tree.canonical(device.candidate)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(changes, max_size=4), st.lists(changes, min_size=2, max_size=8))
 # an edit's undo held children by reference that a later set in the batch changed in place
 @example([_edit("b", 1)], [_edit("c", 1), _address("b", 1), _group("a", ["a"])])
