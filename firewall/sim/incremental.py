@@ -67,11 +67,14 @@ def _undo(config: ET.Element, change: Change) -> Callable[[], None]:
 
         return restore
     anchor = _existing_ancestor(config, change.xpath).node
-    kids, text = list(anchor), anchor.text
+    # The missing node is created as a new last child of its nearest existing ancestor (set and
+    # edit both append there): undo cuts it off, leaving the children before it as they are
+    # (a later write of a batch may have changed them, and undone that itself first).
+    count, text = len(anchor), anchor.text
 
     def restore_new() -> None:
         tree.forget()
-        anchor[:] = kids
+        del anchor[count:]
         anchor.text = text
 
     return restore_new

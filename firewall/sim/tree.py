@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
+import threading
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -73,38 +74,46 @@ def select(tree: ET.Element, path: str) -> list[xpath.Match]:
 
 # Entries by name per container, kept only while a multi-config batch of entry writes runs
 # (Device._write_batch): a scan per lookup made a burst of N objects cost O(N^2). Outside it,
-# or after any write it does not follow (forget()), lookups scan.
-_INDEX: dict[int, tuple[ET.Element, dict[str | None, ET.Element]]] | None = None
+# or after any write it does not follow (forget()), lookups scan. Per thread: a simulator
+# process may hold several devices, each writing under its own lock.
+_Index = dict[int, tuple[ET.Element, dict[str | None, ET.Element]]]
+_local = threading.local()
+
+
+def _index() -> _Index | None:
+    return getattr(_local, "index", None)
 
 
 @contextlib.contextmanager
 def indexed() -> Iterator[None]:
     """Within: entry_named looks names up in an index built on first use of each container."""
-    global _INDEX
-    saved, _INDEX = _INDEX, {}
+    saved = _index()
+    _local.index = {}
     try:
         yield
     finally:
-        _INDEX = saved
+        _local.index = saved
 
 
 def forget() -> None:
     """A write the index does not follow happened (or is about to): drop it."""
-    if _INDEX is not None:
-        _INDEX.clear()
+    index = _index()
+    if index is not None:
+        index.clear()
 
 
 def _indexed(node: ET.Element) -> dict[str | None, ET.Element] | None:
-    if _INDEX is None:
+    index = _index()
+    if index is None:
         return None
-    hit = _INDEX.get(id(node))
+    hit = index.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
     names: dict[str | None, ET.Element] = {}
     for e in node:
         if e.tag == "entry":
             names.setdefault(e.get("name"), e)  # the first, as the scan finds it
-    _INDEX[id(node)] = (node, names)
+    index[id(node)] = (node, names)
     return names
 
 
@@ -157,7 +166,8 @@ def merge(dst: ET.Element, src: ET.Element) -> None:
             dst.append(added)
             if by_name is not None and child.tag == "entry":
                 by_name[child.get("name")] = added
-            if child.tag == "entry" and _INDEX is not None and (hit := _INDEX.get(id(dst))) and hit[0] is dst:
+            index = _index() if child.tag == "entry" else None
+            if index is not None and (hit := index.get(id(dst))) and hit[0] is dst:
                 hit[1].setdefault(added.get("name"), added)
         else:
             merge(match, child)

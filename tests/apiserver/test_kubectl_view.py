@@ -54,10 +54,10 @@ def test_describe_shows_bmlb_events_and_get_svc_shows_the_vip(
     wait_for("SecurityPolicy Ready", lambda: _ready(cluster, "SecurityPolicy", "web", ns), timeout=30)
     vip = wait_for("a VIP", lambda: cluster.ingress("web", ns), timeout=30)[0]
 
+    # Events only for what a user must see (issue 13): the refused NATRule's Warning, the
+    # Service's VIP (IPAllocated); an object's first Ready is in its status, not an Event.
     objects = {
-        ("natrule", "web-https"): cluster.get("NATRule", "web-https", ns),
         ("natrule", "steal"): cluster.get("NATRule", "steal", ns),
-        ("securitypolicy", "web"): cluster.get("SecurityPolicy", "web", ns),
         ("service", "web"): cluster.get("Service", "web", ns),
     }
     for (kind, name), body in objects.items():
@@ -75,6 +75,10 @@ def test_describe_shows_bmlb_events_and_get_svc_shows_the_vip(
         # nothing about another object.)
         assert {e["involvedObject"]["uid"] for e in got["items"]} == {uid}
         assert {e["metadata"]["name"] for e in got["items"]} >= {e.metadata.name for e in events}
+    assert any(e.reason == "IPAllocated" and vip in (e.message or "")
+               for e in _events_about(kube_api, ns, objects[("service", "web")]["metadata"]["uid"]))
+    for kind, name in (("NATRule", "web-https"), ("SecurityPolicy", "web")):
+        assert _events_about(kube_api, ns, cluster.get(kind, name, ns)["metadata"]["uid"]) == [], (kind, name)
     steal = _describe_events(apiserver, "natrule", "steal", "-n", ns)
     assert "Warning" in steal and "ForeignNamespace" in steal, steal
     warnings = apiserver.kubectl("get", "events", "-n", ns, "--field-selector",
