@@ -20,9 +20,6 @@ KNOWN = {
     "controller/core/parse.py": 362,
     "controller/core/rules.py": 311,
     "controller/core/shadowing.py": 413,
-    "controller/core/compiler.py::compile": 88,
-    "controller/runtime/operator.py::build": 72,
-    "controller/runtime/reconciler.py::reconcile": 64,
 }
 
 
