@@ -19,7 +19,7 @@ from controller.core.snapshot import Body, ref_of
 from ipvs.model import Forwarding, Scheduler
 
 if TYPE_CHECKING:
-    from controller.core.parse import Meta
+    from controller.core.metadata import Meta
 
 E = TypeVar("E", bound=enum.Enum)
 
