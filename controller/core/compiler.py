@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from controller.core import hostport, ipam, specs
 from controller.core.dataplane import build_tables, node_names
-from controller.core.ipam import Assignment, Pool, Request
+from controller.core.ipam import Assignment, Request
 from controller.core.parse import Parsed, parse
+from controller.core.pools import IPAddress, Pool
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -255,7 +256,7 @@ def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], 
 
 def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:
     ref, spec = nat.ref, nat.spec
-    requested: tuple[ipam.IPAddress, ...] = ()
+    requested: tuple[IPAddress, ...] = ()
     if spec.public.address:
         ip = parse_ip(spec.public.address)
         if ip is None:
@@ -263,7 +264,7 @@ def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Requ
                                     f"{spec.public.address!r} is not an IPv4 or IPv6 address"))
         else:
             requested = (ip,)
-    current: tuple[ipam.IPAddress, ...] = ()
+    current: tuple[IPAddress, ...] = ()
     status = body.get("status")
     public = status.get("public") if isinstance(status, Mapping) else None
     host = hostport.host(public)

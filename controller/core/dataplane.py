@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from controller.core import specs
-from controller.core.ipam import IPAddress
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.core import ipam, specs
-from controller.core.ipam import Pool, PoolSyntaxError
+from controller.core import specs
 from controller.core.metadata import Meta, parse_meta, type_name
+from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
@@ -62,11 +62,11 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
         except ValidationError as err:
             problems += pydantic_problems(ref, err)
             continue
-        ranges: list[ipam.AddressRange] = []
+        ranges: list[AddressRange] = []
         ok = True
         for i, text in enumerate(spec.addresses):
             try:
-                r = ipam.parse_range(text)
+                r = parse_range(text)
             except PoolSyntaxError as err:
                 problems.append(Problem(ref, f"spec.addresses[{i}]", Code.InvalidAddress, str(err)))
                 ok = False
@@ -83,7 +83,7 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
                               namespaces=frozenset(spec.namespaces)))
     # Overlapping pools: the later pool (by name) is refused whole, so no address has two owners.
     refused: set[str] = set()
-    for a, b, ra, rb in ipam.pool_overlaps(pools):
+    for a, b, ra, rb in pool_overlaps(pools):
         if a.name in refused:
             continue
         refused.add(b.name)

@@ -26,8 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.core import naming, specs
-from controller.core.ipam import Assignment, IPAddress, Pool
+from controller.core.ipam import Assignment
 from controller.core.nodes import NodeInfo, node_view
+from controller.core.pools import IPAddress, Pool
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn

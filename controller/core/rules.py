@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from controller.core import hostport, naming, specs
-from controller.core.ipam import Assignment, IPAddress
+from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.security_rules import security_rules

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from controller.core import specs
-from controller.core.ipam import IPAddress, Request
+from controller.core.ipam import Request
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem, Severity
 from controller.core.reasons import Code
 from controller.core.snapshot import Body, ref_of
