@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core import exposure as exp
-from controller.core import hostport, kinds, leases, shadowing
+from controller.core import hostport, intervals, kinds, leases, shadowing
 from controller.core.audit_rulebase import Policy
 from controller.core.services import ingress_addresses
 from controller.core.snapshot import LEASE_PREFIX, Body, Snapshot
@@ -326,7 +326,7 @@ def _pool_ranges(snapshot: Snapshot) -> list[tuple[str, str, tuple[int, int]]]:
     for pool in snapshot.pools:
         spec = pool.get("spec") or {}
         for text in spec.get("addresses") or []:
-            if isinstance(text, str) and (iv := shadowing.ip_interval(text)):
+            if isinstance(text, str) and (iv := intervals.ip_interval(text)):
                 out.append((str(_meta(pool).get("name") or ""), str(spec.get("zone") or ""), iv))
     return out
 
@@ -336,7 +336,7 @@ def _pool_zone(snapshot: Snapshot) -> Any:
     ranges = _pool_ranges(snapshot)
 
     def zone(ip: str) -> str | None:
-        iv = shadowing.ip_interval(ip)
+        iv = intervals.ip_interval(ip)
         return next((z for _, z, (lo, hi) in ranges if iv and z and lo <= iv[0] <= hi), None)
     return zone
 
@@ -378,7 +378,7 @@ def _routes(actual: DesiredFirewall, snapshot: Snapshot) -> list[RouteRow]:
     pools = _pool_ranges(snapshot)
     out = []
     for r in actual.static_routes:
-        iv = shadowing.ip_interval(r.destination)
+        iv = intervals.ip_interval(r.destination)
         host = r.destination.split("/", 1)[0]
         serves = by_vip.get(host) if iv and iv[0] == iv[1] else None
         if serves is None and iv:
