@@ -205,7 +205,8 @@ def _routed(parsed: Parsed, fw: str, fw_spec: specs.FirewallSpec, desired: Desir
                                                          for pl in getattr(by_ref.get(s.ref), "pools", ()))]
     static, chosen, p = build_routes(snapshot=parsed.cluster, services=routed, vips=by_ref,
                                      pools=[pl for pl in parsed.pools if pl.purpose == "Service"],
-                                     routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw))
+                                     routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw),
+                                     slices=parsed.slices)
     problems += p
     route_sets.update(chosen)
     return dataclasses.replace(desired, static_routes=static)
@@ -232,7 +233,7 @@ def _tables(parsed: Parsed, services: Mapping[tuple[str, str], LBService], by_re
     nodes = node_names(cluster.nodes, cluster.endpoint_slices, leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
-                             slices=cluster.endpoint_slices, nodes=nodes)
+                             slices=parsed.slices, nodes=nodes)
     problems += p
     return tables
 

@@ -22,6 +22,7 @@ from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
 from controller.core.services import LBService, parse_service, pydantic_problems
+from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import Body, Snapshot, ref_of
 
 
@@ -45,6 +46,7 @@ class Parsed:
     policies: tuple[ParsedPolicy, ...]
     problems: tuple[Problem, ...]
     cluster: Snapshot  # Nodes, Leases and EndpointSlices in their checked shape (see clean)
+    slices: tuple[Slice, ...]  # the EndpointSlices typed, read once for the route and data-plane stages
 
 
 def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
@@ -258,7 +260,7 @@ def parse(snapshot: Snapshot) -> Parsed:
     cleaned, p = clean(snapshot)
     problems += p
     return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
-                  cleaned)
+                  cleaned, parse_slices(cleaned.endpoint_slices))
 
 
 def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]
