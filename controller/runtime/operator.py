@@ -17,7 +17,7 @@ import kubernetes
 from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
 from controller.core import kinds, specs
-from controller.core.snapshot import LEASE_PREFIX
+from controller.core.snapshot import lease_node
 from controller.runtime.finalizers import FINALIZER
 from controller.runtime.fwlink import FirewallLinks
 from controller.runtime.index import ClusterIndex
@@ -38,7 +38,7 @@ def _event_handler(index: ClusterIndex, listed: set[str]) -> Callable[[str, str,
             index.retain(kind, set(obj["keys"]))
             listed.add(kind)
             return
-        if kind == "Lease" and not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX):
+        if kind == "Lease" and lease_node((obj.get("metadata") or {}).get("name")) is None:
             return  # other Leases in the lease namespace renew often and mean nothing to bmlb
         if kind == "Service" and not specs.service_is_ours(obj):
             index.delete(kind, obj, stray=True)  # a Service that left bmlb's class (or never was in it)
