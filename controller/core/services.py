@@ -114,7 +114,7 @@ def _port_problems(ref: ObjectRef, spec: specs.ServiceSpec, forwarding: Forwardi
 
 
 def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Problem]]:
-    """A Service of bmlb's class, its metadata already parsed (controller/core/parse.py)."""
+    """A Service of bmlb's class, its metadata already parsed (controller/core/metadata.py)."""
     ref = ref_of(body)
     try:
         spec = specs.ServiceSpec.model_validate(body.get("spec") or {})

@@ -1,4 +1,4 @@
-"""controller/core/shadowing.py: interval algebra and rule coverage, checked against brute force on
+"""controller/core/intervals.py and shadowing.py: interval algebra and rule coverage, checked against brute force on
 sampled sessions (hypothesis), and the PAN-OS semantics it encodes (zones, negation, services)."""
 
 from __future__ import annotations
