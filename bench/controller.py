@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 import kubernetes  # noqa: E402
 
+from controller.cli.kapilite_build import ensure_built  # noqa: E402
 from controller.cli.localcluster import Cluster, apply_crds, process  # noqa: E402
 from firewall.sim import Simulator  # noqa: E402
-from tests.apiserver.server import ApiServer, ensure_built  # noqa: E402
+from tests.apiserver.server import ApiServer  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -189,7 +189,7 @@ def _policy(device: Any, config: Any) -> Any:
     """The whole rulebase, objects, zones, interfaces and routes of the RUNNING config (what is in
     effect; two reads: the device entry and shared)."""
     from controller.core import audit_rulebase
-    from controller.core.audit import parse_owner
+    from controller.core.audit_inputs import parse_owner
     from firewall import xpaths
 
     return audit_rulebase.parse(device.running(xpaths.DEVICE), device.running("/config/shared"),

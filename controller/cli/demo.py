@@ -29,7 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from controller.cli.kapilite import ApiServer, ensure_built
+from controller.cli.kapilite import ApiServer
+from controller.cli.kapilite_build import ensure_built
 from controller.cli.localcluster import ROOT, Cluster, apply_crds, process
 from controller.cli.tables import table_from_plain
 from controller.core import manifests, naming

@@ -2,51 +2,41 @@
 
 audit(actual=..., desired=..., snapshot=...) -> AuditReport is pure. `actual` is what the device
 holds that carries bmlb's ownership (as read by firewall.reader.read_owned: owners unknown, so
-they are parsed back from each object's description), `desired` what compiling the cluster gives
-now, `snapshot` the cluster objects. Findings:
+they are parsed back from each object's description, controller/core/audit_inputs.py), `desired`
+what compiling the cluster gives now, `snapshot` the cluster objects. Findings:
 - owner status: the owner named in the description is present, gone (orphan), recreated under the
   same name (stale uid) or has moved on to a newer generation (generation behind);
 - drift: per attribute, desired vs actual; "missing" and "unexpected" for whole objects;
 - any-source: allow rules open to every source address;
-- NAT mismatch: a NAT rule whose translated address is not the Service's current VIP.
+- NAT mismatch: a NAT rule whose translated address is not the Service's current VIP
+  (these two: controller/core/audit_findings.py).
 With `policy` (the whole rulebase as read from the device, controller/core/audit_rulebase.py) also:
 - effect: managed rules shadowed or made redundant by an earlier rule (controller/core/shadowing.py),
   and where each managed rule sits among foreign ones;
 - exposure: who reaches each Service at its VIP and public addresses (controller/core/exposure.py);
 - routes: bmlb's static routes, the VIP or pool each serves, the node behind the next hop and
-  whether that node is healthy (Ready, and its agent Lease fresh when Leases are judged).
+  whether that node is healthy (Ready, and its agent Lease fresh when Leases are judged;
+  controller/core/audit_routes.py).
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from controller.core import exposure as exp
-from controller.core import hostport, kinds, leases, shadowing
+from controller.core import intervals, kinds, shadowing
+from controller.core.audit_findings import AnySource, NatMismatch, any_source, nat_mismatches
+from controller.core.audit_inputs import ingress, ip_of, meta_of, parse_owner
+from controller.core.audit_routes import RouteRow, pool_ranges, routes
 from controller.core.audit_rulebase import Policy
-from controller.core.services import ingress_addresses
-from controller.core.snapshot import LEASE_PREFIX, Body, Snapshot
+from controller.core.snapshot import Body, Snapshot
 from firewall import diff, elements
 from firewall.config import SyncConfig
 from firewall.elements import Kind, Obj
-from firewall.model import Action, AddressObject, DesiredFirewall, NatRule, Owner, SecurityRule
-
-# The one place provenance is parsed: the owner_text macro of templates/firewall.j2.
-OWNER_RE = re.compile(r"owner: (?P<kind>[A-Za-z]+) (?:(?P<namespace>[^\s/]+)/)?(?P<name>[^\s/]+)"
-                      r" uid=(?P<uid>\S+) gen=(?P<generation>\d+)")
-
-
-def parse_owner(description: str) -> Owner | None:
-    m = OWNER_RE.search(description)
-    if m is None:
-        return None
-    uid = m["uid"]
-    return Owner(m["kind"], m["namespace"] or "", m["name"], "" if uid == "-" else uid, int(m["generation"]))
+from firewall.model import AddressObject, DesiredFirewall, NatRule, Owner, SecurityRule
 
 
 class OwnerStatus(enum.Enum):
@@ -85,40 +75,6 @@ class DriftItem:
     expected: str
     actual: str
     owner: Owner | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AnySource:
-    name: str
-    from_zones: tuple[str, ...]
-    to_zones: tuple[str, ...]
-    destinations: tuple[str, ...]  # address object names, with their IPs where known: "name (ip)"
-    services: tuple[str, ...]
-    exposed: tuple[str, ...]  # Services ("ns/name") whose VIP or public address is a destination
-    owner: Owner | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NatMismatch:
-    name: str
-    translated_address: str  # the address object's name
-    translated_ip: str  # what it resolves to on the firewall ("" when it does not resolve)
-    service: str  # "ns/name", "" when unknown
-    vips: tuple[str, ...]  # the Service's status.loadBalancer.ingress IPs
-    reason: str
-    owner: Owner | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RouteRow:
-    name: str
-    virtual_router: str
-    destination: str
-    nexthop: str
-    serves: str  # "Service ns/name" or "VIPPool name" ("-": unknown)
-    node: str  # the node whose address is the next hop ("" when none)
-    healthy: bool
-    why: str  # why not healthy
 
 
 @dataclass(frozen=True)
@@ -186,15 +142,11 @@ class AuditReport:
 _OWNER_KINDS = {k.kind: k.field for k in kinds.ALL if k is not kinds.LEASE}
 
 
-def _meta(body: Body) -> Mapping[str, Any]:
-    return body.get("metadata") or {}
-
-
 def _index(snapshot: Snapshot) -> dict[tuple[str, str, str], Body]:
     out: dict[tuple[str, str, str], Body] = {}
     for kind, attr in _OWNER_KINDS.items():
         for body in getattr(snapshot, attr):
-            meta = _meta(body)
+            meta = meta_of(body)
             out[(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = body
     return out
 
@@ -207,27 +159,13 @@ def _owner_status(owner: Owner | None, obj: Obj, index: Mapping[tuple[str, str, 
     body = index.get((owner.kind, owner.namespace, owner.name))
     if body is None:
         return OwnerStatus.ORPHAN, "", None
-    meta = _meta(body)
+    meta = meta_of(body)
     uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
     if owner.uid and uid and owner.uid != uid:
         return OwnerStatus.STALE_UID, uid, generation
     if owner.generation < generation:
         return OwnerStatus.GENERATION_BEHIND, uid, generation
     return OwnerStatus.PRESENT, uid, generation
-
-
-def _ip_of(addr: AddressObject | None) -> str:
-    if addr is None or addr.kind != "ip-netmask":
-        return ""
-    host = addr.value.split("/", 1)[0]
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return ""
-
-
-def _ingress(service: Body | None) -> tuple[str, ...]:
-    return tuple(str(ip) for ip in ingress_addresses(service or {}))
 
 
 def _summary(obj: Obj) -> str:
@@ -285,14 +223,14 @@ def audit(*, actual: DesiredFirewall, desired: DesiredFirewall, snapshot: Snapsh
     addresses = {a.name: a for a in actual.addresses}
     return AuditReport(
         firewall=firewall, ownership_tag=desired.ownership_tag, rows=tuple(rows), drift=tuple(drift),
-        any_source=tuple(_any_source(actual, addresses, snapshot, owners)),
-        nat_mismatches=tuple(_nat_mismatches(actual, addresses, index, owners)),
+        any_source=tuple(any_source(actual, addresses, snapshot, owners)),
+        nat_mismatches=tuple(nat_mismatches(actual, addresses, index, owners)),
         source=source,
         effect=tuple(shadowing.findings(policy)) if policy else (),
         placements=tuple(shadowing.placements(policy)) if policy else (),
         exposure=tuple(exp.matrix(policy, _targets(snapshot, actual, service), _pool_zone(snapshot)))
         if policy else (),
-        routes=tuple(_routes(actual, snapshot)),
+        routes=tuple(routes(actual, snapshot)),
         rulebase_read=policy is not None,
     )
 
@@ -302,15 +240,15 @@ def _targets(snapshot: Snapshot, actual: DesiredFirewall, only: str | None) -> l
     vips: dict[str, set[str]] = {}
     for a in actual.addresses:
         owner = parse_owner(a.description)
-        if owner is not None and owner.kind == "Service" and (ip := _ip_of(a)):
+        if owner is not None and owner.kind == "Service" and (ip := ip_of(a)):
             vips.setdefault(f"{owner.namespace}/{owner.name}", set()).add(ip)
     out = []
     for svc in snapshot.services:
-        meta, spec = _meta(svc), svc.get("spec") or {}
+        meta, spec = meta_of(svc), svc.get("spec") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if only is not None and key != only:
             continue
-        ips = set(_ingress(svc)) | vips.get(key, set())
+        ips = set(ingress(svc)) | vips.get(key, set())
         ports = []
         for p in spec.get("ports") or []:
             if isinstance(p, Mapping) and isinstance(p.get("port"), int):
@@ -320,143 +258,11 @@ def _targets(snapshot: Snapshot, actual: DesiredFirewall, only: str | None) -> l
     return out
 
 
-def _pool_ranges(snapshot: Snapshot) -> list[tuple[str, str, tuple[int, int]]]:
-    """(pool, zone, interval) for each address range of each VIPPool."""
-    out = []
-    for pool in snapshot.pools:
-        spec = pool.get("spec") or {}
-        for text in spec.get("addresses") or []:
-            if isinstance(text, str) and (iv := shadowing.ip_interval(text)):
-                out.append((str(_meta(pool).get("name") or ""), str(spec.get("zone") or ""), iv))
-    return out
-
-
 def _pool_zone(snapshot: Snapshot) -> Any:
     """Where the device's config does not place a VIP in a zone: the zone its VIPPool names."""
-    ranges = _pool_ranges(snapshot)
+    ranges = pool_ranges(snapshot)
 
     def zone(ip: str) -> str | None:
-        iv = shadowing.ip_interval(ip)
+        iv = intervals.ip_interval(ip)
         return next((z for _, z, (lo, hi) in ranges if iv and z and lo <= iv[0] <= hi), None)
     return zone
-
-
-def _node_health(snapshot: Snapshot) -> dict[str, tuple[str, bool, str]]:
-    """Node address -> (node, healthy, why not)."""
-    fresh: dict[str, bool] = {}
-    for lease in snapshot.leases:
-        meta, spec = _meta(lease), lease.get("spec") or {}
-        name = str(meta.get("name") or "")
-        if meta.get("namespace") == snapshot.lease_namespace and name.startswith(LEASE_PREFIX):
-            fresh[name[len(LEASE_PREFIX):]] = snapshot.now is not None and leases.is_fresh(
-                spec.get("renewTime"), spec.get("leaseDurationSeconds"), snapshot.now)
-    out = {}
-    for node in snapshot.nodes:
-        name = str(_meta(node).get("name") or "")
-        status = node.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
-                    if isinstance(c, Mapping))
-        why = "" if ready else "node not Ready"
-        if snapshot.now is not None and not fresh.get(name, False):
-            why = why or "agent Lease expired or missing"
-        for a in status.get("addresses") or []:
-            if isinstance(a, Mapping) and a.get("type") == "InternalIP" and a.get("address"):
-                out[str(a["address"])] = (name, not why, why)
-    return out
-
-
-def _routes(actual: DesiredFirewall, snapshot: Snapshot) -> list[RouteRow]:
-    health = _node_health(snapshot)
-    by_vip: dict[str, str] = {}
-    for svc in snapshot.services:
-        for ip in _ingress(svc):
-            by_vip[ip] = f"Service {_meta(svc).get('namespace')}/{_meta(svc).get('name')}"
-    for a in actual.addresses:
-        owner = parse_owner(a.description)
-        if owner is not None and owner.kind == "Service" and (ip := _ip_of(a)):
-            by_vip.setdefault(ip, f"Service {owner.namespace}/{owner.name}")
-    pools = _pool_ranges(snapshot)
-    out = []
-    for r in actual.static_routes:
-        iv = shadowing.ip_interval(r.destination)
-        host = r.destination.split("/", 1)[0]
-        serves = by_vip.get(host) if iv and iv[0] == iv[1] else None
-        if serves is None and iv:
-            serves = next((f"VIPPool {p}" for p, _, (lo, hi) in pools if lo <= iv[0] and iv[1] <= hi), "-")
-        node, healthy, why = health.get(r.nexthop or "", ("", False, "the next hop is no node's address"))
-        out.append(RouteRow(r.name, r.virtual_router, r.destination, r.nexthop or r.interface or "-", serves or "-",
-                            node, healthy, why))
-    return sorted(out, key=lambda x: (x.destination, x.nexthop))
-
-
-def _exposed_by_ip(snapshot: Snapshot, actual: DesiredFirewall, addresses: Mapping[str, AddressObject]
-                   ) -> dict[str, set[str]]:
-    """IP -> Services reachable at it: their VIPs, and the public addresses NAT rules translate to them."""
-    out: dict[str, set[str]] = {}
-    for svc in snapshot.services:
-        meta = _meta(svc)
-        for ip in _ingress(svc):
-            out.setdefault(ip, set()).add(f"{meta.get('namespace')}/{meta.get('name')}")
-    for nat in snapshot.nat_rules:
-        meta, spec = _meta(nat), nat.get("spec") or {}
-        public = str((nat.get("status") or {}).get("public") or "")
-        explicit = str((spec.get("public") or {}).get("address") or "")
-        hosts = {hostport.host(public), explicit}
-        svc = (spec.get("service") or {}).get("name")
-        for host in hosts - {""}:
-            if svc:
-                out.setdefault(host, set()).add(f"{meta.get('namespace')}/{svc}")
-    for rule in actual.nat_rules:  # what the firewall itself publishes
-        behind = set(out.get(_ip_of(addresses.get(rule.translated_address)), ()))
-        for d in rule.destination:
-            if (ip := _ip_of(addresses.get(d))) and behind:
-                out.setdefault(ip, set()).update(behind)
-    return out
-
-
-def _any_source(actual: DesiredFirewall, addresses: Mapping[str, AddressObject], snapshot: Snapshot,
-                owners: Mapping[tuple[Kind, str], Owner | None]) -> list[AnySource]:
-    by_ip = _exposed_by_ip(snapshot, actual, addresses)
-    out = []
-    for rule in actual.security_rules:
-        if rule.action is not Action.ALLOW or rule.disabled or "any" not in rule.sources:
-            continue
-        dests, exposed = [], set()
-        for d in rule.destinations:
-            ip = _ip_of(addresses.get(d))
-            dests.append(f"{d} ({ip})" if ip else d)
-            exposed |= by_ip.get(ip, set())
-        out.append(AnySource(rule.name, rule.from_zones, rule.to_zones, tuple(dests), rule.services,
-                             tuple(sorted(exposed)), owners.get((Kind.SECURITY, rule.name))))
-    return sorted(out, key=lambda a: a.name)
-
-
-def _nat_mismatches(actual: DesiredFirewall, addresses: Mapping[str, AddressObject],
-                    index: Mapping[tuple[str, str, str], Body], owners: Mapping[tuple[Kind, str], Owner | None]
-                    ) -> list[NatMismatch]:
-    out = []
-    for rule in actual.nat_rules:
-        owner = owners.get((Kind.NAT, rule.name))
-        if owner is None or owner.kind != "NATRule":
-            continue  # an orphan or unowned rule is reported as such; without an owner there is no Service
-        natrule = index.get(("NATRule", owner.namespace, owner.name))
-        if natrule is None:
-            continue
-        svc_name = str(((natrule.get("spec") or {}).get("service") or {}).get("name") or "")
-        service = index.get(("Service", owner.namespace, svc_name))
-        svc = f"{owner.namespace}/{svc_name}"
-        vips = _ingress(service)
-        ip = _ip_of(addresses.get(rule.translated_address))
-
-        if service is None:
-            reason = f"Service {svc} does not exist"
-        elif not ip:
-            reason = f"translated address {rule.translated_address} is not a bmlb address object with one IP"
-        elif not vips:
-            reason = f"Service {svc} has no VIP in status.loadBalancer.ingress"
-        elif ip not in vips:
-            reason = f"translates to {ip}, but the VIP of Service {svc} is {', '.join(vips)}"
-        else:
-            continue
-        out.append(NatMismatch(rule.name, rule.translated_address, ip, svc, vips, reason, owner))
-    return sorted(out, key=lambda m: m.name)

@@ -142,7 +142,7 @@ def _yes(e: ET.Element, tag: str) -> bool:
 def parse(device: ET.Element | None, shared: ET.Element | None, *, vsys: str = "vsys1",
           device_group: str | None = None, rulebase: str = "pre", ownership_tag: str = "bmlb-managed",
           owner_of: object = None) -> Policy:
-    """`owner_of(description) -> Owner | None` parses provenance (controller.core.audit.parse_owner)."""
+    """`owner_of(description) -> Owner | None` parses provenance (controller.core.audit_inputs.parse_owner)."""
     scopes: list[ET.Element] = [s for s in (shared,) if s is not None]
     root = None
     if device is not None:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from controller.core import render
-from controller.core.audit import parse_owner
+from controller.core.audit_inputs import parse_owner
 from firewall import diff, elements
 from firewall.config import SyncConfig
 from firewall.diff import OpType, Plan

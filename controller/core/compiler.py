@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from controller.core import hostport, ipam, specs
 from controller.core.dataplane import build_tables, node_names
-from controller.core.ipam import Assignment, Pool, Request
+from controller.core.ipam import Assignment, Request
 from controller.core.parse import Parsed, parse
+from controller.core.pools import IPAddress, Pool
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -27,7 +28,7 @@ from controller.core.rules import (
     resolve_publications,
 )
 from controller.core.security_rules import select_services
-from controller.core.services import warn
+from controller.core.services import LBService, warn
 from controller.core.snapshot import Body, Snapshot
 from firewall.model import DesiredFirewall
 from ipvs.model import Table
@@ -126,8 +127,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     """
     parsed = parse(snapshot)
     problems: list[Problem] = list(parsed.problems)
-    zones = {pool.name: pool.zone for pool in parsed.pools}
-    services, fw_specs = parsed.services, parsed.firewalls
+    services = parsed.services
     if not snapshot.firewalls and (parsed.nat_rules or parsed.policies):
         for ref in [n.ref for n, _ in parsed.nat_rules] + [x.ref for x in parsed.policies]:
             problems.append(warn(ref, "spec.firewall", Code.NoFirewall,
@@ -139,9 +139,32 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 
+    firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems)
+    _object_reports(reports, services, by_ref, policies, nats)
+    tables = _tables(parsed, services, by_ref, extra_nodes, problems)
+
+    all_refs = sorted(set(reports) | set(owned))
+    return Compiled(
+        allocations=result.assignments,
+        firewalls=tuple(firewalls),
+        tables=tuple(sorted(tables.items())),
+        reports=tuple(Report(r, tuple(sorted(reports.get(r, {}).items())), tuple(sorted(owned.get(r, []))))
+                      for r in all_refs),
+        problems=sort_problems(problems),
+        pools=tuple(sorted(parsed.pools, key=lambda p: p.name)),
+        routes=tuple(sorted(route_sets.items())),
+    )
+
+
+def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolicy], by_ref: dict[ObjectRef, Assignment],
+               problems: list[Problem]) -> tuple[list[FirewallTarget], dict[str, tuple[str, ...]],
+                                                 dict[ObjectRef, dict[str, str]], dict[ObjectRef, list[str]]]:
+    """Per Firewall: publish (NAT), rules, routes; with the reports of the NATRules published and
+    the firewall names each object owns."""
+    zones = {pool.name: pool.zone for pool in parsed.pools}
+    services, fw_specs = parsed.services, parsed.firewalls
     firewalls: list[FirewallTarget] = []
     route_sets: dict[str, tuple[str, ...]] = {}
-    pools_by_name = {p.name: p for p in parsed.pools}
     reports: dict[ObjectRef, dict[str, str]] = {}
     owned: dict[ObjectRef, list[str]] = {}
     fw_names = sorted(set(fw_specs) | {n.firewall for n in nats} | {p.firewall for p in policies})
@@ -160,14 +183,7 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
                                     "routed mode is not supported on Panorama (network config lives in templates, "
                                     "not device groups): no static routes are planned; set routing.mode: none"))
         elif fw_spec is not None and fw_spec.routing.mode == "routed":
-            routed = [s for s in services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
-                                                          for pl in getattr(by_ref.get(s.ref), "pools", ()))]
-            static, chosen, p = build_routes(snapshot=parsed.cluster, services=routed, vips=by_ref,
-                                             pools=[pl for pl in parsed.pools if pl.purpose == "Service"],
-                                             routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw))
-            problems += p
-            route_sets.update(chosen)
-            desired = dataclasses.replace(desired, static_routes=static)
+            desired = _routed(parsed, fw, fw_spec, desired, by_ref, route_sets, problems)
         firewalls.append(FirewallTarget(fw, fw_spec, desired))
         for ref, names in fw_owned.items():
             owned.setdefault(ref, []).extend(names)
@@ -176,7 +192,29 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
                 "public": hostport.join(pub.public, pub.public_port),
                 "vip": hostport.join(pub.vip, pub.port.port),
             }
+    return firewalls, route_sets, reports, owned
 
+
+def _routed(parsed: Parsed, fw: str, fw_spec: specs.FirewallSpec, desired: DesiredFirewall,
+            by_ref: dict[ObjectRef, Assignment], route_sets: dict[str, tuple[str, ...]],
+            problems: list[Problem]) -> DesiredFirewall:
+    """A routed Firewall's static routes to the Service pools' VIPs."""
+    zones = {pool.name: pool.zone for pool in parsed.pools}
+    pools_by_name = {p.name: p for p in parsed.pools}
+    routed = [s for s in parsed.services.values() if any(pl in zones and pools_by_name[pl].purpose == "Service"
+                                                         for pl in getattr(by_ref.get(s.ref), "pools", ()))]
+    static, chosen, p = build_routes(snapshot=parsed.cluster, services=routed, vips=by_ref,
+                                     pools=[pl for pl in parsed.pools if pl.purpose == "Service"],
+                                     routing=fw_spec.routing, firewall=ObjectRef("Firewall", "", fw),
+                                     slices=parsed.slices)
+    problems += p
+    route_sets.update(chosen)
+    return dataclasses.replace(desired, static_routes=static)
+
+
+def _object_reports(reports: dict[ObjectRef, dict[str, str]], services: Mapping[tuple[str, str], LBService],
+                    by_ref: dict[ObjectRef, Assignment], policies: list[ParsedPolicy], nats: list[ParsedNat]) -> None:
+    """Each Service's ingress, each SecurityPolicy's selection and each CR's Firewall."""
     for svc in services.values():
         if svc.ref in by_ref:
             reports.setdefault(svc.ref, {})["ingress"] = ",".join(str(ip) for ip in by_ref[svc.ref].addresses)
@@ -186,25 +224,18 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall
 
+
+def _tables(parsed: Parsed, services: Mapping[tuple[str, str], LBService], by_ref: dict[ObjectRef, Assignment],
+            extra_nodes: tuple[str, ...], problems: list[Problem]) -> dict[str, Table]:
+    """The data plane: each node's IPVS table."""
     cluster = parsed.cluster
     leases = cluster.node_leases(known_only=True).values()
     nodes = node_names(cluster.nodes, cluster.endpoint_slices, leases, extra_nodes)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
-                             slices=cluster.endpoint_slices, nodes=nodes)
+                             slices=parsed.slices, nodes=nodes)
     problems += p
-
-    all_refs = sorted(set(reports) | set(owned))
-    return Compiled(
-        allocations=result.assignments,
-        firewalls=tuple(firewalls),
-        tables=tuple(sorted(tables.items())),
-        reports=tuple(Report(r, tuple(sorted(reports.get(r, {}).items())), tuple(sorted(owned.get(r, []))))
-                      for r in all_refs),
-        problems=sort_problems(problems),
-        pools=tuple(sorted(parsed.pools, key=lambda p: p.name)),
-        routes=tuple(sorted(route_sets.items())),
-    )
+    return tables
 
 
 def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], list[ParsedPolicy], list[Request]]:
@@ -226,7 +257,7 @@ def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], 
 
 def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:
     ref, spec = nat.ref, nat.spec
-    requested: tuple[ipam.IPAddress, ...] = ()
+    requested: tuple[IPAddress, ...] = ()
     if spec.public.address:
         ip = parse_ip(spec.public.address)
         if ip is None:
@@ -234,7 +265,7 @@ def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Requ
                                     f"{spec.public.address!r} is not an IPv4 or IPv6 address"))
         else:
             requested = (ip,)
-    current: tuple[ipam.IPAddress, ...] = ()
+    current: tuple[IPAddress, ...] = ()
     status = body.get("status")
     public = status.get("public") if isinstance(status, Mapping) else None
     host = hostport.host(public)

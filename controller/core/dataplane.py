@@ -7,11 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from controller.core import specs
-from controller.core.ipam import IPAddress
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
-from controller.core.slices import Slice, parse_slices
+from controller.core.slices import Slice
 from controller.core.snapshot import LEASE_PREFIX, Body, name_of
 from ipvs.model import Forwarding, Masquerade, Protocol, RealServer, Table, VirtualService
 
@@ -50,10 +50,10 @@ def build_tables(
     *,
     services: Sequence[LBService],
     vips: Mapping[ObjectRef, tuple[IPAddress, ...]],
-    slices: Iterable[Body],
+    slices: Sequence[Slice],
     nodes: Sequence[str],
 ) -> tuple[dict[str, Table], list[Problem]]:
-    eps = endpoints_by_service(parse_slices(slices))
+    eps = endpoints_by_service(slices)
     problems: list[Problem] = []
     per_node: dict[str, list[VirtualService]] = {n: [] for n in nodes}
     # NAT mode with Cluster policy sends to endpoints on other nodes, whose replies must come back

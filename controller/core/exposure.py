@@ -17,6 +17,8 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from controller.core import intervals as ival
+from controller.core import rule_services as rsv
 from controller.core import shadowing as sh
 from controller.core.audit_rulebase import Nat, Policy, Rule
 
@@ -61,20 +63,20 @@ class Target:
     ports: tuple[Port, ...]
 
 
-def _ip(text: str) -> sh.Intervals:
-    iv = sh.ip_interval(text)
+def _ip(text: str) -> ival.Intervals:
+    iv = ival.ip_interval(text)
     return (iv,) if iv else ()
 
 
-def _family(ip: str) -> sh.Intervals:
-    iv = sh.ip_interval(ip)
-    return sh.ALL_V4 if iv and iv[0] < sh.V4 else sh.ALL_V6
+def _family(ip: str) -> ival.Intervals:
+    iv = ival.ip_interval(ip)
+    return ival.ALL_V4 if iv and iv[0] < ival.V4 else ival.ALL_V6
 
 
 def _single_ip(policy: Policy, name: str) -> str | None:
     a = sh.addresses(policy, (name,))
     if a.under == a.over and len(a.under) == 1 and a.under[0][0] == a.under[0][1]:
-        return sh.to_cidrs(a.under)[0].split("/", 1)[0]
+        return ival.to_cidrs(a.under)[0].split("/", 1)[0]
     return None
 
 
@@ -95,9 +97,9 @@ def _candidates(policy: Policy, src_zone: str, dst_zone: str) -> tuple[Rule, ...
 
 
 def security_walk(policy: Policy, src_zone: str, dst_zone: str, dst_ip: str, port: Port,
-                  space: sh.Intervals) -> list[tuple[sh.Intervals, Rule | None]]:
+                  space: ival.Intervals) -> list[tuple[ival.Intervals, Rule | None]]:
     """The source ranges (within `space`) each rule allows, in rulebase order (None: intrazone-default)."""
-    out: list[tuple[sh.Intervals, Rule | None]] = []
+    out: list[tuple[ival.Intervals, Rule | None]] = []
     remaining = space
     point = _ip(dst_ip)
     for r in _candidates(policy, src_zone, dst_zone):
@@ -106,17 +108,17 @@ def security_walk(policy: Policy, src_zone: str, dst_zone: str, dst_ip: str, por
         allow = r.action == "allow"
         sure = not allow
         dst = sh.addresses(policy, r.destinations, r.destination_negate)
-        if not sh.contains(dst.under if sure else dst.over, point):
+        if not ival.contains(dst.under if sure else dst.over, point):
             continue
         if sure and "any" not in r.applications:
             continue  # a deny of some applications leaves the port open to the others
-        if not sh.port_matches(sh.services(policy, r.services), port.protocol, port.port, sure=sure):
+        if not rsv.port_matches(rsv.services(policy, r.services), port.protocol, port.port, sure=sure):
             continue
         src = sh.addresses(policy, r.sources, r.source_negate)
-        matched = sh.intersect(remaining, src.under if sure else src.over)
+        matched = ival.intersect(remaining, src.under if sure else src.over)
         if allow and matched:
             out.append((matched, r))
-        remaining = sh.subtract(remaining, matched)
+        remaining = ival.subtract(remaining, matched)
     if remaining and src_zone == dst_zone:
         out.append((remaining, None))
     return out
@@ -127,10 +129,10 @@ def _nat_matches(policy: Policy, n: Nat, src_zone: str, dst_zone: str | None, ds
         return False
     if dst_zone is not None and "any" not in n.to_zones and dst_zone not in n.to_zones:
         return False
-    if not sh.contains(sh.addresses(policy, n.destinations).under, _ip(dst_ip)):
+    if not ival.contains(sh.addresses(policy, n.destinations).under, _ip(dst_ip)):
         return False
-    return n.service == "any" or sh.port_matches(sh.services(policy, (n.service,)), port.protocol, port.port,
-                                                 sure=True)
+    return n.service == "any" or rsv.port_matches(rsv.services(policy, (n.service,)), port.protocol, port.port,
+                                                  sure=True)
 
 
 def _published(policy: Policy, vip: str, port: Port) -> list[tuple[str, Port, Nat]]:
@@ -139,7 +141,7 @@ def _published(policy: Policy, vip: str, port: Port) -> list[tuple[str, Port, Na
     for n in policy.nat:
         if n.disabled or n.translated_address is None or _single_ip(policy, n.translated_address) != vip:
             continue
-        svc = sh.services(policy, (n.service,)) if n.service != "any" else None
+        svc = rsv.services(policy, (n.service,)) if n.service != "any" else None
         for d in n.destinations:
             public = _single_ip(policy, d)
             if public is None:
@@ -150,7 +152,7 @@ def _published(policy: Policy, vip: str, port: Port) -> list[tuple[str, Port, Na
                 for proto, ivs in svc.under:
                     if proto == port.protocol:
                         out += [(public, Port(proto, p), n) for lo, hi in ivs for p in range(lo, min(hi, lo + 16) + 1)]
-            elif svc is None or sh.port_matches(svc, port.protocol, port.port, sure=True):
+            elif svc is None or rsv.port_matches(svc, port.protocol, port.port, sure=True):
                 out.append((public, port, n))
     return out
 
@@ -168,7 +170,7 @@ def matrix(policy: Policy, targets: Iterable[Target], zone_hint: Callable[[str],
                 for z in all_zones:
                     # at the VIP itself: what a NAT rule sends elsewhere never reaches it
                     translated, direct = _nat_walk(policy, z, vip_zone, vip, port, vip, port)
-                    space = sh.normalize([*direct, *(iv for ivs in translated.values() for iv in ivs)])
+                    space = ival.normalize([*direct, *(iv for ivs in translated.values() for iv in ivs)])
                     if space:
                         out += _rows(policy, t, z, vip_zone, vip, port, vip, "vip", space, "")
                 for public, pport, nat in _published(policy, vip, port):
@@ -183,32 +185,32 @@ def matrix(policy: Policy, targets: Iterable[Target], zone_hint: Callable[[str],
 
 
 def _nat_walk(policy: Policy, src_zone: str, pre_zone: str | None, address: str, pport: Port, vip: str,
-              port: Port) -> tuple[dict[str, sh.Intervals], sh.Intervals]:
+              port: Port) -> tuple[dict[str, ival.Intervals], ival.Intervals]:
     """First match over the NAT rulebase for traffic to address:pport. Returns the source ranges
     each rule translates to vip:port, and those that go on untranslated (no rule matched, or one
     without destination translation)."""
     remaining = _family(address)
-    out: dict[str, sh.Intervals] = {}
-    untranslated: sh.Intervals = ()
+    out: dict[str, ival.Intervals] = {}
+    untranslated: ival.Intervals = ()
     for n in policy.nat:
         if not remaining:
             break
         if not _nat_matches(policy, n, src_zone, pre_zone, address, pport):
             continue
-        matched = sh.intersect(remaining, sh.addresses(policy, n.sources).under)
+        matched = ival.intersect(remaining, sh.addresses(policy, n.sources).under)
         if n.translated_address is None:
-            untranslated = sh.normalize([*untranslated, *matched])
+            untranslated = ival.normalize([*untranslated, *matched])
         elif _single_ip(policy, n.translated_address) == vip and (n.translated_port or pport.port) == port.port:
             out[n.name] = matched
-        remaining = sh.subtract(remaining, matched)
-    return out, sh.normalize([*untranslated, *remaining])
+        remaining = ival.subtract(remaining, matched)
+    return out, ival.normalize([*untranslated, *remaining])
 
 
 def _rows(policy: Policy, t: Target, src_zone: str, dst_zone: str, address: str, port: Port, vip: str, via: str,
-          space: sh.Intervals, nat: str) -> list[Reach]:
+          space: ival.Intervals, nat: str) -> list[Reach]:
     out = []
     for ivs, rule in security_walk(policy, src_zone, dst_zone, address, port, space):
-        out.append(Reach(t.service, src_zone, tuple(sh.to_cidrs(ivs)), address, port.port, port.protocol, via, vip,
+        out.append(Reach(t.service, src_zone, tuple(ival.to_cidrs(ivs)), address, port.port, port.protocol, via, vip,
                          rule.name if rule else INTRAZONE_DEFAULT, rule.position if rule else 0,
                          bool(rule and not rule.managed), rule.applications if rule else ("any",), nat))
     return out

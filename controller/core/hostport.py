@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.core.ipam import IPAddress
+from controller.core.pools import IPAddress
 
 
 def join(ip: IPAddress, port: int) -> str:

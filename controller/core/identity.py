@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core import kinds, schema, specs
-from controller.core.parse import parse_meta
+from controller.core.metadata import parse_meta
 
 # Kinds bmlb reads besides its own CRDs, with the only apiVersion it reads them in.
 CORE_KINDS = {name: k.api_version for name, k in kinds.BUILTIN.items()}

@@ -9,8 +9,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.core.ipam import IPAddress
 from controller.core.leases import ADDRESS_ANNOTATION, is_fresh
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import warn

@@ -9,110 +9,21 @@ object is set aside. Nothing here raises on input; later stages see only typed v
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from controller.core import ipam, specs
-from controller.core.ipam import Pool, PoolSyntaxError
+from controller.core import specs
+from controller.core.metadata import Meta, parse_meta, type_name
+from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
 from controller.core.services import LBService, parse_service, pydantic_problems
+from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import Body, Snapshot, ref_of
-from controller.core.timefmt import rfc3339
-
-
-@dataclass(frozen=True, slots=True)
-class Meta:
-    name: str
-    namespace: str
-    uid: str = ""
-    generation: int = 0
-    created: str = ""  # RFC 3339, "" when unknown (sorts first)
-    labels: tuple[tuple[str, str], ...] = ()
-    annotations: tuple[tuple[str, str], ...] = ()
-
-    def annotation(self, key: str, default: str = "") -> str:
-        return next((v for k, v in self.annotations if k == key), default)
-
-
-def timestamp(raw: Any) -> str | None:
-    """An RFC 3339 timestamp as a string; YAML's unquoted timestamps arrive as datetimes."""
-    if raw is None:
-        return ""
-    if isinstance(raw, dt.datetime):
-        return rfc3339(raw)
-    if isinstance(raw, dt.date):
-        return f"{raw.isoformat()}T00:00:00Z"
-    if isinstance(raw, str):
-        return raw
-    return None
-
-
-def _string_map(raw: Any, ref: ObjectRef, path: str, problems: list[Problem]) -> tuple[tuple[str, str], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        problems.append(Problem(ref, path, Code.InvalidType, f"must be a map of strings, not {_kind(raw)}"))
-        return ()
-    out = []
-    for key, value in raw.items():
-        if not isinstance(key, str):
-            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType, f"key must be a string, not {_kind(key)}"))
-        elif not isinstance(value, str):
-            problems.append(Problem(ref, f"{path}[{key}]", Code.InvalidType,
-                                    f"value must be a string, not {_kind(value)} (quote it: \"{value}\")"))
-        else:
-            out.append((key, value))
-    return tuple(sorted(out))
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a map", list: "a list", bool: "a boolean", int: "a number", float: "a number",
-             type(None): "null", str: "a string", bytes: "binary data"}
-    return names.get(type(value), type(value).__name__)
-
-
-def parse_meta(body: Body) -> tuple[Meta | None, list[Problem]]:
-    """The object's metadata, or None with the problems that make it unusable."""
-    ref = ref_of(body)
-    raw = body.get("metadata")
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        return None, [Problem(ref, "metadata", Code.InvalidType, f"must be a map, not {_kind(raw)}")]
-    problems: list[Problem] = []
-    fields: dict[str, str] = {}
-    for key in ("name", "namespace", "uid"):
-        value = raw.get(key)
-        if value is None:
-            fields[key] = ""
-        elif isinstance(value, str):
-            fields[key] = value
-        else:
-            problems.append(Problem(ref, f"metadata.{key}", Code.InvalidType,
-                                    f"must be a string, not {_kind(value)} ({value!r})"))
-    generation = raw.get("generation", 0)
-    if generation is None:
-        generation = 0
-    if isinstance(generation, bool) or not isinstance(generation, int):
-        problems.append(Problem(ref, "metadata.generation", Code.InvalidType,
-                                f"must be an integer, not {_kind(generation)}"))
-        generation = 0
-    created = timestamp(raw.get("creationTimestamp"))
-    if created is None:
-        problems.append(Problem(ref, "metadata.creationTimestamp", Code.InvalidType,
-                                f"must be a timestamp, not {_kind(raw.get('creationTimestamp'))}"))
-    labels = _string_map(raw.get("labels"), ref, "metadata.labels", problems)
-    annotations = _string_map(raw.get("annotations"), ref, "metadata.annotations", problems)
-    if problems:
-        return None, problems
-    return Meta(fields["name"], fields["namespace"], fields["uid"], generation, created or "", labels,
-                annotations), []
 
 
 def _spec(body: Body) -> tuple[Any, list[Problem]]:
@@ -120,7 +31,7 @@ def _spec(body: Body) -> tuple[Any, list[Problem]]:
     if spec is None:
         return {}, []
     if not isinstance(spec, Mapping):
-        return None, [Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}")]
+        return None, [Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {type_name(spec)}")]
     return spec, []
 
 
@@ -135,6 +46,7 @@ class Parsed:
     policies: tuple[ParsedPolicy, ...]
     problems: tuple[Problem, ...]
     cluster: Snapshot  # Nodes, Leases and EndpointSlices in their checked shape (see clean)
+    slices: tuple[Slice, ...]  # the EndpointSlices typed, read once for the route and data-plane stages
 
 
 def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
@@ -152,11 +64,11 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
         except ValidationError as err:
             problems += pydantic_problems(ref, err)
             continue
-        ranges: list[ipam.AddressRange] = []
+        ranges: list[AddressRange] = []
         ok = True
         for i, text in enumerate(spec.addresses):
             try:
-                r = ipam.parse_range(text)
+                r = parse_range(text)
             except PoolSyntaxError as err:
                 problems.append(Problem(ref, f"spec.addresses[{i}]", Code.InvalidAddress, str(err)))
                 ok = False
@@ -173,7 +85,7 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
                               namespaces=frozenset(spec.namespaces)))
     # Overlapping pools: the later pool (by name) is refused whole, so no address has two owners.
     refused: set[str] = set()
-    for a, b, ra, rb in ipam.pool_overlaps(pools):
+    for a, b, ra, rb in pool_overlaps(pools):
         if a.name in refused:
             continue
         refused.add(b.name)
@@ -214,7 +126,8 @@ def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBServ
         if not specs.service_is_ours(body):
             spec = body.get("spec")
             if spec is not None and not isinstance(spec, Mapping):
-                problems.append(Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {_kind(spec)}"))
+                problems.append(Problem(ref_of(body), "spec", Code.InvalidType,
+                                        f"must be a map, not {type_name(spec)}"))
             continue
         meta, p = parse_meta(body)
         problems += p
@@ -347,7 +260,7 @@ def parse(snapshot: Snapshot) -> Parsed:
     cleaned, p = clean(snapshot)
     problems += p
     return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
-                  cleaned)
+                  cleaned, parse_slices(cleaned.endpoint_slices))
 
 
 def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]

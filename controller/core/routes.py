@@ -26,12 +26,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.core import naming, specs
-from controller.core.ipam import Assignment, IPAddress, Pool
+from controller.core.ipam import Assignment
 from controller.core.nodes import NodeInfo, node_view
+from controller.core.pools import IPAddress, Pool
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
-from controller.core.slices import Slice, parse_slices
+from controller.core.slices import Slice
 from controller.core.snapshot import Body, Snapshot
 from firewall.model import Owner, PathMonitor, StaticRoute
 
@@ -97,13 +98,14 @@ def build_routes(
     pools: Sequence[Pool],
     routing: specs.Routing,
     firewall: ObjectRef,
+    slices: Sequence[Slice],
 ) -> tuple[tuple[StaticRoute, ...], dict[str, tuple[str, ...]], list[Problem]]:
     """The static routes of one firewall, the nodes each destination (CIDR) is routed to, and
     the problems found."""
     nodes, problems = node_view(snapshot)
     last: LastRoutes = dict(snapshot.last_routes)
     any_local = any(s.spec.external_traffic_policy == "Local" for s in services)
-    locals_ = local_nodes(parse_slices(snapshot.endpoint_slices)) if any_local else {}
+    locals_ = local_nodes(slices) if any_local else {}
     destinations = [*_pool_destinations(snapshot, pools, routing, nodes),
                     *_vip_destinations(services, vips, locals_, nodes, problems)]
     # A per-VIP route never shares its destination with a pool piece (a /32 piece of a small pool):

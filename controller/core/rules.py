@@ -11,10 +11,12 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from controller.core import hostport, naming, specs
-from controller.core.ipam import Assignment, IPAddress
+from controller.core.ipam import Assignment
+from controller.core.name_claims import unique_names
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.security_rules import security_rules
@@ -217,8 +219,8 @@ def build_firewall(
             b.security.append((key, rule_obj))
             owned[pol.ref].append(rule_obj.name)
     created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
-    b.nat = _unique_names(b.nat, created, owned, problems)
-    b.security = _unique_names(b.security, created, owned, problems)
+    b.nat = unique_names(b.nat, created, owned, problems)
+    b.security = unique_names(b.security, created, owned, problems)
     return b.build(), problems, owned
 
 
@@ -271,37 +273,6 @@ def nat_rule(b: _Builder, pub: Publication, vip_object: Callable[[LBService, IPA
         tags=b.tags(nat.ref.namespace),
         owner=owner,
     )
-
-
-Entry = tuple[tuple[object, ...], Any]
-
-
-def _unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned: dict[ObjectRef, list[str]],
-                  problems: list[Problem]) -> list[Entry]:
-    """One owner per firewall name: the oldest object keeps it, every other claimant gets nothing.
-
-    Names are injective by construction (controller/core/naming.py); this is the guard that makes a
-    collision harmless even if that ever failed: the device would otherwise merge two owners' rules.
-    """
-    claims: dict[str, set[ObjectRef]] = defaultdict(set)
-    for _, rule in entries:
-        claims[rule.name].add(_ref_of(rule.owner))
-    losers: set[tuple[str, ObjectRef]] = set()
-    for name, refs in claims.items():
-        if len(refs) < 2:
-            continue
-        ordered = sorted(refs, key=lambda r: (created.get(r, ""), r))
-        for ref in ordered[1:]:
-            losers.add((name, ref))
-            problems.append(Problem(ref, "metadata.name", Code.NameCollision,
-                                    f"its firewall name {name!r} is already held by an older object; "
-                                    "nothing of it is put on the firewall under that name"))
-            owned[ref] = [n for n in owned.get(ref, []) if n != name]
-    return [(k, r) for k, r in entries if (r.name, _ref_of(r.owner)) not in losers]
-
-
-def _ref_of(owner: Owner) -> ObjectRef:
-    return ObjectRef(owner.kind, owner.namespace, owner.name)
 
 
 def parse_ip(raw: str) -> IPAddress | None:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from controller.core import naming, specs
-from controller.core.ipam import Assignment, IPAddress
+from controller.core.ipam import Assignment
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn

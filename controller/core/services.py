@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from controller.core import specs
-from controller.core.ipam import IPAddress, Request
+from controller.core.ipam import Request
+from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem, Severity
 from controller.core.reasons import Code
 from controller.core.snapshot import Body, ref_of
 from ipvs.model import Forwarding, Scheduler
 
 if TYPE_CHECKING:
-    from controller.core.parse import Meta
+    from controller.core.metadata import Meta
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -113,7 +114,7 @@ def _port_problems(ref: ObjectRef, spec: specs.ServiceSpec, forwarding: Forwardi
 
 
 def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Problem]]:
-    """A Service of bmlb's class, its metadata already parsed (controller/core/parse.py)."""
+    """A Service of bmlb's class, its metadata already parsed (controller/core/metadata.py)."""
     ref = ref_of(body)
     try:
         spec = specs.ServiceSpec.model_validate(body.get("spec") or {})

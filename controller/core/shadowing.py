@@ -20,105 +20,13 @@ Findings for a managed rule B and an earlier enabled rule A that covers it:
 
 from __future__ import annotations
 
-import bisect
 import enum
 import functools
-import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from controller.core.audit_rulebase import PREDEFINED_SERVICES, Policy, Rule
-
-V4 = 1 << 32
-SPACE_END = V4 + (1 << 128)  # one number line: IPv4 in [0, 2^32), IPv6 above
-PORTS = ((0, 65535),)
-PROTOCOLS = ("tcp", "udp", "sctp")
-
-Intervals = tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive
-
-
-def normalize(items: Iterable[tuple[int, int]]) -> Intervals:
-    out: list[list[int]] = []
-    for lo, hi in sorted(i for i in items if i[0] <= i[1]):
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    return tuple((lo, hi) for lo, hi in out)
-
-
-def complement(a: Intervals, lo: int = 0, hi: int = SPACE_END - 1) -> Intervals:
-    out, at = [], lo
-    for x, y in a:
-        if x > at:
-            out.append((at, x - 1))
-        at = max(at, y + 1)
-    if at <= hi:
-        out.append((at, hi))
-    return tuple(out)
-
-
-def intersect(a: Intervals, b: Intervals) -> Intervals:
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return tuple(out)
-
-
-def subtract(a: Intervals, b: Intervals) -> Intervals:
-    return intersect(a, complement(b))
-
-
-def contains(big: Intervals, small: Intervals) -> bool:
-    """Every value of small is in big (big is normalized: each interval of small must lie inside one)."""
-    for lo, hi in small:
-        i = bisect.bisect_right(big, (lo, SPACE_END)) - 1
-        if i < 0 or big[i][1] < hi:
-            return False
-    return True
-
-
-ALL: Intervals = ((0, SPACE_END - 1),)
-ALL_V4: Intervals = ((0, V4 - 1),)
-ALL_V6: Intervals = ((V4, SPACE_END - 1),)
-
-
-def ip_interval(text: str) -> tuple[int, int] | None:
-    """A CIDR, a single address or an "a-b" range on the number line (None: not an IP value)."""
-    try:
-        if "-" in text:
-            a, b = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
-            if a.version != b.version:
-                return None
-            off = 0 if a.version == 4 else V4
-            return (int(a) + off, int(b) + off)
-        net = ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
-    off = 0 if net.version == 4 else V4
-    return (int(net.network_address) + off, int(net.broadcast_address) + off)
-
-
-def to_cidrs(a: Intervals) -> list[str]:
-    """Intervals back to CIDRs ("any" for a whole family)."""
-    out: list[str] = []
-    for lo, hi in a:
-        for fam_lo, fam_hi, cls, off in ((0, V4 - 1, ipaddress.IPv4Address, 0),
-                                         (V4, SPACE_END - 1, ipaddress.IPv6Address, V4)):
-            x, y = max(lo, fam_lo), min(hi, fam_hi)
-            if x > y:
-                continue
-            if (x, y) == (fam_lo, fam_hi):
-                out.append("any" if cls is ipaddress.IPv4Address else "any (IPv6)")
-                continue
-            out += [str(n) for n in ipaddress.summarize_address_range(cls(x - off), cls(y - off))]
-    return out
+from controller.core.audit_rulebase import Policy, Rule
+from controller.core.intervals import ALL, Intervals, complement, contains, intersect, ip_interval, normalize
+from controller.core.rule_services import ANY_PORTS, ports_contain, ports_intersect, services
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,80 +73,6 @@ def _resolve(policy: Policy, name: str, seen: set[str]) -> tuple[list[tuple[int,
         return out, unknown
     iv = ip_interval(name)  # a literal IP, CIDR or range in the rule
     return ([iv], False) if iv else ([], True)
-
-
-# Services: protocol -> port intervals, plus "other" (any non-TCP/UDP/SCTP traffic, ICMP...)
-Ports = tuple[tuple[str, Intervals], ...]
-APP_DEFAULT = "application-default"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSet:
-    app_default: bool
-    under: Ports
-    over: Ports
-
-
-def _ports(text: str) -> tuple[list[tuple[int, int]], bool]:
-    out, bad = [], False
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                a, b = part.split("-", 1)
-                out.append((int(a), int(b)))
-            elif part:
-                out.append((int(part), int(part)))
-        except ValueError:
-            bad = True
-    return out, bad
-
-
-ANY_PORTS: Ports = tuple((p, PORTS) for p in (*PROTOCOLS, "other"))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def services(policy: Policy, values: tuple[str, ...]) -> ServiceSet:
-    if "any" in values:
-        return ServiceSet(False, ANY_PORTS, ANY_PORTS)
-    if APP_DEFAULT in values:
-        return ServiceSet(True, (), ANY_PORTS)
-    per: dict[str, list[tuple[int, int]]] = {}
-    unknown = False
-    for v in values:
-        unknown |= _service(policy, v, per, set())
-    known = tuple((p, normalize(per[p])) for p in sorted(per))
-    return ServiceSet(False, known, ANY_PORTS if unknown else known)
-
-
-def _service(policy: Policy, name: str, per: dict[str, list[tuple[int, int]]], seen: set[str]) -> bool:
-    defined = policy.services.get(name, PREDEFINED_SERVICES.get(name))
-    if defined is not None:
-        unknown = False
-        for proto, ports in defined:
-            got, bad = _ports(ports)
-            per.setdefault(proto, []).extend(got)
-            unknown |= bad
-        return unknown or not defined
-    if name in policy.service_groups and name not in seen:
-        return any([_service(policy, m, per, seen | {name}) for m in policy.service_groups[name]])
-    return True
-
-
-def ports_contain(big: Ports, small: Ports) -> bool:
-    b = dict(big)
-    return all(contains(b.get(p, ()), iv) for p, iv in small)
-
-
-def ports_intersect(a: Ports, b: Ports) -> bool:
-    bb = dict(b)
-    return any(intersect(iv, bb.get(p, ())) for p, iv in a)
-
-
-def port_matches(s: ServiceSet, proto: str, port: int, *, sure: bool) -> bool:
-    if s.app_default:
-        return not sure  # the application's default ports: not known from the config
-    return any(p == proto and contains(iv, ((port, port),)) for p, iv in (s.under if sure else s.over))
 
 
 # ---------------------------------------------------------------------------- zones

@@ -21,6 +21,14 @@ LEASE_PREFIX = "bmlb-node-"  # each agent renews the coordination.k8s.io Lease b
 DEFAULT_LEASE_NAMESPACE = "bmlb-system"
 
 
+def lease_node(name: object) -> str | None:
+    """The node an agent Lease stands for (bmlb-node-<node>); None for every other Lease name. The
+    one rule for which Leases are agents': the controller's watch, its snapshot and the L2 election."""
+    if isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX):
+        return name.removeprefix(LEASE_PREFIX)
+    return None
+
+
 def ref_of(body: Body) -> ObjectRef:
     """Who an object is, whatever its shape: a field of the wrong type reads as its text."""
     meta = body.get("metadata")
@@ -86,11 +94,9 @@ class Snapshot:
             meta = b.get("metadata") if isinstance(b, Mapping) else None
             if not isinstance(meta, Mapping):
                 continue
-            name = meta.get("name")
-            if (isinstance(name, str) and name.startswith(LEASE_PREFIX) and len(name) > len(LEASE_PREFIX)
-                    and meta.get("namespace") == self.lease_namespace
-                    and (known is None or name.removeprefix(LEASE_PREFIX) in known)):
-                out[name.removeprefix(LEASE_PREFIX)] = b
+            node = lease_node(meta.get("name"))
+            if node is not None and meta.get("namespace") == self.lease_namespace and (known is None or node in known):
+                out[node] = b
         return out
 
     def all(self) -> tuple[Body, ...]:

@@ -129,13 +129,12 @@ def fresh_nodes(api: Any, namespace: str, *, now: float | None = None) -> set[st
     """Nodes whose agent renewed its node Lease (bmlb-node-<node>) within its duration: the
     candidates of the election in a cluster."""
     from controller.core.leases import is_fresh
-    from controller.core.snapshot import LEASE_PREFIX
+    from controller.core.snapshot import lease_node
 
     now = time.time() if now is None else now
     out = set()
     for obj in api.list_namespaced_lease(namespace).items:
-        name, spec = obj.metadata.name or "", obj.spec
-        if name.startswith(LEASE_PREFIX) and spec is not None and is_fresh(
-                spec.renew_time, spec.lease_duration_seconds, now):
-            out.add(name.removeprefix(LEASE_PREFIX))
+        node, spec = lease_node(obj.metadata.name), obj.spec
+        if node is not None and spec is not None and is_fresh(spec.renew_time, spec.lease_duration_seconds, now):
+            out.add(node)
     return out

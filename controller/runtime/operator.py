@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import random
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -16,7 +17,7 @@ import kubernetes
 from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
 from controller.core import kinds, specs
-from controller.core.snapshot import LEASE_PREFIX
+from controller.core.snapshot import lease_node
 from controller.runtime.finalizers import FINALIZER
 from controller.runtime.fwlink import FirewallLinks
 from controller.runtime.index import ClusterIndex
@@ -27,6 +28,26 @@ from controller.runtime.reconciler import Reconciler
 
 log = logging.getLogger("bmlb.operator")
 WATCHED = [(k.kind, k.group, k.version, k.plural) for k in kinds.ALL]
+
+
+def _event_handler(index: ClusterIndex, listed: set[str]) -> Callable[[str, str, dict[str, Any]], None]:
+    """Informer events into the index; each kind whose (re)listing is complete goes into `listed`."""
+
+    def on_event(kind: str, type_: str, obj: dict[str, Any]) -> None:
+        if type_ == "SYNCED":  # a (re)listing is complete: what it did not hold is gone
+            index.retain(kind, set(obj["keys"]))
+            listed.add(kind)
+            return
+        if kind == "Lease" and lease_node((obj.get("metadata") or {}).get("name")) is None:
+            return  # other Leases in the lease namespace renew often and mean nothing to bmlb
+        if kind == "Service" and not specs.service_is_ours(obj):
+            index.delete(kind, obj, stray=True)  # a Service that left bmlb's class (or never was in it)
+        elif type_ == "DELETED":
+            index.delete(kind, obj)
+        else:
+            index.upsert(kind, obj)
+
+    return on_event
 
 
 def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float | None = None,
@@ -47,25 +68,12 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
     if resync is not None:
         reconciler.default_resync = resync
 
-    def on_event(kind: str, type_: str, obj: dict[str, Any]) -> None:
-        if type_ == "SYNCED":  # a (re)listing is complete: what it did not hold is gone
-            index.retain(kind, set(obj["keys"]))
-            listed.add(kind)
-            return
-        if kind == "Lease" and not str((obj.get("metadata") or {}).get("name", "")).startswith(LEASE_PREFIX):
-            return  # other Leases in the lease namespace renew often and mean nothing to bmlb
-        if kind == "Service" and not specs.service_is_ours(obj):
-            index.delete(kind, obj, stray=True)  # a Service that left bmlb's class (or never was in it)
-        elif type_ == "DELETED":
-            index.delete(kind, obj)
-        else:
-            index.upsert(kind, obj)
-
     # Only agent Leases in the lease namespace are trusted: only those are watched.
     watched = [Watched(kind, group, version, plural, lease_namespace if kind == "Lease" else None)
                for kind, group, version, plural in WATCHED]
     informers: list[Informer] = []
     listed: set[str] = set()  # kinds whose first listing is in the index
+    on_event = _event_handler(index, listed)
 
     @kopf.on.startup(registry=registry)
     async def start_informers(**_: Any) -> None:

@@ -133,22 +133,7 @@ class Reconciler:
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
         t_first = self.clock()
-        current = {t.name for t in compiled.firewalls}
-        self.outcomes = {name: o for name, o in self.outcomes.items() if name in current}  # drop gone targets
-        for target in compiled.firewalls:
-            if target.spec is None:
-                self.outcomes[target.name] = FirewallOutcome(
-                    False, Reason.NoFirewall, f"no Firewall object named {target.name!r}: nothing synced")
-                continue
-            t0 = self.clock()
-            outcome = await self.sync_firewall(target)
-            self.metrics.sync_seconds.labels(target.name).observe(self.clock() - t0)
-            if not outcome.ok:
-                self.metrics.errors.labels(outcome.reason).inc()
-            self.outcomes[target.name] = outcome
-        retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
-        if retries:
-            self._retry_at = min(self._retry_at or math.inf, self.clock() + min(retries))
+        await self._sync_firewalls(compiled)
         with _gc_paused():
             rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
                     if u.ref.kind not in ("Service", "VIPPool")]
@@ -167,16 +152,39 @@ class Reconciler:
                  "%d status writes %.2fs); %d finalizers added, %d removed", len(snapshot.all()),
                  self.clock() - started, t_first - started, len(first), t_sync - t_first, len(rest),
                  self.clock() - t_sync, len(adding), len(removing))
+        self._count(compiled)
+        self.metrics.reconcile_seconds.observe(self.clock() - started)
+        self.last_routes = compiled.routes
+        self.reconciles += 1
+        return compiled
+
+    async def _sync_firewalls(self, compiled: Compiled) -> None:
+        """Sync each firewall target once; note its outcome and when a refused object is retried."""
+        current = {t.name for t in compiled.firewalls}
+        self.outcomes = {name: o for name, o in self.outcomes.items() if name in current}  # drop gone targets
+        for target in compiled.firewalls:
+            if target.spec is None:
+                self.outcomes[target.name] = FirewallOutcome(
+                    False, Reason.NoFirewall, f"no Firewall object named {target.name!r}: nothing synced")
+                continue
+            t0 = self.clock()
+            outcome = await self.sync_firewall(target)
+            self.metrics.sync_seconds.labels(target.name).observe(self.clock() - t0)
+            if not outcome.ok:
+                self.metrics.errors.labels(outcome.reason).inc()
+            self.outcomes[target.name] = outcome
+        retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
+        if retries:
+            self._retry_at = min(self._retry_at or math.inf, self.clock() + min(retries))
+
+    def _count(self, compiled: Compiled) -> None:
+        """Problems by severity and allocated addresses by pool, as metrics."""
         for sev in Severity:
             self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
         for pool in compiled.pools:
             self.metrics.allocated.labels(pool.name).set(
                 len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
                      if p == pool.name}))
-        self.metrics.reconcile_seconds.observe(self.clock() - started)
-        self.last_routes = compiled.routes
-        self.reconciles += 1
-        return compiled
 
     def _health_moved(self) -> bool:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""

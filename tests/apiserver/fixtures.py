@@ -35,7 +35,8 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.server import ApiServer, ApiServerError, bin_dir, ensure_built, needs_build
+from controller.cli.kapilite_build import ApiServerError, bin_dir, ensure_built, needs_build
+from tests.apiserver.server import ApiServer
 
 API_FIXTURES = frozenset({"apiserver", "kube_api", "k8s_namespace", "kubeconfig_env"})
 

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from kubernetes import client, watch
 
+from controller.cli.kapilite_build import bin_dir
 from tests.apiserver.fixtures import install_crds
-from tests.apiserver.server import ApiServer, bin_dir
+from tests.apiserver.server import ApiServer
 
 CRD_YAML = """
 apiVersion: apiextensions.k8s.io/v1

@@ -22,11 +22,12 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from controller.cli.kapilite_pki import service_account_user
 from controller.cli.localcluster import Cluster, process, wait_for
 from controller.runtime.operator import FINALIZER
 from firewall.sim import Simulator
 from tests.apiserver.fixtures import install_crds
-from tests.apiserver.server import ApiServer, service_account_user
+from tests.apiserver.server import ApiServer
 
 # The controller tests' fixtures (API server with bmlb's CRDs, PAN-OS simulator).
 from tests.controller.conftest import cluster, ns, sim  # noqa: F401

@@ -12,7 +12,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.apiserver.server import ApiServer, service_account_user
+from controller.cli.kapilite_pki import service_account_user
+from tests.apiserver.server import ApiServer
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ import yaml
 from controller.cli import audit_render
 from controller.cli.localcluster import ROOT, Cluster, wait_for
 from controller.core import naming
-from controller.core.audit import AuditReport, NatMismatch, OwnerStatus, Row, audit, parse_owner
+from controller.core.audit import AuditReport, OwnerStatus, Row, audit
+from controller.core.audit_findings import NatMismatch
+from controller.core.audit_inputs import parse_owner
 from controller.core.compiler import compile
 from controller.core.snapshot import Snapshot
 from firewall import diff, sync

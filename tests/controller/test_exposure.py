@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from controller.core import exposure as exp
-from controller.core import shadowing as sh
+from controller.core import intervals as ival
 from controller.core.audit_rulebase import parse
 
 
@@ -109,8 +109,8 @@ def test_nat_first_then_security_on_the_pre_nat_address_and_post_nat_zone() -> N
     policy = parse(device([rule("to-public", "allow", "untrust", "k8s", dst=("pub",))], [hijack, publish]), SHARED)
     public = [r for r in exp.matrix(policy, [WEB]) if r.via == "public"]
     assert [(r.nat, r.rule) for r in public] == [("publish", "to-public")]
-    reached = sh.normalize(iv for c in public[0].sources if (iv := sh.ip_interval(c)))
-    assert reached == sh.subtract(sh.ALL_V4, ((sh.ip_interval("198.51.100.0/24") or (0, 0)),))
+    reached = ival.normalize(iv for c in public[0].sources if (iv := ival.ip_interval(c)))
+    assert reached == ival.subtract(ival.ALL_V4, ((ival.ip_interval("198.51.100.0/24") or (0, 0)),))
 
 
 def test_disabled_rules_and_interzone_default() -> None:

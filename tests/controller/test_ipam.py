@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import ipam
-from controller.core.ipam import Pool, Request
+from controller.core import ipam, pools
+from controller.core.ipam import Request
+from controller.core.pools import Pool
 from controller.core.problems import ObjectRef
 
 ip = ipaddress.ip_address
@@ -18,7 +19,7 @@ ip = ipaddress.ip_address
 
 def pool(name: str, *ranges: str, ns: tuple[str, ...] = (), auto: bool = True, purpose: str = "Service",
          buggy: bool = False) -> Pool:
-    return Pool(name, tuple(ipam.parse_range(r) for r in ranges), zone="k8s", purpose=purpose, auto_assign=auto,
+    return Pool(name, tuple(pools.parse_range(r) for r in ranges), zone="k8s", purpose=purpose, auto_assign=auto,
                 avoid_buggy_ips=buggy, namespaces=frozenset(ns))
 
 

@@ -1,4 +1,4 @@
-"""controller/core/shadowing.py: interval algebra and rule coverage, checked against brute force on
+"""controller/core/intervals.py and shadowing.py: interval algebra and rule coverage, checked against brute force on
 sampled sessions (hypothesis), and the PAN-OS semantics it encodes (zones, negation, services)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.core import intervals as ival
 from controller.core import shadowing as sh
 from controller.core.audit_rulebase import Policy, Rule
 
@@ -18,25 +19,25 @@ HOSTS = [str(ipaddress.ip_address(BASE + i)) for i in range(16)]
 ZONES = ("a", "b", "c")
 PORTS = (22, 80, 443)
 
-intervals = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), max_size=6).map(sh.normalize)
+intervals = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), max_size=6).map(ival.normalize)
 
 
 @given(intervals, intervals, st.integers(0, 200))
-def test_interval_algebra_matches_sets(a: sh.Intervals, b: sh.Intervals, x: int) -> None:
-    def has(iv: sh.Intervals, v: int) -> bool:
+def test_interval_algebra_matches_sets(a: ival.Intervals, b: ival.Intervals, x: int) -> None:
+    def has(iv: ival.Intervals, v: int) -> bool:
         return any(lo <= v <= hi for lo, hi in iv)
 
-    assert has(sh.intersect(a, b), x) == (has(a, x) and has(b, x))
-    assert has(sh.subtract(a, b), x) == (has(a, x) and not has(b, x))
-    assert has(sh.complement(a), x) == (not has(a, x))
-    assert sh.contains(a, b) == all(has(a, v) for lo, hi in b for v in range(lo, hi + 1))
+    assert has(ival.intersect(a, b), x) == (has(a, x) and has(b, x))
+    assert has(ival.subtract(a, b), x) == (has(a, x) and not has(b, x))
+    assert has(ival.complement(a), x) == (not has(a, x))
+    assert ival.contains(a, b) == all(has(a, v) for lo, hi in b for v in range(lo, hi + 1))
 
 
 @given(st.lists(st.integers(0, (1 << 32) - 1), min_size=2, max_size=2))
 def test_cidrs_round_trip(bounds: list[int]) -> None:
     lo, hi = sorted(bounds)
-    cidrs = sh.to_cidrs(((lo, hi),))
-    back = sh.normalize(iv for c in cidrs if (iv := sh.ip_interval(c if c != "any" else "0.0.0.0/0")))
+    cidrs = ival.to_cidrs(((lo, hi),))
+    back = ival.normalize(iv for c in cidrs if (iv := ival.ip_interval(c if c != "any" else "0.0.0.0/0")))
     assert back == ((lo, hi),)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli.kapilite import ensure_built
+from controller.cli.kapilite_build import ensure_built
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.apiserver

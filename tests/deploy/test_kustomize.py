@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from controller.cli import main
-from controller.cli.kapilite import kubectl_path
+from controller.cli.kapilite_build import kubectl_path
 from controller.runtime import webhook
 from controller.runtime.index import ClusterIndex
 from tests.deploy import test_manifests as base

@@ -1,0 +1,45 @@
+"""What the audit reads from raw bodies and device objects: the owner a firewall object's
+description names (the one place provenance is parsed), an object's metadata, a Service's recorded
+VIPs, an address object's single IP."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from controller.core.services import ingress_addresses
+from controller.core.snapshot import Body
+from firewall.model import AddressObject, Owner
+
+# the owner_text macro of templates/firewall.j2.
+OWNER_RE = re.compile(r"owner: (?P<kind>[A-Za-z]+) (?:(?P<namespace>[^\s/]+)/)?(?P<name>[^\s/]+)"
+                      r" uid=(?P<uid>\S+) gen=(?P<generation>\d+)")
+
+
+def parse_owner(description: str) -> Owner | None:
+    m = OWNER_RE.search(description)
+    if m is None:
+        return None
+    uid = m["uid"]
+    return Owner(m["kind"], m["namespace"] or "", m["name"], "" if uid == "-" else uid, int(m["generation"]))
+
+
+
+def meta_of(body: Body) -> Mapping[str, Any]:
+    return body.get("metadata") or {}
+
+
+def ip_of(addr: AddressObject | None) -> str:
+    if addr is None or addr.kind != "ip-netmask":
+        return ""
+    host = addr.value.split("/", 1)[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return ""
+
+
+def ingress(service: Body | None) -> tuple[str, ...]:
+    return tuple(str(ip) for ip in ingress_addresses(service or {}))

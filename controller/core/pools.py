@@ -1,0 +1,116 @@
+"""Address pools: ranges ('10.0.0.0/24', '10.0.0.5-10.0.0.9'), which addresses of a pool are
+usable, and which pools overlap. controller/core/ipam.py allocates from them."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PoolSyntaxError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRange:
+    first: IPAddress
+    last: IPAddress
+
+    @property
+    def version(self) -> int:
+        return self.first.version
+
+    def __contains__(self, ip: object) -> bool:
+        return (
+            isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+            and ip.version == self.first.version
+            and self.first <= ip <= self.last
+        )
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def overlaps(self, other: AddressRange) -> bool:
+        return self.version == other.version and self.first <= other.last and other.first <= self.last
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+def parse_range(text: str) -> AddressRange:
+    """'10.0.0.0/24' -> .0..255, '10.0.0.5-10.0.0.9', '2001:db8::/126'. Raises PoolSyntaxError."""
+    text = text.strip()
+    try:
+        if "-" in text:
+            a, b = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
+            if a.version != b.version:
+                raise PoolSyntaxError(f"{text!r}: range mixes IPv4 and IPv6")
+            if int(a) > int(b):
+                raise PoolSyntaxError(f"{text!r}: range starts after it ends")
+            return AddressRange(a, b)
+        net = ipaddress.ip_network(text, strict=True)
+    except PoolSyntaxError:
+        raise
+    except ValueError as err:
+        raise PoolSyntaxError(f"{text!r} is not a valid CIDR or range: {err}") from None
+    return AddressRange(net.network_address, net.broadcast_address)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    ranges: tuple[AddressRange, ...]
+    zone: str
+    purpose: str = "Service"  # Service | Public
+    auto_assign: bool = True
+    avoid_buggy_ips: bool = False
+    namespaces: frozenset[str] = frozenset()  # empty: all
+
+    def admits(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+    def contains(self, ip: IPAddress) -> bool:
+        return any(ip in r for r in self.ranges)
+
+    def usable(self, ip: IPAddress) -> bool:
+        if not self.contains(ip):
+            return False
+        if self.avoid_buggy_ips and ip.version == 4 and int(ip) & 0xFF in (0, 255):
+            return False
+        return True
+
+    def families(self) -> frozenset[int]:
+        return frozenset(r.version for r in self.ranges)
+
+    def candidates(self, version: int) -> Iterator[IPAddress]:
+        for r in self.ranges:
+            if r.version != version:
+                continue
+            for n in range(int(r.first), int(r.last) + 1):
+                ip = ipaddress.ip_address(n)
+                if self.usable(ip):
+                    yield ip
+
+    def capacity(self) -> int:
+        total = 0
+        for r in self.ranges:
+            total += r.size
+            if self.avoid_buggy_ips and r.version == 4:
+                total -= sum(1 for n in (int(r.first), int(r.last)) if n & 0xFF in (0, 255))
+        return total
+
+
+def pool_overlaps(pools: Iterable[Pool]) -> list[tuple[Pool, Pool, AddressRange, AddressRange]]:
+    out = []
+    ps = sorted(pools, key=lambda p: p.name)
+    for i, a in enumerate(ps):
+        for b in ps[i + 1:]:
+            for ra in a.ranges:
+                for rb in b.ranges:
+                    if ra.overlaps(rb):
+                        out.append((a, b, ra, rb))
+    return out
