@@ -24,6 +24,7 @@ import kubernetes
 from controller.core import kinds, specs
 from controller.core.compiler import compile
 from controller.core.render import plain
+from controller.core.snapshot import Snapshot
 from controller.runtime import l2, leases
 from controller.runtime.index import ClusterIndex
 from controller.runtime.informer import Informer, Watched, start_all
@@ -61,15 +62,15 @@ class Agent:
         self.reconciler = Reconciler(self.backend, link=self.link, drain_timeout=self.drain_timeout,
                                      verify_every=self.verify_every)
 
-    def desired(self) -> Table:
-        compiled = compile(self.index.snapshot(), assign_new=False, extra_nodes=(self.node,))
+    def desired(self, snapshot: Snapshot | None = None) -> Table:
+        compiled = compile(snapshot or self.index.snapshot(), assign_new=False, extra_nodes=(self.node,))
         for node, table in compiled.tables:
             if node in (self.node, "*"):
                 return table
         return Table()
 
-    def sync_once(self) -> int:
-        desired = self.desired()
+    def sync_once(self, snapshot: Snapshot | None = None) -> int:
+        desired = self.desired(snapshot)
         result = self.reconciler.sync(desired, now=time.monotonic())
         self.table = desired
         self.syncs += 1
@@ -139,7 +140,9 @@ class Agent:
                 await asyncio.sleep(self.debounce)
             version = self.index.version
             try:
-                await asyncio.to_thread(self.sync_once)
+                # The index is read here, on the loop thread that the informers feed: read from the
+                # worker thread, their updates changed it mid-iteration.
+                await asyncio.to_thread(self.sync_once, self.index.snapshot())
                 self.index.applied(version)
                 failed = False
             except Exception:  # the Reconciler forgot its memory: the retry verifies the kernel
