@@ -108,6 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         relay = w.Relay(lab["api_port"], [None, *(ns for ns, _ in w.NODES.values())], lab["guest_host"])
         stack.callback(relay.close)
         host = w.Host(lab["guest_host"], lab["ctl_port"])
+        stack.callback(host.close)
         the_world = World(None, host, None, relay, kubeconfig, logdir)  # type: ignore[arg-type]
         for node in w.NODES:  # first: under TCG their start-up takes the longest
             the_world.start_agent(node)
@@ -116,6 +117,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         stack.callback(client.close)
         the_world.cluster = Cluster(client, kubeconfig)
         twin_feed = w.Host(lab["guest_host"], lab["ctl_port"])  # its own connection for the long poll
+        stack.callback(twin_feed.close)  # after the twin's thread stopped (callbacks run last-in first-out)
         the_world.twin = w.TwinSync(lambda: twin_feed.running_xml(wait=True))
         stack.callback(the_world.twin.close)
         stack.enter_context(w.pod_servers())

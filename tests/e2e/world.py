@@ -306,6 +306,12 @@ class Host:
             raise OSError(f"control service: GET /running -> {status}")
         return self._xml
 
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def controller(self) -> dict[str, Any]:
         return json.loads(self._ask("GET", "/controller")[2])
 
