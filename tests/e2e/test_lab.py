@@ -378,7 +378,7 @@ def test_s6_local_policy_and_direct_routing(world: World, request: pytest.Fixtur
 BURST = tuple(f"burst-{i}" for i in range(6))
 
 
-def _no_duplicates(xml: str) -> list[str]:
+def _duplicates(xml: str) -> list[str]:
     """What the running config holds twice: NAT rules for one original destination and service,
     address objects of one value, static routes of one destination and next hop."""
     seen: dict[tuple[str, ...], int] = {}
@@ -420,7 +420,7 @@ def test_s7_controller_sigkill_during_a_burst(world: World, request: pytest.Fixt
     # Nothing twice: in IPVS one virtual service per VIP and port, in the running config one NAT
     # rule per destination, one address object per value, one route per destination and next hop.
     xml = world.running_xml()
-    assert not _no_duplicates(xml), _no_duplicates(xml)
+    assert not _duplicates(xml), _duplicates(xml)
     # And no node balances a VIP that no Service holds (a leftover of the killed controller's work).
     want_vips = {ing.ip for s in world.cluster.core.list_namespaced_service(NS).items
                  for ing in (s.status.load_balancer.ingress or [])}
