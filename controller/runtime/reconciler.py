@@ -117,6 +117,9 @@ class Reconciler:
         started = self.clock()
         self._retry_at = None
         snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
+        # Only deletions this compile saw may be released: one arriving during the sync below
+        # still has its rules on the firewall this sync wrote.
+        deleting = self.index.deleting()
         self._health = _health_of(snapshot)
         with _gc_paused():
             compiled = compile(snapshot)
@@ -144,7 +147,7 @@ class Reconciler:
                 self._names[report.ref] = frozenset(report.firewall_objects)
         live = {r.ref for r in compiled.reports} | self.index.deleting()
         self._names = {ref: n for ref, n in self._names.items() if ref in live}
-        released = self._release(compiled)
+        released = self._release(deleting)
         removing = finalizers.to_remove(released, self.index.get)
         if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
             self._retry_at = self.clock() + self.retry_first
@@ -198,8 +201,9 @@ class Reconciler:
                 for b in self.index.bodies(kind)
                 if (ref := ref_of(b)) in compiled and (kind != "Service" or service_is_ours(b))}
 
-    def _release(self, compiled: Compiled) -> list[ObjectRef]:
-        """Objects being deleted whose firewall is in sync no longer have anything on it."""
+    def _release(self, deleting: set[ObjectRef]) -> list[ObjectRef]:
+        """Objects whose deletion the last compile saw, once their firewall is in sync, no longer
+        have anything on it."""
         # A target with no Firewall object holds nothing; every real one must be in sync. Objects
         # the device refused were set aside and do not count, unless the device refused to delete
         # one: then its owner keeps its finalizer (and only that owner).
@@ -208,7 +212,7 @@ class Reconciler:
             return []
         kept = frozenset().union(*(o.kept for o in self.outcomes.values()))
         released = []
-        for ref in self.index.deleting():
+        for ref in sorted(deleting):
             if self._names.get(ref, frozenset()) & kept:
                 continue
             released.append(ref)

@@ -144,7 +144,8 @@ def test_s1_published_service_reaches_pods_and_policy_holds(world: World, reques
     assert w.reaches(w.INET, vip, 443, timeout=1.0) is None
     assert w.reaches(w.INET, vip, 80, timeout=1.0) is None
     after = w.internet_packets_on_nodes()
-    assert after == before, f"{after - before} packets from the internet reached the nodes"
+    assert after == before, (f"{after - before} connection attempts from the internet reached the nodes "
+                             f"(VIP {vip}, public {public}; seen: {w.internet_attempts_seen()})")
     # The office: the VIP's http port by policy; not https (no rule: interzone default deny);
     # not from the denied address.
     office_ok = answers(w.OFFICE, vip, 80, n=3, src=w.OFFICE_ADDR)

@@ -131,13 +131,23 @@ def build_topology() -> None:
                 sysctl(f"net.ipv4.conf.{conf}.accept_local", "1")
         # No masquerade of the lab's own: bmlb's agent installs it (table inet bmlb) for NAT-mode
         # Cluster Services, so a pod on another node replies through the node holding the IPVS
-        # connection. e2e_probe counts what reaches the node from the internet client.
+        # connection. e2e_probe counts the connection attempts (TCP SYN, any UDP) that reach the
+        # node from the internet client, and remembers where they were going. Only attempts: the
+        # closing packets of connections that were answered may still arrive after a check began.
         sh(f"""nft -f - <<'EOF'
 table inet e2e_probe {{
   counter from_internet {{ }}
-  chain pre {{ type filter hook prerouting priority -300; ip saddr {INET_ADDR} counter name from_internet; }}
+  set seen {{ type ipv4_addr . inet_proto . inet_service; flags dynamic; }}
+  chain pre {{
+    type filter hook prerouting priority -300;
+    ip saddr {INET_ADDR} tcp flags & (syn | ack) == syn counter name from_internet {SEEN}
+    ip saddr {INET_ADDR} meta l4proto udp counter name from_internet {SEEN}
+  }}
 }}
 EOF""", ns=ns)
+
+
+SEEN = "add @seen { ip daddr . meta l4proto . th dport }"
 
 
 def uplink_routes(node: str) -> list[str]:
@@ -497,11 +507,21 @@ def fw_routes() -> str:
 
 
 def internet_packets_on_nodes() -> int:
+    """Connection attempts from the internet client that reached any node so far."""
     total = 0
     for ns, _ in NODES.values():
         m = re.search(r"packets (\d+)", sh("nft list counter inet e2e_probe from_internet", ns=ns))
         total += int(m.group(1)) if m else 0
     return total
+
+
+def internet_attempts_seen() -> dict[str, str]:
+    """Per node, where the internet client's connection attempts went (address . protocol . port)."""
+    out = {}
+    for node, (ns, _) in NODES.items():
+        m = re.search(r"elements = \{([^}]*)\}", sh("nft list set inet e2e_probe seen", ns=ns))
+        out[node] = " ".join(m.group(1).split()) if m else ""
+    return out
 
 
 @dataclass(frozen=True)
