@@ -56,6 +56,8 @@ class Code(_Documented):
     ForeignNamespace = "ForeignNamespace", "a NATRule names a Service of another namespace"
     ServiceNotFound = "ServiceNotFound", "no LoadBalancer Service of bmlb's class by that name"
     PortNotFound = "PortNotFound", "the Service has no such port/protocol"
+    PortMatchesNothing = "PortMatchesNothing", ("a SecurityPolicy rule's port matches no port of any Service it "
+                                                "selects: it opens nothing")
     NAT66Unsupported = "NAT66Unsupported", "an IPv6 public address: PAN-OS has no IPv6-to-IPv6 destination NAT"
     NoZone = "NoZone", "the firewall zone of an address is unknown (in no pool with a zone, none given)"
     VIPPending = "VIPPending", "warning: the Service has no VIP of that family yet"

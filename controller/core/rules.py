@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from controller.core import hostport, naming, specs
+from controller.core import hostport, naming, port_refs, specs
 from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
 from controller.core.pools import IPAddress
@@ -139,14 +139,10 @@ def resolve_publications(
                                     f"no LoadBalancer Service {ref.namespace}/{spec.service.name} of class "
                                     f"{specs.LB_CLASS}"))
             continue
-        port = (svc.port(number=spec.service.port, protocol=spec.service.protocol)
-                if isinstance(spec.service.port, int)
-                else svc.port(name=spec.service.port, protocol=spec.service.protocol))
+        port = port_refs.find(svc, spec.service.port, spec.service.protocol)
         if port is None:
-            have = ", ".join(f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in svc.spec.ports)
             problems.append(Problem(ref, "spec.service.port", Code.PortNotFound,
-                                    f"Service {svc.namespace}/{svc.name} has no port "
-                                    f"{spec.service.port}/{spec.service.protocol} (it has {have or 'none'})"))
+                                    port_refs.unmatched(spec.service.port, spec.service.protocol, [svc])))
             continue
         public = publics.get(ref)
         if public is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from controller.core import naming, specs
+from controller.core import naming, port_refs, specs
 from controller.core.ipam import Assignment
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
@@ -37,13 +37,12 @@ def security_rules(b: Any, pol: ParsedPolicy, owner: Owner, *, services: Mapping
                                     f"rule name {rule.name!r} is used twice"))
             continue
         seen_rules.add(rule.name)
-        for svc, named in selected:
+        problems += unmatched_ports(pol, ri, selected)
+        for svc in selected:
             assignment = vips.get(svc.ref)
             if assignment is None:
                 continue
-            ports, port_problems = _rule_ports(pol, ri, svc)
-            if named:  # a Service matched only by labels may lack a port the rule names
-                problems += port_problems
+            ports = _rule_ports(rule, svc)
             if not ports:
                 continue
             for published, rule_obj in _rules_for(b, pol, ri, svc, ports, assignment, zones,
@@ -52,10 +51,10 @@ def security_rules(b: Any, pol: ParsedPolicy, owner: Owner, *, services: Mapping
 
 
 def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBService]
-                    ) -> tuple[list[tuple[LBService, bool]], list[Problem]]:
-    """The Services a policy selects, each with whether it was named (True) or only matched."""
+                    ) -> tuple[list[LBService], list[Problem]]:
+    """The Services a policy selects (named or matched by labels), by name."""
     ns = pol.ref.namespace
-    chosen: dict[str, tuple[LBService, bool]] = {}
+    chosen: dict[str, LBService] = {}
     problems: list[Problem] = []
     for i, name in enumerate(pol.spec.services.names):
         svc = services.get((ns, name))
@@ -63,34 +62,43 @@ def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBServ
             problems.append(warn(pol.ref, f"spec.services.names[{i}]", Code.ServiceNotFound,
                                  f"no LoadBalancer Service {ns}/{name} of class {specs.LB_CLASS}"))
         else:
-            chosen[name] = (svc, True)
+            chosen[name] = svc
     sel = pol.spec.services.selector
     if sel is not None and sel.match_labels:
         want = set(sel.match_labels.items())
         for (sns, name), svc in services.items():
             if sns == ns and want <= set(svc.labels) and name not in chosen:
-                chosen[name] = (svc, False)
+                chosen[name] = svc
     if not chosen:
         problems.append(warn(pol.ref, "spec.services", Code.SelectsNothing,
                              f"the policy selects no LoadBalancer Service in namespace {ns!r}"))
     return [chosen[k] for k in sorted(chosen)], problems
 
 
-def _rule_ports(pol: ParsedPolicy, ri: int, svc: LBService) -> tuple[list[specs.ServicePort], list[Problem]]:
-    rule = pol.spec.rules[ri]
+def unmatched_ports(pol: ParsedPolicy, ri: int, selected: list[LBService]) -> list[Problem]:
+    """A problem for each `ports` entry of rule `ri` that names no port of any selected Service:
+    it opens nothing. A Service matched by labels (or one of several named) may well lack a port
+    the rule names; only an entry that matches nowhere is a mistake."""
+    if not selected:
+        return []  # SelectsNothing says so already
+    out = []
+    for pi, pr in enumerate(pol.spec.rules[ri].ports):
+        ref = pr.port if pr.port is not None else pr.name
+        if not any(port_refs.find(svc, ref, pr.protocol) for svc in selected):
+            out.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", Code.PortMatchesNothing,
+                               port_refs.unmatched(ref, pr.protocol, selected)))
+    return out
+
+
+def _rule_ports(rule: specs.PolicyRule, svc: LBService) -> list[specs.ServicePort]:
     if not rule.ports:
-        return list(svc.spec.ports), []
-    out, problems = [], []
-    for pi, pr in enumerate(rule.ports):
-        port = (svc.port(number=pr.port, protocol=pr.protocol) if pr.port is not None
-                else svc.port(name=pr.name, protocol=pr.protocol))
-        if port is None:
-            want = pr.port if pr.port is not None else pr.name
-            problems.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", Code.PortNotFound,
-                                    f"Service {svc.namespace}/{svc.name} has no port {want}/{pr.protocol}"))
-        elif port not in out:
+        return list(svc.spec.ports)
+    out = []
+    for pr in rule.ports:
+        port = port_refs.find(svc, pr.port if pr.port is not None else pr.name, pr.protocol)
+        if port is not None and port not in out:
             out.append(port)
-    return out, problems
+    return out
 
 
 def _rules_for(b: Any, pol: ParsedPolicy, ri: int, svc: LBService, ports: list[specs.ServicePort],

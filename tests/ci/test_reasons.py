@@ -17,9 +17,10 @@ PROBLEM_CODES = {
     "UnknownAnnotation", "NoPorts", "PortRemapUnsupported", "PoolOverlap", "PoolNotFound", "PoolPurposeMismatch",
     "PoolDeniesNamespace", "PoolExhausted", "NoPool", "FamilyMismatch", "TooManyAddresses", "IPNotInPool",
     "IPAvoided", "IPInUse", "OutOfPool", "FirewallNotFound", "FirewallAmbiguous", "FirewallDeniesNamespace",
-    "NoFirewall", "ForeignNamespace", "ServiceNotFound", "PortNotFound", "NAT66Unsupported", "NoZone",
-    "VIPPending", "PublicConflict", "DuplicateRule", "NameCollision", "SelectsNothing", "RoutedModeOnPanorama",
-    "TooManyMonitoredRoutes", "InvalidNodeAddress", "UnknownNode", "NoCommonNode", "NoHealthyNode",
+    "NoFirewall", "ForeignNamespace", "ServiceNotFound", "PortNotFound", "PortMatchesNothing", "NAT66Unsupported",
+    "NoZone", "VIPPending", "PublicConflict", "DuplicateRule", "NameCollision", "SelectsNothing",
+    "RoutedModeOnPanorama", "TooManyMonitoredRoutes", "InvalidNodeAddress", "UnknownNode", "NoCommonNode",
+    "NoHealthyNode",
 }
 CONDITION_REASONS = {
     "Valid", "AcceptedWithWarnings", "Ready", "Pending", "Synced", "NoFirewall", "CredentialsUnavailable",
