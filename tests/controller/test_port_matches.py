@@ -207,3 +207,58 @@ def test_an_entry_is_an_error_exactly_when_it_matches_nowhere(
         if allowed:
             expect[f"bmlb_shop_guard_r_{name}"] = allowed
     assert opened(c) == expect
+
+
+# --- through the real API server, the controller and the PAN-OS simulator -----------------------
+
+
+def test_through_the_api_server_and_the_firewall(cluster: Any, ns: str, sim: Any, firewall_object: Any,
+                                                  run_controller: Any) -> None:
+    import xml.etree.ElementTree as ET
+
+    from controller.cli.localcluster import wait_for
+    from controller.core import naming
+    from tests.controller.conftest import dump_log
+
+    def on_device() -> set[str]:
+        root = ET.fromstring(sim.running_xml())
+        return {e.get("name", "") for e in root.findall(
+            "./devices/entry/vsys/entry[@name='vsys1']/rulebase/security/rules/entry")}
+
+    def name(rule_name: str, service: str) -> str:
+        return naming.name("security_rule", namespace=ns, policy="guard", rule=rule_name, service=service,
+                           published=False)
+
+    def moved(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "metadata": {**body["metadata"], "namespace": ns}}
+
+    firewall_object(commit={"debounceSeconds": 0.3})
+    cluster.apply(pool(f"{ns}-vips", "10.82.0.0/28", namespaces=[ns]))
+    cluster.apply(moved(svc("dns", ("dns", 53, "UDP"), labels={"tier": "edge"})))
+    cluster.apply(moved(svc("web", ("http", 80, "TCP"), labels={"tier": "edge"})))
+    mistaken = moved(guard([rule("web", {"name": "http"}), rule("dns", {"name": "dns"})], labels={"tier": "edge"}))
+    cluster.apply(mistaken)
+    proc = run_controller()
+
+    def accepted() -> dict[str, Any] | None:
+        return cluster.condition("SecurityPolicy", "guard", ns, "Accepted")
+
+    cond = wait_for("Accepted=False", lambda: (c := accepted()) and c["status"] == "False" and c, timeout=60)
+    assert cond["reason"] == "PortMatchesNothing", cond
+    assert cond["message"] == ("spec.rules[1].ports[0]: port 'dns' (TCP) matches no port of any of the 2 Services "
+                               f"it applies to ({ns}/dns, {ns}/web); {ns}/dns has dns (53/UDP): set protocol: UDP")
+    assert cluster.condition("SecurityPolicy", "guard", ns, "Ready")["status"] == "False"
+    # The rest of the policy is on the firewall; the entry that matches nothing opened nothing.
+    wait_for("rule web on the device", lambda: name("web", "web") in on_device(), timeout=30)
+    assert not {name("dns", "dns"), name("dns", "web"), name("web", "dns")} & on_device(), dump_log(proc)
+    events = wait_for("a Warning Event", lambda: [e for e in cluster.events(ns, "guard")
+                                                  if e[:2] == ("Warning", "PortMatchesNothing")], timeout=30)
+    assert "spec.rules[1].ports[0]" in events[0][2]
+
+    fixed = moved(guard([rule("web", {"name": "http"}), rule("dns", {"name": "dns", "protocol": "UDP"})],
+                        labels={"tier": "edge"}))
+    cluster.apply(fixed)
+    wait_for("Ready", lambda: (c := cluster.condition("SecurityPolicy", "guard", ns, "Ready"))
+             and c["status"] == "True", timeout=60)
+    wait_for("rule dns on the device", lambda: {name("web", "web"), name("dns", "dns")} <= on_device(), timeout=30)
+    assert cluster.get("SecurityPolicy", "guard", ns)["status"]["firewallRules"] == 2
