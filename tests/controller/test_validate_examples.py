@@ -51,7 +51,7 @@ def test_invalid_examples_cover_every_kind_of_mistake() -> None:
                    "natrule-foreign-namespace", "natrule-service-lacks-port", "natrules-same-public",
                    "service-ip-outside-pools", "service-ip-taken", "policy-rule-name-quote", "policy-zone-xml",
                    "policy-address-ampersand", "natrule-name-with-space", "policy-rule-name-too-long",
-                   "policy-selects-nothing"):
+                   "policy-selects-nothing", "policy-port-wrong-protocol"):
         assert needed in names
 
 
