@@ -55,7 +55,7 @@ class Code(_Documented):
     NoFirewall = "NoFirewall", "warning: no Firewall object exists; rules are planned but synced nowhere"
     ForeignNamespace = "ForeignNamespace", "a NATRule names a Service of another namespace"
     ServiceNotFound = "ServiceNotFound", "no LoadBalancer Service of bmlb's class by that name"
-    PortNotFound = "PortNotFound", "the Service has no such port/protocol"
+    PortNotFound = "PortNotFound", "a NATRule's Service has no such port/protocol"
     PortMatchesNothing = "PortMatchesNothing", ("a SecurityPolicy rule's port matches no port of any Service it "
                                                 "selects: it opens nothing")
     NAT66Unsupported = "NAT66Unsupported", "an IPv6 public address: PAN-OS has no IPv6-to-IPv6 destination NAT"
