@@ -51,7 +51,8 @@ def unmatched(ref: int | str | None, protocol: str, services: Sequence[LBService
     other_protocol = [(n, p) for n, s in zip(names, services, strict=True) for p in _named(s, ref)]
     if other_protocol:
         protocols = " or ".join(sorted({p.protocol for _, p in other_protocol}))
-        has = [f"it has {_text(p)}" if one else f"{n} has {_text(p)}" for n, p in other_protocol]
-        return f"{head}; {_some(has)}: set protocol: {protocols}"
+        has = f"it has {_some([_text(p) for _, p in other_protocol])}" if one else \
+            _some([f"{n} has {_text(p)}" for n, p in other_protocol])
+        return f"{head}; {has}: set protocol: {protocols}"
     have = list(dict.fromkeys(_text(p) for s in services for p in s.spec.ports))
     return f"{head}; {'it has' if one else 'they have'} {_some(have) or 'no ports'}"

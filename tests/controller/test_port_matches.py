@@ -126,6 +126,11 @@ def test_a_natrule_port_of_the_wrong_protocol_says_so_in_the_same_words() -> Non
     assert (p.code, p.path, p.is_error) == ("PortNotFound", "spec.service.port", True)
     assert p.message == ("port 'dns' (TCP) matches no port of Service shop/dns; it has dns (53/UDP): "
                          "set protocol: UDP")
+    both = svc("dns", ("dns", 53, "UDP"), ("", 53, "TCP"))
+    c = run(both, nat(NS, "dns", "dns", 53, pool="pub", protocol="SCTP"))
+    (p,) = c.problems_of(ObjectRef("NATRule", NS, "dns"))
+    assert p.message == ("port 53 (SCTP) matches no port of Service shop/dns; it has dns (53/UDP), 53/TCP: "
+                         "set protocol: TCP or UDP")
 
 
 def test_status_says_not_ready_and_a_warning_event_names_the_entry() -> None:
