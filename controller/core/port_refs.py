@@ -22,6 +22,12 @@ def find(svc: LBService, ref: int | str | None, protocol: str) -> specs.ServiceP
     return None  # an entry with neither (the CRD refuses it; offline input may have one)
 
 
+def offered(services: Sequence[LBService]) -> set[tuple[int | str, str]]:
+    """Every (number, protocol) and (name, protocol) the Services offer: what `find` would find
+    on one of them."""
+    return {key for s in services for p in s.spec.ports for key in ((p.port, p.protocol), (p.name, p.protocol))}
+
+
 def _named(svc: LBService, ref: int | str | None) -> list[specs.ServicePort]:
     """The Service's ports `ref` names, of any protocol."""
     return [p for p in svc.spec.ports if (p.port == ref if isinstance(ref, int) else p.name == ref)]
@@ -31,9 +37,11 @@ def _text(p: specs.ServicePort) -> str:
     return f"{p.name} ({p.port}/{p.protocol})" if p.name else f"{p.port}/{p.protocol}"
 
 
-def _some(items: Sequence[str]) -> str:
+def _some(items: Sequence[str], total: int) -> str:
+    """The first SHOWN of `total` items (only those need formatting: a selector may match
+    thousands of Services)."""
     shown = ", ".join(items[:SHOWN])
-    return shown if len(items) <= SHOWN else f"{shown} and {len(items) - SHOWN} more"
+    return shown if total <= SHOWN else f"{shown} and {total - SHOWN} more"
 
 
 def _want(ref: int | str | None, protocol: str) -> str:
@@ -44,15 +52,16 @@ def _want(ref: int | str | None, protocol: str) -> str:
 
 def unmatched(ref: int | str | None, protocol: str, services: Sequence[LBService]) -> str:
     """Why `ref`/`protocol` names no port of any of `services` (none of which has it)."""
-    names = [f"{s.namespace}/{s.name}" for s in services]
     one = len(services) == 1
-    where = f"Service {names[0]}" if one else f"any of the {len(services)} Services it applies to ({_some(names)})"
+    names = [f"{s.namespace}/{s.name}" for s in services[:SHOWN]]
+    where = f"Service {names[0]}" if one else \
+        f"any of the {len(services)} Services it applies to ({_some(names, len(services))})"
     head = f"{_want(ref, protocol)} matches no port of {where}"
-    other_protocol = [(n, p) for n, s in zip(names, services, strict=True) for p in _named(s, ref)]
-    if other_protocol:
-        protocols = " or ".join(sorted({p.protocol for _, p in other_protocol}))
-        has = f"it has {_some([_text(p) for _, p in other_protocol])}" if one else \
-            _some([f"{n} has {_text(p)}" for n, p in other_protocol])
-        return f"{head}; {has}: set protocol: {protocols}"
-    have = list(dict.fromkeys(_text(p) for s in services for p in s.spec.ports))
-    return f"{head}; {'it has' if one else 'they have'} {_some(have) or 'no ports'}"
+    other = [(s, p) for s in services for p in _named(s, ref)]
+    if other:
+        protocols = " or ".join(sorted({p.protocol for _, p in other}))
+        has = [_text(p) if one else f"{s.namespace}/{s.name} has {_text(p)}" for s, p in other[:SHOWN]]
+        return f"{head}; {'it has ' if one else ''}{_some(has, len(other))}: set protocol: {protocols}"
+    have = list(dict.fromkeys((p.name, p.port, p.protocol) for s in services for p in s.spec.ports))
+    texts = [_text(specs.ServicePort(name=n, port=p, protocol=proto)) for n, p, proto in have[:SHOWN]]
+    return f"{head}; {'it has' if one else 'they have'} {_some(texts, len(have)) or 'no ports'}"

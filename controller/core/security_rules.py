@@ -30,6 +30,7 @@ def security_rules(b: Any, pol: ParsedPolicy, owner: Owner, *, services: Mapping
     """(key, rule) for every rule of `pol` and Service it selects; problems appended."""
     selected, sel_problems = select_services(pol, services)
     problems += sel_problems
+    problems += unmatched_ports(pol, selected)
     seen_rules: set[str] = set()
     for ri, rule in enumerate(pol.spec.rules):
         if rule.name in seen_rules:  # the API server refuses these; offline input may not have been there
@@ -37,7 +38,6 @@ def security_rules(b: Any, pol: ParsedPolicy, owner: Owner, *, services: Mapping
                                     f"rule name {rule.name!r} is used twice"))
             continue
         seen_rules.add(rule.name)
-        problems += unmatched_ports(pol, ri, selected)
         for svc in selected:
             assignment = vips.get(svc.ref)
             if assignment is None:
@@ -75,18 +75,27 @@ def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBServ
     return [chosen[k] for k in sorted(chosen)], problems
 
 
-def unmatched_ports(pol: ParsedPolicy, ri: int, selected: list[LBService]) -> list[Problem]:
-    """A problem for each `ports` entry of rule `ri` that names no port of any selected Service:
-    it opens nothing. A Service matched by labels (or one of several named) may well lack a port
-    the rule names; only an entry that matches nowhere is a mistake."""
+def unmatched_ports(pol: ParsedPolicy, selected: list[LBService]) -> list[Problem]:
+    """A problem for each `ports` entry that names no port of any selected Service: it opens
+    nothing. A Service matched by labels (or one of several named) may well lack a port a rule
+    names; only an entry that matches nowhere is a mistake."""
     if not selected:
         return []  # SelectsNothing says so already
-    out = []
-    for pi, pr in enumerate(pol.spec.rules[ri].ports):
-        ref = pr.port if pr.port is not None else pr.name
-        if not any(port_refs.find(svc, ref, pr.protocol) for svc in selected):
+    have = port_refs.offered(selected)
+    said: dict[tuple[int | str | None, str], str] = {}  # rules often repeat an entry
+    out, seen = [], set()
+    for ri, rule in enumerate(pol.spec.rules):
+        if rule.name in seen:
+            continue  # DuplicateRule: the rule is left out
+        seen.add(rule.name)
+        for pi, pr in enumerate(rule.ports):
+            ref = pr.port if pr.port is not None else pr.name
+            if ref is not None and (ref, pr.protocol) in have:
+                continue
+            if (ref, pr.protocol) not in said:
+                said[ref, pr.protocol] = port_refs.unmatched(ref, pr.protocol, selected)
             out.append(Problem(pol.ref, f"spec.rules[{ri}].ports[{pi}]", Code.PortMatchesNothing,
-                               port_refs.unmatched(ref, pr.protocol, selected)))
+                               said[ref, pr.protocol]))
     return out
 
 
