@@ -146,6 +146,11 @@ def test_status_says_not_ready_and_a_warning_event_names_the_entry() -> None:
     assert u.status["firewallRules"] == 1, "rule `any` is still on the firewall"
     (event,) = u.events
     assert event[:2] == ("Warning", "PortMatchesNothing") and "spec.rules[0].ports[0]" in event[2]
+    # The next reconcile finds the status current: no write, no second Event.
+    objs[-1]["status"] = u.status
+    snap = Snapshot.of(objs)
+    assert status.desired(compile(snap), {ref_of(b): b for b in snap.policies},
+                          {"edge": FirewallOutcome(True, "Synced", "in sync")}, now="2026-01-01T00:01:00Z") == []
 
 
 def test_bmlb_validate_fails_on_it(tmp_path: Any) -> None:
