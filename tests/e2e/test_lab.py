@@ -523,7 +523,8 @@ def _replug(world: World, node: str) -> None:
 
 
 def _l2_service() -> list[dict[str, Any]]:
-    """A dual-stack Service from the L2 pool, its pods in both families, the office's IPv6 policy."""
+    """A dual-stack Service from the L2 pool, its pods in both families, the office's policy for
+    both VIPs (the scenario runs alone too: its namespace is applied again)."""
     svc = service_body("l2web", [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
                        **{"bmlb.io/pool": "l2"})
     svc["metadata"]["labels"]["mode"] = "l2"
@@ -533,12 +534,13 @@ def _l2_service() -> list[dict[str, Any]]:
     v6["addressType"] = "IPv6"
     v6["endpoints"] = [{"addresses": [w.PODS6[p]], "conditions": {"ready": True}, "nodeName": w.PODS[p][0]}
                        for p in L2_PODS]
-    return [svc, slice_body("l2web-1", "l2web", L2_PODS, ports), v6,
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+            svc, slice_body("l2web-1", "l2web", L2_PODS, ports), v6,
             {"apiVersion": "bmlb.io/v1alpha1", "kind": "SecurityPolicy",
-             "metadata": {"name": "l2-office6", "namespace": NS},
+             "metadata": {"name": "l2-office", "namespace": NS},
              "spec": {"services": {"selector": {"matchLabels": {"mode": "l2"}}},
-                      "rules": [{"name": "office6", "action": "allow",
-                                 "from": {"zones": ["trust"], "addresses": [f"{w.OFFICE6}/128"]},
+                      "rules": [{"name": "office", "action": "allow",
+                                 "from": {"zones": ["trust"], "addresses": [f"{w.OFFICE_ADDR}/32", f"{w.OFFICE6}/128"]},
                                  "ports": [{"name": "http"}]}]}}]
 
 
@@ -550,9 +552,9 @@ def test_s9_l2_mode_with_lease_election(world: World, request: pytest.FixtureReq
     for node in w.NODES:
         world.agents[node].stop()
         world.start_agent(node, "--mode", "l2", "--uplink", "eth0", "--l2-lease-duration", str(L2_DURATION))
+    t0 = time.monotonic()
     world.cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": "l2"},
                          "spec": {"addresses": [L2_POOL, L2_POOL6], "zone": "k8s", "autoAssign": False}})
-    t0 = time.monotonic()
     for body in _l2_service():
         world.cluster.apply(body)
     wait(world, "l2web's two VIPs", lambda: len(world.cluster.ingress("l2web", NS)) == 2)
