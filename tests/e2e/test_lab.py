@@ -8,7 +8,10 @@ compiler. The scenarios share one estate (namespace "shop") and run in file orde
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -461,69 +464,151 @@ def test_s8_service_deleted_leaves_nothing(world: World, request: pytest.Fixture
 
 
 L2_POOL = "10.96.200.0/29"  # inside the node subnet: the firewall ARPs for it on ethernet1/4
+L2_POOL6 = "fd00:96::200/125"  # inside the nodes' IPv6 subnet: the firewall solicits it (NDP) on ethernet1/4
 L2_DURATION = 6.0  # the VIP Leases' duration: 3 s (the default) is tight for agents under TCG
+L2_PODS = ("pod-1a", "pod-2a")
 
 
 def _announcer(vip: str) -> str | None:
     """The node whose uplink holds the VIP now (what the kernel says), if exactly one does."""
-    holders = [n for n, (ns, _) in w.NODES.items() if f" {vip}/" in w.sh("ip -4 -o addr show dev eth0", ns=ns)]
+    want = ipaddress.ip_address(vip)
+    holders = [n for n, (ns, _) in w.NODES.items() if want in w.uplink_addresses(ns)]
     return holders[0] if len(holders) == 1 else None
 
 
-def _failover(world: World, vip: str, old: str, cut: Any) -> tuple[float, int, int, str]:
-    """Cut `old` (by `cut()`), with an office client steady on the VIP: seconds from the cut to the
-    last failed connection, failed and total connections, the new announcer."""
-    with w.Steady(w.OFFICE, vip, 80) as steady:
+@dataclass(frozen=True)
+class Moved:
+    """One VIP's failover, seen by a steady office client: seconds from the cut to the last
+    failed connection, failed and total connections, the node announcing it afterwards."""
+
+    last: float
+    failed: int
+    total: int
+    by: str
+
+    def __str__(self) -> str:
+        return f"{self.by} took over, last failure {self.last:.1f}s after the cut, failed {self.failed} of {self.total}"
+
+
+def _failover(world: World, vips: list[str], old: str, cut: Any) -> dict[str, Moved]:
+    """Cut `old` (by `cut()`), which announces every one of `vips`, with one steady office client
+    per VIP (together as many connections a second as one alone: the VM's CPU is the agents'):
+    how each VIP moved."""
+    with contextlib.ExitStack() as stack:
+        steady = {vip: stack.enter_context(w.Steady(w.OFFICE, vip, 80, interval=0.05 * len(vips))) for vip in vips}
         time.sleep(1.0)
         t0 = time.monotonic()
         cut()
-        wait(world, f"another node announcing {vip}", lambda: _announcer(vip) not in (None, old), timeout=60)
-        wait(world, "connections succeed again", lambda: w.reaches(w.OFFICE, vip, 80, src=w.OFFICE_ADDR, timeout=1.0))
+        for vip in vips:
+            wait(world, f"another node announcing {vip}", lambda v=vip: _announcer(v) not in (None, old), timeout=60)
+            wait(world, f"connections to {vip} succeed again", lambda v=vip: w.reaches(w.OFFICE, v, 80, timeout=1.0))
         time.sleep(2.0)
-    last = max((t for t, _ in steady.failed if t >= t0), default=t0) - t0
-    return last, len(steady.failed), steady.ok + len(steady.failed), str(_announcer(vip))
+    return {vip: Moved(max((t for t, _ in st.failed if t >= t0), default=t0) - t0, len(st.failed),
+                       st.ok + len(st.failed), str(_announcer(vip))) for vip, st in steady.items()}
+
+
+def _unplug(world: World, node: str) -> Any:
+    """A cut: the node loses its link (data path and control plane)."""
+    ns = w.NODES[node][0]
+
+    def cut() -> None:
+        w.sh("ip link set eth0 down", ns=ns)
+        world.relay.isolate(ns)
+    return cut
+
+
+def _replug(world: World, node: str) -> None:
+    w.relink(node)
+    world.relay.restore(w.NODES[node][0])
+    time.sleep(L2_DURATION + 1.0)  # the restored node's agent renews its view of the VIP Leases
+
+
+def _l2_service() -> list[dict[str, Any]]:
+    """A dual-stack Service from the L2 pool, its pods in both families, the office's policy for
+    both VIPs (the scenario runs alone too: its namespace is applied again)."""
+    svc = service_body("l2web", [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+                       **{"bmlb.io/pool": "l2"})
+    svc["metadata"]["labels"]["mode"] = "l2"
+    svc["spec"] |= {"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"]}
+    ports = [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    v6 = slice_body("l2web-6", "l2web", (), ports)
+    v6["addressType"] = "IPv6"
+    v6["endpoints"] = [{"addresses": [w.PODS6[p]], "conditions": {"ready": True}, "nodeName": w.PODS[p][0]}
+                       for p in L2_PODS]
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+            svc, slice_body("l2web-1", "l2web", L2_PODS, ports), v6,
+            {"apiVersion": "bmlb.io/v1alpha1", "kind": "SecurityPolicy",
+             "metadata": {"name": "l2-office", "namespace": NS},
+             "spec": {"services": {"selector": {"matchLabels": {"mode": "l2"}}},
+                      "rules": [{"name": "office", "action": "allow",
+                                 "from": {"zones": ["trust"], "addresses": [f"{w.OFFICE_ADDR}/32", f"{w.OFFICE6}/128"]},
+                                 "ports": [{"name": "http"}]}]}}]
 
 
 def test_s9_l2_mode_with_lease_election(world: World, request: pytest.FixtureRequest) -> None:
-    r = row(request, "9 L2 mode (ARP, Kubernetes Lease election): failover on SIGKILL and on link loss")
+    r = row(request, "9 L2 mode (ARP + NDP, Kubernetes Lease election): failover on SIGKILL and on link loss")
     # The firewall stops routing to the nodes (routing.mode none); the agents restart in L2 mode.
     world.cluster.custom.patch_cluster_custom_object("bmlb.io", "v1alpha1", "firewalls", "edge",
                                                      {"spec": {"routing": {"mode": "none"}}})
     for node in w.NODES:
         world.agents[node].stop()
         world.start_agent(node, "--mode", "l2", "--uplink", "eth0", "--l2-lease-duration", str(L2_DURATION))
+    t0 = time.monotonic()
     world.cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": "l2"},
-                         "spec": {"addresses": [L2_POOL], "zone": "k8s", "autoAssign": False}})
-    world.cluster.apply(service_body("l2web", [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
-                                     **{"bmlb.io/pool": "l2"}))
-    world.cluster.apply(slice_body("l2web-1", "l2web", ("pod-1a", "pod-2a"),
-                                   [{"name": "http", "port": 8080, "protocol": "TCP"}]))
-    wait(world, "l2web's VIP", lambda: vip_of(world, "l2web"))
-    vip = vip_of(world, "l2web")
-    assert w.in_subnet(vip, L2_POOL), vip
+                         "spec": {"addresses": [L2_POOL, L2_POOL6], "zone": "k8s", "autoAssign": False}})
+    for body in _l2_service():
+        world.cluster.apply(body)
+    wait(world, "l2web's two VIPs", lambda: len(world.cluster.ingress("l2web", NS)) == 2)
+    vip4, vip6 = sorted(world.cluster.ingress("l2web", NS), key=lambda a: ipaddress.ip_address(a).version)
+    assert w.in_subnet(vip4, L2_POOL) and w.in_subnet(vip6, L2_POOL6), (vip4, vip6)
     wait(world, "no static route left on the firewall", lambda: not w.fw_routes().strip(), timeout=240)
-    wait(world, "the office reaches the L2 VIP", lambda: w.reaches(w.OFFICE, vip, 80, src=w.OFFICE_ADDR), timeout=300)
-    # One announcer, the same in two reads a Lease duration apart (a takeover may still be settling).
-    wait(world, f"one node announcing {vip}, steadily",
-         lambda: (a := _announcer(vip)) is not None and time.sleep(L2_DURATION) is None and _announcer(vip) == a,
-         timeout=120)
-    first = _announcer(vip)
-    assert first is not None
+    wait(world, "the office reaches the L2 VIP", lambda: w.reaches(w.OFFICE, vip4, 80, src=w.OFFICE_ADDR), timeout=300)
+    first4 = time.monotonic() - t0
+    wait(world, "the office reaches the IPv6 L2 VIP", lambda: w.reaches(w.OFFICE, vip6, 80), timeout=300)
+    first6 = time.monotonic() - t0
+    # IPv6 all the way: every node balances the IPv6 VIP over both pods' IPv6 addresses (IPVS), and
+    # the pods on either node answer (the announcer masquerades what it sends to the other node).
+    wait(world, "IPVS for the IPv6 VIP on every node", lambda: all(
+        w.ipvs_services(ns).get(f"TCP [{vip6}]:80") == {f"[{w.PODS6[p]}]:8080" for p in L2_PODS}
+        for ns, _ in w.NODES.values()))
+    got6 = answers(w.OFFICE, vip6, 80, n=8)
+    assert None not in got6 and set(got6) == set(L2_PODS), got6
+    checks6 = time.monotonic() - t0 - first4
+    # One announcer per VIP, the same in two reads a Lease duration apart (a takeover may still be settling).
+
+    def settled() -> bool:
+        held = [_announcer(v) for v in (vip4, vip6)]
+        return None not in held and time.sleep(L2_DURATION) is None and [_announcer(v) for v in (vip4, vip6)] == held
+
+    wait(world, f"one node announcing each of {vip4} and {vip6}, steadily", settled, timeout=120)
+    first, held6 = _announcer(vip4), _announcer(vip6)
+    assert first is not None and held6 is not None
+    steered = ""
+    if held6 != first:
+        # The election put the VIPs on different nodes: the IPv6 VIP's announcer loses its link
+        # first, so that both VIPs then sit on one node and each cut below moves both.
+        moved = _failover(world, [vip6], held6, _unplug(world, held6))[vip6]
+        _replug(world, held6)
+        assert moved.by == first, moved
+        steered = f" (first, link loss on {held6}, IPv6 alone: {moved})"
     # 1. The announcer's node loses its link (data path and control plane): the other takes over.
-    ns_first = w.NODES[first][0]
-
-    def unplug() -> None:
-        w.sh("ip link set eth0 down", ns=ns_first)
-        world.relay.isolate(ns_first)
-
-    link_last, link_failed, link_total, second = _failover(world, vip, first, unplug)
-    w.relink(first)
-    world.relay.restore(ns_first)
+    link = _failover(world, [vip4, vip6], first, _unplug(world, first))
+    second = link[vip4].by
+    assert link[vip6].by == second, link
+    _replug(world, first)
     # 2. The new announcer's agent is SIGKILLed: the first node, back on the link, takes over.
-    time.sleep(L2_DURATION + 1.0)  # the restored node's agent renews its view of the VIP Leases
-    kill_last, kill_failed, kill_total, third = _failover(world, vip, second, world.agents[second].kill)
-    r.measured = (f"link loss on {first}: {second} took over, last failure {link_last:.1f}s after the cut; "
-                  f"SIGKILL on {second}: {third} took over, last failure {kill_last:.1f}s after")
-    r.failed_connections = f"link {link_failed} of {link_total}, kill {kill_failed} of {kill_total}"
-    print(f"\n[s9] VIP {vip}: {r.measured}; failed {r.failed_connections}")
-    assert third == first
+    kill = _failover(world, [vip4, vip6], second, world.agents[second].kill)
+    # NDP, not a route: the firewall's neighbour entry for the IPv6 VIP is the new announcer's uplink.
+    fw_mac = w.neighbor(w.FW, vip6)
+    assert fw_mac == w.mac(w.NODES[first][0], "eth0"), (fw_mac, first)
+    r.measured = (f"first answer IPv4 {first4:.1f}s / IPv6 {first6:.1f}s after apply (agents restarting in L2 mode), "
+                  f"both pods over IPv6; link loss on {first}: "
+                  f"{second} took over, last failure IPv4 {link[vip4].last:.1f}s / IPv6 {link[vip6].last:.1f}s "
+                  f"after the cut; SIGKILL on {second}: {kill[vip4].by} took over, last failure IPv4 "
+                  f"{kill[vip4].last:.1f}s / IPv6 {kill[vip6].last:.1f}s after{steered}")
+    r.failed_connections = (f"link IPv4 {link[vip4].failed} of {link[vip4].total}, IPv6 {link[vip6].failed} of "
+                            f"{link[vip6].total}; kill IPv4 {kill[vip4].failed} of {kill[vip4].total}, IPv6 "
+                            f"{kill[vip6].failed} of {kill[vip6].total}")
+    print(f"\n[s9] VIPs {vip4} {vip6}: {r.measured}; failed {r.failed_connections}; the IPv6-only checks "
+          f"took {checks6:.1f}s after the IPv4 VIP answered; {time.monotonic() - t0:.0f}s from apply")
+    assert kill[vip4].by == first and kill[vip6].by == first, kill

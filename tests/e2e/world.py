@@ -14,6 +14,11 @@ Runs as root inside the qemu VM of tests/kernel/run-in-vm.sh (one boot for all s
     netns e2e-pod-Nx: eth0 10.244.N.1x/24: TCP 8080/8443 and UDP 5353 echo servers that answer
       with the pod's name (threads of the test process, tests/kernel/lab.py's Servers)
 
+IPv6 beside it (scenario 9's NDP): the office fd00:10::10/64 behind trust0 fd00:10::1, the node
+subnet fd00:96::/64 (the firewall's ethernet1/4 fd00:96::1, nodes fd00:96::1N), pods
+fd00:244:N::1x/64 behind cni0 fd00:244:N::1 (TCP 8080 only). No DAD anywhere (accept_dad=0, nodad),
+no multicast snooping on the bridges: Neighbor Solicitations for a VIP reach every node.
+
 The control plane runs on the HOST, at host speed (tests/e2e/host.py starts it and then this VM):
 the test API server (kapilite + etcd), the PAN-OS simulator and `bmlb controller`. The VM has one
 user-mode NIC (host0 10.0.2.15, restrict=on) that reaches nothing but 10.0.2.100:PORT for the API
@@ -60,11 +65,14 @@ FW, SW, INET, OFFICE = "e2e-fw", "e2e-sw", "e2e-inet", "e2e-office"
 FW_INTERFACES = {"ethernet1/1": "untrust0", "ethernet1/2": "trust0", "ethernet1/4": "k8s0"}
 INET_ADDR = "203.0.113.100"
 OFFICE_ADDR, OFFICE_BLOCKED = "10.0.0.10", "10.0.0.66"
+OFFICE6, TRUST6, K8S6 = "fd00:10::10", "fd00:10::1", "fd00:96::1"  # the firewall: ethernet1/2, ethernet1/4
 # Two nodes keep the VM affordable under TCG (no KVM on CI machines): every Python process
 # costs ~20 s of emulated CPU to start.
 NODES = {f"node-{i}": (f"e2e-node{i}", f"10.96.0.{10 + i}") for i in (1, 2)}
 PODS = {f"pod-{i}{x}": (f"node-{i}", f"10.244.{i}.{10 + j}") for i in (1, 2) for j, x in enumerate("abc")}
-TCP_PORTS, UDP_PORTS = (8080, 8443), (5353,)
+NODES6 = {node: f"fd00:96::{10 + i}" for i, node in enumerate(NODES, start=1)}
+PODS6 = {pod: f"fd00:244:{node[-1]}::{addr.rsplit('.', 1)[1]}" for pod, (node, addr) in PODS.items()}
+TCP_PORTS, UDP_PORTS, TCP6_PORTS = (8080, 8443), (5353,), (8080,)
 PEER_PORT = 9090  # answers "POD CLIENT-ADDRESS LOCAL-ADDRESS": source preservation, DR's VIP
 HOME = "bmlb-system"
 TIMEOUT = 2.0
@@ -89,24 +97,30 @@ def sh(cmd: str, *, ns: str | None = None, check: bool = True) -> str:
 def build_topology() -> None:
     subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in NAMESPACES),
                    capture_output=True, text=True, check=False)  # leftovers of an interrupted run
-    root = [f"netns add {n}" for n in NAMESPACES]
-    root += [f"link add untrust0 netns {FW} type veth peer name eth0 netns {INET}",
+    ip_batch([f"netns add {n}" for n in NAMESPACES])
+    for n in NAMESPACES:  # before any link exists: links take their settings from `default`
+        with netns(n):
+            for conf in ("all", "default"):
+                sysctl(f"net.ipv6.conf.{conf}.accept_dad", "0")
+    root = [f"link add untrust0 netns {FW} type veth peer name eth0 netns {INET}",
              f"link add trust0 netns {FW} type veth peer name eth0 netns {OFFICE}",
              f"link add k8s0 netns {FW} type veth peer name fw netns {SW}"]
     per: dict[str, list[str]] = defaultdict(list)
-    per[SW] += ["link set lo up", "link add br0 type bridge", "link set br0 up", "link set fw master br0",
-                "link set fw up"]
+    per[SW] += ["link set lo up", "link add br0 type bridge mcast_snooping 0", "link set br0 up",
+                "link set fw master br0", "link set fw up"]
     per[FW] += ["link set lo up", *(f"link set {i} up" for i in FW_INTERFACES.values())]
     per[INET] += ["link set lo up", "link set eth0 up", f"addr add {INET_ADDR}/24 dev eth0",
                   "route add default via 203.0.113.2"]
     per[OFFICE] += ["link set lo up", "link set eth0 up", f"addr add {OFFICE_ADDR}/24 dev eth0",
-                    f"addr add {OFFICE_BLOCKED}/24 dev eth0", "route add default via 10.0.0.1"]
+                    f"addr add {OFFICE_BLOCKED}/24 dev eth0", "route add default via 10.0.0.1",
+                    f"addr add {OFFICE6}/64 dev eth0 nodad", f"route add ::/0 via {TRUST6}"]
     for i, (node, (ns, addr)) in enumerate(NODES.items(), start=1):
         root.append(f"link add eth0 netns {ns} type veth peer name n{i} netns {SW}")
         per[SW] += [f"link set n{i} master br0", f"link set n{i} up"]
-        per[ns] += ["link set lo up", f"addr add {addr}/16 dev eth0", "link set eth0 up",
-                    "route add default via 10.96.0.1", "link add cni0 type bridge",
-                    f"addr add 10.244.{i}.1/24 dev cni0", "link set cni0 up"]
+        per[ns] += ["link set lo up", f"addr add {addr}/16 dev eth0", f"addr add {NODES6[node]}/64 dev eth0 nodad",
+                    "link set eth0 up", "route add default via 10.96.0.1", "link add cni0 type bridge mcast_snooping 0",
+                    f"addr add 10.244.{i}.1/24 dev cni0", f"addr add fd00:244:{i}::1/64 dev cni0 nodad",
+                    "link set cni0 up"]
         per[ns] += uplink_routes(node)
         for pod, (on, paddr) in PODS.items():
             if on != node:
@@ -114,8 +128,9 @@ def build_topology() -> None:
             veth = f"v-{pod}"
             root.append(f"link add {veth} netns {ns} type veth peer name eth0 netns {pod_ns(pod)}")
             per[ns] += [f"link set {veth} master cni0", f"link set {veth} up"]
-            per[pod_ns(pod)] += ["link set lo up", f"addr add {paddr}/24 dev eth0", "link set eth0 up",
-                                 f"route add default via 10.244.{i}.1"]
+            per[pod_ns(pod)] += ["link set lo up", f"addr add {paddr}/24 dev eth0",
+                                 f"addr add {PODS6[pod]}/64 dev eth0 nodad", "link set eth0 up",
+                                 f"route add default via 10.244.{i}.1", f"route add ::/0 via fd00:244:{i}::1"]
     ip_batch(root)
     for ns, lines in per.items():
         ip_batch(lines, ns=ns)
@@ -124,6 +139,7 @@ def build_topology() -> None:
     for ns, _ in NODES.values():
         with netns(ns):
             sysctl("net.ipv4.ip_forward", "1")
+            sysctl("net.ipv6.conf.all.forwarding", "1")
             # DR with Local endpoints: the node routes its pods' replies, whose source is a VIP
             # it holds itself (bmlb0); without accept_local it drops them as martians.
             for conf in ("all", "cni0"):
@@ -151,17 +167,20 @@ SEEN = "add @seen { ip daddr . meta l4proto . th dport }"
 
 
 def uplink_routes(node: str) -> list[str]:
-    """`ip` lines for what a node routes over its uplink eth0: the default route to the firewall
-    and the other nodes' pod subnets (a link going down takes them all; relink() restores them)."""
-    return ["route replace default via 10.96.0.1",
+    """`ip` lines for what a node routes over its uplink eth0: the default routes to the firewall
+    and the other nodes' pod subnets (a link going down takes them all, and the IPv6 address too:
+    relink() restores them)."""
+    return ["route replace default via 10.96.0.1", f"route replace ::/0 via {K8S6}",
             *(f"route replace 10.244.{j}.0/24 via {a}"
-              for j, (other, (_, a)) in enumerate(NODES.items(), start=1) if other != node)]
+              for j, (other, (_, a)) in enumerate(NODES.items(), start=1) if other != node),
+            *(f"route replace fd00:244:{j}::/64 via {NODES6[other]}"
+              for j, other in enumerate(NODES, start=1) if other != node)]
 
 
 def relink(node: str) -> None:
     """The node's uplink comes back, with every route over it."""
     ns = NODES[node][0]
-    ip_batch(["link set eth0 up", *uplink_routes(node)], ns=ns)
+    ip_batch(["link set eth0 up", f"addr replace {NODES6[node]}/64 dev eth0 nodad", *uplink_routes(node)], ns=ns)
 
 
 def teardown_topology() -> None:
@@ -374,18 +393,25 @@ def progress(msg: str, t0: float) -> None:
 
 
 def sim_config() -> str:
-    """The simulator's firewall with ECMP on in its virtual router (bmlb never sets ECMP)."""
+    """The simulator's firewall with ECMP on in its virtual router (bmlb never sets ECMP), and
+    IPv6 addresses on the trust and k8s interfaces."""
     ecmp = "<ecmp><enable>yes</enable><max-path>2</max-path></ecmp>"
-    return FIREWALL_CONFIG.replace("<routing-table>", ecmp + "<routing-table>", 1)
+    xml = FIREWALL_CONFIG.replace("<routing-table>", ecmp + "<routing-table>", 1)
+    for v4, v6 in (("10.0.0.1/24", f"{TRUST6}/64"), ("10.96.0.1/16", f"{K8S6}/64")):
+        old = f'<entry name="{v4}"/></ip>'
+        assert xml.count(old) == 1, old
+        xml = xml.replace(old, f'{old}<ipv6><enabled>yes</enabled><address><entry name="{v6}"/></address></ipv6>')
+    return xml
 
 
 # ---------------------------------------------------------------- clients (packets)
 
 
 def tcp_ask(ns: str, dst: str, port: int, *, src: str | None = None, timeout: float = TIMEOUT) -> str:
-    """One TCP connection from namespace `ns`: connect, send a line, read the answering pod's name."""
+    """One TCP connection from namespace `ns` (IPv4 or IPv6 as `dst` is): connect, send a line,
+    read the answering pod's name."""
     with netns(ns):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.settimeout(timeout)
         if src:
@@ -599,11 +625,26 @@ def wait_until(what: str, fn: Callable[[], Any], timeout: float, interval: float
 @contextlib.contextmanager
 def pod_servers() -> Iterator[Servers]:
     servers = Servers({p: pod_ns(p) for p in PODS}, tcp_ports=TCP_PORTS, udp_ports=UDP_PORTS,
-                      peer_ports=(PEER_PORT,))
+                      peer_ports=(PEER_PORT,), tcp6_ports=TCP6_PORTS)
     try:
         yield servers
     finally:
         servers.close()
+
+
+def uplink_addresses(ns: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Every address a node's uplink eth0 holds now (both families)."""
+    return {ipaddress.ip_interface(line.split()[3]).ip for line in sh("ip -o addr show dev eth0", ns=ns).splitlines()}
+
+
+def neighbor(ns: str, addr: str) -> str | None:
+    """The link-layer address namespace `ns` holds for `addr` (ARP or NDP), if any."""
+    m = re.search(r"lladdr (\S+)", sh(f"ip neigh show {addr}", ns=ns))
+    return m.group(1) if m else None
+
+
+def mac(ns: str, link: str) -> str:
+    return sh(f"cat /sys/class/net/{link}/address", ns=ns).strip()
 
 
 def in_subnet(addr: str, net: str) -> bool:

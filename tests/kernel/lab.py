@@ -187,10 +187,13 @@ def _reply_udp(sock: socket.socket, name: str) -> None:
 class Servers:
     """Every backend's TCP and UDP servers, served by one thread. `backends`: name -> namespace
     (default: this lab's b1..b3); each answers with its name on `tcp_ports` and `udp_ports`, and
-    with "NAME CLIENT-ADDRESS LOCAL-ADDRESS" (as the backend's socket sees them) on `peer_ports`."""
+    with "NAME CLIENT-ADDRESS LOCAL-ADDRESS" (as the backend's socket sees them) on `peer_ports`;
+    `tcp6_ports` answer like `tcp_ports`, over IPv6 (a socket of their own: IPv4 clients keep
+    seeing plain IPv4 addresses)."""
 
     def __init__(self, backends: Mapping[str, str] | None = None, *, tcp_ports: tuple[int, ...] = TCP_PORTS,
-                 udp_ports: tuple[int, ...] = UDP_PORTS, peer_ports: tuple[int, ...] = ()) -> None:
+                 udp_ports: tuple[int, ...] = UDP_PORTS, peer_ports: tuple[int, ...] = (),
+                 tcp6_ports: tuple[int, ...] = ()) -> None:
         self._sel = selectors.DefaultSelector()
         self._stop = False
         self._socks: list[socket.socket] = []
@@ -200,6 +203,10 @@ class Servers:
                     s = socket.create_server(("0.0.0.0", port), reuse_port=False)
                     s.setblocking(False)
                     self._register(s, ("accept-peer" if port in peer_ports else "accept", name))
+                for port in tcp6_ports:
+                    s = socket.create_server(("::", port), family=socket.AF_INET6, reuse_port=False)
+                    s.setblocking(False)
+                    self._register(s, ("accept", name))
                 for port in udp_ports:
                     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
