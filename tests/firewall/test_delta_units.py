@@ -82,3 +82,11 @@ def test_view_bookkeeping_follows_the_device(names: list[str], data: st.DataObje
     owned, rulebases = view.applied({(Kind.SECURITY, n) for n in start}, {Kind.SECURITY: tuple(start)}, ops)
     assert rulebases[Kind.SECURITY] == tuple(expected)
     assert owned == {(Kind.SECURITY, n) for n in expected}
+
+
+def test_read_xpaths_ask_for_at_most_a_chunk_of_entries_each() -> None:
+    keys = [(Kind.ADDRESS, f"bmlb-a{i}") for i in range(2 * delta.READ_CHUNK + 1)]
+    paths = delta.read_xpaths(keys, config())
+    assert [p.count("@name='bmlb-a") for p in paths] == [delta.READ_CHUNK, delta.READ_CHUNK, 1]
+    with pytest.raises(delta.Stale):  # a name shared across chunks could not be told apart either
+        delta.read_xpaths([*keys, (Kind.SECURITY, "bmlb-a0")], config())
