@@ -2,19 +2,21 @@
 what the device holds of the changed objects only (pure, apart from the one read it asks for).
 
     keys = touched(view, current)           # objects whose desired value changed, came or went
-    xpath = read_xpath(keys, view, config)  # one `get` of those entries (None: nothing to read)
+    if worth_reading(to_read(keys, view, current), view):
+        xpaths = read_xpaths(to_read(keys, view, current), config)  # a `get` per READ_CHUNK entries
     plan, raw = plan(desired, current, view, keys, found, config)
 
 Every entry read must be where the view says (ours, foreign or absent); anything else means
 the device changed underneath and `Stale` is raised: the caller reads everything instead. So
-is a change too large to be worth it (MAX_TOUCHED) or one that changes which desired names a
-foreign object blocks (then untouched objects referring to them would change too).
+is a change that changes which desired names a foreign object blocks (then untouched objects
+referring to them would change too). A change to most of what the view holds is not worth
+reading entry by entry (`worth_reading`): one read per container costs no more.
 The plan has the full diff's shape and order (firewall/diff.py); skipped objects and drift
 still standing on untouched objects are carried forward from the view. Rule moves are planned
 on the view's rulebase order (exact while no job ran since the view, which the caller checks).
-The read is one `get` of an XPath union of `entry[@name=.. or @name=..]` paths, both forms
-pan-os-python sends (refresh of several children; delete_similar); a union across containers is
-exercised on the simulator only.
+The read is one `get` per READ_CHUNK entries, each an XPath union of `entry[@name=.. or @name=..]`
+paths, both forms pan-os-python sends (refresh of several children; delete_similar); a union
+across containers is exercised on the simulator only.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from firewall.model import Anchor, DesiredFirewall, Position
 from firewall.snapshot import Key
 from firewall.view import RULE_KINDS, View, rule_orders
 
-MAX_TOUCHED = 200  # more changed objects than this: one read per container is cheaper
+READ_CHUNK = 200  # entries per `get` of changed entries (a burst of 5,000 new objects: 25 of them)
 
 
 class Stale(Exception):
@@ -54,14 +56,30 @@ def to_read(keys: list[Key], view: View, current: Mapping[Key, Obj]) -> list[Key
     return [k for k in keys if k in current or k in view.owned]
 
 
+def worth_reading(keys: list[Key], view: View) -> bool:
+    """Is reading these entries cheaper than reading every container? Not when they are most of
+    what the view holds (then nearly every entry would be read anyway, in more requests)."""
+    return len(keys) <= max(READ_CHUNK, len(view.owned) // 2)
+
+
+def read_xpaths(keys: list[Key], config: SyncConfig) -> list[str]:
+    """The xpaths of one `get` per READ_CHUNK keys (see read_xpath); raises Stale like it."""
+    _distinct(keys)
+    return [x for i in range(0, len(keys), READ_CHUNK) if (x := read_xpath(keys[i:i + READ_CHUNK], config))]
+
+
+def _distinct(keys: list[Key]) -> None:
+    if len({_device_name(k) for k in keys}) != len(keys):
+        raise Stale("two changed objects share a name")
+
+
 def read_xpath(keys: list[Key], config: SyncConfig) -> str | None:
     """One xpath selecting every entry in `keys` (a union of one path per container); None when
     there is nothing to read. Raises Stale when two keys share a device name (the reply could
     not tell their entries apart)."""
     if not keys:
         return None
-    if len({_device_name(k) for k in keys}) != len(keys):
-        raise Stale("two changed objects share a name")
+    _distinct(keys)
     by_parent: dict[str, list[str]] = {}
     try:
         for kind, name in keys:
@@ -73,9 +91,10 @@ def read_xpath(keys: list[Key], config: SyncConfig) -> str | None:
                       for parent, names in by_parent.items())
 
 
-def entries(result: ET.Element | None) -> dict[str, ET.Element]:
-    """The entries a `get` of read_xpath returned, by name."""
-    return {e.get("name", ""): e for e in (result if result is not None else ()) if e.tag == "entry"}
+def entries(*results: ET.Element | None) -> dict[str, ET.Element]:
+    """The entries `get`s of read_xpath returned, by name."""
+    return {e.get("name", ""): e for result in results for e in (result if result is not None else ())
+            if e.tag == "entry"}
 
 
 def _in_place(current: list[str], ours: tuple[str, ...], anchor: Anchor, created: list[str]) -> bool:
@@ -94,8 +113,6 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
          found: Mapping[str, ET.Element], config: SyncConfig) -> tuple[Plan, dict[Key, ET.Element]]:
     """The plan for the touched `keys`, given the entries `found` on the device (by name).
     Returns it with our entries as read (for `edit`, which keeps children bmlb does not model)."""
-    if len(keys) > MAX_TOUCHED:
-        raise Stale(f"{len(keys)} objects changed")
     touched_set = set(keys)
     owned = set(view.owned)
     raw: dict[Key, ET.Element] = {}

@@ -266,7 +266,7 @@ class Device:
         return self.call(op, idempotent=idempotent)
 
     def write(self, w: Write) -> None:
-        body = ET.tostring(w.element, encoding="unicode") if w.element is not None else None
+        body = w.body or None
 
         def write(x: Any) -> None:
             if w.action == "set":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import xml.etree.ElementTree as ET
 from typing import TypeAlias
@@ -77,14 +78,22 @@ def kind_of(obj: Obj) -> Kind:
 
 
 def canonical(obj: Obj) -> Obj:
+    """Member lists sorted and unique, no owner: the object itself when it already is."""
     changes: dict[str, object] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
+    for name in _field_names(type(obj)):
+        value = getattr(obj, name)
         if isinstance(value, tuple):
-            changes[f.name] = tuple(sorted(set(value)))
-    if hasattr(obj, "owner"):
+            members = tuple(sorted(set(value)))
+            if members != value:
+                changes[name] = members
+    if getattr(obj, "owner", None) is not None:
         changes["owner"] = None
-    return dataclasses.replace(obj, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(obj, **changes) if changes else obj  # type: ignore[arg-type]
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def compared_fields(obj: Obj) -> list[str]:
@@ -245,7 +254,8 @@ def merged(desired: Obj, actual: ET.Element | None) -> ET.Element:
 
 
 def members(entry: ET.Element, tag: str) -> tuple[str, ...]:
-    return tuple(sorted({(m.text or "").strip() for m in entry.findall(f"{tag}/member")}))
+    # findall(f"{tag}/member") in two plain-tag steps: ElementTree answers those in C
+    return tuple(sorted({(m.text or "").strip() for node in entry.findall(tag) for m in node.findall("member")}))
 
 
 def _flag(entry: ET.Element, tag: str, default: bool) -> bool:

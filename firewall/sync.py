@@ -21,7 +21,8 @@ pending changes, the sync reads only the entries of the objects whose desired va
 (firewall/delta.py) and writes those. It reads everything, as without a view, on the first sync,
 once the view is `max_age` old (the periodic resync, where drift is found), when the device
 changed underneath, after any error (a sync that fails or refuses anything makes no view), and
-for a change of more than delta.MAX_TOUCHED objects.
+for a change to most of the objects the view holds (delta.worth_reading); the changed entries are
+read delta.READ_CHUNK to a request.
 """
 
 from __future__ import annotations
@@ -321,11 +322,10 @@ class _Sync:
             return None
         keys = delta.touched(v, self.current)
         try:
-            if len(keys) > delta.MAX_TOUCHED:
-                raise delta.Stale(f"{len(keys)} objects changed")
-            xpath = delta.read_xpath(delta.to_read(keys, v, self.current), self.config)
-            result = self.device.get(xpath) if xpath is not None else None
-            found = delta.entries(result)
+            wanted = delta.to_read(keys, v, self.current)
+            if not delta.worth_reading(wanted, v):
+                raise delta.Stale(f"{len(wanted)} of {len(v.owned)} objects changed")
+            found = delta.entries(*(self.device.get(xpath) for xpath in delta.read_xpaths(wanted, self.config)))
             plan, raw = delta.plan(self.desired, self.current, v, keys, found, self.config)
         except delta.Stale as exc:
             log.info("reading everything: %s", exc)

@@ -70,20 +70,32 @@ def applied(owned: Iterable[Key], rulebases: Mapping[Kind, tuple[str, ...]],
     keys = set(owned)
     lists = {kind: list(rulebases.get(kind, ())) for kind in RULE_KINDS}
     present = {kind: set(names) for kind, names in lists.items()}
+    gone: dict[Kind, set[str]] = {kind: set() for kind in RULE_KINDS}  # deleted, still in lists
+
+    def flush(kind: Kind) -> None:  # deletions leave the list in one pass, not one list scan each
+        if gone[kind]:
+            lists[kind] = [n for n in lists[kind] if n not in gone[kind]]
+            gone[kind] = set()
+
     for op in ops:
         key = (op.kind, op.name)
         if op.type == OpType.CREATE:
             keys.add(key)
             if op.kind.is_rule and op.name not in present[op.kind]:
+                if op.name in gone[op.kind]:
+                    flush(op.kind)
                 lists[op.kind].append(op.name)
                 present[op.kind].add(op.name)
         elif op.type == OpType.DELETE:
             keys.discard(key)
             if op.kind.is_rule and op.name in present[op.kind]:
-                lists[op.kind].remove(op.name)
+                gone[op.kind].add(op.name)
                 present[op.kind].discard(op.name)
         elif op.type == OpType.MOVE and op.move is not None:
+            flush(op.kind)
             lists[op.kind] = order.apply(lists[op.kind], op.move)
+    for kind in RULE_KINDS:
+        flush(kind)
     return frozenset(keys), {kind: tuple(names) for kind, names in lists.items()}
 
 

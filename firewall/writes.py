@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from firewall import elements, xpaths
+from firewall import elements, xmltext, xpaths
 from firewall.config import SyncConfig
 from firewall.diff import Op, OpType
 from firewall.snapshot import Key
@@ -25,7 +25,7 @@ class Write:
     @functools.cached_property
     def body(self) -> str:
         """The element as sent (serialised once: batching measures it, the request carries it)."""
-        return ET.tostring(self.element, encoding="unicode") if self.element is not None else ""
+        return xmltext.to_text(self.element) if self.element is not None else ""
 
     def size(self) -> int:
         return len(self.xpath) + len(self.body) + 64

@@ -123,6 +123,14 @@ def _compile_predicate(text: str) -> Predicate:
         [_term(t) for t in _split_top(alt, " and ")] for alt in _split_top(text, " or ")
     ]
 
+    if len(alternatives) > 1 and all(len(terms) == 1 for terms in alternatives) \
+            and len({terms[0][0] for terms in alternatives}) == 1:
+        # `@name='a' or @name='b' or ...` (a client reading many entries at once): one set
+        # lookup per element, not one comparison per alternative
+        lhs = alternatives[0][0][0]
+        values = frozenset(terms[0][1] for terms in alternatives)
+        return lambda elem: _value(elem, lhs) in values
+
     def test(elem: ET.Element) -> bool:
         return any(all(_value(elem, lhs) == v for lhs, v in terms) for terms in alternatives)
 

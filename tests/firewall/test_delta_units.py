@@ -82,3 +82,36 @@ def test_view_bookkeeping_follows_the_device(names: list[str], data: st.DataObje
     owned, rulebases = view.applied({(Kind.SECURITY, n) for n in start}, {Kind.SECURITY: tuple(start)}, ops)
     assert rulebases[Kind.SECURITY] == tuple(expected)
     assert owned == {(Kind.SECURITY, n) for n in expected}
+
+
+def test_read_xpaths_ask_for_at_most_a_chunk_of_entries_each() -> None:
+    keys = [(Kind.ADDRESS, f"bmlb-a{i}") for i in range(2 * delta.READ_CHUNK + 1)]
+    paths = delta.read_xpaths(keys, config())
+    assert [p.count("@name='bmlb-a") for p in paths] == [delta.READ_CHUNK, delta.READ_CHUNK, 1]
+    with pytest.raises(delta.Stale):  # a name shared across chunks could not be told apart either
+        delta.read_xpaths([*keys, (Kind.SECURITY, "bmlb-a0")], config())
+
+
+@given(st.lists(st.tuples(st.sampled_from(["create", "delete", "move"]), st.sampled_from("abcde"),
+                          st.sampled_from(["top", "bottom"])), max_size=12))
+def test_view_bookkeeping_in_any_order_of_operations(steps: list[tuple[str, str, str]]) -> None:
+    """Deletes, re-creates and moves interleaved (rounds of a sync after refusals): the same
+    order as applying each operation to the list in turn."""
+    expected: list[str] = ["a", "b"]
+    ops: list[Op] = []
+    for action, name, where in steps:
+        if action == "create":
+            ops.append(Op(OpType.CREATE, Kind.SECURITY, name))
+            if name not in expected:
+                expected.append(name)
+        elif action == "delete":
+            ops.append(Op(OpType.DELETE, Kind.SECURITY, name))
+            if name in expected:
+                expected.remove(name)
+        elif name in expected:
+            move = order.Move(name, where)
+            ops.append(Op(OpType.MOVE, Kind.SECURITY, name, move=move))
+            expected = order.apply(expected, move)
+    owned, rulebases = view.applied({(Kind.SECURITY, "a"), (Kind.SECURITY, "b")}, {Kind.SECURITY: ("a", "b")}, ops)
+    assert rulebases[Kind.SECURITY] == tuple(expected)
+    assert owned == {(Kind.SECURITY, n) for n in expected}

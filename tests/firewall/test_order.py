@@ -113,3 +113,38 @@ def test_fresh_rules(current: list[str], ours: list[str], anchor: Anchor, expect
     for m in plan:
         state = order.apply(state, m)
     assert order.satisfied(state, ours, anchor)
+
+
+@st.composite
+def move_sequences(draw: st.DrawFn) -> tuple[list[str], list[Move]]:
+    names = draw(st.lists(st.sampled_from("abcdefgXYZ"), unique=True, min_size=1))
+    moves = []
+    for _ in range(draw(st.integers(0, 8))):
+        rule = draw(st.sampled_from(names))
+        where = draw(st.sampled_from(["top", "bottom", "before", "after"]))
+        others = [n for n in names if n != rule]
+        if where in ("before", "after") and not others:
+            where = "top"
+        moves.append(Move(rule, where, draw(st.sampled_from(others)) if where in ("before", "after") else None))
+    return names, moves
+
+
+@given(move_sequences())
+def test_chain_moves_as_the_device_does(case: tuple[list[str], list[Move]]) -> None:
+    """The planner's linked rulebase (one move in O(1)) ends where the device's list order
+    (`apply`, one copy per move) does, and says "changed" exactly when the order changed."""
+    names, moves = case
+    chain = order._Chain(names)
+    state = list(names)
+    for m in moves:
+        after = order.apply(state, m)
+        assert chain.move(m) == (after != state)
+        state = after
+        assert chain.names() == state
+
+
+def test_burst_of_fresh_rules_needs_no_move() -> None:
+    """20,000 new rules appended in order onto an empty rulebase: no move (planned in linear
+    time: the planner no longer copies the rulebase for every rule it places)."""
+    ours = [f"r{i}" for i in range(20_000)]
+    assert order.moves(ours, ours, BOTTOM, frozenset(ours)) == ()

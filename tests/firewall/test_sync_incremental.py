@@ -287,3 +287,25 @@ def test_routes_change_from_the_view_and_a_missing_router_stays_skipped(fw_devic
     assert sorted(str(op) for op in gone.applied) == [
         "delete route default/ip/bmlb-rt-10.96.100.2-node-b", "delete route default/ipv6/bmlb-rt-2001_db8__2-node-a"]
     full_sync_is_noop(dataclasses.replace(web(1), static_routes=(a, nowhere)), fw_device, panos_sim)
+
+
+def test_a_change_of_hundreds_of_objects_reads_only_their_entries(fw_device: Device,
+                                                                  panos_sim: Simulator) -> None:
+    """50 Services (250 objects) added to 100 (503): more entries than one `get` asks for
+    (delta.READ_CHUNK), fewer than half of the view's: read entry by entry, two requests."""
+    first = verified(web(100), fw_device)
+    grown = web(150)
+    panos_sim.reset_stats()
+    report = sync.sync(grown, fw_device, config=config(), view=first.view)
+    stats = panos_sim.stats_snapshot()
+    assert not report.full_read and report.committed and not report.errors
+    assert len(report.applied) == 250
+    assert stats["requests"]["config.get"] == 2, stats["requests"]
+    full_sync_is_noop(grown, fw_device, panos_sim)
+
+
+def test_a_change_to_most_of_the_view_reads_every_container(fw_device: Device, panos_sim: Simulator) -> None:
+    first = verified(web(20), fw_device)  # 103 objects
+    report = sync.sync(web(200), fw_device, config=config(), view=first.view)  # 900 more
+    assert report.full_read and not report.errors and report.view is not None
+    full_sync_is_noop(web(200), fw_device, panos_sim)
