@@ -287,8 +287,14 @@ def test_s5_node_failover(world: World, request: pytest.FixtureRequest) -> None:
         time.sleep(1.0)
         world.agents[node].kill()
         withdrawn = wait(world, f"routes via {addr} withdrawn", lambda: _node_routes_gone(addr))
+        t_withdrawn = time.monotonic()
         time.sleep(1.0)
     killed_failed = len(kill_run.failed)
+    # The firewall re-hashes a connection open through node-2 at the withdrawal onto node-1, whose
+    # IPVS has no entry for it (no connection sync between nodes; a router moves the flows of a
+    # withdrawn path whatever it is). Only such a connection may fail: one at most, as the client
+    # opens them one at a time, open during the poll that saw the routes go (0.5 s + the read).
+    at_withdrawal = kill_run.in_flight_at(t_withdrawn, slack=1.5)
     world.start_agent(node)
     back = wait(world, f"routes via {addr} back", lambda: addr in w.fw_routes(), timeout=RESTART)
     # 2. The whole node loses its link (data path and control plane).
@@ -307,10 +313,11 @@ def test_s5_node_failover(world: World, request: pytest.FixtureRequest) -> None:
     assert world.agents[node].popen.poll() is None, world.logs()
     r.measured = (f"SIGKILL: routes withdrawn {withdrawn:.1f}s (Lease 10s), agent back {back:.1f}s; "
                   f"link loss: withdrawn {link_withdrawn:.1f}s, last failure {last_fail:.1f}s, back {relinked:.1f}s")
-    r.failed_connections = (f"kill {killed_failed} of {kill_run.ok + killed_failed}, "
+    r.failed_connections = (f"kill {killed_failed} of {kill_run.ok + killed_failed} "
+                            f"({len(at_withdrawal)} open at the withdrawal), "
                             f"link {len(link_run.failed)} of {link_run.ok + len(link_run.failed)}")
     print(f"\n[s5] {r.measured}; failed {r.failed_connections}")
-    assert killed_failed == 0, kill_run.failed[:5]
+    assert killed_failed == len(at_withdrawal) <= 1, (kill_run.failed[:5], t_withdrawn)
 
 
 def _peer_answers(ns: str, dst: str, port: int, n: int, src: str) -> list[tuple[str, str, str]]:

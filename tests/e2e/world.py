@@ -462,6 +462,7 @@ class Steady:
     interval: float = 0.05
     ok: int = 0
     failed: list[tuple[float, str]] = field(default_factory=list)
+    failed_spans: list[tuple[float, float]] = field(default_factory=list)  # (opened, failed) per failure
     answered_by: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -478,13 +479,19 @@ class Steady:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 who = tcp_ask(self.ns, self.dst, self.port)
                 self.ok += 1
                 self.answered_by[who] += 1
             except OSError as err:
                 self.failed.append((time.monotonic(), repr(err)))
+                self.failed_spans.append((started, time.monotonic()))
             self._stop.wait(self.interval)
+
+    def in_flight_at(self, t: float, slack: float) -> list[tuple[float, float]]:
+        """The failed connections that were open at some moment of [t - slack, t]."""
+        return [(a, b) for a, b in self.failed_spans if a <= t and b >= t - slack]
 
 
 # ---------------------------------------------------------------- what the kernel and the twin hold
