@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller.core import manifests, render, schema  # noqa: E402
+from controller.cli import manifest_files  # noqa: E402
+from controller.core import render, schema  # noqa: E402
 from controller.core.validate import check  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def main() -> int:
         c_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         t_floor, raw = timed(lambda: list(yaml.load_all(path.read_text(), Loader=c_loader)))
         t_py, _ = timed(lambda: list(yaml.load_all(path.read_text(), Loader=yaml.SafeLoader)))
-        t_load, (docs, errors) = timed(lambda: manifests.load([path]))
+        t_load, (docs, errors) = timed(lambda: manifest_files.load([path]))
         t_check, (findings, compiled) = timed(lambda: check(docs, errors))
         t_plan, out = timed(lambda: render.plan_panos_set(compiled))
         crd_bodies = [d.body for d in docs if schema.crd_for(d.body) is not None]

@@ -229,10 +229,11 @@ def _from_manifests(paths: Iterable[str], recursive: bool, kustomizations: Itera
                     ) -> tuple[Snapshot, dict[tuple[str, str], dict[str, str]]]:
     import base64
 
+    from controller.cli import manifest_files
     from controller.core import manifests
 
     try:
-        docs, errors = manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
+        docs, errors = manifest_files.load(paths, recursive=recursive, kustomizations=kustomizations)
     except manifests.InputError as err:
         raise AuditError(str(err)) from None
     if errors:

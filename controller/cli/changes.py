@@ -109,6 +109,7 @@ def _run(*, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: 
 def _compiled(paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: bool) -> tuple[list[Any], Any]:
     """The manifests and their plan; any error in them stops here (a partial plan would show the
     left-out objects' firewall rules as deleted)."""
+    from controller.cli import manifest_files
     from controller.core import manifests
     from controller.core.problems import Severity
     from controller.core.validate import check
@@ -116,7 +117,7 @@ def _compiled(paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive
     if not paths and not kustomizations:
         raise PlanError("give manifests with -f FILE|DIR|- or -k DIR")
     try:
-        docs, load_errors = manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
+        docs, load_errors = manifest_files.load(paths, recursive=recursive, kustomizations=kustomizations)
     except manifests.InputError as err:
         raise PlanError(str(err)) from None
     findings, compiled = check(docs, load_errors)

@@ -29,11 +29,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from controller.cli import manifest_files
 from controller.cli.kapilite import ApiServer
 from controller.cli.kapilite_build import ensure_built
 from controller.cli.localcluster import ROOT, Cluster, apply_crds, process
 from controller.cli.tables import table_from_plain
-from controller.core import manifests, naming
+from controller.core import naming
 from firewall.sim import Simulator
 
 console = Console()
@@ -48,7 +49,7 @@ class DemoError(RuntimeError):
 
 
 def _docs(paths: list[Path]) -> list[dict[str, Any]]:
-    docs, errors = manifests.load(paths)
+    docs, errors = manifest_files.load(paths)
     for e in errors:
         console.print(f"[red]{e}[/red]")
     return [d.body for d in docs]

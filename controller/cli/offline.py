@@ -27,13 +27,14 @@ EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_RUN = 0, 1, 2
 
 def _load(command: str, paths: tuple[str, ...], kustomizations: tuple[str, ...], recursive: bool,
           cannot_run: int = EXIT_CANNOT_RUN) -> tuple[list[manifests.Document], list[manifests.LoadError]]:
+    from controller.cli import manifest_files
     from controller.core import manifests
 
     if not paths and not kustomizations:
         echo(f"bmlb {command}: give manifests with -f FILE|DIR|- or -k DIR", err=True)
         sys.exit(cannot_run)
     try:
-        return manifests.load(paths, recursive=recursive, kustomizations=kustomizations)
+        return manifest_files.load(paths, recursive=recursive, kustomizations=kustomizations)
     except manifests.InputError as err:
         echo(f"bmlb {command}: {err}", err=True)
         sys.exit(cannot_run)

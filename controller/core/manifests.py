@@ -1,5 +1,6 @@
-"""Loading manifests: multi-document YAML files and folders, standard input (`-`) and rendered
-kustomizations, each document with its origin ("FILE:DOC") and the line it starts on.
+"""Parsing manifests: multi-document YAML text into documents, each with its origin ("FILE:DOC")
+and the line it starts on. Reading files, standard input and kustomizations is
+controller/cli/manifest_files.py's.
 
 The loader is as strict as the API server's decoder: a duplicate key is an error (not "last one
 wins"), timestamps stay strings, and a file that is not UTF-8 text is reported, not decoded.
@@ -7,12 +8,7 @@ wins"), timestamps stay strings, and a file that is not UTF-8 text is reported, 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -82,17 +78,6 @@ class LoadError:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.index}: {self.message}"
-
-
-def _files(paths: Iterable[str | Path], *, recursive: bool) -> list[Path]:
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            out += sorted(f for f in p.glob(pattern) if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
-        else:
-            out.append(p)
-    return out
 
 
 def _text(data: bytes) -> str:
@@ -168,68 +153,13 @@ class InputError(Exception):
     the command cannot run (exit 2), as opposed to findings about what was read."""
 
 
-def _one(text_or_error: str | ValueError, source: str) -> tuple[list[Document], list[LoadError]]:
-    if isinstance(text_or_error, ValueError):
-        return [], [LoadError(source, 0, str(text_or_error))]
-    d, e = parse(text_or_error, source)
+def from_bytes(data: bytes, source: str) -> tuple[list[Document], list[LoadError]]:
+    """The documents of one file's bytes (or standard input's, or a rendered kustomization's)."""
+    try:
+        text = _text(data)
+    except ValueError as err:
+        return [], [LoadError(source, 0, str(err))]
+    d, e = parse(text, source)
     if not d and not e:
         e = [LoadError(source, 0, "no Kubernetes objects in this file")]
     return d, e
-
-
-def _decoded(data: bytes) -> str | ValueError:
-    try:
-        return _text(data)
-    except ValueError as err:
-        return err
-
-
-def kustomize(directory: str | Path, *, kubectl: str | None = None) -> tuple[list[Document], list[LoadError]]:
-    """The documents `kubectl kustomize DIR` renders, named "kustomize:DIR"; InputError when kubectl
-    is not on PATH or the kustomization does not build."""
-    exe = kubectl or shutil.which("kubectl")
-    if exe is None:
-        raise InputError(f"-k {directory}: kubectl is not on PATH (needed for `kubectl kustomize`); "
-                         "install kubectl or pipe `kustomize build DIR` into -f -")
-    try:
-        done = subprocess.run([exe, "kustomize", str(directory)], capture_output=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise InputError(f"-k {directory}: running kubectl kustomize: {err}") from None
-    if done.returncode != 0:
-        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InputError(f"-k {directory}: kubectl kustomize failed (exit {done.returncode}): "
-                         f"{why[-1] if why else 'no message'}")
-    return _one(_decoded(done.stdout), f"kustomize:{directory}")
-
-
-def load(paths: Iterable[str | Path], *, recursive: bool = False, kustomizations: Iterable[str | Path] = (),
-         stdin: Any = None) -> tuple[list[Document], list[LoadError]]:
-    """Documents of files, folders, "-" (standard input, read once; `stdin` overrides sys.stdin for
-    tests) and kustomization folders (InputError when one cannot be rendered)."""
-    docs: list[Document] = []
-    errors: list[LoadError] = []
-    read_stdin = False
-    for item in paths:
-        if str(item) == STDIN:
-            if read_stdin:
-                continue  # `-f - -f -`: standard input has been read once already
-            read_stdin = True
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            d, e = _one(_decoded(stream.read()), STDIN_NAME)
-            docs += d
-            errors += e
-            continue
-        for f in _files([item], recursive=recursive):
-            try:
-                data = f.read_bytes()
-            except OSError as err:
-                errors.append(LoadError(str(f), 0, f"cannot read: {err.strerror}"))
-                continue
-            d, e = _one(_decoded(data), str(f))
-            docs += d
-            errors += e
-    for directory in kustomizations:
-        d, e = kustomize(directory)
-        docs += d
-        errors += e
-    return docs, errors

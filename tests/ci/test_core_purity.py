@@ -23,6 +23,8 @@ BANNED = {
     "os.getenv": "import os\n\nx = os.getenv('HOME')\n",
     "random": "import random\n\nx = random.random()\n",
     "uuid.uuid4": "import uuid\n\nx = uuid.uuid4()\n",
+    "subprocess": "import subprocess\n\nx = subprocess.run(['kubectl'])\n",
+    "shutil": "import shutil\n\nx = shutil.which('kubectl')\n",
 }
 
 

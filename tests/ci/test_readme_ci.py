@@ -25,8 +25,8 @@ import yaml
 
 from controller.cli.changes import sync_config
 from controller.cli.localcluster import ROOT
+from controller.cli.manifest_files import load
 from controller.core.compiler import compile
-from controller.core.manifests import load
 from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.device import Credentials, Endpoint, connect

@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 from controller.cli import audit as cli_audit
-from controller.cli import audit_render
+from controller.cli import audit_render, manifest_files
 from controller.cli.localcluster import ROOT
-from controller.core import manifests
 from controller.core.compiler import compile
 from controller.core.snapshot import Snapshot
 from firewall import sync
@@ -55,7 +54,7 @@ BELOW = entry("dmz-to-frontend", "allow", src_zone="dmz", dst_zone="k8s", destin
 
 
 def estate(sim: Simulator, tmp: Path) -> tuple[Path, list[dict[str, Any]]]:
-    docs, errors = manifests.load([str(p) for p in EXAMPLES], recursive=False)
+    docs, errors = manifest_files.load([str(p) for p in EXAMPLES], recursive=False)
     assert not errors, errors
     bodies = [d.body for d in docs]
     vips = {("shop", "web"): ["10.96.100.2"], ("shop", "api"): ["10.96.100.2"],

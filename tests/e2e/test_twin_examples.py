@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from controller.cli.changes import sync_config
+from controller.cli.manifest_files import load as load_manifests
 from controller.core.compiler import compile
-from controller.core.manifests import load as load_manifests
 from controller.core.snapshot import Snapshot
 from firewall import sync
 from firewall.device import Credentials, Endpoint, connect

@@ -148,7 +148,7 @@ spec: {{type: LoadBalancer, loadBalancerClass: bmlb.io/ipvs, ports: [{{port: 443
 
 
 def test_a_bad_file_in_a_folder_does_not_stop_the_others(tmp_path: Path) -> None:
-    from controller.core.manifests import load
+    from controller.cli.manifest_files import load
     (tmp_path / "a-binary.yaml").write_bytes(b"\x00\xff\xfe")
     (tmp_path / "b-latin1.yaml").write_bytes(b"kind: Service\nmetadata: {name: caf\xe9}\n")
     (tmp_path / "c-pool.yaml").write_text((ROOT / "examples" / "00-pools.yaml").read_text())
