@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import kubernetes  # noqa: E402
 
+from bench.readiness import ReadyWatch  # noqa: E402
 from controller.cli.kapilite_build import ensure_built  # noqa: E402
 from controller.cli.localcluster import Cluster, apply_crds, process  # noqa: E402
 from firewall.sim import Simulator  # noqa: E402
@@ -74,21 +76,16 @@ def natrules(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
     return []
 
 
-def ready_count(cluster: Cluster, ns: str) -> int:
-    items = natrules(cluster, ns)
-    return sum(1 for it in items for c in (it.get("status") or {}).get("conditions") or []
-               if c.get("type") == "Ready" and c.get("status") == "True")
-
-
 def vip_count(cluster: Cluster, ns: str) -> int:
     return sum(1 for s in cluster.core.list_namespaced_service(ns).items
                if s.status and s.status.load_balancer and s.status.load_balancer.ingress)
 
 
 def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n: int, debounce: float,
-              label: str, clean: bool = True) -> dict[str, float]:
+              label: str, clean: bool = True, one_more: bool = False) -> dict[str, Any]:
     """`clean`: delete the burst's objects afterwards (for a later part in the same cluster; at
-    10,000 Services that is 60,000 API calls, minutes here)."""
+    10,000 Services that is 60,000 API calls, minutes here). `one_more`: once converged, add one
+    more Service with its NATRule and SecurityPolicy and time it (issue 13's one-Service change)."""
     ns = f"bench-{label}"
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     cluster.apply({"apiVersion": "bmlb.io/v1alpha1", "kind": "VIPPool", "metadata": {"name": f"{ns}-vips"},
@@ -104,38 +101,61 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, n
         time.sleep(3)
         sim.wait_for_jobs()
         sim.reset_stats()
-        t0 = time.monotonic()
-        with cf.ThreadPoolExecutor(8) as pool:
-            list(pool.map(cluster.apply, objects(ns, n, f"{ns}-pub")))
-        created = time.monotonic() - t0
-        while ready_count(cluster, ns) < n:
-            if proc.poll() is not None:
-                raise SystemExit(f"controller died: see {work}/controller-{label}.log")
-            time.sleep(0.5)
-        converged = time.monotonic() - t0
-        # The reconcile that made the last object Ready logs its breakdown after its last writes.
+        docs = objects(ns, n + 1, f"{ns}-pub")
         log = work / f"controller-{label}.log"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-                x["objects"] >= 3 * n for x in breakdown(log)) and proc.poll() is None:
-            time.sleep(0.5)
-        sim.wait_for_jobs()
-        stats = sim.stats_snapshot()
+        with ReadyWatch(cluster.api, ns) as watch:
+            t0 = time.monotonic()
+            with cf.ThreadPoolExecutor(8) as pool:
+                list(pool.map(cluster.apply, docs[:3 * n]))
+            created = time.monotonic() - t0
+            while watch.count() < n:
+                if proc.poll() is not None:
+                    raise SystemExit(f"controller died: see {log}")
+                time.sleep(0.2)
+            converged = max(watch.ready.values()) - t0
+            # The reconcile that made the last object Ready logs its breakdown after its last writes.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                    x["objects"] >= 3 * n for x in breakdown(log)) and proc.poll() is None:
+                time.sleep(0.5)
+            sim.wait_for_jobs()
+            stats = sim.stats_snapshot()
+            steps, syncs = breakdown(log), firewall_syncs(log)
+            one = one_change(watch, cluster, docs[3 * n:], proc, log) if one_more else {}
         rss = peak_rss_mb(proc.pid)
-    steps = breakdown(work / f"controller-{label}.log")
-    syncs = firewall_syncs(work / f"controller-{label}.log")
     if clean:
         _clean(cluster, ns)
     return {"n": n, "create_s": created, "converged_s": converged, "requests": stats["requests"].get("total", 0),
             "writes": stats["writes"], "commits": stats["commits"], "rss_mb": rss,
             "status_writes": sum(x["writes_first"] + x["writes_rest"] for x in steps),
             "finalizer_writes": sum(x["finalizers"] for x in steps),
-            "firewall_s": max([x["firewall_s"] for x in steps] + synced_in(work / f"controller-{label}.log"),
+            "firewall_s": max([x["firewall_s"] for x in steps] + synced_in(log),
                               default=0.0),
             "sync_less_commit_s": max((x["seconds"] - x["commit_s"] for x in syncs), default=0.0),
             "sync_own_s": max((x["seconds"] - x["commit_s"] - x["device_s"] for x in syncs), default=0.0),
-            "full_reads": sum(1 for x in syncs if x["full"]), "syncs": len(syncs),
+            "full_reads": sum(1 for x in syncs if x["full"]), "syncs": len(syncs), "one": one,
             "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
+
+
+def one_change(watch: ReadyWatch, cluster: Cluster, docs: list[dict[str, Any]], proc: Any,
+               log: Path) -> dict[str, Any]:
+    """Apply one Service + NATRule + SecurityPolicy to the converged estate; the time from the first
+    create to the NATRule's Ready, and the breakdown of the reconcile that made it so."""
+    name = docs[0]["metadata"]["name"]
+    seen = len(breakdown(log))
+    t0 = time.monotonic()
+    for d in docs:
+        cluster.apply(d)
+    while watch.when(name) is None:
+        if proc.poll() is not None or time.monotonic() - t0 > 600:
+            raise SystemExit(f"one-Service change not Ready: see {log}")
+        time.sleep(0.05)
+    ready = (watch.when(name) or 0.0) - t0
+    deadline = time.monotonic() + 30
+    while len(breakdown(log)) <= seen and time.monotonic() < deadline:
+        time.sleep(0.2)
+    later = breakdown(log)[seen:]
+    return {"ready_s": ready, "reconciles": later, "syncs": firewall_syncs(log)[-1:]}
 
 
 RECONCILED = re.compile(r"reconciled (\d+) objects in ([\d.]+)s \(compile\+allocations ([\d.]+)s, (\d+) status "
@@ -187,22 +207,22 @@ def trickle(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, bas
     docs = objects(ns, base + seconds, f"{ns}-pub")
     sim.device.commit_seconds = commit_seconds
     with process(["controller", "--kubeconfig", str(api.kubeconfig), "--namespace", ns, "--peering", "",
-                  "--debounce", "2", "--resync", "3600"], env=api.env(), log=work / "controller-trickle.log") as proc:
+                  "--debounce", "2", "--resync", "3600"], env=api.env(), log=work / "controller-trickle.log") as proc, \
+            ReadyWatch(cluster.api, ns) as watch:
         time.sleep(3)
         with cf.ThreadPoolExecutor(8) as pool:
             list(pool.map(cluster.apply, docs[:3 * base]))
-        while ready_count(cluster, ns) < base:
+        while watch.count() < base:
             if proc.poll() is not None:
                 raise SystemExit(f"controller died: see {work}/controller-trickle.log")
             time.sleep(0.5)
         sim.wait_for_jobs()
         sim.reset_stats()
         created: dict[str, float] = {}
-        ready: dict[str, float] = {}
         most = 0
         t0 = time.monotonic()
         i = 0
-        while i < seconds or len(ready) < seconds:
+        while i < seconds or sum(1 for k in created if watch.when(k) is not None) < seconds:
             if proc.poll() is not None:
                 raise SystemExit(f"controller died: see {work}/controller-trickle.log")
             if i < seconds and time.monotonic() - t0 >= i:
@@ -211,22 +231,94 @@ def trickle(api: ApiServer, cluster: Cluster, sim: Simulator, work: Path, *, bas
                 created[f"s{base + i:05d}"] = time.monotonic()
                 i += 1
             most = max(most, sum(1 for j in sim.device.jobs.all() if j.status != "FIN"))
-            for it in natrules(cluster, ns):
-                name = it["metadata"]["name"]
-                if name in created and name not in ready and any(
-                        c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (it.get("status") or {}).get("conditions") or []):
-                    ready[name] = time.monotonic()
             if time.monotonic() - t0 > seconds + 20 * commit_seconds + 120:
                 break
             time.sleep(0.25)
         sim.wait_for_jobs()
         stats = sim.stats_snapshot()
+        ready = {k: t for k in created if (t := watch.when(k)) is not None}
     sim.device.commit_seconds = 0.0
     worst = max((ready.get(k, time.monotonic()) - t for k, t in created.items()), default=0.0)
     _clean(cluster, ns)
     return {"changes": seconds, "commits": stats["commits"], "most_in_flight": most, "worst_ready_s": worst,
             "ready": len(ready)}
+
+
+def api_floor(cluster: Cluster, n: int) -> dict[str, float]:
+    """The API server's floor for the burst: the same creates, then the writes bmlb's design makes
+    for them (an IPAllocated Event and a status per Service, a finalizer per object, then a Ready
+    status per NATRule and SecurityPolicy) by a bare client: 16 threads, no compile, no firewall,
+    while three watches drain the events as the controller's informers would. Its time from the
+    last create to the last write is what any controller needs on this API server and machine."""
+    ns = "bench-floor"
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    docs = objects(ns, n, "floor-pub")
+    stop = threading.Event()
+
+    def drain(plural: str) -> None:
+        while not stop.is_set():
+            try:
+                if plural == "services":
+                    stream = kubernetes.watch.Watch().stream(cluster.core.list_namespaced_service, ns,
+                                                             timeout_seconds=30)
+                else:
+                    stream = kubernetes.watch.Watch().stream(cluster.custom.list_namespaced_custom_object,
+                                                             "bmlb.io", "v1alpha1", ns, plural, timeout_seconds=30)
+                for _ in stream:
+                    if stop.is_set():
+                        return
+            except Exception:  # a dropped watch: watch again
+                time.sleep(0.2)
+
+    watchers = [threading.Thread(target=drain, args=(p,), daemon=True)
+                for p in ("services", "natrules", "securitypolicies")]
+    for w in watchers:
+        w.start()
+    raw = {"_content_type": "application/merge-patch+json", "_preload_content": False}
+    ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+                             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+
+    def plural(d: dict[str, Any]) -> str:
+        return "natrules" if d["kind"] == "NATRule" else "securitypolicies"
+
+    def allocated(i_d: tuple[int, dict[str, Any]]) -> None:
+        i, d = i_d
+        name = d["metadata"]["name"]
+        ip = f"10.{130 + i // 65536}.{i // 256 % 256}.{i % 256}"
+        cluster.core.patch_namespaced_service_status(
+            name, ns, {"status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}}, **raw).read()
+        cluster.core.create_namespaced_event(ns, kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(name=f"{name}.{i:012x}", namespace=ns),
+            involved_object=kubernetes.client.V1ObjectReference(kind="Service", namespace=ns, name=name),
+            reason="IPAllocated", message=f"Assigned IP {ip}", type="Normal", count=1,
+            source=kubernetes.client.V1EventSource(component="floor")), _preload_content=False).read()
+
+    def finalizer(d: dict[str, Any]) -> None:
+        body = {"metadata": {"finalizers": ["bmlb.io/firewall-cleanup"]}}
+        name = d["metadata"]["name"]
+        if d["kind"] == "Service":
+            cluster.core.patch_namespaced_service(name, ns, body, **raw).read()
+        else:
+            cluster.custom.patch_namespaced_custom_object("bmlb.io", "v1alpha1", ns, plural(d), name, body,
+                                                          **raw).read()
+
+    def status(d: dict[str, Any]) -> None:
+        cluster.custom.patch_namespaced_custom_object_status("bmlb.io", "v1alpha1", ns, plural(d),
+                                                             d["metadata"]["name"], {"status": ready}, **raw).read()
+
+    time.sleep(1)
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(8) as pool:
+        list(pool.map(cluster.apply, docs))
+    created = time.monotonic() - t0
+    services = [d for d in docs if d["kind"] == "Service"]
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(allocated, enumerate(services)))
+        list(pool.map(finalizer, docs))
+        list(pool.map(status, [d for d in docs if d["kind"] != "Service"]))
+    done = time.monotonic() - t0
+    stop.set()
+    return {"create_s": created, "after_s": done - created, "writes": 2 * len(services) + 2 * len(docs) - len(services)}
 
 
 def verdict(ok: bool) -> str:
@@ -277,6 +369,8 @@ def main() -> None:
     ap.add_argument("--rss-services", type=int, default=10000)
     ap.add_argument("--trickle", type=int, default=0, help="changes at 1/s against slow commits (issue 13: 120)")
     ap.add_argument("--commit-seconds", type=float, default=30.0, help="simulator commit time for --trickle")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="leave out the API server's floor (the same burst's writes by a bare client)")
     args = ap.parse_args()
     ensure_built()
     work = Path(tempfile.mkdtemp(prefix="bmlb-bench-"))
@@ -304,7 +398,7 @@ def main() -> None:
         if args.services:
             print(f"\n# full burst: {args.services} Services with NAT and security rules")
             f = run_burst(api, cluster, sim, work, n=args.services, debounce=2.0, label="full",
-                          clean=bool(args.trickle or args.rss_services))
+                          clean=bool(args.trickle or args.rss_services or not args.no_floor), one_more=True)
             print(f"created in {f['create_s']:.1f}s, converged (all NATRules Ready) in {f['converged_s']:.1f}s; "
                   f"firewall: {f['requests']:.0f} API requests, {f['writes']:.0f} writes, {f['commits']:.0f} commits; "
                   f"controller peak RSS {f['rss_mb']:.0f} MB; load average {os.getloadavg()}")
@@ -322,6 +416,21 @@ def main() -> None:
                   f"(with the commit and the Firewall status: {f['firewall_s']:.1f} s; bmlb's own part, less "
                   f"waiting on the device's answers: {f['sync_own_s']:.1f} s)")
             print(f"  peak RSS <= 200 MB: {f['rss_mb']:.0f} MB -> {verdict(f['rss_mb'] <= 200)}")
+            one = f["one"]
+            nan = float("nan")
+            rec = one["reconciles"][0] if one["reconciles"] else {}
+            work_s = rec.get("total_s", nan)
+            print(f"  one Service (+NATRule +SecurityPolicy) added to the converged estate: Ready "
+                  f"{one['ready_s']:.1f} s after its first create, of which the debounce 2 s and the reconcile "
+                  f"{work_s:.1f} s (compile + allocations {rec.get('compile_s', nan):.1f} s, firewall "
+                  f"{rec.get('firewall_s', nan):.1f} s, status {rec.get('status_s', nan):.1f} s); reconciled "
+                  f"(firewall + status) within 2 s: " + verdict(work_s <= 2))
+            if not args.no_floor:
+                fl = api_floor(cluster, args.services)
+                print(f"# the API server's floor, same run: the same burst created in {fl['create_s']:.1f} s, then "
+                      f"the {fl['writes']:.0f} writes bmlb's design makes for it (status, finalizer, IPAllocated "
+                      f"Event) by a bare 16-thread client: done {fl['after_s']:.1f} s after the last create; "
+                      f"bmlb {after:.1f} s (ratio {after / fl['after_s']:.2f}); load average {os.getloadavg()}")
         if args.trickle:
             print(f"\n# trickle: {args.trickle} changes, 1 per second, commits taking {args.commit_seconds:.0f} s")
             t = trickle(api, cluster, sim, work, base=20, seconds=args.trickle, commit_seconds=args.commit_seconds)
