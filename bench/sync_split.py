@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.firewall import bulk
+from bench.simproc import SimProcess
 from firewall import sync
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Endpoint, connect
@@ -31,41 +30,9 @@ from firewall.model import DesiredFirewall
 from tests.firewall.sync_fixtures import OWN, web
 
 
-class RemoteSim:
-    """The simulator in a child process, with what bench/firewall.py's strategies use of it."""
-
-    def __init__(self) -> None:
-        self.host = "127.0.0.1"
-        self.dir = tempfile.mkdtemp(prefix="bmlb-split-")
-        self.proc = subprocess.Popen([sys.executable, "-m", "firewall.sim", "--port", "0", "--commit-seconds", "0",
-                                      "--cert-dir", self.dir], stdout=subprocess.PIPE, text=True)
-        info: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            key, _, value = line.partition(":")
-            info[key.strip()] = value.strip()
-            if line.startswith("admin endpoints"):
-                break
-        self.port, self.key, self.ca_file = int(info["port"]), info["api key"], info["ca file"]
-
-    def api_key(self) -> str:
-        return self.key
-
-    def reset_stats(self) -> None:
-        pass
-
-    def cpu(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def one(label: str, desired: DesiredFirewall, before: int, cfg: SyncConfig) -> float:
     """One strategy on a fresh simulator; its client CPU seconds."""
-    sim = RemoteSim()
+    sim = SimProcess()
     try:
         dev = connect(Endpoint(sim.host, sim.port, ca_bundle=sim.ca_file, timeout=600), Credentials(api_key=sim.key))
         view = sync.sync(web(before), dev, config=cfg).view if before else None

@@ -135,8 +135,9 @@ def sync(desired: DesiredFirewall, device: Device, *, config: SyncConfig, dry_ru
          baseline: Baseline | None = None, quarantine: Quarantine | None = None,
          retry_refused: float = RETRY_REFUSED, view: View | None = None, max_age: float = MAX_AGE) -> SyncReport:
     """`view`: the last report's, to read only what changed (`baseline` then comes from it)."""
-    return _Sync(desired, device, config, baseline, quarantine or {}, retry_refused, view,
-                 max_age).run(dry_run=dry_run)
+    job = _Sync(desired, device, config, baseline, quarantine or {}, retry_refused, view, max_age)
+    del view  # a sync that reads everything drops the old view first: at 50,000 objects it is ~100 MB
+    return job.run(dry_run=dry_run)
 
 
 def duplicates(desired: DesiredFirewall) -> list[tuple[str, str]]:
@@ -312,7 +313,14 @@ class _Sync:
         return self.report(plan, commit_job=job, push_job=push)
 
     def incremental(self, pending: list[str]) -> tuple[Plan, dict] | None:  # type: ignore[type-arg]
-        """The plan from the view and a read of the changed entries; None: read everything."""
+        """The plan from the view and a read of the changed entries; None: read everything (and
+        the view is let go before that read)."""
+        found = self._incremental(pending)
+        if found is None:
+            self.view = None
+        return found
+
+    def _incremental(self, pending: list[str]) -> tuple[Plan, dict] | None:  # type: ignore[type-arg]
         v = self.view
         if v is None or v.config != self.config or self.config.panorama or pending or self.held or self.before \
                 or time.monotonic() - v.read_at >= self.max_age:

@@ -35,7 +35,6 @@ class FirewallLinks:
     kube: Kube
     metrics: Metrics
     allow_insecure: bool = False
-    reports: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, tuple[object, Device]] = field(default_factory=dict)
     baselines: dict[str, dict[str, str]] = field(default_factory=dict)
     quarantines: dict[str, dict[str, fwsync.Refused]] = field(default_factory=dict)
@@ -65,7 +64,6 @@ class FirewallLinks:
         outcome, report = sync_target(target, secret=secret, ca_file=self._ca_file(spec), devices=self.devices,
                                       baselines=self.baselines, quarantines=self.quarantines, views=self.views,
                                       max_age=max_age)
-        self.reports[target.name] = report
         if report is not None:
             if report.committed:
                 self.metrics.commits.labels(target.name).inc()
@@ -177,9 +175,10 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
             devices[target.name] = (key, connect(endpoint, creds))
         device = devices[target.name][1]
         quarantine = quarantines.get(target.name) if quarantines is not None else None
-        view = views.pop(target.name, None) if views is not None else None  # a failed sync leaves none
+        # Popped, not held here: a sync that reads everything lets the old view go first; a failed sync leaves none.
         report = fwsync.sync(target.desired, device, config=config, baseline=baselines.get(target.name),
-                             quarantine=quarantine, view=view, max_age=max_age)
+                             quarantine=quarantine, view=views.pop(target.name, None) if views is not None else None,
+                             max_age=max_age)
     except FirewallError as err:
         if not err.transient:
             devices.pop(target.name, None)  # reconnect next time: credentials or TLS may have changed

@@ -7,6 +7,8 @@ HTTP surface (loopback only):
   DELETE /sim/faults        clear faults, injected locks and injected pending changes
   GET    /sim/config?which=running|candidate&format=xml|set    export the config
   POST   /sim/admins        {"name": .., "password": ..}   add an administrator
+  GET    /sim/jobs[?wait=S] jobs not yet finished, JSON; with wait, first wait up to S s for none
+  POST   /sim/commit-time   {"seconds": ..}   how long each later commit takes
 """
 
 from __future__ import annotations
@@ -158,6 +160,16 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     xml = sim.running_xml() if which == "running" else sim.candidate_xml()
                     self._send(200, "application/xml; charset=UTF-8", xml.encode())
+            elif path == "/sim/jobs":
+                wait = dict(urllib.parse.parse_qsl(query)).get("wait")
+                idle = sim.wait_for_jobs(float(wait)) if wait else not sim.device.jobs.busy()
+                self._json(200, {"idle": idle, "busy": sum(1 for j in sim.device.jobs.all() if j.status != "FIN")})
+            elif path == "/sim/commit-time" and method == "POST":
+                seconds = float(json.loads(body or b"{}")["seconds"])
+                if not 0 <= seconds < 3600:
+                    raise ValueError(f"commit time {seconds} s: want 0 <= seconds < 3600")
+                sim.device.commit_seconds = seconds
+                self._json(200, {"seconds": seconds})
             elif path == "/sim/admins" and method == "POST":
                 data = json.loads(body or b"{}")
                 sim.add_admin(str(data["name"]), str(data["password"]))

@@ -6,6 +6,7 @@ import json
 import re
 import ssl
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -161,3 +162,15 @@ def test_refusals_match_entries_by_their_xml(panos_sim: Simulator) -> None:
     job = admin.commit()
     assert job is not None and job.result == "FAIL" and any("bad-one" in line for line in job.details)
     assert "bad-one" not in panos_sim.running_xml() and "bad-one" in panos_sim.candidate_xml()
+
+
+def test_jobs_and_commit_time_endpoints(panos_firewall: Firewall, panos_sim: Simulator) -> None:
+    """A bench with the simulator in another process sets the commit time and waits for jobs over HTTP."""
+    assert _http(panos_sim, "POST", "/sim/commit-time", {"seconds": 1.0}) == {"seconds": 1.0}
+    assert panos_sim.device.commit_seconds == 1.0
+    panos_firewall.add(AddressObject("a1", "192.0.2.1")).create()
+    panos_firewall.commit(sync=False)
+    assert _http(panos_sim, "GET", "/sim/jobs") == {"idle": False, "busy": 1}
+    assert _http(panos_sim, "GET", "/sim/jobs?wait=10") == {"idle": True, "busy": 0}
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        _http(panos_sim, "POST", "/sim/commit-time", {"seconds": -1})
