@@ -438,7 +438,7 @@ def main() -> None:
                       f"Event) by a bare 16-thread client: done {fl['after_s']:.1f} s after the last create, "
                       f"{total:.1f} s after the first ({fl['writes'] / fl['after_s']:.0f} writes/s); bmlb: all Ready "
                       f"{after:.1f} s after the last create, {f['converged_s']:.1f} s after the first (ratio "
-                      f"{f['converged_s'] / total:.2f}: bmlb's writes overlap the creates); load average "
+                      f"{f['converged_s'] / total:.2f}); load average "
                       f"{os.getloadavg()}")
         if args.trickle:
             print(f"\n# trickle: {args.trickle} changes, 1 per second, commits taking {args.commit_seconds:.0f} s")
