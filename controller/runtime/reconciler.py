@@ -9,7 +9,7 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from controller.core import status
@@ -129,28 +129,32 @@ class Reconciler:
             # Record allocations first: the cluster, not this process, remembers who holds what.
             first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
                      if u.ref.kind in ("Service", "VIPPool")]
-        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event)
+        later: list[status_writer.Pending] = []
+        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event,
+                                later=later)
         # The finalizer goes on before the firewall first carries anything of the object.
         adding = finalizers.to_add(_owners(compiled), self.index.get)
         added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
         t_first = self.clock()
-        await self._sync_firewalls(compiled)
-        with _gc_paused():
-            rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
-                    if u.ref.kind not in ("Service", "VIPPool")]
-        t_sync = self.clock()
-        await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
-        for report in compiled.reports:
-            if report.firewall_objects:
-                self._names[report.ref] = frozenset(report.firewall_objects)
-        live = {r.ref for r in compiled.reports} | self.index.deleting()
-        self._names = {ref: n for ref, n in self._names.items() if ref in live}
-        released = self._release(deleting)
-        removing = finalizers.to_remove(released, self.index.get)
-        if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
-            self._retry_at = self.clock() + self.retry_first
+        # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
+        async with _posting(later, self.kube.post_event):
+            await self._sync_firewalls(compiled)
+            with _gc_paused():
+                rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
+                        if u.ref.kind not in ("Service", "VIPPool")]
+            t_sync = self.clock()
+            await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+            for report in compiled.reports:
+                if report.firewall_objects:
+                    self._names[report.ref] = frozenset(report.firewall_objects)
+            live = {r.ref for r in compiled.reports} | self.index.deleting()
+            self._names = {ref: n for ref, n in self._names.items() if ref in live}
+            released = self._release(deleting)
+            removing = finalizers.to_remove(released, self.index.get)
+            if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
+                self._retry_at = self.clock() + self.retry_first
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, %d status writes; firewall %.2fs; "
                  "%d status writes %.2fs); %d finalizers added, %d removed", len(snapshot.all()),
                  self.clock() - started, t_first - started, len(first), t_sync - t_first, len(rest),
@@ -236,6 +240,16 @@ def _owners(compiled: Compiled) -> set[ObjectRef]:
             out.update(ObjectRef(o.owner.kind, o.owner.namespace, o.owner.name)
                        for o in t.desired.addresses if o.owner is not None)
     return out
+
+
+@contextlib.asynccontextmanager
+async def _posting(events: list[status_writer.Pending], post: Callable[..., None]) -> AsyncIterator[None]:
+    """Post `events` in a worker thread while the body runs; done before leaving, whatever happens."""
+    task = asyncio.ensure_future(asyncio.to_thread(status_writer.post, events, post))
+    try:
+        yield
+    finally:
+        await task
 
 
 @contextlib.contextmanager

@@ -13,9 +13,13 @@ from controller.core.status import Update
 log = logging.getLogger("bmlb.status")
 
 
+Pending = tuple[ObjectRef, str, str, str, str]  # an Event to post: ref, uid, type, reason, message
+
+
 def write(updates: list[Update], *, patch: Callable[[ObjectRef, dict[str, Any]], None],
-          event: Callable[..., None], workers: int = 16) -> int:
-    """Write every update (status, then its Events); one object's failure never stops the others."""
+          event: Callable[..., None], workers: int = 16, later: list[Pending] | None = None) -> int:
+    """Write every update (status, then its Events); one object's failure never stops the others.
+    With `later`, the Events of the written statuses are collected there instead, for `post`."""
     def one(u: Update) -> int:
         try:
             patch(u.ref, u.status)
@@ -23,10 +27,30 @@ def write(updates: list[Update], *, patch: Callable[[ObjectRef, dict[str, Any]],
             log.warning("status of %s not written: %s", u.ref, err)
             return 0
         for type_, reason, message in u.events:
-            event(u.ref, uid=u.uid, type_=type_, reason=reason, message=message)
+            if later is not None:
+                later.append((u.ref, u.uid, type_, reason, message))  # list.append is atomic
+            else:
+                event(u.ref, uid=u.uid, type_=type_, reason=reason, message=message)
         return 1
 
     if len(updates) <= 2:
         return sum(map(one, updates))
     with ThreadPoolExecutor(min(workers, len(updates))) as pool:
         return sum(pool.map(one, updates))
+
+
+def post(events: list[Pending], event: Callable[..., None], *, workers: int = 16) -> int:
+    """Post collected Events; one that fails is logged and never stops the others."""
+    def one(e: Pending) -> int:
+        ref, uid, type_, reason, message = e
+        try:
+            event(ref, uid=uid, type_=type_, reason=reason, message=message)
+        except Exception as err:
+            log.warning("event %s of %s not posted: %s", reason, ref, err)
+            return 0
+        return 1
+
+    if len(events) <= 2:
+        return sum(map(one, events))
+    with ThreadPoolExecutor(min(workers, len(events))) as pool:
+        return sum(pool.map(one, events))
