@@ -129,14 +129,17 @@ class Reconciler:
             # Record allocations first: the cluster, not this process, remembers who holds what.
             first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
                      if u.ref.kind in ("Service", "VIPPool")]
-        later: list[status_writer.Pending] = []
-        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event,
-                                later=later)
-        # The finalizer goes on before the firewall first carries anything of the object.
+        # The finalizer goes on before the firewall first carries anything of the object, and before
+        # the status writes below: each names the resourceVersion the index holds, which our own
+        # status write would make stale until its watch event arrives (a 409, the finalizer missing
+        # while the firewall already carried the object).
         adding = finalizers.to_add(_owners(compiled), self.index.get)
         added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
+        later: list[status_writer.Pending] = []
+        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event,
+                                later=later)
         t_first = self.clock()
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
