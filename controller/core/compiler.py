@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.core import hostport, ipam, specs
+from controller.core.compile_cache import CompileCache, Same
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment, Request
 from controller.core.parse import Parsed, parse
@@ -118,14 +119,26 @@ def _choose_firewall(ref: ObjectRef, wanted: str | None, known: Mapping[str, spe
     return chosen
 
 
-def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = ()) -> Compiled:
+def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = (),
+            cache: CompileCache | None = None) -> Compiled:
     """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents).
+    cache: what the previous compile made that this one may reuse where its inputs did not change
+    (controller/core/compile_cache.py); the result is the same with or without it.
 
     The stages: parse (raw bodies -> typed values, controller/core/parse.py) -> choose each CR's
     Firewall -> allocate (IPAM) -> per Firewall: publish (NAT), rules, routes -> data plane
     (IPVS tables per node) -> reports for status.
     """
-    parsed = parse(snapshot)
+    try:
+        return _compile(snapshot, assign_new, extra_nodes, cache)
+    finally:
+        if cache is not None:
+            cache.roll()
+
+
+def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...], cache: CompileCache | None
+             ) -> Compiled:
+    parsed = parse(snapshot, cache)
     problems: list[Problem] = list(parsed.problems)
     services = parsed.services
     if not snapshot.firewalls and (parsed.nat_rules or parsed.policies):
@@ -133,13 +146,13 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
             problems.append(warn(ref, "spec.firewall", Code.NoFirewall,
                                  "no Firewall object exists: rules are planned but synced nowhere"))
 
-    nats, policies, public_requests = _targets(parsed, problems)
+    nats, policies, public_requests = _targets(parsed, problems, cache)
     result = ipam.allocate(parsed.pools, [s.request for s in services.values()] + public_requests,
                            assign_new=assign_new)
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 
-    firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems)
+    firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems, cache)
     _object_reports(reports, services, by_ref, policies, nats)
     tables = _tables(parsed, services, by_ref, extra_nodes, problems)
 
@@ -157,8 +170,9 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
 
 
 def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolicy], by_ref: dict[ObjectRef, Assignment],
-               problems: list[Problem]) -> tuple[list[FirewallTarget], dict[str, tuple[str, ...]],
-                                                 dict[ObjectRef, dict[str, str]], dict[ObjectRef, list[str]]]:
+               problems: list[Problem], cache: CompileCache | None
+               ) -> tuple[list[FirewallTarget], dict[str, tuple[str, ...]], dict[ObjectRef, dict[str, str]],
+                          dict[ObjectRef, list[str]]]:
     """Per Firewall: publish (NAT), rules, routes; with the reports of the NATRules published and
     the firewall names each object owns."""
     zones = {pool.name: pool.zone for pool in parsed.pools}
@@ -176,7 +190,7 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
         desired, p, fw_owned = build_firewall(
             ownership_tag=fw_spec.ownership_tag if fw_spec else "bmlb-managed",
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
-            services=services, vips=by_ref, zones=zones)
+            services=services, vips=by_ref, zones=zones, cache=cache)
         problems += p
         if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
             problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", Code.RoutedModeOnPanorama,
@@ -238,21 +252,46 @@ def _tables(parsed: Parsed, services: Mapping[tuple[str, str], LBService], by_re
     return tables
 
 
-def _targets(parsed: Parsed, problems: list[Problem]) -> tuple[list[ParsedNat], list[ParsedPolicy], list[Request]]:
+def _targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
+             ) -> tuple[list[ParsedNat], list[ParsedPolicy], list[Request]]:
     """Each NATRule and SecurityPolicy with the Firewall it programs; the NATRules' address requests."""
     nats: list[ParsedNat] = []
     requests: list[Request] = []
+    fws = cache.stable("firewalls", parsed.firewalls) if cache is not None else parsed.firewalls
     for nat, body in parsed.nat_rules:
-        fw = _choose_firewall(nat.ref, nat.spec.firewall, parsed.firewalls, problems)
-        if fw is not None:
-            nats.append(dataclasses.replace(nat, firewall=fw))
-            requests.append(_public_request(body, nat, problems))
+        found = (cache.targets.get(nat.ref, (Same(body), Same(nat), fws), lambda nat=nat, body=body: _nat_target(
+            nat, body, parsed.firewalls)) if cache is not None else _nat_target(nat, body, parsed.firewalls))
+        chosen, request, p = found
+        problems += p
+        if chosen is not None and request is not None:
+            nats.append(chosen)
+            requests.append(request)
     policies: list[ParsedPolicy] = []
     for pol in parsed.policies:
-        fw = _choose_firewall(pol.ref, pol.spec.firewall, parsed.firewalls, problems)
-        if fw is not None:
-            policies.append(dataclasses.replace(pol, firewall=fw))
+        found_pol = (cache.targets.get(pol.ref, (Same(pol), fws), lambda pol=pol: _policy_target(
+            pol, parsed.firewalls)) if cache is not None else _policy_target(pol, parsed.firewalls))
+        chosen_pol, p = found_pol
+        problems += p
+        if chosen_pol is not None:
+            policies.append(chosen_pol)
     return nats, policies, requests
+
+
+def _nat_target(nat: ParsedNat, body: Body, firewalls: Mapping[str, specs.FirewallSpec]
+                ) -> tuple[ParsedNat | None, Request | None, tuple[Problem, ...]]:
+    problems: list[Problem] = []
+    fw = _choose_firewall(nat.ref, nat.spec.firewall, firewalls, problems)
+    if fw is None:
+        return None, None, tuple(problems)
+    chosen = dataclasses.replace(nat, firewall=fw)
+    return chosen, _public_request(body, chosen, problems), tuple(problems)
+
+
+def _policy_target(pol: ParsedPolicy, firewalls: Mapping[str, specs.FirewallSpec]
+                   ) -> tuple[ParsedPolicy | None, tuple[Problem, ...]]:
+    problems: list[Problem] = []
+    fw = _choose_firewall(pol.ref, pol.spec.firewall, firewalls, problems)
+    return (dataclasses.replace(pol, firewall=fw) if fw is not None else None), tuple(problems)
 
 
 def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:

@@ -77,12 +77,12 @@ class _Allocator:
         self.problems: list[Problem] = []
         self._cursors: dict[tuple[str, int], Iterator[IPAddress]] = {}
         self.kept_in: dict[IPAddress, str] = {}  # kept addresses outside every pool -> their home pool
+        self._pool_of: dict[IPAddress, Pool | None] = {}
 
     def pool_of(self, ip: IPAddress) -> Pool | None:
-        for p in self.pools:
-            if p.contains(ip):
-                return p
-        return None
+        if ip not in self._pool_of:
+            self._pool_of[ip] = next((p for p in self.pools if p.contains(ip)), None)
+        return self._pool_of[ip]
 
     def can_hold(self, req: Request, ip: IPAddress) -> str | None:
         """None when `req` may take `ip` now; else the reason it may not."""

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.core import specs
+from controller.core.compile_cache import CompileCache
 from controller.core.metadata import Meta, parse_meta, type_name
 from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
@@ -119,25 +120,29 @@ def parse_firewalls(bodies: Iterable[Body]) -> tuple[dict[str, specs.FirewallSpe
     return out, problems
 
 
-def parse_services(bodies: Iterable[Body]) -> tuple[dict[tuple[str, str], LBService], list[Problem]]:
+def parse_services(bodies: Iterable[Body], cache: CompileCache | None = None
+                   ) -> tuple[dict[tuple[str, str], LBService], list[Problem]]:
     services: dict[tuple[str, str], LBService] = {}
     problems: list[Problem] = []
     for body in bodies:
-        if not specs.service_is_ours(body):
-            spec = body.get("spec")
-            if spec is not None and not isinstance(spec, Mapping):
-                problems.append(Problem(ref_of(body), "spec", Code.InvalidType,
-                                        f"must be a map, not {type_name(spec)}"))
-            continue
-        meta, p = parse_meta(body)
-        problems += p
-        if meta is None:
-            continue
-        svc, p = parse_service(body, meta)
+        svc, p = cache.services.get(body, _one_service) if cache is not None else _one_service(body)
         problems += p
         if svc is not None:
             services[(svc.namespace, svc.name)] = svc
     return services, problems
+
+
+def _one_service(body: Body) -> tuple[LBService | None, tuple[Problem, ...]]:
+    if not specs.service_is_ours(body):
+        spec = body.get("spec")
+        if spec is not None and not isinstance(spec, Mapping):
+            return None, (Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {type_name(spec)}"),)
+        return None, ()
+    meta, p = parse_meta(body)
+    if meta is None:
+        return None, tuple(p)
+    svc, q = parse_service(body, meta)
+    return svc, (*p, *q)
 
 
 def _records(raw: Any, fields: Mapping[str, type | tuple[type, ...]]) -> list[dict[str, Any]] | None:
@@ -247,29 +252,37 @@ def clean(snapshot: Snapshot) -> tuple[Snapshot, list[Problem]]:
                                endpoint_slices=tuple(kept["endpoint_slices"])), problems
 
 
-def parse(snapshot: Snapshot) -> Parsed:
+def parse(snapshot: Snapshot, cache: CompileCache | None = None) -> Parsed:
+    """cache: reuse the typed value of every Service, NATRule and SecurityPolicy whose body did
+    not change since the last compile (controller/core/compile_cache.py)."""
     problems: list[Problem] = []
     pools, p = parse_pools(snapshot.pools)
     problems += p
-    services, p = parse_services(snapshot.services)
+    services, p = parse_services(snapshot.services, cache)
     problems += p
     firewalls, p = parse_firewalls(snapshot.firewalls)
     problems += p
-    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems)
-    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems)
+    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems, cache)
+    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems, cache)
     cleaned, p = clean(snapshot)
     problems += p
     return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
                   cleaned, parse_slices(cleaned.endpoint_slices))
 
 
-def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem]
-                  ) -> list[tuple[ParsedCR[S], Body]]:
+def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem],
+                  cache: CompileCache | None = None) -> list[tuple[ParsedCR[S], Body]]:
     """NATRules or SecurityPolicies (the CRs that own firewall rules), each with its body."""
+    def one(body: Body) -> tuple[ParsedCR[S] | None, tuple[Problem, ...]]:
+        spec, meta, p = _parse_cr(body, spec_type)
+        if spec is None or meta is None:
+            return None, tuple(p)
+        return ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), tuple(p)
+
     out: list[tuple[ParsedCR[S], Body]] = []
     for body in bodies:
-        spec, meta, p = _parse_cr(body, spec_type)
+        cr, p = cache.crs.get(body, one) if cache is not None else one(body)
         problems += p
-        if spec is not None and meta is not None:
-            out.append((ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), body))
+        if cr is not None:
+            out.append((cr, body))
     return out

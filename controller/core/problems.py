@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from controller.core.reasons import Code
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
+    """Who an object is. A named tuple, not a dataclass: a compile of 10,000 Services hashes and
+    sorts these ~1.5 million times, and a tuple does both in C."""
+
     kind: str
     namespace: str  # "" for cluster-scoped objects
     name: str

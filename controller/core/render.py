@@ -14,6 +14,7 @@ import jinja2
 import yaml
 
 from controller.core.compiler import Compiled
+from controller.core.problems import ObjectRef
 from controller.core.resources import templates
 from firewall.model import DesiredFirewall
 from ipvs.model import Table
@@ -27,6 +28,8 @@ def plain(value: Any) -> Any:
         return value.value
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return str(value)
+    if isinstance(value, ObjectRef):  # a named tuple, shown as the dataclass it was
+        return {"kind": value.kind, "namespace": value.namespace, "name": value.name}
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]
     if isinstance(value, frozenset | set):

@@ -11,15 +11,17 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Generic, TypeVar
 
 from controller.core import hostport, naming, port_refs, specs
+from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
-from controller.core.security_rules import security_rules
+from controller.core.security_rules import security_rules, select_services
 from controller.core.services import LBService, warn
 from firewall.model import (
     AddressObject,
@@ -66,12 +68,14 @@ class Publication:
 
 
 @dataclass
-class _Builder:
+class _Recorder:
+    """Builds one NATRule's or SecurityPolicy's rules and records, in order, the address and
+    service objects they name (the first to name an object describes it), so that a later compile
+    can replay them without building them again. The names it returns depend on the arguments
+    only."""
+
     ownership_tag: str
-    addresses: dict[str, AddressObject] = field(default_factory=dict)
-    services: dict[str, ServiceObject] = field(default_factory=dict)
-    security: list[tuple[tuple[object, ...], SecurityRule]] = field(default_factory=list)
-    nat: list[tuple[tuple[object, ...], NatRule]] = field(default_factory=list)
+    ops: list[tuple[str, object, object]] = field(default_factory=list)
     namespaces: set[str] = field(default_factory=set)
 
     def tags(self, namespace: str | None) -> tuple[str, ...]:
@@ -82,20 +86,65 @@ class _Builder:
 
     def address(self, ip: IPAddress, *, description: str, owner: Owner, namespace: str) -> str:
         name = naming.name("address", ip=str(ip))
-        if name not in self.addresses:
-            self.addresses[name] = AddressObject(
-                name=name, value=f"{ip}/{ip.max_prefixlen}", description=description,
-                tags=self.tags(namespace), owner=owner)
+        self.ops.append(("a", name, AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}",
+                                                  description=description, tags=self.tags(namespace), owner=owner)))
         return name
 
     def service(self, protocol: str, port: int) -> str:
         name = naming.name("service", protocol=protocol, port=port)
-        if name not in self.services:
-            self.services[name] = ServiceObject(
-                name=name, protocol=ServiceProtocol(protocol.lower()), port=str(port),
-                description=naming.text("service_description", protocol=protocol, port=port),
-                tags=self.tags(None))
+        self.ops.append(("s", name, (protocol, port)))
         return name
+
+    def vip(self, svc: LBService, ip: IPAddress) -> str:
+        """The Service's VIP address object: described by every Service on that VIP, so it is made
+        when the fragment is applied, from the whole estate."""
+        self.ops.append(("v", svc, ip))
+        return naming.name("address", ip=str(ip))
+
+    def fragment(self, entries: list[tuple[tuple[object, ...], Any]], problems: list[Problem]) -> _Fragment:
+        return _Fragment(tuple(entries), tuple(self.ops), frozenset(self.namespaces), tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """What one NATRule or SecurityPolicy adds to a Firewall's desired state."""
+
+    entries: tuple[tuple[tuple[object, ...], Any], ...]  # (sort key, NatRule or SecurityRule)
+    ops: tuple[tuple[str, object, object], ...]
+    namespaces: frozenset[str]
+    problems: tuple[Problem, ...]
+
+
+@dataclass
+class _Builder:
+    ownership_tag: str
+    addresses: dict[str, AddressObject] = field(default_factory=dict)
+    services: dict[str, ServiceObject] = field(default_factory=dict)
+    security: list[tuple[tuple[object, ...], SecurityRule]] = field(default_factory=list)
+    nat: list[tuple[tuple[object, ...], NatRule]] = field(default_factory=list)
+    namespaces: set[str] = field(default_factory=set)
+
+    def apply(self, frag: _Fragment, vip_object: Callable[[LBService, IPAddress], AddressObject]) -> None:
+        """Add a fragment's objects; an object already named keeps its first description."""
+        for op, a, b in frag.ops:
+            if op == "a":
+                assert isinstance(a, str) and isinstance(b, AddressObject)
+                self.addresses.setdefault(a, b)
+            elif op == "s":
+                assert isinstance(a, str) and isinstance(b, tuple)
+                if a not in self.services:
+                    protocol, port = b
+                    self.services[a] = ServiceObject(
+                        name=a, protocol=ServiceProtocol(protocol.lower()), port=str(port),
+                        description=naming.text("service_description", protocol=protocol, port=port),
+                        tags=(self.ownership_tag,))
+            else:
+                assert isinstance(a, LBService) and isinstance(b, IPv4Address | IPv6Address)
+                obj = vip_object(a, b)
+                if obj.name not in self.addresses:
+                    self.addresses[obj.name] = obj
+                    self.namespaces.add(obj.owner.namespace)
+        self.namespaces |= frag.namespaces
 
     def build(self) -> DesiredFirewall:
         tags = [Tag(self.ownership_tag, "color24", naming.text("ownership_tag_comments"))]
@@ -196,22 +245,51 @@ def build_firewall(
     services: Mapping[tuple[str, str], LBService],
     vips: Mapping[ObjectRef, Assignment],
     zones: Mapping[str, str],
+    cache: CompileCache | None = None,
 ) -> tuple[DesiredFirewall, list[Problem], dict[ObjectRef, list[str]]]:
+    """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when something they are made
+    from changed (the publication; the policy, the Services it selects, their VIPs, publications
+    and zones)."""
     b = _Builder(ownership_tag)
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
-    vip_object = _vip_objects(b, services, vips)
+    vip_object = _vip_objects(ownership_tag, services, vips, cache)
+
+    def nat_fragment(pub: Publication) -> _Fragment:
+        r = _Recorder(ownership_tag)
+        return r.fragment([((pub.nat.ref.namespace, pub.nat.ref.name), nat_rule(r, pub, r.vip))], [])
+
     for pub in publications:
-        rule = nat_rule(b, pub, vip_object)
-        b.nat.append(((pub.nat.ref.namespace, pub.nat.ref.name), rule))
-        owned[pub.nat.ref].append(rule.name)
+        frag = (cache.nat_rules.get(pub.nat.ref, (ownership_tag, pub), lambda pub=pub: nat_fragment(pub))
+                if cache is not None else nat_fragment(pub))
+        b.apply(frag, vip_object)
+        for key, rule in frag.entries:
+            b.nat.append((key, rule))
+            owned[pub.nat.ref].append(rule.name)
     by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
     for pub in publications:
         by_service[pub.service.ref].append(pub)
-    for pol in policies:
+    zone_items = tuple(sorted(zones.items()))
+
+    def policy_fragment(pol: ParsedPolicy) -> _Fragment:
+        r = _Recorder(ownership_tag)
+        p: list[Problem] = []
         owner = owner_of("SecurityPolicy", pol.ref, pol.uid, pol.generation)
-        for key, rule_obj in security_rules(b, pol, owner, services=services, vips=vips, zones=zones,
-                                            by_service=by_service, vip_object=vip_object, problems=problems):
+        entries = list(security_rules(r, pol, owner, services=services, vips=vips, zones=zones,
+                                      by_service=by_service, vip_object=r.vip, problems=p))
+        return r.fragment(entries, p)
+
+    for pol in policies:
+        if cache is not None:
+            selected, _ = select_services(pol, services)
+            inputs = (ownership_tag, pol, zone_items,
+                      tuple((s, vips.get(s.ref), tuple(by_service.get(s.ref, ()))) for s in selected))
+            frag = cache.policies.get(pol.ref, inputs, lambda pol=pol: policy_fragment(pol))
+        else:
+            frag = policy_fragment(pol)
+        b.apply(frag, vip_object)
+        problems += frag.problems
+        for key, rule_obj in frag.entries:
             b.security.append((key, rule_obj))
             owned[pol.ref].append(rule_obj.name)
     created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
@@ -220,22 +298,35 @@ def build_firewall(
     return b.build(), problems, owned
 
 
-def _vip_objects(b: _Builder, services: Mapping[tuple[str, str], LBService],
-                 vips: Mapping[ObjectRef, Assignment]) -> Callable[[LBService, IPAddress], str]:
-    """The address object of a Service's VIP, by name: a shared VIP is one address object that
-    names every Service on it, owned by the first."""
+def _vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService],
+                 vips: Mapping[ObjectRef, Assignment], cache: CompileCache | None
+                 ) -> Callable[[LBService, IPAddress], AddressObject]:
+    """The address object of a Service's VIP: a shared VIP is one address object that names every
+    Service on it, owned by the first."""
     holders: dict[IPAddress, list[LBService]] = defaultdict(list)
     for s in sorted(services.values(), key=lambda s: s.ref):
         for ip in getattr(vips.get(s.ref), "addresses", ()):
             holders[ip].append(s)
+    made: dict[IPAddress, AddressObject] = {}
 
-    def vip_object(svc: LBService, ip: IPAddress) -> str:
-        sharing = holders.get(ip) or [svc]
+    def build(sharing: list[LBService], ip: IPAddress) -> AddressObject:
         first = sharing[0]
         owner = owner_of("Service", first.ref, first.uid, first.generation)
         desc = naming.text("vip_description", services=[f"Service {s.namespace}/{s.name}" for s in sharing],
                            owner=owner)
-        return b.address(ip, description=desc, owner=owner, namespace=first.namespace)
+        name = naming.name("address", ip=str(ip))
+        return AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}", description=desc,
+                             tags=(ownership_tag, naming.name("namespace_tag", namespace=first.namespace)),
+                             owner=owner)
+
+    def vip_object(svc: LBService, ip: IPAddress) -> AddressObject:
+        obj = made.get(ip)
+        if obj is None:
+            sharing = holders.get(ip) or [svc]
+            obj = (cache.vips.get((ownership_tag, ip), tuple(sharing), lambda: build(sharing, ip))
+                   if cache is not None else build(sharing, ip))
+            made[ip] = obj
+        return obj
 
     return vip_object
 

@@ -1,0 +1,116 @@
+"""What one compile may reuse from the previous one, so that a change to one object in a big
+estate does not re-parse and rebuild every other.
+
+Each memo is generational: an entry is kept only while the compile that follows still uses it
+(`roll`), so nothing outlives the objects it was made from. Nothing is reused on trust:
+- `BodyMemo`: the result of a pure function of one object's body, found again only for the very
+  same body object (`is`). The index replaces a body whenever its object changes and never edits
+  one in place, so the same body means the same content.
+- `KeyedMemo`: a value per name, reused only when every input it was made from compares equal
+  (`==`) to this compile's inputs.
+A compile without a cache (offline tools, tests) does the same work from scratch; the
+compiler's results with and without one are identical (tests/controller/test_compile_cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Same:
+    """A key part equal only to the very same object: for raw bodies, where `==` would call a
+    changed body equal to the old one (1 == True, 443 == 443.0) though it parses differently."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+class BodyMemo(Generic[T]):
+    def __init__(self) -> None:
+        self._old: dict[int, tuple[object, T]] = {}
+        self._new: dict[int, tuple[object, T]] = {}
+        self.hits = self.misses = 0
+
+    def get(self, body: object, fn: Callable[[Any], T]) -> T:
+        key = id(body)
+        entry = self._new.get(key) or self._old.get(key)
+        if entry is not None and entry[0] is body:  # the entry holds `body`: its id is not reused
+            self.hits += 1
+            value = entry[1]
+        else:
+            self.misses += 1
+            value = fn(body)
+        self._new[key] = (body, value)
+        return value
+
+    def roll(self) -> None:
+        self._old, self._new = self._new, {}
+
+
+class KeyedMemo(Generic[T]):
+    def __init__(self) -> None:
+        self._old: dict[Hashable, tuple[object, T]] = {}
+        self._new: dict[Hashable, tuple[object, T]] = {}
+        self.hits = self.misses = 0
+
+    def get(self, name: Hashable, inputs: object, fn: Callable[[], T]) -> T:
+        entry = self._new.get(name) or self._old.get(name)
+        if entry is not None and entry[0] == inputs:
+            self.hits += 1
+            value = entry[1]
+        else:
+            self.misses += 1
+            value = fn()
+        self._new[name] = (inputs, value)
+        return value
+
+    def roll(self) -> None:
+        self._old, self._new = self._new, {}
+
+
+@dataclass
+class CompileCache:
+    """Owned by one long-lived caller (the operator's reconciler); used by one compile at a time."""
+
+    services: BodyMemo[Any] = field(default_factory=BodyMemo)
+    crs: BodyMemo[Any] = field(default_factory=BodyMemo)
+    targets: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+    nat_rules: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+    policies: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+    vips: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+
+    _stable: dict[str, object] = field(default_factory=dict)
+
+    def stable(self, name: str, value: T) -> T:
+        """`value`, or the equal value the previous compile had: keys made from it then compare
+        by identity, without a deep comparison per object."""
+        old = self._stable.get(name)
+        if old is not None and old == value:
+            return old  # type: ignore[return-value]
+        self._stable[name] = value
+        return value
+
+    def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
+        return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips)
+
+    def roll(self) -> None:
+        """After a compile: keep what it used, drop the rest."""
+        for m in self._memos():
+            m.roll()
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """(hits, misses) per memo since the cache was made."""
+        names = ("services", "crs", "targets", "nat_rules", "policies", "vips")
+        return {n: (m.hits, m.misses) for n, m in zip(names, self._memos(), strict=True)}

@@ -1,0 +1,89 @@
+"""The compile cache changes how much a compile rebuilds, never what it returns: a compile with
+the cache, after any earlier compile, equals a compile of the same snapshot from scratch."""
+
+from __future__ import annotations
+
+import copy
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.core.compile_cache import CompileCache
+from controller.core.compiler import compile
+from controller.core.snapshot import Snapshot, ref_of
+from tests.faults.test_fuzz_api import snapshots
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from offline import estate
+
+
+def _with_ingress(body: dict[str, Any], ip: str) -> dict[str, Any]:
+    return {**body, "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
+
+
+@settings(max_examples=120, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(first=snapshots(), second=snapshots(), seed=st.integers(0, 2**32 - 1))
+def test_a_cached_compile_equals_a_fresh_one(first: Snapshot, second: Snapshot, seed: int) -> None:
+    """Between two compiles each object stays (the same body), changes (the other snapshot's body
+    of that name), appears or goes: the cached result is the fresh one, field for field."""
+    rng = random.Random(seed)
+    a = {ref_of(b): b for b in first.all()}
+    b = {ref_of(x): x for x in second.all()}
+    cache = CompileCache()
+    assert compile(first, cache=cache) == compile(first)
+    mixed = []
+    for ref in sorted(set(a) | set(b)):
+        pick = rng.choice(("old", "new", "gone"))
+        body = a.get(ref) if pick == "old" else b.get(ref) if pick == "new" else None
+        if body is not None:
+            mixed.append(body)
+    then = Snapshot.of(mixed)
+    assert compile(then, cache=cache) == compile(then)
+    again = Snapshot.of(rng.sample(mixed, len(mixed)))  # the same bodies in another order
+    assert compile(again, cache=cache) == compile(again)
+
+
+def test_one_change_in_an_estate_rebuilds_only_that_object() -> None:
+    docs = estate(60)
+    cache = CompileCache()
+    before = compile(Snapshot.of(docs), cache=cache)
+    # One Service gets another port; one shares another's VIP (both VIP objects' descriptions move).
+    docs = list(docs)
+    i = next(i for i, d in enumerate(docs) if d["kind"] == "Service")
+    changed = copy.deepcopy(docs[i])
+    changed["spec"]["ports"].append({"name": "http", "port": 80, "targetPort": 8080})
+    docs[i] = changed
+    snap = Snapshot.of(docs)
+    hits_before = cache.stats()
+    cached = compile(snap, cache=cache)
+    assert cached == compile(snap)
+    assert cached != before
+    stats = cache.stats()
+    service_misses = stats["services"][1] - hits_before["services"][1]
+    policy_misses = stats["policies"][1] - hits_before["policies"][1]
+    assert service_misses == 1, stats  # only the changed body is parsed again
+    assert policy_misses == 1, stats  # only the policy selecting it is rebuilt
+    assert stats["crs"][1] - hits_before["crs"][1] == 0
+
+
+def test_vip_sharing_and_recorded_addresses_follow_the_estate() -> None:
+    """A second Service on the same VIP changes that VIP object's description (it names every
+    Service on it) although neither policy's inputs... moved: the address objects are rebuilt
+    from the estate each compile."""
+    docs = estate(4)
+    svcs = [i for i, d in enumerate(docs) if d["kind"] == "Service"][:2]
+    for i in svcs:
+        docs[i] = copy.deepcopy(docs[i])
+        docs[i]["metadata"]["namespace"] = "shared"
+        docs[i]["metadata"]["annotations"] = {"bmlb.io/allow-shared-ip": "k"}
+    docs[svcs[0]] = _with_ingress(docs[svcs[0]], "10.64.0.9")
+    cache = CompileCache()
+    compile(Snapshot.of(docs), cache=cache)
+    docs[svcs[1]] = _with_ingress(docs[svcs[1]], "10.64.0.9")
+    snap = Snapshot.of(docs)
+    assert compile(snap, cache=cache) == compile(snap)
