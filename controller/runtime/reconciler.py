@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from controller.core import status
+from controller.core.compile_cache import CompileCache
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
 from controller.core.nodes import node_health
@@ -51,6 +52,8 @@ class Reconciler:
     _health: tuple[tuple[str, bool], ...] = ()
     _names: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)  # firewall names each object had
     _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
+    # What each compile may reuse of the last one: a one-Service change no longer recompiles the estate.
+    compile_cache: CompileCache = field(default_factory=CompileCache)
 
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
@@ -122,7 +125,7 @@ class Reconciler:
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
         with _gc_paused():
-            compiled = compile(snapshot)
+            compiled = compile(snapshot, cache=self.compile_cache)
             stamp = now()
             compiled_refs = {ref_of(b) for b in snapshot.all()}
             bodies = self._bodies(compiled_refs)
