@@ -69,6 +69,9 @@ class Result:
         return ()
 
 
+_UNSEEN = object()
+
+
 class _Allocator:
     def __init__(self, pools: Iterable[Pool]) -> None:
         self.pools = sorted(pools, key=lambda p: p.name)
@@ -80,9 +83,9 @@ class _Allocator:
         self._pool_of: dict[IPAddress, Pool | None] = {}
 
     def pool_of(self, ip: IPAddress) -> Pool | None:
-        if ip not in self._pool_of:
-            self._pool_of[ip] = next((p for p in self.pools if p.contains(ip)), None)
-        return self._pool_of[ip]
+        if (found := self._pool_of.get(ip, _UNSEEN)) is _UNSEEN:  # None is an answer: in no pool
+            found = self._pool_of[ip] = next((p for p in self.pools if p.contains(ip)), None)
+        return found  # type: ignore[return-value]
 
     def can_hold(self, req: Request, ip: IPAddress) -> str | None:
         """None when `req` may take `ip` now; else the reason it may not."""
