@@ -200,6 +200,9 @@ def attrs(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> di
     return out
 
 
+_V4, _V6 = ipaddress.IPv4Address, ipaddress.IPv6Address
+
+
 def _addr(af: int, raw: memoryview) -> IPAddress:
     if af == socket.AF_INET:
         return ipaddress.IPv4Address(bytes(raw[:4]))
@@ -305,20 +308,25 @@ def _server(key: tuple[bytes, bytes, int, int, int]) -> RealServer:
     """key: (address, port, forwarding, weight, family: the reply's or else the service's)."""
     rs = _RS_CACHE.get(key)
     if rs is None:
-        addr, port, fwd, weight, af = key
-        if len(port) < 2 or len(addr) < (4 if af == socket.AF_INET else 16):
-            raise ValueError("GET_DEST reply without a real server address or port")
-        rs = RealServer(
-            address=_addr(af, memoryview(addr)),
-            port=int.from_bytes(port, "big"),
-            weight=weight,
-            # the real fwd_method attribute (pyroute2's IPVSDest.from_message reports 3 for NAT)
-            forwarding=_FWD_BACK.get(fwd & IP_VS_CONN_F_FWD_MASK, Forwarding.NAT),
-        )
+        rs = real_server(*key)
         if len(_RS_CACHE) >= 1 << 17:
             _RS_CACHE.clear()
         _RS_CACHE[key] = rs
     return rs
+
+
+def real_server(addr: bytes, port: bytes, fwd: int, weight: int, af: int) -> RealServer:
+    """A real server from its attributes' values (the address 16 bytes, or 4 for AF_INET; the
+    port in network order), as every decoder builds it."""
+    if len(port) < 2 or len(addr) < (4 if af == socket.AF_INET else 16):
+        raise ValueError("GET_DEST reply without a real server address or port")
+    return RealServer(
+        _V4(addr[:4]) if af == socket.AF_INET else _V6(addr[:16]),
+        int.from_bytes(port[:2], "big"),
+        weight,
+        # the real fwd_method attribute (pyroute2's IPVSDest.from_message reports 3 for NAT)
+        _FWD_BACK.get(fwd & IP_VS_CONN_F_FWD_MASK, Forwarding.NAT),
+    )
 
 
 def messages(buf: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
