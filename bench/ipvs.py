@@ -146,10 +146,6 @@ def vm(n: int, m: int) -> None:
     writes = sends() - before
     print(f"    IPVS operations for the change: {res[0]}; netlink sendmsg calls: {writes}")
     timed("bmlb verifying sync (full kernel read + diff)", lambda: r.sync(changed, now=3, verify=True).applied)
-    wire._RS_CACHE.clear()
-    fresh = KernelBackend()
-    cold = timed("bmlb KernelBackend.read(), new backend (first read)", lambda: len(fresh.read().table.services))
-    fresh.close()
     dump = min(timed("bmlb KernelBackend.read() (the verification dump)", lambda: len(backend.read().table.services))
                for _ in range(2))
     print(f"    datagrams read by the general path: {backend._dest_reader.general} (the first dump's)")
@@ -165,8 +161,13 @@ def vm(n: int, m: int) -> None:
     print("   ", counts())
     ipvsadm("-C")
     raw = timed("bmlb apply(plan) only, from empty", lambda: backend.apply(diff(t, Table(), owned=())))
+    rss = peak_rss_mb()  # before a second backend's caches
+    backend.close()
+    wire._RS_CACHE.clear()
+    fresh = KernelBackend()  # an agent that just started: its first read, no cache filled yet
+    cold = timed("bmlb KernelBackend.read(), new backend (first read)", lambda: len(fresh.read().table.services))
+    fresh.close()
     ipvsadm("-C")
-    rss = peak_rss_mb()
     print(f"ratio bmlb full sync / ipvsadm -R: {ours / ref:.2f}   (apply only: {raw / ref:.2f})")
     print(f"ratio bmlb verification dump / ipvsadm -Sn: {dump / sn:.2f}   (a new backend's first read: "
           f"{cold / sn:.2f})")
