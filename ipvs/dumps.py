@@ -34,6 +34,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
+import sys
 from collections.abc import Sequence
 
 from ipvs import wire
@@ -62,7 +63,8 @@ _INACT_HDR, _PERSIST_HDR, _AF_ATTR, _TAIL = 116, 124, 132, 140
 # the identifying bytes: genl header, DEST nest header, then (header, value) pairs from the address
 # to the thresholds and the ACTIVE_CONNS header; the headers at odd indexes from 1
 _IDENT = struct.Struct("=4xI" "I16s" "I2s2x" "II" "II" "II" "II" "II" "II" "II" "I")
-_IDENT_HDRS = tuple(n | k << 16 for n, k in _DEST_LAYOUT[:10])
+_U32 = struct.Struct("=I")  # netlink is in host order
+_IDENT_HDRS = tuple(_U32.unpack(_NLA.pack(n, k))[0] for n, k in _DEST_LAYOUT[:10])
 _AF_HDR = _NLA.pack(6, wire.DEST_ADDR_FAMILY)
 _SVC_READ = frozenset({wire.SVC_AF, wire.SVC_PROTOCOL, wire.SVC_ADDR, wire.SVC_PORT, wire.SVC_FWMARK,
                        wire.SVC_SCHED_NAME, wire.SVC_FLAGS, wire.SVC_TIMEOUT})
@@ -90,7 +92,7 @@ def _end_of(buf: bytes, seq: int) -> tuple[int, int | None]:
     if end >= 20:
         n, kind, _flags, s, _pid = _HDR.unpack_from(buf, end - 20)
         if n == 20 and kind == wire.NLMSG_DONE and s == seq:
-            return end - 20, -int.from_bytes(buf[end - 4 :], "little", signed=True)
+            return end - 20, -int.from_bytes(buf[end - 4 :], sys.byteorder, signed=True)
     return end, None
 
 
@@ -109,7 +111,9 @@ class _DestLayout:
 
     def __init__(self, reply: bytes) -> None:
         self.size = len(reply)
-        self.nest = (self.size - 20) | wire.ATTR_DEST << 16  # its header, NLA_F_* flags aside
+        # its DEST nest header, with or without the NLA_F_NESTED / NLA_F_NET_BYTEORDER bits
+        self.nest = frozenset(_U32.unpack(_NLA.pack(self.size - 20, wire.ATTR_DEST | f))[0]
+                              for f in (0, 0x4000, 0x8000, 0xC000))
         self.head = reply[:8]  # nlmsg length, type (the family), flags
         self.inact = reply[_INACT_HDR : _INACT_HDR + 4]
         self.persist = reply[_PERSIST_HDR : _PERSIST_HDR + 4]
@@ -144,9 +148,9 @@ class _DestLayout:
         af attribute, decoded as decode_dest decodes it; None if their attribute headers are not
         the layout's (everything else in the reply the pattern's literals have checked)."""
         f = _IDENT.unpack_from(ident)
-        if f[1::2] != _IDENT_HDRS or f[0] & 0x3FFFFFFF != self.nest or af_attr[:4] != _AF_HDR:
+        if f[1::2] != _IDENT_HDRS or f[0] not in self.nest or af_attr[:4] != _AF_HDR:
             return None
-        return wire.real_server(f[2], f[4], f[6], f[8], int.from_bytes(af_attr[4:6], "little") or service_af)
+        return wire.real_server(f[2], f[4], f[6], f[8], int.from_bytes(af_attr[4:6], sys.byteorder) or service_af)
 
 
 class DestReader:
@@ -165,7 +169,7 @@ class DestReader:
     def start(self, service: VirtualService, seq: int) -> None:
         self._svc = service
         self._seq = seq
-        self._seq_bytes = seq.to_bytes(4, "little")
+        self._seq_bytes = _U32.pack(seq)
         self._af = wire.af_of(service.address)
         entry = self._services.get(id(service))
         self._entry = entry if entry is not None and entry[0] is service else None
@@ -214,7 +218,7 @@ class DestReader:
         if acts.count(_Z4) != n or inacts.count(_Z4) != n:
             for rs, a, i in zip(servers, acts, inacts, strict=True):
                 if a != _Z4 or i != _Z4:
-                    self._conns.append((rs, Connections(int.from_bytes(a, "little"), int.from_bytes(i, "little"))))
+                    self._conns.append((rs, Connections(_U32.unpack(a)[0], _U32.unpack(i)[0])))
         return True
 
     def _resolve(self, ids: Sequence[bytes], afs: Sequence[bytes], lay: _DestLayout) -> list[RealServer] | None:
