@@ -12,10 +12,13 @@
     Reconciler(KernelBackend(), link="bmlb0") is the node agent's sync.
 
 It works in the network namespace of the calling thread at the time the sockets open (first
-use). Messages are encoded by ipvs.wire (struct.pack) and sent by ipvs.netlink; pyroute2 is
+use). Dumps are decoded by ipvs.dumps, whose caches live as long as the backend: a verification
+read of an unchanged table builds no object per real server (a new backend's first read decodes
+every one). Messages are encoded by ipvs.wire (struct.pack) and sent by ipvs.netlink; pyroute2 is
 not imported at all (its import alone takes seconds on a slow machine). Errors leave as
 ipvs.errors: UnavailableError (no IPVS, no rights), ApplyError (errno per operation),
-IpvsError (anything else from the kernel).
+IpvsError (anything else from the kernel, a reply that does not decode; a read that fails
+closes its socket, the next call opens another).
 
 Operational notes: the real-server forwarding method is decoded from the kernel's own
 attribute (pyroute2's IPVSDest defaults to and reports DR). Adding a real server fails with
@@ -24,14 +27,15 @@ EINVAL while `lo` is down in the namespace, so ensure_link() also brings `lo` up
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ipvs import masquerade, netlink, wire
+from ipvs import dumps, masquerade, netlink, wire
 from ipvs.backend import Observed
 from ipvs.diff import Op, ServerRef
 from ipvs.drain import Connections
@@ -45,6 +49,8 @@ class KernelBackend:
         self.proc_sys = proc_sys
         self.nft = nft or shutil.which("nft") or "/usr/sbin/nft"
         self._genl: netlink.Socket | None = None
+        self._service_reader = dumps.ServiceReader()
+        self._dest_reader = dumps.DestReader()  # its caches make the next verification read cheap
         self._family = 0
         self._rtnl: netlink.Socket | None = None
 
@@ -94,13 +100,16 @@ class KernelBackend:
 
     def read(self, owned: Callable[[IPAddress], bool] | None = None) -> Observed:
         s = self._ipvs()
-        try:
+        reader = self._service_reader
+        with self._reading():
             seq = s.seq()
-            services = [wire.decode_service(p) for p in s.request(wire.dump_services(self._family, seq), seq)]
-        except OSError as e:
-            raise IpvsError(f"reading the IPVS table: {e}") from e
-        mine = [svc for svc in services if svc is not None and (owned is None or owned(svc.address))]
-        return self._servers(mine)
+            reader.start(seq)
+            s.dump(wire.dump_services(self._family, seq), reader.feed)
+            services = reader.result()
+        mine = services if owned is None else [svc for svc in services if owned(svc.address)]
+        observed = self._servers(mine)
+        self._dest_reader.keep(mine)
+        return observed
 
     def read_servers(self, services: Sequence[VirtualService]) -> Observed:
         return self._servers(services)
@@ -109,22 +118,32 @@ class KernelBackend:
         s = self._ipvs()
         full: list[VirtualService] = []
         conns: dict[ServerRef, Connections] = {}
-        decode = wire.decode_dest
-        try:
+        reader = self._dest_reader
+        fam = self._family
+        with self._reading():
             for svc in services:
                 seq = s.seq()
-                af = wire.af_of(svc.address)
-                servers = []
-                for p in s.request(wire.dump_dests(svc, self._family, seq), seq):
-                    rs, c = decode(p, af)
-                    servers.append(rs)
-                    if c.total:
-                        conns[ServerRef(svc.key, rs.key)] = c
-                full.append(VirtualService(svc.protocol, svc.address, svc.port, svc.scheduler,  # not replace(): hot
-                                           svc.persistence_timeout, tuple(servers)))
-        except OSError as e:
-            raise IpvsError(f"reading the IPVS table: {e}") from e
+                reader.start(svc, seq)
+                s.dump(wire.dump_dests(svc, fam, seq), reader.feed)
+                got, counted = reader.result()
+                full.append(got)
+                for rs, c in counted:
+                    conns[ServerRef(svc.key, rs.key)] = c
         return Observed(Table(tuple(full)), conns)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Errors as IpvsError; a dump left half-read takes its socket with it (the kernel would
+        refuse the next dump on it with EBUSY, and its rest would still be queued)."""
+        try:
+            yield
+        except BaseException as e:
+            if self._genl is not None:
+                self._genl.close()
+                self._genl = None
+            if isinstance(e, OSError | ValueError):
+                raise IpvsError(f"reading the IPVS table: {e}") from e
+            raise
 
     def apply(self, plan: Sequence[Op]) -> int:
         if not plan:

@@ -2,6 +2,7 @@
 
     s = Socket(socket.NETLINK_GENERIC)
     s.request(msg, seq)          -> list[bytes]      payloads of a dump, or [] for an ACK; raises OSError
+    s.dump(msg, feed)            sends a dump request, hands each datagram to feed until it returns True
     s.batch(msgs: Iterable[tuple[int, bytes]])  -> dict[seq, errno]   failures only
     genl_family(s, "IPVS")       -> int
 
@@ -20,7 +21,7 @@ import errno
 import ipaddress
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ipvs import wire
 from ipvs.model import IPAddress
@@ -76,6 +77,15 @@ class Socket:
                         raise OSError(code, f"netlink: {errno.errorcode.get(code, code)}")
                     return out
                 out.append(bytes(payload))
+
+    def dump(self, msg: bytes, feed: Callable[[bytes], bool]) -> None:
+        """Send a dump request; pass each datagram received, whole, to feed until it returns True
+        (ipvs.dumps decodes them; a datagram holds many messages)."""
+        self.sock.send(msg)
+        self.sends += 1
+        recv = self._recv
+        while not feed(recv(0)):
+            pass
 
     def batch(self, msgs: Iterable[tuple[int, bytes]]) -> dict[int, int]:
         failures: dict[int, int] = {}

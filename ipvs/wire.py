@@ -11,6 +11,8 @@ carry the netmask (128) the kernel requires and pyroute2 omits.
     dump_services(family, seq) / dump_dests(service, family, seq) -> bytes
     decode_service(payload) -> VirtualService | None           None: not representable (fwmark...)
     decode_dest(payload) -> (RealServer, Connections)
+  both raise ValueError (never another error) for a reply they cannot decode; ipvs.dumps reads
+  whole dumps with caches and falls back to these
 """
 
 from __future__ import annotations
@@ -198,6 +200,9 @@ def attrs(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> di
     return out
 
 
+_V4, _V6 = ipaddress.IPv4Address, ipaddress.IPv6Address
+
+
 def _addr(af: int, raw: memoryview) -> IPAddress:
     if af == socket.AF_INET:
         return ipaddress.IPv4Address(bytes(raw[:4]))
@@ -222,6 +227,8 @@ def decode_service(genl_payload: bytes | memoryview) -> VirtualService | None:
     sched = _SCHED_BACK.get(bytes(a.get(SVC_SCHED_NAME, b"")).rstrip(b"\0").decode())
     if proto is None or sched is None or SVC_ADDR not in a or _get32(a, SVC_FWMARK):
         return None
+    if len(a.get(SVC_PORT, b"")) < 2:
+        raise ValueError("GET_SERVICE reply without a port")
     flags = _get32(a, SVC_FLAGS)
     return VirtualService(
         protocol=proto,
@@ -253,7 +260,7 @@ def decode_dest(genl_payload: bytes | memoryview, service_af: int) -> tuple[Real
         f = _FAST.unpack_from(buf)
         if (f[1] & 0x3FFF, *f[2:4], *f[5:7], *f[8:10], *f[11:13], *f[14:16], *f[17:19], *f[20:22], *f[23:25],
                 *f[26:28], *f[29:31], *f[32:34], *f[35:37], *f[38:40]) == _FAST_WANT:
-            return _server((f[4], f[7], f[10], f[13], f[40]), service_af), _conns(f[31], f[34])
+            return _server((f[4], f[7], f[10], f[13], f[40] or service_af)), _conns(f[31], f[34])
     end, i, start, stop = len(buf), 4, -1, -1
     unpack = _NLA.unpack_from
     while i + 4 <= end:
@@ -290,31 +297,36 @@ def decode_dest(genl_payload: bytes | memoryview, service_af: int) -> tuple[Real
         elif kind == DEST_ADDR_FAMILY:
             af = int.from_bytes(buf[v : v + 2], "little")
         i += (n + 3) & ~3
-    return _server((addr, port, fwd, weight, af), service_af), _conns(active, inactive)
+    return _server((addr, port, fwd, weight, af or service_af)), _conns(active, inactive)
 
 
 def _conns(active: int, inactive: int) -> Connections:
     return Connections(active, inactive) if active or inactive else _NO_CONNS
 
 
-def _server(key: tuple[bytes, bytes, int, int, int], service_af: int) -> RealServer:
+def _server(key: tuple[bytes, bytes, int, int, int]) -> RealServer:
+    """key: (address, port, forwarding, weight, family: the reply's or else the service's)."""
     rs = _RS_CACHE.get(key)
     if rs is None:
-        addr, port, fwd, weight, af = key
-        af = af or service_af
-        if len(port) < 2 or len(addr) < (4 if af == socket.AF_INET else 16):
-            raise ValueError("GET_DEST reply without a real server address or port")
-        rs = RealServer(
-            address=_addr(af, memoryview(addr)),
-            port=int.from_bytes(port, "big"),
-            weight=weight,
-            # the real fwd_method attribute (pyroute2's IPVSDest.from_message reports 3 for NAT)
-            forwarding=_FWD_BACK.get(fwd & IP_VS_CONN_F_FWD_MASK, Forwarding.NAT),
-        )
+        rs = real_server(*key)
         if len(_RS_CACHE) >= 1 << 17:
             _RS_CACHE.clear()
         _RS_CACHE[key] = rs
     return rs
+
+
+def real_server(addr: bytes, port: bytes, fwd: int, weight: int, af: int) -> RealServer:
+    """A real server from its attributes' values (the address 16 bytes, or 4 for AF_INET; the
+    port in network order), as every decoder builds it."""
+    if len(port) < 2 or len(addr) < (4 if af == socket.AF_INET else 16):
+        raise ValueError("GET_DEST reply without a real server address or port")
+    return RealServer(
+        _V4(addr[:4]) if af == socket.AF_INET else _V6(addr[:16]),
+        int.from_bytes(port[:2], "big"),
+        weight,
+        # the real fwd_method attribute (pyroute2's IPVSDest.from_message reports 3 for NAT)
+        _FWD_BACK.get(fwd & IP_VS_CONN_F_FWD_MASK, Forwarding.NAT),
+    )
 
 
 def messages(buf: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:

@@ -137,3 +137,20 @@ def test_decode_dest_of_a_kernel_reply(server: RealServer, persist: bool) -> Non
     for active, inactive in ((0, 0), (5, 9)):
         got, conns = wire.decode_dest(_linux_dest(server, active, inactive, persist=persist), socket.AF_INET)
         assert got == server and (conns.active, conns.inactive) == (active, inactive)
+
+
+def test_decode_dest_without_af_takes_the_service_family_every_time() -> None:
+    """The real-server cache is keyed by the family used, not the reply's (absent) attribute:
+    the same 16 address bytes are 253.1.0.0 under an IPv4 service and fd01:: under an IPv6 one."""
+    v6 = rs("fd01::", 80, 0)
+    body = wire._NLA.pack(20, wire.DEST_ADDR) + v6.address.packed + wire._be16(wire.DEST_PORT, 80)
+    reply = _reply(wire._NLA.pack(4 + len(body), wire.ATTR_DEST) + body)
+    assert wire.decode_dest(reply, socket.AF_INET)[0].address == ipaddress.ip_address("253.1.0.0")
+    assert wire.decode_dest(reply, socket.AF_INET6)[0] == v6
+
+
+def test_decode_service_without_port_is_a_value_error() -> None:
+    svc = wire.nla(wire.ATTR_SERVICE, wire._u16(wire.SVC_AF, 2) + wire._u16(wire.SVC_PROTOCOL, 6)
+                   + wire.nla(wire.SVC_ADDR, bytes(16)) + wire.nla(wire.SVC_SCHED_NAME, b"rr\0"))
+    with pytest.raises(ValueError, match="without a port"):
+        wire.decode_service(_reply(svc))
