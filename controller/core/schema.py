@@ -231,23 +231,62 @@ def _evaluate(rule: str, value: Any) -> tuple[bool, str | None]:
     return verdict
 
 
-def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The nodes of a schema the CEL pass must visit: those with rules or `x-kubernetes-list-type:
+    map` at or below them. An object's other fields hold nothing to evaluate, so they are neither
+    walked nor given their defaults (defaults are applied only where a rule reads them)."""
+
+    schema: dict[str, Any]
+    rules: tuple[dict[str, Any], ...]
+    props: tuple[tuple[str, _Plan], ...]  # the properties that lead to a rule, in schema order
+    items: _Plan | None  # the list items, when they lead to a rule
+    list_map: bool
+
+
+def _plan(schema: dict[str, Any]) -> _Plan | None:
+    """The plan of one schema node; None when nothing at or below it is checked."""
+    props = tuple((name, p) for name, sub in (schema.get("properties") or {}).items()
+                  if (p := _plan(sub)) is not None)
+    items = _plan(schema["items"]) if isinstance(schema.get("items"), dict) else None
+    rules = tuple(schema.get("x-kubernetes-validations") or ())
+    list_map = schema.get("x-kubernetes-list-type") == "map" and bool(schema.get("x-kubernetes-list-map-keys"))
+    if not (props or items or rules or list_map):
+        return None
+    return _Plan(schema, rules, props, items, list_map)
+
+
+@cache
+def _plan_of(key: str) -> _Plan | None:
+    return _plan(crds()[key].schema)
+
+
+def _cel(plan: _Plan | None, value: Any, path: list[Any]) -> list[SchemaError]:
+    """Every CEL (and list-map key) error of `value` (as written, before defaults) under `plan`:
+    what walking the whole defaulted object reports, walking only the nodes that hold rules."""
+    if plan is None:
+        return []
     errors: list[SchemaError] = []
-    for rule in schema.get("x-kubernetes-validations") or []:
-        ok, failure = _evaluate(rule["rule"], value)
+    for rule in plan.rules:
+        ok, failure = _evaluate(rule["rule"], apply_defaults(plan.schema, value))
         if failure is not None:
             rule = {**rule, "message": f"{rule.get('message', rule['rule'])} ({failure})"}
         if not ok:
             where = _path(path) + (rule.get("fieldPath") or "")
             errors.append(SchemaError(where, rule.get("message") or f"failed rule: {rule['rule']}"))
     if isinstance(value, dict):
-        for name, sub in (schema.get("properties") or {}).items():
+        defaults = plan.schema.get("type") == "object"  # apply_defaults fills in only objects' fields
+        for name, sub in plan.props:
             if name in value:
                 errors += _cel(sub, value[name], [*path, name])
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        errors += _list_map_keys(schema, value, path)
-        for i, item in enumerate(value):
-            errors += _cel(schema["items"], item, [*path, i])
+            elif defaults and "default" in sub.schema:
+                errors += _cel(sub, copy.deepcopy(sub.schema["default"]), [*path, name])
+    elif isinstance(value, list) and isinstance(plan.schema.get("items"), dict):
+        if plan.list_map:
+            errors += _list_map_keys(plan.schema, apply_defaults(plan.schema, value), path)
+        if plan.items is not None:
+            for i, item in enumerate(value):
+                errors += _cel(plan.items, item, [*path, i])
     return errors
 
 
@@ -279,9 +318,9 @@ def validate(body: dict[str, Any]) -> list[SchemaError]:
     key = f"{crd.group}/{crd.version}/{crd.kind}"
     accepts = _accepts(key)
     if accepts is not None and accepts(body):
-        return _cel(crd.schema, apply_defaults(crd.schema, body), [])
+        return _cel(_plan_of(key), body, [])
     for err in sorted(_validator(key).iter_errors(body), key=lambda e: list(e.absolute_path)):
         errors.append(SchemaError(_path(list(err.absolute_path)), _message(err)))
     if errors:
         return errors
-    return _cel(crd.schema, apply_defaults(crd.schema, body), [])
+    return _cel(_plan_of(key), body, [])
