@@ -75,3 +75,26 @@ def test_plain_scalar_tags_are_remembered_not_changed() -> None:
     first, _ = manifests.parse(text, "f")
     again, _ = manifests.parse(text, "f")  # now from the tag cache
     assert first[0].body == again[0].body == {"a": 1, "b": "1", "c": "2026-01-01", "d": True}
+
+
+def test_the_collector_is_paused_only_while_loading_and_checking() -> None:
+    import gc
+
+    from controller.core.validate import check
+
+    seen: list[bool] = []
+    saved = manifests._construct
+    manifests._construct = lambda loader, node: (seen.append(gc.isenabled()), saved(loader, node))[1]  # type: ignore[assignment]
+    try:
+        docs, errors = manifests.parse("kind: VIPPool\n", "f")
+    finally:
+        manifests._construct = saved  # type: ignore[assignment]
+    assert seen == [False] and gc.isenabled()
+    check(docs, errors)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        manifests.parse("a: 1\n", "f")
+        assert not gc.isenabled(), "a caller's disabled collector stays disabled"
+    finally:
+        gc.enable()
