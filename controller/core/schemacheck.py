@@ -71,15 +71,7 @@ def _object(schema: dict[str, Any]) -> Check:
     """`type: object` with its fields in one check: the node most of a manifest is made of."""
     required = tuple(schema.get("required") or ())
     props = {name: compile_check(sub) for name, sub in (schema.get("properties") or {}).items()}
-    extra = schema.get("additionalProperties", True)
-    if extra is True:
-        extra_check: Check | None = None
-    elif extra is False:
-        extra_check = lambda v: False  # noqa: E731
-    elif isinstance(extra, dict):
-        extra_check = compile_check(extra)
-    else:
-        raise Unsupported(extra)
+    extra_check = _extra(schema)
 
     def check(v: Any) -> bool:
         if not isinstance(v, dict):
@@ -109,6 +101,47 @@ def _string(schema: dict[str, Any]) -> Check:
             return False
         return high is None or len(v) <= high
     return check
+
+
+def _extra(schema: dict[str, Any]) -> Check | None:
+    """The check of fields `properties` does not name (None: any value)."""
+    extra = schema.get("additionalProperties", True)
+    if extra is True:
+        return None
+    if extra is False:
+        return lambda v: False
+    if isinstance(extra, dict):
+        return compile_check(extra)
+    raise Unsupported(extra)
+
+
+def _fields(schema: dict[str, Any]) -> Check | None:
+    """`properties` and `additionalProperties` of a node whose type is not (only) object."""
+    props = {name: compile_check(sub) for name, sub in (schema.get("properties") or {}).items()}
+    extra_check = _extra(schema)
+    if not props and extra_check is None:
+        return None
+
+    def fields(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for k, item in v.items():
+            field = props.get(k, extra_check)
+            if field is not None and not field(item):
+                return False
+        return True
+    return fields
+
+
+def _items(item_check: Check) -> Check:
+    def items(v: Any) -> bool:
+        if not isinstance(v, list):
+            return True
+        for i in v:
+            if not item_check(i):
+                return False
+        return True
+    return items
 
 
 _FUSED: dict[str, tuple[Callable[[dict[str, Any]], Check], frozenset[str]]] = {
@@ -153,42 +186,10 @@ def compile_check(schema: dict[str, Any]) -> Check:
     if "required" in schema and "required" not in done:
         required = tuple(schema["required"])
         checks.append(lambda v: not isinstance(v, dict) or all(k in v for k in required))
-    if "properties" not in done:
-        props = {name: compile_check(sub) for name, sub in (schema.get("properties") or {}).items()}
-        extra = schema.get("additionalProperties", True)
-        extra_check: Check | None
-        if extra is True:
-            extra_check = None
-        elif extra is False:
-            extra_check = lambda v: False  # noqa: E731
-        elif isinstance(extra, dict):
-            extra_check = compile_check(extra)
-        else:
-            raise Unsupported(extra)
-        if props or extra_check is not None:
-            def fields(v: Any) -> bool:
-                if not isinstance(v, dict):
-                    return True
-                for k, item in v.items():
-                    check = props.get(k)
-                    if check is not None:
-                        if not check(item):
-                            return False
-                    elif extra_check is not None and not extra_check(item):
-                        return False
-                return True
-            checks.append(fields)
+    if "properties" not in done and (fields := _fields(schema)) is not None:
+        checks.append(fields)
     if "items" in schema:
-        item_check = compile_check(schema["items"])
-
-        def items(v: Any) -> bool:
-            if not isinstance(v, list):
-                return True
-            for i in v:
-                if not item_check(i):
-                    return False
-            return True
-        checks.append(items)
+        checks.append(_items(compile_check(schema["items"])))
     if "anyOf" in schema:
         options = [compile_check(s) for s in schema["anyOf"]]
         checks.append(lambda v: any(o(v) for o in options))

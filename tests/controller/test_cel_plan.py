@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import schema
+from controller.core import schema, schemacel
 from tests.controller.test_schemacheck import VALID, _paths, mutated
 
 # The fields the CRDs' rules read (and their list-map keys), and values that pass or fail them.
@@ -45,7 +45,7 @@ def _walk_all(node: dict[str, Any], value: Any, path: list[Any]) -> list[schema.
     """The CEL pass as it was: every node of the defaulted object, rules or not."""
     errors: list[schema.SchemaError] = []
     for rule in node.get("x-kubernetes-validations") or []:
-        ok, failure = schema._evaluate(rule["rule"], value)
+        ok, failure = schemacel.evaluate(rule["rule"], value)
         if failure is not None:
             rule = {**rule, "message": f"{rule.get('message', rule['rule'])} ({failure})"}
         if not ok:
