@@ -37,7 +37,7 @@ class StrictLoader(_Base):  # type: ignore[misc,valid-type]
     """Safe loading with duplicate keys refused and timestamps kept as strings."""
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
+        if kind is yaml.ScalarNode and implicit[0] and type(self) is StrictLoader:  # a subclass may resolve otherwise
             tag = _PLAIN_TAGS.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
