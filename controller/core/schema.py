@@ -7,19 +7,15 @@ manifest before it reaches a cluster.
 from __future__ import annotations
 
 import copy
-import ipaddress
-import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import celpy
 import jsonschema
 import yaml
-from celpy import celtypes
 
+from controller.core import schemacel
 from controller.core.resources import crd_texts
 from controller.core.schemacheck import Check, Unsupported, compile_check
 
@@ -150,104 +146,62 @@ def _message(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
-_env = celpy.Environment()
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The nodes of a schema the CEL pass must visit: those with rules or `x-kubernetes-list-type:
+    map` at or below them. An object's other fields hold nothing to evaluate, so they are neither
+    walked nor given their defaults (defaults are applied only where a rule reads them)."""
+
+    schema: dict[str, Any]
+    rules: tuple[dict[str, Any], ...]
+    props: tuple[tuple[str, _Plan], ...]  # the properties that lead to a rule, in schema order
+    items: _Plan | None  # the list items, when they lead to a rule
+    list_map: bool
 
 
-def _parses(kind: Callable[[str], object]) -> Callable[[Any], celtypes.BoolType]:
-    def check(value: Any) -> celtypes.BoolType:
-        text = str(value)
-        if "%" in text:  # zones are refused by the Kubernetes CEL library too
-            return celtypes.BoolType(False)
-        try:
-            kind(text)
-        except ValueError:
-            return celtypes.BoolType(False)
-        return celtypes.BoolType(True)
-    return check
-
-
-# The Kubernetes CEL library functions the CRDs use (k8s.io/apiserver/pkg/cel/library: ip, cidr).
-CEL_FUNCTIONS = {"isIP": _parses(ipaddress.ip_address),
-                 "isCIDR": _parses(lambda t: ipaddress.ip_network(t, strict=False) if "/" in t else int(""))}
-
-
-@cache
-def _program(rule: str) -> Any:
-    return _env.program(_env.compile(rule), functions=CEL_FUNCTIONS)
-
-
-# (rule, JSON of what the rule reads of self) -> (passed, error text): a rule is a pure
-# function of the fields of `self` it names (of their presence alone for has(self.f)), and an
-# estate repeats the same few of those thousands of times, so most evaluations are look-ups.
-_VERDICTS: dict[tuple[str, str], tuple[bool, str | None]] = {}
-cache_verdicts = True  # bench/offline.py turns it off to measure what it saves
-
-
-_SELF = re.compile(r"\bself\b(?:\.([A-Za-z_]\w*))?")
+def _plan(schema: dict[str, Any]) -> _Plan | None:
+    """The plan of one schema node; None when nothing at or below it is checked."""
+    props = tuple((name, p) for name, sub in (schema.get("properties") or {}).items()
+                  if (p := _plan(sub)) is not None)
+    items = _plan(schema["items"]) if isinstance(schema.get("items"), dict) else None
+    rules = tuple(schema.get("x-kubernetes-validations") or ())
+    list_map = schema.get("x-kubernetes-list-type") == "map" and bool(schema.get("x-kubernetes-list-map-keys"))
+    if not (props or items or rules or list_map):
+        return None
+    return _Plan(schema, rules, props, items, list_map)
 
 
 @cache
-def _reads(rule: str) -> dict[str, bool] | None:
-    """The fields of `self` a rule reads, each True if only its presence (has(self.f)) counts;
-    None if the rule uses `self` as a whole."""
-    fields: dict[str, bool] = {}
-    for m in _SELF.finditer(rule):
-        if m.group(1) is None:
-            return None
-        fields[m.group(1)] = True
-    for name in fields:
-        fields[name] = rule.count(f"has(self.{name})") == len(re.findall(rf"\bself\.{name}\b", rule))
-    return fields
+def _plan_of(key: str) -> _Plan | None:
+    return _plan(crds()[key].schema)
 
 
-def _projection(rule: str, value: Any) -> Any:
-    """What the verdict of `rule` on `value` depends on (its cache key)."""
-    fields = _reads(rule)
-    if fields is None or not isinstance(value, dict):
-        return value
-    return {f: (f in value) if presence else value.get(f, _ABSENT) for f, presence in fields.items()}
-
-
-_ABSENT = {"\0absent": True}  # not a value YAML or JSON gives a field
-
-
-def _evaluate(rule: str, value: Any) -> tuple[bool, str | None]:
-    try:
-        key: tuple[str, str] | None = (rule, json.dumps(_projection(rule, value), sort_keys=True, allow_nan=False))
-    except (TypeError, ValueError):  # not plain JSON (e.g. a YAML timestamp): not cached
-        key = None
-    if not cache_verdicts:
-        key = None
-    if key is not None and (hit := _VERDICTS.get(key)) is not None:
-        return hit
-    try:
-        verdict: tuple[bool, str | None] = (bool(_program(rule).evaluate({"self": celpy.json_to_cel(value)})), None)
-    except Exception as err:
-        verdict = (False, str(err))
-    if key is not None:
-        if len(_VERDICTS) >= 1 << 16:
-            _VERDICTS.clear()
-        _VERDICTS[key] = verdict
-    return verdict
-
-
-def _cel(schema: dict[str, Any], value: Any, path: list[Any]) -> list[SchemaError]:
+def _cel(plan: _Plan | None, value: Any, path: list[Any]) -> list[SchemaError]:
+    """Every CEL (and list-map key) error of `value` (as written, before defaults) under `plan`:
+    what walking the whole defaulted object reports, walking only the nodes that hold rules."""
+    if plan is None:
+        return []
     errors: list[SchemaError] = []
-    for rule in schema.get("x-kubernetes-validations") or []:
-        ok, failure = _evaluate(rule["rule"], value)
+    for rule in plan.rules:
+        ok, failure = schemacel.evaluate(rule["rule"], apply_defaults(plan.schema, value))
         if failure is not None:
             rule = {**rule, "message": f"{rule.get('message', rule['rule'])} ({failure})"}
         if not ok:
             where = _path(path) + (rule.get("fieldPath") or "")
             errors.append(SchemaError(where, rule.get("message") or f"failed rule: {rule['rule']}"))
     if isinstance(value, dict):
-        for name, sub in (schema.get("properties") or {}).items():
+        defaults = plan.schema.get("type") == "object"  # apply_defaults fills in only objects' fields
+        for name, sub in plan.props:
             if name in value:
                 errors += _cel(sub, value[name], [*path, name])
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        errors += _list_map_keys(schema, value, path)
-        for i, item in enumerate(value):
-            errors += _cel(schema["items"], item, [*path, i])
+            elif defaults and "default" in sub.schema:
+                errors += _cel(sub, copy.deepcopy(sub.schema["default"]), [*path, name])
+    elif isinstance(value, list) and isinstance(plan.schema.get("items"), dict):
+        if plan.list_map:
+            errors += _list_map_keys(plan.schema, apply_defaults(plan.schema, value), path)
+        if plan.items is not None:
+            for i, item in enumerate(value):
+                errors += _cel(plan.items, item, [*path, i])
     return errors
 
 
@@ -279,9 +233,9 @@ def validate(body: dict[str, Any]) -> list[SchemaError]:
     key = f"{crd.group}/{crd.version}/{crd.kind}"
     accepts = _accepts(key)
     if accepts is not None and accepts(body):
-        return _cel(crd.schema, apply_defaults(crd.schema, body), [])
+        return _cel(_plan_of(key), body, [])
     for err in sorted(_validator(key).iter_errors(body), key=lambda e: list(e.absolute_path)):
         errors.append(SchemaError(_path(list(err.absolute_path)), _message(err)))
     if errors:
         return errors
-    return _cel(crd.schema, apply_defaults(crd.schema, body), [])
+    return _cel(_plan_of(key), body, [])

@@ -8,7 +8,7 @@ from typing import Any
 
 from controller.core import identity, schema
 from controller.core.compiler import Compiled, compile
-from controller.core.manifests import Document, LoadError
+from controller.core.manifests import Document, LoadError, collector_paused
 from controller.core.problems import ObjectRef, Severity
 from controller.core.snapshot import Snapshot, ref_of
 
@@ -38,6 +38,11 @@ def check(docs: Iterable[Document], load_errors: Iterable[LoadError] = ()) -> tu
     Documents of kinds bmlb does not read (a Deployment in a Helm chart's output) are skipped;
     an input with no document at all is an error, so an empty render never passes silently.
     """
+    with collector_paused():
+        return _check(docs, load_errors)
+
+
+def _check(docs: Iterable[Document], load_errors: Iterable[LoadError]) -> tuple[list[Finding], Compiled]:
     load_errors = list(load_errors)
     findings = [Finding(f"{e.path}:{e.index}", "(document)", e.where, e.message, line=e.line) for e in load_errors]
     good: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
-"""The CEL verdict cache (controller/core/schema.py) never changes a verdict: every CRD rule, on
+"""The CEL verdict cache (controller/core/schemacel.py) never changes a verdict: every CRD rule, on
 random objects, judged through the cache (twice, so the second is a hit) equals a direct celpy
 evaluation of the rule on the object itself."""
 
@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import schema
+from controller.core import schemacel
 from controller.core.resources import crd_texts
 
 
@@ -43,7 +43,7 @@ objects = st.one_of(scalars, st.dictionaries(st.sampled_from(FIELDS), values, ma
 def direct(rule: str, value: Any) -> bool:
     env = celpy.Environment()
     try:
-        return bool(env.program(env.compile(rule), functions=schema.CEL_FUNCTIONS).evaluate(
+        return bool(env.program(env.compile(rule), functions=schemacel.CEL_FUNCTIONS).evaluate(
             {"self": celpy.json_to_cel(value)}))
     except Exception:
         return False
@@ -66,4 +66,4 @@ def test_cached_verdict_is_the_direct_verdict(data: st.DataObject) -> None:
     rule = data.draw(st.sampled_from(RULES))
     draws = [data.draw(named(rule)) for _ in range(3)]
     for value in draws + draws:
-        assert schema._evaluate(rule, value)[0] == direct(rule, value), (rule, value)
+        assert schemacel.evaluate(rule, value)[0] == direct(rule, value), (rule, value)

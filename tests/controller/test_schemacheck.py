@@ -137,6 +137,18 @@ def test_validate_says_what_it_said_without_the_check(body: dict[str, Any]) -> N
     ({"anyOf": [{"type": "integer"}, {"type": "string"}]}, 1.5, False),
     ({"anyOf": [{"type": "integer"}, {"type": "string"}]}, "80", True),
     ({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}, {"a": "x"}, True),
+    ({"type": "string", "minLength": 2, "maxLength": 3, "pattern": "^a"}, "ab", True),
+    ({"type": "string", "minLength": 2}, "a", False),
+    ({"type": "string", "pattern": "^a"}, "ba", False),
+    ({"type": "string", "enum": ["a", "b"]}, "c", False),
+    ({"type": "string"}, 1, False),
+    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1, "b": "2"}, False),
+    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}, True),
+    ({"type": "object", "properties": {"a": {"type": "integer"}}}, {"a": 1, "b": "x"}, True),
+    ({"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}, [], False),
+    ({"type": ["string", "null"]}, None, True),
+    ({"type": "array", "items": {"type": "integer"}}, [1, "2"], False),
+    ({"properties": {"a": {"type": "integer"}}, "required": ["a"]}, "not an object", True),
 ])
 def test_keywords(node: dict[str, Any], value: Any, accepted: bool) -> None:
     assert compile_check(node)(value) is accepted
