@@ -10,9 +10,8 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from controller.core import hostport, naming, port_refs, specs
 from controller.core.compile_cache import CompileCache
@@ -21,17 +20,12 @@ from controller.core.name_claims import unique_names
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
+from controller.core.rule_builder import Builder, Fragment, Recorder, owner_of, vip_objects
 from controller.core.security_rules import security_rules, select_services
 from controller.core.services import LBService, warn
 from firewall.model import (
-    AddressObject,
     DesiredFirewall,
     NatRule,
-    Owner,
-    SecurityRule,
-    ServiceObject,
-    ServiceProtocol,
-    Tag,
 )
 
 S = TypeVar("S", specs.NATRuleSpec, specs.SecurityPolicySpec)
@@ -65,104 +59,6 @@ class Publication:
     public_port: int
     public_zone: str
     vip: IPAddress
-
-
-@dataclass
-class _Recorder:
-    """Builds one NATRule's or SecurityPolicy's rules and records, in order, the address and
-    service objects they name (the first to name an object describes it), so that a later compile
-    can replay them without building them again. The names it returns depend on the arguments
-    only."""
-
-    ownership_tag: str
-    ops: list[tuple[str, object, object]] = field(default_factory=list)
-    namespaces: set[str] = field(default_factory=set)
-
-    def tags(self, namespace: str | None) -> tuple[str, ...]:
-        if namespace is None:
-            return (self.ownership_tag,)
-        self.namespaces.add(namespace)
-        return (self.ownership_tag, naming.name("namespace_tag", namespace=namespace))
-
-    def address(self, ip: IPAddress, *, description: str, owner: Owner, namespace: str) -> str:
-        name = naming.name("address", ip=str(ip))
-        self.ops.append(("a", name, AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}",
-                                                  description=description, tags=self.tags(namespace), owner=owner)))
-        return name
-
-    def service(self, protocol: str, port: int) -> str:
-        name = naming.name("service", protocol=protocol, port=port)
-        self.ops.append(("s", name, (protocol, port)))
-        return name
-
-    def vip(self, svc: LBService, ip: IPAddress) -> str:
-        """The Service's VIP address object: described by every Service on that VIP, so it is made
-        when the fragment is applied, from the whole estate."""
-        self.ops.append(("v", svc, ip))
-        return naming.name("address", ip=str(ip))
-
-    def fragment(self, entries: list[tuple[tuple[object, ...], Any]], problems: list[Problem]) -> _Fragment:
-        return _Fragment(tuple(entries), tuple(self.ops), frozenset(self.namespaces), tuple(problems))
-
-
-@dataclass(frozen=True, slots=True)
-class _Fragment:
-    """What one NATRule or SecurityPolicy adds to a Firewall's desired state."""
-
-    entries: tuple[tuple[tuple[object, ...], Any], ...]  # (sort key, NatRule or SecurityRule)
-    ops: tuple[tuple[str, object, object], ...]
-    namespaces: frozenset[str]
-    problems: tuple[Problem, ...]
-
-
-@dataclass
-class _Builder:
-    ownership_tag: str
-    addresses: dict[str, AddressObject] = field(default_factory=dict)
-    services: dict[str, ServiceObject] = field(default_factory=dict)
-    security: list[tuple[tuple[object, ...], SecurityRule]] = field(default_factory=list)
-    nat: list[tuple[tuple[object, ...], NatRule]] = field(default_factory=list)
-    namespaces: set[str] = field(default_factory=set)
-
-    def apply(self, frag: _Fragment, vip_object: Callable[[LBService, IPAddress], AddressObject]) -> None:
-        """Add a fragment's objects; an object already named keeps its first description."""
-        for op, a, b in frag.ops:
-            if op == "a":
-                assert isinstance(a, str) and isinstance(b, AddressObject)
-                self.addresses.setdefault(a, b)
-            elif op == "s":
-                assert isinstance(a, str) and isinstance(b, tuple)
-                if a not in self.services:
-                    protocol, port = b
-                    self.services[a] = ServiceObject(
-                        name=a, protocol=ServiceProtocol(protocol.lower()), port=str(port),
-                        description=naming.text("service_description", protocol=protocol, port=port),
-                        tags=(self.ownership_tag,))
-            else:
-                assert isinstance(a, LBService) and isinstance(b, IPv4Address | IPv6Address)
-                obj = vip_object(a, b)
-                if obj.name not in self.addresses:
-                    self.addresses[obj.name] = obj
-                    self.namespaces.add(obj.owner.namespace)
-        self.namespaces |= frag.namespaces
-
-    def build(self) -> DesiredFirewall:
-        tags = [Tag(self.ownership_tag, "color24", naming.text("ownership_tag_comments"))]
-        for ns in sorted(self.namespaces):
-            tags.append(Tag(naming.name("namespace_tag", namespace=ns), None,
-                            naming.text("namespace_tag_comments", namespace=ns)))
-        return DesiredFirewall(
-            ownership_tag=self.ownership_tag,
-            tags=tuple(sorted(tags, key=lambda t: t.name)),
-            addresses=tuple(v for _, v in sorted(self.addresses.items())),
-            services=tuple(v for _, v in sorted(self.services.items())),
-            security_rules=tuple(r for _, r in sorted(self.security, key=lambda kv: kv[0])),
-            nat_rules=tuple(r for _, r in sorted(self.nat, key=lambda kv: kv[0])),
-        )
-
-
-def owner_of(kind: str, ref: ObjectRef, uid: str, generation: int) -> Owner:
-    return Owner(kind, ref.namespace, ref.name, uid, generation)
 
 
 def resolve_publications(
@@ -250,13 +146,13 @@ def build_firewall(
     """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when something they are made
     from changed (the publication; the policy, the Services it selects, their VIPs, publications
     and zones)."""
-    b = _Builder(ownership_tag)
+    b = Builder(ownership_tag)
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
-    vip_object = _vip_objects(ownership_tag, services, vips, cache)
+    vip_object = vip_objects(ownership_tag, services, vips, cache)
 
-    def nat_fragment(pub: Publication) -> _Fragment:
-        r = _Recorder(ownership_tag)
+    def nat_fragment(pub: Publication) -> Fragment:
+        r = Recorder(ownership_tag)
         return r.fragment([((pub.nat.ref.namespace, pub.nat.ref.name), nat_rule(r, pub, r.vip))], [])
 
     for pub in publications:
@@ -271,8 +167,8 @@ def build_firewall(
         by_service[pub.service.ref].append(pub)
     zone_items = tuple(sorted(zones.items()))
 
-    def policy_fragment(pol: ParsedPolicy) -> _Fragment:
-        r = _Recorder(ownership_tag)
+    def policy_fragment(pol: ParsedPolicy) -> Fragment:
+        r = Recorder(ownership_tag)
         p: list[Problem] = []
         owner = owner_of("SecurityPolicy", pol.ref, pol.uid, pol.generation)
         entries = list(security_rules(r, pol, owner, services=services, vips=vips, zones=zones,
@@ -298,40 +194,7 @@ def build_firewall(
     return b.build(), problems, owned
 
 
-def _vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService],
-                 vips: Mapping[ObjectRef, Assignment], cache: CompileCache | None
-                 ) -> Callable[[LBService, IPAddress], AddressObject]:
-    """The address object of a Service's VIP: a shared VIP is one address object that names every
-    Service on it, owned by the first."""
-    holders: dict[IPAddress, list[LBService]] = defaultdict(list)
-    for s in sorted(services.values(), key=lambda s: s.ref):
-        for ip in getattr(vips.get(s.ref), "addresses", ()):
-            holders[ip].append(s)
-    made: dict[IPAddress, AddressObject] = {}
-
-    def build(sharing: list[LBService], ip: IPAddress) -> AddressObject:
-        first = sharing[0]
-        owner = owner_of("Service", first.ref, first.uid, first.generation)
-        desc = naming.text("vip_description", services=[f"Service {s.namespace}/{s.name}" for s in sharing],
-                           owner=owner)
-        name = naming.name("address", ip=str(ip))
-        return AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}", description=desc,
-                             tags=(ownership_tag, naming.name("namespace_tag", namespace=first.namespace)),
-                             owner=owner)
-
-    def vip_object(svc: LBService, ip: IPAddress) -> AddressObject:
-        obj = made.get(ip)
-        if obj is None:
-            sharing = holders.get(ip) or [svc]
-            obj = (cache.vips.get((ownership_tag, ip), tuple(sharing), lambda: build(sharing, ip))
-                   if cache is not None else build(sharing, ip))
-            made[ip] = obj
-        return obj
-
-    return vip_object
-
-
-def nat_rule(b: _Builder, pub: Publication, vip_object: Callable[[LBService, IPAddress], str]) -> NatRule:
+def nat_rule(b: Recorder, pub: Publication, vip_object: Callable[[LBService, IPAddress], str]) -> NatRule:
     """A NATRule's destination NAT: from its public address:port (in its zones) to the Service's
     VIP:port; the address and service objects it names are added to `b`."""
     nat = pub.nat
