@@ -54,6 +54,11 @@ def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return out
 
 
+# Kinds whose compile reads nothing that `_same` ignores (Leases are judged by their renewTime, which
+# it ignores; Nodes and EndpointSlices are few or not cached).
+_SEEN_KINDS = frozenset({"Service", "NATRule", "SecurityPolicy"})
+
+
 class ClusterIndex:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> None:
@@ -62,6 +67,10 @@ class ClusterIndex:
         # Objects bmlb no longer compiles (a Service that left its class) that still carry its
         # finalizer: released like any object being deleted, never compiled.
         self._strays: dict[ObjectRef, dict[str, Any]] = {}
+        # For the kinds the compile cache reuses: the body compiles see, kept while only what bmlb
+        # does not read moves (our own Ready status, resourceVersion, finalizers), so the cache
+        # finds the very same object (controller/core/compile_cache.py).
+        self._seen: dict[ObjectRef, dict[str, Any]] = {}
         self._clock = clock
         self.version = 0
         self.oldest_unapplied: float | None = None
@@ -76,7 +85,12 @@ class ClusterIndex:
         old = self._objects[kind].get(ref)
         self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
         if old is not None and _same(old, clean):
+            if kind in _SEEN_KINDS:
+                seen = self._seen.setdefault(ref, old)
+                if "spec" in clean and "spec" in seen:
+                    clean["spec"] = seen["spec"]  # equal: one copy, not two
             return False
+        self._seen.pop(ref, None)
         self._bump()
         return True
 
@@ -90,6 +104,7 @@ class ClusterIndex:
             self._strays[ref] = clean
         else:
             self._strays.pop(ref, None)
+        self._seen.pop(ref, None)
         if self._objects[kind].pop(ref, None) is None:
             return False
         self._bump()
@@ -100,6 +115,7 @@ class ClusterIndex:
         gone = [ref for ref in self._objects[kind] if f"{ref.namespace}/{ref.name}" not in keys]
         for ref in gone:
             del self._objects[kind][ref]
+            self._seen.pop(ref, None)
         if gone:
             self._bump()
         return bool(gone)
@@ -118,8 +134,10 @@ class ClusterIndex:
     def snapshot(self, *, now: float | None = None,
                  last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
         groups: dict[str, list[dict[str, Any]]] = {}
+        seen = self._seen
         for kind, objs in self._objects.items():
-            groups[FIELD[kind]] = [b for b in objs.values() if not (b.get("metadata") or {}).get("deletionTimestamp")]
+            groups[FIELD[kind]] = [seen.get(ref, b) for ref, b in objs.items()
+                                   if not (b.get("metadata") or {}).get("deletionTimestamp")]
         return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
                         last_routes=last_routes, lease_namespace=self.lease_namespace)
 
