@@ -105,10 +105,16 @@ class CompileCache:
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
         return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips)
 
+    last: tuple[int, int] = (0, 0)  # (reused, made) by the last compile, over every memo
+    _total: tuple[int, int] = (0, 0)
+
     def roll(self) -> None:
         """After a compile: keep what it used, drop the rest."""
         for m in self._memos():
             m.roll()
+        total = (sum(m.hits for m in self._memos()), sum(m.misses for m in self._memos()))
+        self.last = (total[0] - self._total[0], total[1] - self._total[1])
+        self._total = total
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""
