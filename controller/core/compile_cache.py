@@ -58,6 +58,9 @@ class BodyMemo(Generic[T]):
     def roll(self) -> None:
         self._old, self._new = self._new, {}
 
+    def clear(self) -> None:
+        self._old, self._new = {}, {}
+
 
 class KeyedMemo(Generic[T]):
     def __init__(self) -> None:
@@ -78,6 +81,9 @@ class KeyedMemo(Generic[T]):
 
     def roll(self) -> None:
         self._old, self._new = self._new, {}
+
+    def clear(self) -> None:
+        self._old, self._new = {}, {}
 
 
 @dataclass
@@ -115,6 +121,13 @@ class CompileCache:
         total = (sum(m.hits for m in self._memos()), sum(m.misses for m in self._memos()))
         self.last = (total[0] - self._total[0], total[1] - self._total[1])
         self._total = total
+
+    def clear(self) -> None:
+        """Forget everything (before a compile that will reuse little: its old and new values
+        would otherwise be alive together, at the peak of memory)."""
+        for m in self._memos():
+            m.clear()
+        self._stable.clear()
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""

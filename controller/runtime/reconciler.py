@@ -29,6 +29,8 @@ from controller.runtime.metrics import Metrics
 
 log = logging.getLogger("bmlb.reconciler")
 
+_ALLOCATING = ("Service", "VIPPool")  # statuses written before the firewall sync
+_RULES = ("SecurityPolicy", "NATRule")  # and after it
 SyncFirewall = Callable[[FirewallTarget], Awaitable[FirewallOutcome]]
 
 
@@ -54,6 +56,7 @@ class Reconciler:
     _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
     # What each compile may reuse of the last one: a one-Service change no longer recompiles the estate.
     compile_cache: CompileCache = field(default_factory=CompileCache)
+    _cached_at: int = 0  # the index version the cache was last compiled at
 
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
@@ -124,15 +127,18 @@ class Reconciler:
         # still has its rules on the firewall this sync wrote.
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
+        # A burst (a quarter of the estate changed or more) reuses little: emptying the cache first keeps
+        # its old values and the new ones from being alive together at the compile's peak of memory.
+        if (self.index.version - self._cached_at) * 4 > len(snapshot.all()):
+            self.compile_cache.clear()
+        self._cached_at = self.index.version
         with _gc_paused():
             compiled = compile(snapshot, cache=self.compile_cache)
             t_compile = self.clock()
             stamp = now()
             compiled_refs = {ref_of(b) for b in snapshot.all()}
-            bodies = self._bodies(compiled_refs)
             # Record allocations first: the cluster, not this process, remembers who holds what.
-            first = [u for u in status.desired(compiled, bodies, self.outcomes, now=stamp)
-                     if u.ref.kind in ("Service", "VIPPool")]
+            first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp)
         # The finalizer goes on before the firewall first carries anything of the object, and before
         # the status writes below: each names the resourceVersion the index holds, which our own
         # status write would make stale until its watch event arrives (a 409, the finalizer missing
@@ -149,8 +155,7 @@ class Reconciler:
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
             with _gc_paused():
-                rest = [u for u in status.desired(compiled, self._bodies(compiled_refs), self.outcomes, now=stamp)
-                        if u.ref.kind not in ("Service", "VIPPool")]
+                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp)
             t_sync = self.clock()
             await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
             for report in compiled.reports:
@@ -206,11 +211,11 @@ class Reconciler:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""
         return _health_of(self.index.nodes_and_leases(now=self.wall())) != self._health
 
-    def _bodies(self, compiled: set[ObjectRef]) -> dict[ObjectRef, dict]:
-        """The latest body (its current status) of each object this compile saw. Objects that
-        arrived since are left to the next reconcile: this compile knows nothing of them, and
+    def _bodies(self, compiled: set[ObjectRef], kinds: tuple[str, ...]) -> dict[ObjectRef, dict]:
+        """The latest body (its current status) of each object of `kinds` this compile saw. Objects
+        that arrived since are left to the next reconcile: this compile knows nothing of them, and
         would write them an empty status (a Service's recorded VIP among it)."""
-        return {ref: dict(b) for kind in ("Service", "VIPPool", "SecurityPolicy", "NATRule")
+        return {ref: dict(b) for kind in kinds
                 for b in self.index.bodies(kind)
                 if (ref := ref_of(b)) in compiled and (kind != "Service" or service_is_ours(b))}
 

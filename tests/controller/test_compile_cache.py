@@ -87,3 +87,15 @@ def test_vip_sharing_and_recorded_addresses_follow_the_estate() -> None:
     docs[svcs[1]] = _with_ingress(docs[svcs[1]], "10.64.0.9")
     snap = Snapshot.of(docs)
     assert compile(snap, cache=cache) == compile(snap)
+
+
+def test_a_cleared_cache_builds_everything_again_and_the_same() -> None:
+    snap = Snapshot.of(estate(5))
+    cache = CompileCache()
+    first = compile(snap, cache=cache)
+    cache.clear()
+    again = compile(snap, cache=cache)
+    assert again == first
+    assert cache.last[0] == 0 and cache.last[1] > 0  # nothing reused
+    compile(snap, cache=cache)
+    assert cache.last[1] == 0  # nothing made
