@@ -8,14 +8,13 @@ wins"), timestamps stay strings, and a file that is not UTF-8 text is reported, 
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
+
+from controller.core import collector
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -145,22 +144,6 @@ def _construct(loader: Any, node: yaml.Node) -> Any:
         return loader.construct_document(node)
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a manifest is loaded or checked (as the controller's
-    reconciler does around its compile): both build hundreds of thousands of objects, none in a
-    cycle that outlives them, and the allocations kept triggering collections that rescanned
-    everything built so far (~15-20% of the time of a 3,000-object validate). Reference counting
-    still frees everything; collection resumes on leaving."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 @dataclass(frozen=True, slots=True)
 class Document:
     path: str
@@ -211,7 +194,7 @@ def _item_lines(node: yaml.Node) -> list[int]:
 
 def parse(text: str, source: str) -> tuple[list[Document], list[LoadError]]:
     """Every document of one YAML stream; `source` names it in origins."""
-    with collector_paused():
+    with collector.paused():
         return _parse(text, source)
 
 

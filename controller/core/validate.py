@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core import identity, schema
+from controller.core import collector, identity, schema
 from controller.core.compiler import Compiled, compile
-from controller.core.manifests import Document, LoadError, collector_paused
+from controller.core.manifests import Document, LoadError
 from controller.core.problems import ObjectRef, Severity
 from controller.core.snapshot import Snapshot, ref_of
 
@@ -38,7 +38,7 @@ def check(docs: Iterable[Document], load_errors: Iterable[LoadError] = ()) -> tu
     Documents of kinds bmlb does not read (a Deployment in a Helm chart's output) are skipped;
     an input with no document at all is an error, so an empty render never passes silently.
     """
-    with collector_paused():
+    with collector.paused():
         return _check(docs, load_errors)
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from controller.core import status
+from controller.core import collector, status
 from controller.core.compile_cache import CompileCache
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
@@ -132,7 +131,7 @@ class Reconciler:
         if (self.index.version - self._cached_at) * 4 > len(snapshot.all()):
             self.compile_cache.clear()
         self._cached_at = self.index.version
-        with _gc_paused():
+        with collector.paused():
             compiled = compile(snapshot, cache=self.compile_cache)
             t_compile = self.clock()
             stamp = now()
@@ -154,7 +153,7 @@ class Reconciler:
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
-            with _gc_paused():
+            with collector.paused():
                 rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp)
             t_sync = self.clock()
             await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
@@ -264,20 +263,6 @@ async def _posting(events: list[status_writer.Pending], post: Callable[..., None
         yield
     finally:
         await task
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A compile allocates hundreds of thousands of objects, none of them in cycles; the cyclic
-    collector, triggered by the allocations, kept rescanning the whole index and took half the
-    compile time at 10,000 Services. Refcounting still frees everything; collection resumes after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _seconds(value: object, default: float) -> float:

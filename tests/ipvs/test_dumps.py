@@ -9,7 +9,7 @@ import ipaddress
 import json
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,8 +31,8 @@ NESTED = 0x8000
 # ---- the general path, message by message (what the readers must agree with)
 
 
-def general_dests(grams: Sequence[bytes], seq: int, af: int) -> tuple[list[RealServer], list]:
-    servers, conns = [], []
+def _replies(grams: Sequence[bytes], seq: int) -> Iterator[memoryview | None]:
+    """The replies of dump `seq` in order, then None at its end (OSError for an error report)."""
     for g in grams:
         for kind, _flags, s, payload in wire.messages(g):
             if s != seq:
@@ -40,27 +40,30 @@ def general_dests(grams: Sequence[bytes], seq: int, af: int) -> tuple[list[RealS
             if kind in (wire.NLMSG_ERROR, wire.NLMSG_DONE):
                 if len(payload) >= 4 and wire.error_code(payload):
                     raise OSError(wire.error_code(payload), "netlink")
-                return servers, conns
-            server, c = wire.decode_dest(payload, af)
-            servers.append(server)
-            if c.total:
-                conns.append((server, c))
+                yield None
+                return
+            yield payload
+
+
+def general_dests(grams: Sequence[bytes], seq: int, af: int) -> tuple[list[RealServer], list]:
+    servers, conns = [], []
+    for payload in _replies(grams, seq):
+        if payload is None:
+            return servers, conns
+        server, c = wire.decode_dest(payload, af)
+        servers.append(server)
+        if c.total:
+            conns.append((server, c))
     return "incomplete"  # type: ignore[return-value]
 
 
 def general_services(grams: Sequence[bytes], seq: int) -> list[VirtualService]:
     out = []
-    for g in grams:
-        for kind, _flags, s, payload in wire.messages(g):
-            if s != seq:
-                continue
-            if kind in (wire.NLMSG_ERROR, wire.NLMSG_DONE):
-                if len(payload) >= 4 and wire.error_code(payload):
-                    raise OSError(wire.error_code(payload), "netlink")
-                return out
-            svc = wire.decode_service(payload)
-            if svc is not None:
-                out.append(svc)
+    for payload in _replies(grams, seq):
+        if payload is None:
+            return out
+        if (svc := wire.decode_service(payload)) is not None:
+            out.append(svc)
     return "incomplete"  # type: ignore[return-value]
 
 
