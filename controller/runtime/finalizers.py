@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from controller.core.problems import ObjectRef
+from controller.runtime import fanout
 
 log = logging.getLogger("bmlb.finalizers")
 FINALIZER = "bmlb.io/firewall-cleanup"
@@ -77,7 +77,4 @@ def write(changes: list[Change], patch: Callable[[ObjectRef, tuple[str, ...], st
             return 0
         return 1
 
-    if len(changes) <= 2:
-        return sum(map(one, changes))
-    with ThreadPoolExecutor(min(workers, len(changes))) as pool:
-        return sum(pool.map(one, changes))
+    return fanout.each(changes, one, workers=workers)

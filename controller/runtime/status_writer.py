@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.core.problems import ObjectRef
 from controller.core.status import Update
+from controller.runtime import fanout
 
 log = logging.getLogger("bmlb.status")
 
@@ -33,10 +33,7 @@ def write(updates: list[Update], *, patch: Callable[[ObjectRef, dict[str, Any]],
                 event(u.ref, uid=u.uid, type_=type_, reason=reason, message=message)
         return 1
 
-    if len(updates) <= 2:
-        return sum(map(one, updates))
-    with ThreadPoolExecutor(min(workers, len(updates))) as pool:
-        return sum(pool.map(one, updates))
+    return fanout.each(updates, one, workers=workers)
 
 
 def post(events: list[Pending], event: Callable[..., None], *, workers: int = 16) -> int:
@@ -50,7 +47,4 @@ def post(events: list[Pending], event: Callable[..., None], *, workers: int = 16
             return 0
         return 1
 
-    if len(events) <= 2:
-        return sum(map(one, events))
-    with ThreadPoolExecutor(min(workers, len(events))) as pool:
-        return sum(pool.map(one, events))
+    return fanout.each(events, one, workers=workers)
