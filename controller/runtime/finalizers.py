@@ -39,17 +39,19 @@ def _list(body: Mapping[str, Any]) -> list[str]:
 
 
 def holds(body: Mapping[str, Any]) -> bool:
-    return FINALIZER in _list(body)
+    raw = _meta(body).get("finalizers")
+    return isinstance(raw, list) and FINALIZER in raw
 
 
 def to_add(owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None]) -> list[Change]:
     """Objects about to own firewall objects that lack the finalizer (and are not being deleted)."""
     out = []
-    for ref in sorted(set(owners)):
+    for ref in set(owners):  # most hold it already: only the few that do not are sorted
         body = bodies(ref)
         if ref.kind not in KINDS or body is None or _meta(body).get("deletionTimestamp") or holds(body):
             continue
         out.append(Change(ref, (*_list(body), FINALIZER), str(_meta(body).get("resourceVersion") or "")))
+    out.sort(key=lambda c: c.ref)
     return out
 
 

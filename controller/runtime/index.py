@@ -11,6 +11,7 @@ import asyncio
 import copy
 import time
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from controller.core import kinds
@@ -57,6 +58,8 @@ def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
 # Kinds whose compile reads nothing that `_same` ignores (Leases are judged by their renewTime, which
 # it ignores; Nodes and EndpointSlices are few or not cached).
 _SEEN_KINDS = frozenset({"Service", "NATRule", "SecurityPolicy"})
+
+_REF = itemgetter(0)  # an index item's ObjectRef
 
 
 class ClusterIndex:
@@ -127,19 +130,29 @@ class ClusterIndex:
         """The live objects of one kind, unsorted: for readers that must not copy the whole index."""
         return tuple(b for b in self._objects[kind].values() if not (b.get("metadata") or {}).get("deletionTimestamp"))
 
+    def items(self, kind: str) -> list[tuple[ObjectRef, dict[str, Any]]]:
+        """(ref, latest body) of each live object of one kind: the bodies are the index's own, to read."""
+        return [(ref, b) for ref, b in self._objects[kind].items()
+                if not (b.get("metadata") or {}).get("deletionTimestamp")]
+
     def deleting(self) -> set[ObjectRef]:
         return {ref for objs in self._objects.values() for ref, b in objs.items()
                 if (b.get("metadata") or {}).get("deletionTimestamp")} | set(self._strays)
 
     def snapshot(self, *, now: float | None = None,
                  last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, tuple[dict[str, Any], ...]] = {}
         seen = self._seen
         for kind, objs in self._objects.items():
-            groups[FIELD[kind]] = [seen.get(ref, b) for ref, b in objs.items()
-                                   if not (b.get("metadata") or {}).get("deletionTimestamp")]
-        return Snapshot(**{k: tuple(sorted(v, key=ref_of)) for k, v in groups.items()}, now=now,
-                        last_routes=last_routes, lease_namespace=self.lease_namespace)
+            # Sorted by the refs the index keys them by (ref_of of the same body), not recomputed.
+            groups[FIELD[kind]] = tuple(seen.get(ref, b) for ref, b in sorted(objs.items(), key=_REF)
+                                        if not (b.get("metadata") or {}).get("deletionTimestamp"))
+        return Snapshot(**groups, now=now, last_routes=last_routes, lease_namespace=self.lease_namespace)
+
+    def live_refs(self) -> set[ObjectRef]:
+        """The objects a snapshot taken now holds (none being deleted)."""
+        return {ref for objs in self._objects.values() for ref, b in objs.items()
+                if not (b.get("metadata") or {}).get("deletionTimestamp")}
 
     def nodes_and_leases(self, *, now: float | None) -> Snapshot:
         """Only what node health reads: checked every second, so it must not copy the whole index."""

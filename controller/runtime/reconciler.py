@@ -18,7 +18,7 @@ from controller.core.conditions import FirewallOutcome
 from controller.core.nodes import node_health
 from controller.core.problems import ObjectRef, Severity
 from controller.core.reasons import Reason
-from controller.core.snapshot import Snapshot, ref_of
+from controller.core.snapshot import Snapshot
 from controller.core.specs import service_is_ours
 from controller.runtime import finalizers, status_writer
 from controller.runtime.clock import now
@@ -56,6 +56,7 @@ class Reconciler:
     # What each compile may reuse of the last one: a one-Service change no longer recompiles the estate.
     compile_cache: CompileCache = field(default_factory=CompileCache)
     _cached_at: int = 0  # the index version the cache was last compiled at
+    status_memo: status.StatusMemo = field(default_factory=status.StatusMemo)  # objects found current
 
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
@@ -122,6 +123,7 @@ class Reconciler:
         started = self.clock()
         self._retry_at = None
         snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
+        compiled_refs = self.index.live_refs()
         # Only deletions this compile saw may be released: one arriving during the sync below
         # still has its rules on the firewall this sync wrote.
         deleting = self.index.deleting()
@@ -130,14 +132,16 @@ class Reconciler:
         # its old values and the new ones from being alive together at the compile's peak of memory.
         if (self.index.version - self._cached_at) * 4 > len(snapshot.all()):
             self.compile_cache.clear()
+            self.status_memo.clear()
         self._cached_at = self.index.version
         with collector.paused():
             compiled = compile(snapshot, cache=self.compile_cache)
             t_compile = self.clock()
             stamp = now()
-            compiled_refs = {ref_of(b) for b in snapshot.all()}
+            self.status_memo.keep(compiled_refs)
             # Record allocations first: the cluster, not this process, remembers who holds what.
-            first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp)
+            first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp,
+                                   memo=self.status_memo)
         # The finalizer goes on before the firewall first carries anything of the object, and before
         # the status writes below: each names the resourceVersion the index holds, which our own
         # status write would make stale until its watch event arrives (a 409, the finalizer missing
@@ -154,7 +158,8 @@ class Reconciler:
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
             with collector.paused():
-                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp)
+                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp,
+                                      memo=self.status_memo)
             t_sync = self.clock()
             await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
             for report in compiled.reports:
@@ -214,9 +219,8 @@ class Reconciler:
         """The latest body (its current status) of each object of `kinds` this compile saw. Objects
         that arrived since are left to the next reconcile: this compile knows nothing of them, and
         would write them an empty status (a Service's recorded VIP among it)."""
-        return {ref: dict(b) for kind in kinds
-                for b in self.index.bodies(kind)
-                if (ref := ref_of(b)) in compiled and (kind != "Service" or service_is_ours(b))}
+        return {ref: b for kind in kinds for ref, b in self.index.items(kind)
+                if ref in compiled and (kind != "Service" or service_is_ours(b))}
 
     def _release(self, deleting: set[ObjectRef]) -> list[ObjectRef]:
         """Objects whose deletion the last compile saw, once their firewall is in sync, no longer
