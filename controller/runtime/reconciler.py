@@ -58,8 +58,11 @@ class Reconciler:
     _cached_at: int = 0  # the index version the cache was last compiled at
     status_memo: status.StatusMemo = field(default_factory=status.StatusMemo)  # objects found current
 
+    full_collection_every: float = 600.0  # seconds between full collections of the frozen heap
+
     def __post_init__(self) -> None:
         self.metrics.track_oldest(self._oldest_age)
+        self.heap = collector.Settled(every=self.full_collection_every, clock=self.clock)
 
     def _oldest_age(self) -> float:
         t = self.index.oldest_unapplied
@@ -103,6 +106,7 @@ class Reconciler:
                 self.metrics.errors.labels("ReconcileFailed").inc()
                 await asyncio.sleep(1.0)
             self.metrics.queue_depth.set(0 if self.index.version == version else 1)
+            self.heap.after_work(quiet=self.index.version == version)
             last_full = self.clock()
             failing = any(not o.ok and o.reason != Reason.NoFirewall for o in self.outcomes.values())
             backoff = min(self.retry_max, backoff * 2 or self.retry_first) if failing else 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +120,49 @@ def test_a_partial_commit_replays_to_the_candidate(todo: list[Change]) -> None:
     ok, lines = device._finish_commit({c.id for c in pending}, None, [c.copy() for c in pending], None)
     assert ok, lines
     assert tree.canonical(device.running) == tree.canonical(device.candidate)
+
+
+def _committed(seed: list[Change], *, alone: bool) -> tuple[bool, str]:
+    """Write `seed` as admin, then commit admin's changes. Alone: nothing else is pending, so the
+    commit takes the candidate itself; else another admin's pending change makes it replay
+    admin's changes on a copy of the running config and check that copy whole (the other's
+    change must not reach the running config)."""
+    device = _seeded(seed)
+    if not alone:
+        xml = "<entry name='theirs'><ip-netmask>10.9.0.1</ip-netmask></entry>"
+        device.write(Change("other", "set", f"{VSYS}/address", [ET.fromstring(xml)]))
+    job = device.commit("admin", admins=["admin"])
+    if job is None:
+        return True, tree.canonical(device.running)
+    assert device.jobs.wait_idle(10)
+    ok = device.jobs.get(job.id).result == "OK"  # type: ignore[union-attr]
+    device.close()
+    return ok, tree.canonical(device.running)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(changes, st.builds(_delete, st.sampled_from(NAMES))), max_size=8))
+def test_a_commit_of_everything_pending_equals_the_replayed_commit(seed: list[Change]) -> None:
+    assert _committed(seed, alone=True) == _committed(seed, alone=False)
+
+
+def _dangling() -> Device:
+    device = Device(commit_seconds=0.0)
+    for config in (device.running, device.candidate):  # a group naming an address nobody defined
+        vsys = config.find(".//vsys/entry[@name='vsys1']")
+        assert vsys is not None
+        group = ET.SubElement(ET.SubElement(vsys, "address-group"), "entry", {"name": "g"})
+        ET.SubElement(ET.SubElement(group, "static"), "member").text = "late"
+    device.recheck()
+    return device
+
+
+@pytest.mark.parametrize("name", ["late", "other"])
+def test_a_commit_fails_on_a_problem_still_there_and_passes_on_one_mended(name: str) -> None:
+    device = _dangling()
+    device.write(_address(name, 1))  # "late" mends it: the local check looks at the new entry only
+    job = device.commit("admin", admins=["admin"])
+    assert job is not None and device.jobs.wait_idle(10)
+    assert device.jobs.get(job.id).result == ("OK" if name == "late" else "FAIL")  # type: ignore[union-attr]
+    assert (name in tree.canonical(device.running)) is (name == "late")
+    device.close()
