@@ -18,14 +18,27 @@ class Write:
     action: str  # set | edit | delete | move
     xpath: str
     op: Op
-    element: ET.Element | None = None
+    element: ET.Element | None = None  # given; else built from the op when its body is needed
     where: str | None = None
     dst: str | None = None
+    raw: ET.Element | None = None  # an update's entry as read: what bmlb does not model is kept
+
+    def tree(self) -> ET.Element | None:
+        """The element to send. Built on demand and not kept: 50,000 writes held as XML trees
+        until the last batch was sent made the first sync's peak of memory."""
+        if self.element is not None or self.op.new is None:
+            return self.element
+        if self.action == "set":
+            return elements.to_element(self.op.new)
+        if self.action == "edit":
+            return elements.merged(self.op.new, self.raw)
+        return None
 
     @functools.cached_property
     def body(self) -> str:
         """The element as sent (serialised once: batching measures it, the request carries it)."""
-        return xmltext.to_text(self.element) if self.element is not None else ""
+        tree = self.tree()
+        return xmltext.to_text(tree) if tree is not None else ""
 
     def size(self) -> int:
         return len(self.xpath) + len(self.body) + 64
@@ -36,11 +49,10 @@ def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element])
     for op in ops:
         if op.type == OpType.CREATE:
             assert op.new is not None
-            out.append(Write("set", xpaths.parent(config, op.kind, op.name), op, elements.to_element(op.new)))
+            out.append(Write("set", xpaths.parent(config, op.kind, op.name), op))
         elif op.type == OpType.UPDATE:
             assert op.new is not None
-            out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op,
-                             elements.merged(op.new, raw.get((op.kind, op.name)))))
+            out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op, raw=raw.get((op.kind, op.name))))
         elif op.type == OpType.DELETE:
             out.append(Write("delete", xpaths.entry(config, op.kind, op.name), op))
         else:

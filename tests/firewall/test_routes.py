@@ -58,7 +58,7 @@ def plan_of(desired: DesiredFirewall, doc: ET.Element, config: SyncConfig = CFG,
 
 def apply(plan: diff.Plan, doc: ET.Element, config: SyncConfig = CFG) -> ET.Element:
     for w in writes.render(plan.ops, config, read(doc, config).raw):
-        elems = [w.element] if w.element is not None else []
+        elems = [e] if (e := w.tree()) is not None else []
         if w.action == "set":
             tree.set_(doc, w.xpath, elems)
         elif w.action == "edit":
