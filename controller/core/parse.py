@@ -104,7 +104,7 @@ def _parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPo
     if meta is None or raw is None:
         return None, None, problems
     try:
-        return model.model_validate(raw), meta, problems
+        return specs.compact(model.model_validate(raw)), meta, problems
     except ValidationError as err:
         return None, None, problems + pydantic_problems(ref_of(body), err)
 

@@ -117,7 +117,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
     """A Service of bmlb's class, its metadata already parsed (controller/core/metadata.py)."""
     ref = ref_of(body)
     try:
-        spec = specs.ServiceSpec.model_validate(body.get("spec") or {})
+        spec = specs.compact(specs.ServiceSpec.model_validate(body.get("spec") or {}))
     except ValidationError as err:
         return None, pydantic_problems(ref, err)
     problems: list[Problem] = []
