@@ -59,7 +59,7 @@ class Device:
         default = PANORAMA_CONFIG if self.system.panorama else FIREWALL_CONFIG
         self.running = tree.new_tree(config_xml or default)
         tree.ensure_uuids(self.running)
-        self.candidate = copy.deepcopy(self.running)
+        self.candidate = tree.copied(self.running)
         self._problems = self._check(self.candidate)
         self._in_flight: set[int] = set()
         self.jobs = jobs.JobQueue(lambda: self.commit_seconds)
@@ -134,7 +134,7 @@ class Device:
                 return done
         results: list[int | ConfigError] = []
         # one change undoes itself (_write_one); only a batch needs a copy to roll back to
-        saved = copy.deepcopy(self.candidate) if len(batch) > 1 else None
+        saved = tree.copied(self.candidate) if len(batch) > 1 else None
         before_all = saved, self._problems, len(self.changes)
         for change in batch:
             try:
@@ -160,7 +160,7 @@ class Device:
             done = self._write_local_batch(batch)
             if done is not None:
                 return done if done else None
-        snapshot = copy.deepcopy(self.candidate)
+        snapshot = tree.copied(self.candidate)
         touched: list[int] = []
         checked_each = True  # every change took the local path, its references checked there
         try:
@@ -229,7 +229,7 @@ class Device:
                     change.id = next(self._ids)
                     self.changes.append(change.copy())
                 return touched
-        snapshot = copy.deepcopy(self.candidate)
+        snapshot = tree.copied(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)
             tree.ensure_uuids(self.candidate)
@@ -264,7 +264,7 @@ class Device:
 
     def revert(self) -> None:
         with self.lock:
-            self.candidate = copy.deepcopy(self.running)
+            self.candidate = tree.copied(self.running)
             self._problems = self._check(self.candidate)
             self.changes = [c for c in self.changes if c.id in self._in_flight]
 
@@ -334,7 +334,7 @@ class Device:
             # copy of the running config and checking it all again cost seconds at 50,000 objects.
             whole = admins is None or (not self._in_flight and len(todo) == len(self.changes))
             self._in_flight |= ids
-            snapshot = copy.deepcopy(self.candidate) if whole else None
+            snapshot = tree.copied(self.candidate) if whole else None
             known = self._problems if whole else None
             replay = [c.copy() for c in todo]
             for scope in [s for s, lock in self.config_locks.items() if lock.admin == admin]:
@@ -358,7 +358,7 @@ class Device:
             if snapshot is not None:
                 new_running = snapshot
             else:
-                new_running = copy.deepcopy(self.running)
+                new_running = tree.copied(self.running)
                 try:
                     with tree.indexed():  # a name looked up per change scanned its container: O(N^2)
                         for change in replay:
