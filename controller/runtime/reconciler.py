@@ -132,12 +132,7 @@ class Reconciler:
         # still has its rules on the firewall this sync wrote.
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
-        # A burst (a quarter of the estate changed or more) reuses little: emptying the cache first keeps
-        # its old values and the new ones from being alive together at the compile's peak of memory.
-        if (self.index.version - self._cached_at) * 4 > len(snapshot.all()):
-            self.compile_cache.clear()
-            self.status_memo.clear()
-        self._cached_at = self.index.version
+        self._before_compile(len(compiled_refs))
         with collector.paused():
             compiled = compile(snapshot, cache=self.compile_cache)
             t_compile = self.clock()
@@ -186,6 +181,14 @@ class Reconciler:
         self.last_routes = compiled.routes
         self.reconciles += 1
         return compiled
+
+    def _before_compile(self, objects: int) -> None:
+        """A burst (a quarter of the estate changed or more) reuses little: emptying the caches first
+        keeps their old values and the new ones from being alive together at the compile's peak."""
+        if (self.index.version - self._cached_at) * 4 > objects:
+            self.compile_cache.clear()
+            self.status_memo.clear()
+        self._cached_at = self.index.version
 
     async def _sync_firewalls(self, compiled: Compiled) -> None:
         """Sync each firewall target once; note its outcome and when a refused object is retried."""
