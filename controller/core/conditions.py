@@ -34,6 +34,8 @@ class FirewallOutcome:
     retry_in: float | None = None  # seconds until a set-aside object is due to be tried again
 
     def refused_of(self, owned: Sequence[str]) -> list[tuple[str, str, str]]:
+        if not self.refused:  # the usual case: asked for every object after every sync
+            return []
         mine = set(owned)
         return [r for r in self.refused if r[0] in mine]
 
@@ -56,7 +58,7 @@ def firewall_synced(outcome: FirewallOutcome | None, owned: Sequence[str]) -> Co
     if refused:
         return Condition("FirewallSynced", "False", refused[0][1],
                          "; ".join(f"the firewall refused {name}: {message}" for name, _, message in refused))
-    mine = sorted(outcome.failed_objects & set(owned))
+    mine = sorted(outcome.failed_objects.intersection(owned)) if outcome.failed_objects else []
     if mine:
         return Condition("FirewallSynced", "False", Reason.CommitFailed,
                          f"the firewall's commit failed on {', '.join(mine)}")

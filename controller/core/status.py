@@ -125,7 +125,7 @@ def _inputs(ref: ObjectRef, problems: tuple[Any, ...], report: Any, assignments:
         a = assignments.get(ref)
         return (problems, a.addresses if a else ())
     if ref.kind in ("NATRule", "SecurityPolicy"):
-        fw = dict(report.fields).get("firewall")
+        fw = next((v for k, v in report.fields if k == "firewall"), None)
         # Not the outcome itself: its message names the sync's change count and commit job.
         return (problems, report, conditions.firewall_synced(outcomes.get(fw) if fw else None,
                                                              report.firewall_objects))
