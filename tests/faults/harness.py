@@ -101,10 +101,11 @@ class CommitRecorder:
                 self.records.append(record)
                 return job
 
-        def finish(ids: set[int], snapshot: Any, replay: list[Change], failure: Any) -> tuple[bool, list[str]]:
+        def finish(ids: set[int], snapshot: Any, replay: list[Change], failure: Any,
+                   *known: Any) -> tuple[bool, list[str]]:
             with dev.lock:
                 before = ET.tostring(dev.running)
-                ok, lines = orig_finish(ids, snapshot, replay, failure)
+                ok, lines = orig_finish(ids, snapshot, replay, failure, *known)
                 changed = ET.tostring(dev.running) != before
             for r in self.records:
                 if r.ids == frozenset(ids) and r.ok is None and not r.no_job:
