@@ -62,3 +62,19 @@ def test_a_disabled_collector_is_left_alone() -> None:
     before = gc.get_freeze_count()
     heap.after_work(quiet=True)
     assert gc.get_freeze_count() == before
+
+
+def test_changes_that_never_stop_do_not_put_the_full_collection_off_for_ever() -> None:
+    now = [0.0]
+    heap = Settled(every=600.0, clock=lambda: now[0])
+    node = Node()
+    ref = weakref.ref(node)
+    heap.after_work(quiet=False)
+    del node
+    for t in (600.0, 1200.0, 1799.0):  # due, but never a quiet moment
+        now[0] = t
+        heap.after_work(quiet=False)
+        assert ref() is not None
+    now[0] = 1800.0
+    heap.after_work(quiet=False)
+    assert ref() is None
