@@ -7,11 +7,13 @@ EndpointSlice, Node) are parsed leniently: only the fields bmlb uses.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 GROUP = "bmlb.io"
 VERSION = "v1alpha1"
@@ -133,9 +135,26 @@ class SecurityPolicySpec(_Strict):
     firewall: str | None = None
 
 
+_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")  # a Service port's name is a DNS label
+
+
+def _service_port(value: object) -> object:
+    """A Service port by number or by name, as the CRD checks it: "" would match a Service's
+    unnamed port, and true would be port 1. 80.0 is 80, as the API server reads it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    if isinstance(value, str) and len(value) <= 63 and _PORT_NAME.match(value):
+        return value
+    raise PydanticCustomError("service_port", "give a Service port number (1-65535) or port name (a DNS label of "
+                              "lowercase letters, digits and '-', at most 63 characters), not {got}",
+                              {"got": repr(value)[:70]})
+
+
 class NatService(_Strict):
     name: str
-    port: int | str
+    port: Annotated[int | str, BeforeValidator(_service_port)]
     namespace: str | None = None
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
 
