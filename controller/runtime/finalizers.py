@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.compiler import FirewallTarget, Report
 from controller.core.problems import ObjectRef
 from controller.runtime import fanout
+from firewall.model import Owner
 
 log = logging.getLogger("bmlb.finalizers")
 FINALIZER = "bmlb.io/firewall-cleanup"
@@ -53,6 +55,54 @@ def to_add(owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[st
         out.append(Change(ref, (*_list(body), FINALIZER), str(_meta(body).get("resourceVersion") or "")))
     out.sort(key=lambda c: c.ref)
     return out
+
+
+class Owners:
+    """Who owns firewall objects after a compile, and which of them lack the finalizer, with what
+    the last reconcile found remembered: at 10,000 Services each reconcile asked again of 30,000
+    owners (~0.35 s of a one-Service change). A ref made for an address object's owner is reused
+    while the compile hands back the very same owner (its compile cache does), and an object found
+    to need nothing is passed over while its body is the very same object (the index replaces a body
+    on any change): the result is what `to_add` finds from scratch."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, tuple[Owner, ObjectRef]] = {}
+        self._settled: dict[ObjectRef, Mapping[str, Any]] = {}  # body found to need nothing
+
+    def of(self, targets: Iterable[FirewallTarget], reports: Iterable[Report]) -> set[ObjectRef]:
+        """Rules' owners (in the reports) and address objects' (a Service owns its VIP's), on
+        real Firewalls only: a target without a Firewall object holds nothing."""
+        real = [t for t in targets if t.spec is not None]
+        if not real:
+            return set()
+        out = {r.ref for r in reports if r.firewall_objects}
+        refs: dict[int, tuple[Owner, ObjectRef]] = {}
+        for t in real:
+            for obj in t.desired.addresses:
+                if (o := obj.owner) is None:
+                    continue
+                hit = self._refs.get(id(o))
+                if hit is None or hit[0] is not o:
+                    hit = (o, ObjectRef(o.kind, o.namespace, o.name))
+                refs[id(o)] = hit
+                out.add(hit[1])
+        self._refs = refs
+        return out
+
+    def to_add(self, owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None]
+               ) -> list[Change]:
+        settled: dict[ObjectRef, Mapping[str, Any]] = {}
+        lacking = []
+        for ref in owners:
+            body = bodies(ref)
+            if body is not None and self._settled.get(ref) is body:
+                settled[ref] = body
+            elif body is not None and not to_add((ref,), lambda _, b=body: b):
+                settled[ref] = body
+            else:
+                lacking.append(ref)
+        self._settled = settled
+        return to_add(lacking, bodies)
 
 
 def to_remove(released: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None]) -> list[Change]:

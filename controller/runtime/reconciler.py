@@ -57,6 +57,7 @@ class Reconciler:
     compile_cache: CompileCache = field(default_factory=CompileCache)
     _cached_at: int = 0  # the index version the cache was last compiled at
     status_memo: status.StatusMemo = field(default_factory=status.StatusMemo)  # objects found current
+    owners: finalizers.Owners = field(default_factory=finalizers.Owners)
 
     full_collection_every: float = 600.0  # seconds between full collections of the frozen heap
 
@@ -133,7 +134,7 @@ class Reconciler:
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
         self._before_compile(len(compiled_refs))
-        with collector.paused():
+        with collector.paused(freeze=True):
             compiled = compile(snapshot, cache=self.compile_cache)
             t_compile = self.clock()
             stamp = now()
@@ -145,7 +146,7 @@ class Reconciler:
         # the status writes below: each names the resourceVersion the index holds, which our own
         # status write would make stale until its watch event arrives (a 409, the finalizer missing
         # while the firewall already carried the object).
-        adding = finalizers.to_add(_owners(compiled), self.index.get)
+        adding = self.owners.to_add(self.owners.of(compiled.firewalls, compiled.reports), self.index.get)
         added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
@@ -156,7 +157,7 @@ class Reconciler:
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
-            with collector.paused():
+            with collector.paused(freeze=True):
                 rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp,
                                       memo=self.status_memo)
             t_sync = self.clock()
@@ -251,19 +252,6 @@ class Reconciler:
 
 def _health_of(snapshot: Snapshot) -> tuple[tuple[str, bool], ...]:
     return tuple(sorted((n, info.healthy) for n, info in node_health(snapshot).items()))
-
-
-def _owners(compiled: Compiled) -> set[ObjectRef]:
-    """Who owns something on a real Firewall: rules (in the reports) and address objects (a
-    Service owns its VIP's). Targets without a Firewall object hold nothing."""
-    if not any(t.spec is not None for t in compiled.firewalls):
-        return set()
-    out = {r.ref for r in compiled.reports if r.firewall_objects}
-    for t in compiled.firewalls:
-        if t.spec is not None:
-            out.update(ObjectRef(o.owner.kind, o.owner.namespace, o.owner.name)
-                       for o in t.desired.addresses if o.owner is not None)
-    return out
 
 
 @contextlib.asynccontextmanager

@@ -4,11 +4,16 @@ the informer's relisting; plus the compiled result's per-object lookups at scale
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core import status
 from controller.core.compiler import compile
 from controller.core.problems import ObjectRef
 from controller.core.snapshot import Snapshot, ref_of
+from controller.runtime.finalizers import FINALIZER
 from controller.runtime.index import ClusterIndex
 from tests.controller.estate import firewall, nat, policy, pool, service
 
@@ -129,3 +134,40 @@ def test_snapshot_keeps_the_body_a_compile_saw_while_only_ignored_fields_move() 
     before = cache.stats()["crs"]
     compile(idx.snapshot(), cache=cache)
     assert cache.stats()["crs"][0] == before[0] + 1
+
+
+_NAMES = ("a", "b", "c")
+_op = st.tuples(st.sampled_from(["upsert", "deleting", "delete", "retain", "stray"]),
+                st.sampled_from(["Service", "NATRule"]), st.sampled_from(_NAMES), st.integers(0, 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_op, max_size=30))
+def test_what_the_index_leaves_out_is_what_is_being_deleted_now(ops: list[tuple[str, str, str, int]]) -> None:
+    """The index keeps the refs being deleted as it goes; every read agrees with a look at the bodies."""
+    index = ClusterIndex()
+    for op, kind, name, n in ops:
+        meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": str(n),
+                                "finalizers": [FINALIZER]}
+        if op in ("deleting", "stray"):
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        body = {"apiVersion": "v1" if kind == "Service" else "bmlb.io/v1alpha1", "kind": kind, "metadata": meta,
+                "spec": {"n": n}}
+        if op in ("upsert", "deleting"):
+            index.upsert(kind, body)
+        elif op in ("delete", "stray"):
+            index.delete(kind, body, stray=op == "stray")
+        else:
+            index.retain(kind, {f"ns/{x}" for x in _NAMES[:n]})
+    # The scan the index no longer makes: every body looked at for its deletionTimestamp.
+    every = [(ref, b) for objs in index._objects.values() for ref, b in objs.items()]
+    dying = {ref for ref, b in every if b["metadata"].get("deletionTimestamp")}
+    live = {ref for ref, _ in every} - dying
+    dying |= set(index._strays)
+    assert index.deleting() == dying
+    assert index.live_refs() == live
+    for kind in ("Service", "NATRule"):
+        assert {ref for ref, _ in index.items(kind)} == {r for r in live if r.kind == kind}
+        assert len(index.bodies(kind)) == len([r for r in live if r.kind == kind])
+    snap = index.snapshot()
+    assert {ref_of(b) for b in (*snap.services, *snap.nat_rules)} == live
