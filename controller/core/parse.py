@@ -22,7 +22,7 @@ from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_ran
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
-from controller.core.services import LBService, parse_service, pydantic_problems
+from controller.core.services import LBService, ServiceMap, parse_service, pydantic_problems
 from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import Body, Snapshot, ref_of
 
@@ -129,7 +129,7 @@ def parse_services(bodies: Iterable[Body], cache: CompileCache | None = None
         problems += p
         if svc is not None:
             services[(svc.namespace, svc.name)] = svc
-    return services, problems
+    return ServiceMap(services), problems
 
 
 def _one_service(body: Body) -> tuple[LBService | None, tuple[Problem, ...]]:

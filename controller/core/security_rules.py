@@ -6,7 +6,7 @@ and the translated zone. The objects they name are added to the builder of contr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from controller.core import naming, port_refs, specs
@@ -14,7 +14,7 @@ from controller.core.ipam import Assignment
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
-from controller.core.services import LBService, warn
+from controller.core.services import LBService, ServiceMap, warn
 from firewall.model import Action, Owner, SecurityRule
 
 if TYPE_CHECKING:
@@ -66,13 +66,19 @@ def select_services(pol: ParsedPolicy, services: Mapping[tuple[str, str], LBServ
     sel = pol.spec.services.selector
     if sel is not None and sel.match_labels:
         want = set(sel.match_labels.items())
-        for (sns, name), svc in services.items():
-            if sns == ns and want <= set(svc.labels) and name not in chosen:
+        for name, svc in _in_namespace(services, ns):
+            if name not in chosen and want.issubset(svc.labels):
                 chosen[name] = svc
     if not chosen:
         problems.append(warn(pol.ref, "spec.services", Code.SelectsNothing,
                              f"the policy selects no LoadBalancer Service in namespace {ns!r}"))
     return [chosen[k] for k in sorted(chosen)], problems
+
+
+def _in_namespace(services: Mapping[tuple[str, str], LBService], ns: str) -> Iterable[tuple[str, LBService]]:
+    if isinstance(services, ServiceMap):
+        return services.in_namespace(ns)
+    return ((name, svc) for (sns, name), svc in services.items() if sns == ns)
 
 
 def unmatched_ports(pol: ParsedPolicy, selected: list[LBService]) -> list[Problem]:

@@ -55,6 +55,23 @@ class LBService:
         return None
 
 
+
+class ServiceMap(dict[tuple[str, str], LBService]):
+    """The compile's LoadBalancer Services by (namespace, name), each namespace's grouped on first
+    use: a SecurityPolicy's label selector reads only its own namespace's (a scan of every Service
+    per policy made an estate of selector policies quadratic). Made whole by the parse and never
+    changed after."""
+
+    _by_ns: dict[str, list[tuple[str, LBService]]] | None = None
+
+    def in_namespace(self, namespace: str) -> list[tuple[str, LBService]]:
+        if self._by_ns is None:
+            by_ns: dict[str, list[tuple[str, LBService]]] = {}
+            for (ns, name), svc in self.items():
+                by_ns.setdefault(ns, []).append((name, svc))
+            self._by_ns = by_ns
+        return self._by_ns.get(namespace, [])
+
 def pydantic_problems(ref: ObjectRef, err: ValidationError, *, prefix: str = "spec") -> list[Problem]:
     out = []
     for e in err.errors():
