@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from controller.core import hostport, ipam, specs
@@ -97,24 +97,27 @@ class Compiled:
 
 
 def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = (),
-            cache: CompileCache | None = None) -> Compiled:
+            cache: CompileCache | None = None, tables_for: Collection[str] | None = None) -> Compiled:
     """Compile a snapshot. assign_new=False: use only the addresses recorded in status (node agents).
     cache: what the previous compile made that this one may reuse where its inputs did not change
     (controller/core/compile_cache.py); the result is the same with or without it.
+    tables_for: the nodes whose IPVS tables are wanted (None: every node's). A node agent wants its
+    own, the controller none: each table holds every Service, so all of them cost nodes x Services.
+    The problems they find are the same either way.
 
     The stages: parse (raw bodies -> typed values, controller/core/parse.py) -> choose each CR's
     Firewall -> allocate (IPAM) -> per Firewall: publish (NAT), rules, routes -> data plane
     (IPVS tables per node) -> reports for status.
     """
     try:
-        return _compile(snapshot, assign_new, extra_nodes, cache)
+        return _compile(snapshot, assign_new, extra_nodes, cache, tables_for)
     finally:
         if cache is not None:
             cache.roll()
 
 
-def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...], cache: CompileCache | None
-             ) -> Compiled:
+def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...], cache: CompileCache | None,
+             tables_for: Collection[str] | None) -> Compiled:
     parsed = parse(snapshot, cache)
     problems: list[Problem] = list(parsed.problems)
     services = parsed.services
@@ -131,7 +134,7 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
 
     firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems, cache)
     _object_reports(reports, services, by_ref, policies, nats)
-    tables = _tables(parsed, services, by_ref, extra_nodes, problems)
+    tables = _tables(parsed, services, by_ref, extra_nodes, problems, tables_for)
 
     all_refs = sorted(set(reports) | set(owned))
     return Compiled(
@@ -217,11 +220,14 @@ def _object_reports(reports: dict[ObjectRef, dict[str, str]], services: Mapping[
 
 
 def _tables(parsed: Parsed, services: Mapping[tuple[str, str], LBService], by_ref: dict[ObjectRef, Assignment],
-            extra_nodes: tuple[str, ...], problems: list[Problem]) -> dict[str, Table]:
-    """The data plane: each node's IPVS table."""
+            extra_nodes: tuple[str, ...], problems: list[Problem], tables_for: Collection[str] | None
+            ) -> dict[str, Table]:
+    """The data plane: each node's IPVS table (of the nodes in `tables_for`, if given)."""
     cluster = parsed.cluster
     leases = cluster.node_leases(known_only=True).values()
     nodes = node_names(cluster.nodes, cluster.endpoint_slices, leases, extra_nodes)
+    if tables_for is not None:
+        nodes = tuple(n for n in nodes if n in tables_for)
     vips = {ref: a.addresses for ref, a in by_ref.items() if ref.kind == "Service"}
     tables, p = build_tables(services=[services[k] for k in sorted(services)], vips=vips,
                              slices=parsed.slices, nodes=nodes)

@@ -89,7 +89,7 @@ def build_tables(
                         continue
                     rs = RealServer(addr, target, 1, svc.forwarding)
                     servers_by_node[ep.node_name if local_only else None].add(rs)
-            for vip in addresses:
+            for vip in addresses if nodes else ():
                 if masquerading:
                     masquerade.add(Masquerade(vip, Protocol(port.protocol.lower()), port.port))
                 for node in nodes:

@@ -23,6 +23,7 @@ import kubernetes
 
 from controller.core import kinds, specs
 from controller.core.compiler import compile
+from controller.core.dataplane import ANY_NODE
 from controller.core.render import plain
 from controller.core.snapshot import Snapshot
 from controller.runtime import l2, leases
@@ -63,7 +64,8 @@ class Agent:
                                      verify_every=self.verify_every)
 
     def desired(self, snapshot: Snapshot | None = None) -> Table:
-        compiled = compile(snapshot or self.index.snapshot(), assign_new=False, extra_nodes=(self.node,))
+        compiled = compile(snapshot or self.index.snapshot(), assign_new=False, extra_nodes=(self.node,),
+                           tables_for=(self.node, ANY_NODE))
         for node, table in compiled.tables:
             if node in (self.node, "*"):
                 return table

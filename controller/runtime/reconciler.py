@@ -135,7 +135,7 @@ class Reconciler:
         self._health = _health_of(snapshot)
         self._before_compile(len(compiled_refs))
         with collector.paused(freeze=True):
-            compiled = compile(snapshot, cache=self.compile_cache)
+            compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
             t_compile = self.clock()
             stamp = now()
             self.status_memo.keep(compiled_refs)
