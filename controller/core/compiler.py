@@ -17,7 +17,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
 from controller.core.parse import Parsed, parse
-from controller.core.pools import Pool
+from controller.core.pools import Pool, text
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -132,8 +132,9 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 
-    firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems, cache)
-    _object_reports(reports, services, by_ref, policies, nats)
+    selections: dict[ObjectRef, list[LBService]] = {}
+    firewalls, route_sets, reports, owned = _firewalls(parsed, nats, policies, by_ref, problems, cache, selections)
+    _object_reports(reports, services, by_ref, policies, nats, selections)
     tables = _tables(parsed, services, by_ref, extra_nodes, problems, tables_for)
 
     all_refs = sorted(set(reports) | set(owned))
@@ -150,7 +151,7 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
 
 
 def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolicy], by_ref: dict[ObjectRef, Assignment],
-               problems: list[Problem], cache: CompileCache | None
+               problems: list[Problem], cache: CompileCache | None, selections: dict[ObjectRef, list[LBService]]
                ) -> tuple[list[FirewallTarget], dict[str, tuple[str, ...]], dict[ObjectRef, dict[str, str]],
                           dict[ObjectRef, list[str]]]:
     """Per Firewall: publish (NAT), rules, routes; with the reports of the NATRules published and
@@ -170,7 +171,7 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
         desired, p, fw_owned = build_firewall(
             ownership_tag=fw_spec.ownership_tag if fw_spec else "bmlb-managed",
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
-            services=services, vips=by_ref, zones=zones, cache=cache)
+            services=services, vips=by_ref, zones=zones, cache=cache, selections=selections)
         problems += p
         if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
             problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", Code.RoutedModeOnPanorama,
@@ -207,13 +208,16 @@ def _routed(parsed: Parsed, fw: str, fw_spec: specs.FirewallSpec, desired: Desir
 
 
 def _object_reports(reports: dict[ObjectRef, dict[str, str]], services: Mapping[tuple[str, str], LBService],
-                    by_ref: dict[ObjectRef, Assignment], policies: list[ParsedPolicy], nats: list[ParsedNat]) -> None:
+                    by_ref: dict[ObjectRef, Assignment], policies: list[ParsedPolicy], nats: list[ParsedNat],
+                    selections: Mapping[ObjectRef, list[LBService]]) -> None:
     """Each Service's ingress, each SecurityPolicy's selection and each CR's Firewall."""
     for svc in services.values():
         if svc.ref in by_ref:
-            reports.setdefault(svc.ref, {})["ingress"] = ",".join(str(ip) for ip in by_ref[svc.ref].addresses)
+            reports.setdefault(svc.ref, {})["ingress"] = ",".join(map(text, by_ref[svc.ref].addresses))
     for pol in policies:
-        selected, _ = select_services(pol, services)
+        selected = selections.get(pol.ref)
+        if selected is None:
+            selected, _ = select_services(pol, services)
         reports.setdefault(pol.ref, {}).update(firewall=pol.firewall, selected=str(len(selected)))
     for n in nats:
         reports.setdefault(n.ref, {})["firewall"] = n.firewall

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, text
 
 
 def join(ip: IPAddress, port: int) -> str:
     """"203.0.113.5:443", "[2001:db8::5]:443"."""
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return f"[{text(ip)}]:{port}" if ip.version == 6 else f"{text(ip)}:{port}"
 
 
 def host(text: object) -> str:

@@ -104,7 +104,9 @@ class _Allocator:
         return None
 
     def take(self, req: Request, ip: IPAddress) -> None:
-        holding = self.used.setdefault(ip, _Holding(req.namespace, req.sharing_key))
+        holding = self.used.get(ip)
+        if holding is None:
+            holding = self.used[ip] = _Holding(req.namespace, req.sharing_key)
         holding.ports |= req.ports
         holding.holders.append(req.ref)
 
@@ -151,8 +153,8 @@ class _Allocator:
             if pool is not None:
                 if pool.purpose != req.purpose or (req.pool and pool.name != req.pool):
                     continue
-                if self.denies(req, req.path_pool, ip, pool,
-                               f"no longer admits namespace {req.namespace!r}; it was released"):
+                if not pool.admits(req.namespace) and self.denies(
+                        req, req.path_pool, ip, pool, f"no longer admits namespace {req.namespace!r}; it was released"):
                     continue
             if self.can_hold(req, ip) is not None:
                 continue

@@ -142,10 +142,12 @@ def build_firewall(
     vips: Mapping[ObjectRef, Assignment],
     zones: Mapping[str, str],
     cache: CompileCache | None = None,
+    selections: dict[ObjectRef, list[LBService]] | None = None,
 ) -> tuple[DesiredFirewall, list[Problem], dict[ObjectRef, list[str]]]:
     """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when something they are made
     from changed (the publication; the policy, the Services it selects, their VIPs, publications
-    and zones)."""
+    and zones). selections: where the Services each policy selects are noted, if they are chosen
+    here (for the policy's report)."""
     b = Builder(ownership_tag)
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
@@ -178,6 +180,8 @@ def build_firewall(
     for pol in policies:
         if cache is not None:
             selected, _ = select_services(pol, services)
+            if selections is not None:
+                selections[pol.ref] = selected
             inputs = (ownership_tag, pol, zone_items,
                       tuple((s, vips.get(s.ref), tuple(by_service.get(s.ref, ()))) for s in selected))
             frag = cache.policies.get(pol.ref, inputs, lambda pol=pol: policy_fragment(pol))
