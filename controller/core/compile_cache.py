@@ -108,6 +108,17 @@ class CompileCache:
         self._stable[name] = value
         return value
 
+    _pool_of: tuple[object, dict[Any, Any]] = (None, {})
+
+    def pool_of(self, pools: object) -> dict[Any, Any]:
+        """Which pool each address is in, found by earlier compiles while the pools compare equal
+        (a lookup per address per compile; forgotten past 2**17 addresses)."""
+        known, found = self._pool_of
+        if known != pools or len(found) >= 1 << 17:
+            found = {}
+            self._pool_of = (pools, found)
+        return found
+
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
         return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips)
 
@@ -128,6 +139,7 @@ class CompileCache:
         for m in self._memos():
             m.clear()
         self._stable.clear()
+        self._pool_of = (None, {})
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""

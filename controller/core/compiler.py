@@ -128,7 +128,7 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
 
     nats, policies, public_requests = targets(parsed, problems, cache)
     result = ipam.allocate(parsed.pools, [s.request for s in services.values()] + public_requests,
-                           assign_new=assign_new)
+                           assign_new=assign_new, pool_of=cache.pool_of(tuple(parsed.pools)) if cache else None)
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 

@@ -73,14 +73,14 @@ _UNSEEN = object()
 
 
 class _Allocator:
-    def __init__(self, pools: Iterable[Pool]) -> None:
+    def __init__(self, pools: Iterable[Pool], pool_of: dict[IPAddress, Pool | None] | None = None) -> None:
         self.pools = sorted(pools, key=lambda p: p.name)
         self.by_name = {p.name: p for p in self.pools}
         self.used: dict[IPAddress, _Holding] = {}
         self.problems: list[Problem] = []
         self._cursors: dict[tuple[str, int], Iterator[IPAddress]] = {}
         self.kept_in: dict[IPAddress, str] = {}  # kept addresses outside every pool -> their home pool
-        self._pool_of: dict[IPAddress, Pool | None] = {}
+        self._pool_of: dict[IPAddress, Pool | None] = {} if pool_of is None else pool_of
 
     def pool_of(self, ip: IPAddress) -> Pool | None:
         if (found := self._pool_of.get(ip, _UNSEEN)) is _UNSEEN:  # None is an answer: in no pool
@@ -243,10 +243,12 @@ class _Allocator:
         return None
 
 
-def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: bool = True) -> Result:
+def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: bool = True,
+             pool_of: dict[IPAddress, Pool | None] | None = None) -> Result:
     """Allocate addresses. With assign_new=False only addresses already held are confirmed (a node
-    agent uses what the controller recorded, and never draws one itself)."""
-    alloc = _Allocator(pools)
+    agent uses what the controller recorded, and never draws one itself). pool_of: the pool each
+    address is in, as found by an earlier allocation over these very pools (filled in as found)."""
+    alloc = _Allocator(pools, pool_of)
     ordered = sorted(requests, key=lambda r: (r.order, r.ref))
     wants: dict[ObjectRef, dict[int, IPAddress]] = {r.ref: {} for r in ordered}
     valid = {r.ref: alloc.check_pool_request(r) for r in ordered}

@@ -99,3 +99,19 @@ def test_a_cleared_cache_builds_everything_again_and_the_same() -> None:
     assert cache.last[0] == 0 and cache.last[1] > 0  # nothing reused
     compile(snap, cache=cache)
     assert cache.last[1] == 0  # nothing made
+
+
+def test_a_pool_edit_is_seen_by_the_next_compile_s_pool_lookups() -> None:
+    """The pool each address is in is remembered only while the pools compare equal: a pool that
+    shrinks past a held address leaves it out of every pool (kept, with a warning), as from scratch."""
+    from tests.controller.estate import pool, service
+
+    held = service("a", "web", (80, 80), ingress=["10.96.0.9"])
+    before = Snapshot.of([pool("vips", "10.96.0.0/24"), held])
+    after = Snapshot.of([pool("vips", "10.96.0.0/29"), held])
+    cache = CompileCache()
+    assert compile(before, cache=cache) == compile(before)
+    assert not compile(before).problems
+    got = compile(after, cache=cache)
+    assert got == compile(after)
+    assert [p.code for p in got.problems] == ["OutOfPool"]
