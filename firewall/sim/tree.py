@@ -335,17 +335,21 @@ def check_names(holder: ET.Element, *, parent_tag: str) -> None:
 
 def rule_entries(tree: ET.Element) -> dict[tuple[str, ...], ET.Element]:
     """Rule entries (entries of a `rules` container) keyed by the tag/name path to them."""
+    # A loop, not a recursive closure: that closure's reference cycle kept the dict, and so every
+    # rule entry, alive until the next collection, and a copy of the config meanwhile took the
+    # slow path of copy.deepcopy for each of them (Element.__deepcopy__ recurses in C only into
+    # children nobody else holds).
     out: dict[tuple[str, ...], ET.Element] = {}
-
-    def walk(node: ET.Element, path: tuple[str, ...]) -> None:
+    stack: list[tuple[ET.Element, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        rules = node.tag == "rules"
         for child in node:
             step = (*path, f"{child.tag}={child.get('name', '')}")
-            if node.tag == "rules" and child.tag == "entry":
+            if rules and child.tag == "entry":
                 out[step] = child
             else:
-                walk(child, step)
-
-    walk(tree, ())
+                stack.append((child, step))
     return out
 
 
