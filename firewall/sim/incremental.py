@@ -248,6 +248,18 @@ def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Pro
     return 1
 
 
+def _give_uuids(chain: tuple[ET.Element, ...]) -> None:
+    """Uuids for the rule entries a write at the end of `chain` can have added: the rule it wrote
+    in (or replaced) and the rules under the written node. Every other rule has one already (each
+    write gives them), so no walk of the whole rulebase."""
+    for parent, child in itertools.pairwise(chain):
+        if parent.tag == "rules" and child.tag == "entry":
+            if child.get("uuid") is None:
+                child.set("uuid", str(uuidlib.uuid4()))
+            return
+    tree.ensure_uuids(chain[-1])
+
+
 def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
           undo: list[Callable[[], None]] | None = None) -> int:
     """Apply `change` (set/edit, see `local`); 0 when it changed nothing. Raises NotLocal before
@@ -265,8 +277,7 @@ def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
         hit = _one(config, change.xpath)
         if hit is None:
             raise NotLocal
-        rules = [e for e in hit.chain if e.tag == "rules"]
-        tree.ensure_uuids(rules[-1] if rules else hit.node)
+        _give_uuids(hit.chain)
         new = sorted(problems_near(config, change) - known)
         if new:
             raise tree.ConfigError(12, *(line for p in new for line in p.lines()))
