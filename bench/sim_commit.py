@@ -25,7 +25,8 @@ from firewall.sim.device import Device
 
 
 def _service(i: int, port: int) -> str:
-    return f"<entry name='svc-{i}'><protocol><tcp><port>{port}</port></tcp></protocol><tag><member>t-{i}</member></tag></entry>"
+    return (f"<entry name='svc-{i}'><protocol><tcp><port>{port}</port></tcp></protocol>"
+            f"<tag><member>t-{i}</member></tag></entry>")
 
 
 def _rule(i: int) -> str:
@@ -55,7 +56,8 @@ def config(services: int) -> str:
 def change(i: int, port: int) -> list[Change]:
     rule = ET.fromstring(_rule(i))
     ET.SubElement(rule, "description").text = f"port {port}"
-    return [Change("admin", "edit", f"{VSYS1_XPATH}/service/entry[@name='svc-{i}']", [ET.fromstring(_service(i, port))]),
+    service = ET.fromstring(_service(i, port))
+    return [Change("admin", "edit", f"{VSYS1_XPATH}/service/entry[@name='svc-{i}']", [service]),
             Change("admin", "edit", f"{VSYS1_XPATH}/rulebase/security/rules/entry[@name='r-{i}']", [rule])]
 
 

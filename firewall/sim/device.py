@@ -60,6 +60,13 @@ class Device:
         self.running = tree.new_tree(config_xml or default)
         tree.ensure_uuids(self.running)
         self.candidate = tree.copied(self.running)
+        # The last commit snapshot and the candidate it was taken of: equal but at the positions in
+        # _changed (local writes since) and what was appended since. The next snapshot copies only
+        # those and shares the rest with it; it is never changed in place (the running config may
+        # be it, and may share subtrees with it). None after any other write: a whole copy.
+        self._base: ET.Element | None = None
+        self._base_of: ET.Element | None = None
+        self._changed: list[tuple[int, ...]] = []
         self._problems = self._check(self.candidate)
         self._in_flight: set[int] = set()
         self.jobs = jobs.JobQueue(lambda: self.commit_seconds)
@@ -96,6 +103,8 @@ class Device:
         tree.check_name(name, "users")
         with self.lock:
             self.users[name] = password
+            self._base = None
+            self.running = tree.copied(self.running)  # it may share subtrees with commit snapshots
             for config in (self.candidate, self.running):
                 users = tree.config_of(config).find("mgt-config/users")
                 if users is not None and users.find(f"entry[@name='{name}']") is None:
@@ -160,6 +169,7 @@ class Device:
             done = self._write_local_batch(batch)
             if done is not None:
                 return done if done else None
+        self._base = None
         snapshot = tree.copied(self.candidate)
         touched: list[int] = []
         checked_each = True  # every change took the local path, its references checked there
@@ -197,11 +207,12 @@ class Device:
         (nothing left applied; the caller replays change by change)."""
         undo: list[Callable[[], None]] = []
         touched: list[int] = []
+        changed: list[tuple[int, ...]] = []
         outcome: str | None = None
         with tree.indexed():
             try:
                 for change in batch:
-                    touched.append(incremental.write(self.candidate, change, self._problems, undo))
+                    touched.append(incremental.write(self.candidate, change, self._problems, undo, changed))
             except incremental.NotLocal:
                 outcome = "full"
             except ConfigError:
@@ -210,6 +221,7 @@ class Device:
                 for restore in reversed(undo):
                     restore()
                 return None if outcome == "full" else []
+        self._changed += changed
         for change, n in zip(batch, touched, strict=True):
             if n:
                 change.id = next(self._ids)
@@ -221,7 +233,7 @@ class Device:
             raise ConfigError(12, f" {hit[0]} -> '{hit[1]}' is invalid")
         if incremental.local(change):
             try:
-                touched = incremental.write(self.candidate, change, self._problems)
+                touched = incremental.write(self.candidate, change, self._problems, changed=self._changed)
             except incremental.NotLocal:
                 pass
             else:
@@ -229,6 +241,7 @@ class Device:
                     change.id = next(self._ids)
                     self.changes.append(change.copy())
                 return touched
+        self._base = None
         snapshot = tree.copied(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)
@@ -334,7 +347,7 @@ class Device:
             # copy of the running config and checking it all again cost seconds at 50,000 objects.
             whole = admins is None or (not self._in_flight and len(todo) == len(self.changes))
             self._in_flight |= ids
-            snapshot = tree.copied(self.candidate) if whole else None
+            snapshot, ecmp_as = self._snapshot() if whole else (None, None)
             known = self._problems if whole else None
             replay = [c.copy() for c in todo]
             for scope in [s for s, lock in self.config_locks.items() if lock.admin == admin]:
@@ -344,12 +357,24 @@ class Device:
             self.commits += 1
 
             def work(job: jobs.Job) -> tuple[bool, list[str]]:
-                return self._finish_commit(ids, snapshot, replay, failure, known)
+                return self._finish_commit(ids, snapshot, replay, failure, known, ecmp_as)
 
             return self.jobs.submit(user=admin, type="Commit", work=work, description=description)
 
+    def _snapshot(self) -> tuple[ET.Element, ET.Element | None]:
+        """A copy of the candidate to commit, sharing what no write changed with the last one;
+        and that last one when no network element was copied (the ECMP settings are its own)."""
+        base, grafted = self._base, None
+        if base is not None and self._base_of is self.candidate:
+            grafted = tree.grafted(base, self.candidate, self._changed, watch="network")
+        new, network = grafted if grafted is not None else (tree.copied(self.candidate), True)
+        self._base, self._base_of, self._changed = new, self.candidate, []
+        return new, None if network else base
+
     def _finish_commit(self, ids: set[int], snapshot: ET.Element | None, replay: list[Change],
-                       failure: Fault | None, known: frozenset[refs.Problem] | None = None) -> tuple[bool, list[str]]:
+                       failure: Fault | None, known: frozenset[refs.Problem] | None = None,
+                       ecmp_as: ET.Element | None = None) -> tuple[bool, list[str]]:
+        """`ecmp_as`: a tree whose ECMP settings the snapshot shares (a walk of both saved)."""
         with self.lock:
             self._in_flight -= ids
             if failure is not None:
@@ -375,7 +400,8 @@ class Device:
             if problems:
                 return False, ["Validation Error:", *(line for p in sorted(problems) for line in p.lines()),
                                "Commit failed"]
-            if network.ecmp_settings(new_running) != network.ecmp_settings(self.running):
+            if ecmp_as is not self.running and \
+                    network.ecmp_settings(new_running) != network.ecmp_settings(self.running):
                 self.vr_restarts += 1
             self.running = new_running
             self.changes = [c for c in self.changes if c.id not in ids]
