@@ -76,6 +76,9 @@ def _bytes(elem: ET.Element) -> bytes:
 @example([("write", [_address("admin", "a", 1)]), ("commit", []),
           ("write", [_address("admin", "b", 1)]), ("commit", []),
           ("write", [_edit_address("admin", "a", 2)]), ("commit", [])])
+# an entry appended since the last snapshot, then changed in place by a set
+@example([("write", [_address("admin", "b", 1)]), ("commit", []), ("write", [_address("admin", "a", 1)]),
+          ("commit", []), ("write", [_address("admin", "a", 2)]), ("commit", [])])
 @example([("commit", []), ("write", [_rule("admin", "a", "any")]), ("commit", []),
           ("write", [_describe("admin", "a", 1)]), ("commit", [])])
 def test_commits_equal_the_candidate_and_later_writes_leave_the_running_config(ops: list) -> None:
@@ -124,6 +127,28 @@ def test_a_grafted_snapshot_shares_what_no_write_changed() -> None:
         assert old[0] is new[0] and old[2] is new[2] and old[1] is not new[1]
         assert new[1].findtext("ip-netmask") == "10.1.0.2" and old[1].findtext("ip-netmask") == "10.0.0.1"
         assert device.vr_restarts == 0
+    finally:
+        device.close()
+
+
+def test_a_snapshot_takes_the_nodes_on_the_way_from_the_candidate() -> None:
+    """A rule without a uuid (left so by another tool, in both configs) gets one by a write below
+    it: the rule is on the way to the changed node, not itself marked changed."""
+    device = Device(commit_seconds=0.0)
+    try:
+        job = device.commit("admin", admins=None, force=True)
+        assert job is not None and device.jobs.wait_idle(10)
+        for config in (device.running, device.candidate):
+            rules = config.find("config/devices/entry/vsys/entry/rulebase/security/rules")
+            assert rules is not None
+            ET.SubElement(rules, "entry", {"name": "ra"})
+        device.write(Change("admin", "set", f"{RULES}/entry[@name='ra']/source",
+                            [ET.fromstring("<member>any</member>")]))
+        job = device.commit("admin", admins=None)
+        assert job is not None and device.jobs.wait_idle(10) and job.result == "OK"
+        rule = device.running.find("config/devices/entry/vsys/entry/rulebase/security/rules/entry[@name='ra']")
+        assert rule is not None and rule.get("uuid") and rule.findtext("source/member") == "any"
+        assert _bytes(device.running) == _bytes(device.candidate)
     finally:
         device.close()
 
