@@ -221,7 +221,7 @@ class Device:
                 for restore in reversed(undo):
                     restore()
                 return None if outcome == "full" else []
-        self._changed += changed
+        self._note(changed)
         for change, n in zip(batch, touched, strict=True):
             if n:
                 change.id = next(self._ids)
@@ -232,11 +232,13 @@ class Device:
         if hit := self.faults.refusal("refuse_write", change.elements):
             raise ConfigError(12, f" {hit[0]} -> '{hit[1]}' is invalid")
         if incremental.local(change):
+            changed: list[tuple[int, ...]] = []
             try:
-                touched = incremental.write(self.candidate, change, self._problems, changed=self._changed)
+                touched = incremental.write(self.candidate, change, self._problems, changed=changed)
             except incremental.NotLocal:
                 pass
             else:
+                self._note(changed)
                 if touched:
                     change.id = next(self._ids)
                     self.changes.append(change.copy())
@@ -360,6 +362,13 @@ class Device:
                 return self._finish_commit(ids, snapshot, replay, failure, known, ecmp_as)
 
             return self.jobs.submit(user=admin, type="Commit", work=work, description=description)
+
+    def _note(self, changed: list[tuple[int, ...]]) -> None:
+        """Positions local writes changed, for the next snapshot (dropped past a bound: a whole copy)."""
+        if self._base is None or self._base_of is not self.candidate or len(self._changed) > 10_000:
+            self._base, self._changed = None, []
+        else:
+            self._changed += changed
 
     def _snapshot(self) -> tuple[ET.Element, ET.Element | None]:
         """A copy of the candidate to commit, sharing what no write changed with the last one;
