@@ -6,6 +6,7 @@ Every mutation happens under one re-entrant lock; reads copy what they return. M
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import secrets
@@ -68,6 +69,9 @@ class Device:
         self._base_of: ET.Element | None = None
         self._changed: list[tuple[int, ...]] = []
         self._problems = self._check(self.candidate)
+        # batches of this many changes look names up in an index: it pays for itself over many
+        # lookups, while a few scan (and a write by path drops it)
+        self.index_from = 16
         self._in_flight: set[int] = set()
         self.jobs = jobs.JobQueue(lambda: self.commit_seconds)
 
@@ -209,7 +213,7 @@ class Device:
         touched: list[int] = []
         changed: list[tuple[int, ...]] = []
         outcome: str | None = None
-        with tree.indexed():
+        with tree.indexed() if len(batch) >= self.index_from else contextlib.nullcontext():
             try:
                 for change in batch:
                     touched.append(incremental.write(self.candidate, change, self._problems, undo, changed))

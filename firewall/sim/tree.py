@@ -441,8 +441,8 @@ def grafted(base: ET.Element, current: ET.Element, changed: list[tuple[int, ...]
         seen = seen or c.tag == watch
         shared, kids = list(b), list(c)
         n = len(shared)
-        if len(kids) < n or any(x.tag != y.tag or x.get("name") != y.get("name")
-                                for x, y in zip(shared, kids, strict=False)):
+        if len(kids) < n or [x.tag for x in shared] != [y.tag for y in kids[:n]] \
+                or [x.get("name") for x in shared] != [y.get("name") for y in kids[:n]]:
             return None
         out = [*shared, *(fresh(k) for k in kids[n:])]
         for j, below in marks.items():
