@@ -6,6 +6,7 @@ Every mutation happens under one re-entrant lock; reads copy what they return. M
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import secrets
@@ -60,7 +61,17 @@ class Device:
         self.running = tree.new_tree(config_xml or default)
         tree.ensure_uuids(self.running)
         self.candidate = tree.copied(self.running)
+        # The last commit snapshot and the candidate it was taken of: equal but at the positions in
+        # _changed (local writes since) and what was appended since. The next snapshot copies only
+        # those and shares the rest with it; it is never changed in place (the running config may
+        # be it, and may share subtrees with it). None after any other write: a whole copy.
+        self._base: ET.Element | None = None
+        self._base_of: ET.Element | None = None
+        self._changed: list[tuple[int, ...]] = []
         self._problems = self._check(self.candidate)
+        # batches of this many changes look names up in an index: it pays for itself over many
+        # lookups, while a few scan (and a write by path drops it)
+        self.index_from = 16
         self._in_flight: set[int] = set()
         self.jobs = jobs.JobQueue(lambda: self.commit_seconds)
 
@@ -96,6 +107,8 @@ class Device:
         tree.check_name(name, "users")
         with self.lock:
             self.users[name] = password
+            self._base = None
+            self.running = tree.copied(self.running)  # it may share subtrees with commit snapshots
             for config in (self.candidate, self.running):
                 users = tree.config_of(config).find("mgt-config/users")
                 if users is not None and users.find(f"entry[@name='{name}']") is None:
@@ -160,6 +173,7 @@ class Device:
             done = self._write_local_batch(batch)
             if done is not None:
                 return done if done else None
+        self._base = None
         snapshot = tree.copied(self.candidate)
         touched: list[int] = []
         checked_each = True  # every change took the local path, its references checked there
@@ -197,11 +211,12 @@ class Device:
         (nothing left applied; the caller replays change by change)."""
         undo: list[Callable[[], None]] = []
         touched: list[int] = []
+        changed: list[tuple[int, ...]] = []
         outcome: str | None = None
-        with tree.indexed():
+        with tree.indexed() if len(batch) >= self.index_from else contextlib.nullcontext():
             try:
                 for change in batch:
-                    touched.append(incremental.write(self.candidate, change, self._problems, undo))
+                    touched.append(incremental.write(self.candidate, change, self._problems, undo, changed))
             except incremental.NotLocal:
                 outcome = "full"
             except ConfigError:
@@ -210,6 +225,7 @@ class Device:
                 for restore in reversed(undo):
                     restore()
                 return None if outcome == "full" else []
+        self._note(changed)
         for change, n in zip(batch, touched, strict=True):
             if n:
                 change.id = next(self._ids)
@@ -220,15 +236,18 @@ class Device:
         if hit := self.faults.refusal("refuse_write", change.elements):
             raise ConfigError(12, f" {hit[0]} -> '{hit[1]}' is invalid")
         if incremental.local(change):
+            changed: list[tuple[int, ...]] = []
             try:
-                touched = incremental.write(self.candidate, change, self._problems)
+                touched = incremental.write(self.candidate, change, self._problems, changed=changed)
             except incremental.NotLocal:
                 pass
             else:
+                self._note(changed)
                 if touched:
                     change.id = next(self._ids)
                     self.changes.append(change.copy())
                 return touched
+        self._base = None
         snapshot = tree.copied(self.candidate)
         try:
             touched = changes.apply(self.candidate, change)
@@ -334,7 +353,7 @@ class Device:
             # copy of the running config and checking it all again cost seconds at 50,000 objects.
             whole = admins is None or (not self._in_flight and len(todo) == len(self.changes))
             self._in_flight |= ids
-            snapshot = tree.copied(self.candidate) if whole else None
+            snapshot, ecmp_as = self._snapshot() if whole else (None, None)
             known = self._problems if whole else None
             replay = [c.copy() for c in todo]
             for scope in [s for s, lock in self.config_locks.items() if lock.admin == admin]:
@@ -344,12 +363,31 @@ class Device:
             self.commits += 1
 
             def work(job: jobs.Job) -> tuple[bool, list[str]]:
-                return self._finish_commit(ids, snapshot, replay, failure, known)
+                return self._finish_commit(ids, snapshot, replay, failure, known, ecmp_as)
 
             return self.jobs.submit(user=admin, type="Commit", work=work, description=description)
 
+    def _note(self, changed: list[tuple[int, ...]]) -> None:
+        """Positions local writes changed, for the next snapshot (dropped past a bound: a whole copy)."""
+        if self._base is None or self._base_of is not self.candidate or len(self._changed) > 10_000:
+            self._base, self._changed = None, []
+        else:
+            self._changed += changed
+
+    def _snapshot(self) -> tuple[ET.Element, ET.Element | None]:
+        """A copy of the candidate to commit, sharing what no write changed with the last one;
+        and that last one when no network element was copied (the ECMP settings are its own)."""
+        base, grafted = self._base, None
+        if base is not None and self._base_of is self.candidate:
+            grafted = tree.grafted(base, self.candidate, self._changed, watch="network")
+        new, network = grafted if grafted is not None else (tree.copied(self.candidate), True)
+        self._base, self._base_of, self._changed = new, self.candidate, []
+        return new, None if network else base
+
     def _finish_commit(self, ids: set[int], snapshot: ET.Element | None, replay: list[Change],
-                       failure: Fault | None, known: frozenset[refs.Problem] | None = None) -> tuple[bool, list[str]]:
+                       failure: Fault | None, known: frozenset[refs.Problem] | None = None,
+                       ecmp_as: ET.Element | None = None) -> tuple[bool, list[str]]:
+        """`ecmp_as`: a tree whose ECMP settings the snapshot shares (a walk of both saved)."""
         with self.lock:
             self._in_flight -= ids
             if failure is not None:
@@ -375,7 +413,8 @@ class Device:
             if problems:
                 return False, ["Validation Error:", *(line for p in sorted(problems) for line in p.lines()),
                                "Commit failed"]
-            if network.ecmp_settings(new_running) != network.ecmp_settings(self.running):
+            if ecmp_as is not self.running and \
+                    network.ecmp_settings(new_running) != network.ecmp_settings(self.running):
                 self.vr_restarts += 1
             self.running = new_running
             self.changes = [c for c in self.changes if c.id not in ids]

@@ -201,7 +201,7 @@ def _entries_form(config: ET.Element, change: Change) -> xpath.Match | None:
 
 
 def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Problem], hit: xpath.Match,
-                   undo: list[Callable[[], None]] | None = None) -> int:
+                   undo: list[Callable[[], None]] | None = None, changed: list[tuple[int, ...]] | None = None) -> int:
     node = hit.node
     names = {e.get("name") for e in change.elements}
     found_at = {n: tree.entry_named(node, n) for n in names if n}
@@ -245,18 +245,35 @@ def _write_entries(config: ET.Element, change: Change, known: frozenset[refs.Pro
         raise
     if undo is not None:
         undo.append(restore)
+    if changed is not None:
+        at = tree.positions(hit.chain)
+        changed.extend([(*at, tree.APPENDED), *((*at, i) for i, _ in where.values())])
     return 1
 
 
+def _give_uuids(chain: tuple[ET.Element, ...]) -> None:
+    """Uuids for the rule entries a write at the end of `chain` can have added: the rule it wrote
+    in (or replaced) and the rules under the written node. Every other rule has one already (each
+    write gives them), so no walk of the whole rulebase."""
+    for parent, child in itertools.pairwise(chain):
+        if parent.tag == "rules" and child.tag == "entry":
+            if child.get("uuid") is None:
+                child.set("uuid", str(uuidlib.uuid4()))
+            return
+    tree.ensure_uuids(chain[-1])
+
+
 def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
-          undo: list[Callable[[], None]] | None = None) -> int:
+          undo: list[Callable[[], None]] | None = None, changed: list[tuple[int, ...]] | None = None) -> int:
     """Apply `change` (set/edit, see `local`); 0 when it changed nothing. Raises NotLocal before
     altering anything when it cannot be judged locally; ConfigError (candidate unchanged) when the
     change adds reference problems. A change that altered the candidate appends to `undo` the
-    function that restores it (a batch rolls back by calling them in reverse)."""
+    function that restores it (a batch rolls back by calling them in reverse), and to `changed` the
+    positions (tree.positions) of the nodes it changed in place; the nodes it added are appended
+    to their parents. Undone, it leaves each node as it was (a copy of it, in its place)."""
     hit = _entries_form(config, change)
     if hit is not None:
-        return _write_entries(config, change, known, hit, undo)
+        return _write_entries(config, change, known, hit, undo, changed)
     tree.forget()  # a write by path: the name index does not follow it
     restore = _undo(config, change)
     try:
@@ -265,8 +282,7 @@ def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
         hit = _one(config, change.xpath)
         if hit is None:
             raise NotLocal
-        rules = [e for e in hit.chain if e.tag == "rules"]
-        tree.ensure_uuids(rules[-1] if rules else hit.node)
+        _give_uuids(hit.chain)
         new = sorted(problems_near(config, change) - known)
         if new:
             raise tree.ConfigError(12, *(line for p in new for line in p.lines()))
@@ -276,4 +292,6 @@ def write(config: ET.Element, change: Change, known: frozenset[refs.Problem],
         raise
     if undo is not None:
         undo.append(restore)
+    if changed is not None:
+        changed.append(tree.positions(hit.chain))
     return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import itertools
 import re
 import threading
 import uuid as uuidlib
@@ -335,17 +336,21 @@ def check_names(holder: ET.Element, *, parent_tag: str) -> None:
 
 def rule_entries(tree: ET.Element) -> dict[tuple[str, ...], ET.Element]:
     """Rule entries (entries of a `rules` container) keyed by the tag/name path to them."""
+    # A loop, not a recursive closure: that closure's reference cycle kept the dict, and so every
+    # rule entry, alive until the next collection, and a copy of the config meanwhile took the
+    # slow path of copy.deepcopy for each of them (Element.__deepcopy__ recurses in C only into
+    # children nobody else holds).
     out: dict[tuple[str, ...], ET.Element] = {}
-
-    def walk(node: ET.Element, path: tuple[str, ...]) -> None:
+    stack: list[tuple[ET.Element, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        rules = node.tag == "rules"
         for child in node:
             step = (*path, f"{child.tag}={child.get('name', '')}")
-            if node.tag == "rules" and child.tag == "entry":
+            if rules and child.tag == "entry":
                 out[step] = child
             else:
-                walk(child, step)
-
-    walk(tree, ())
+                stack.append((child, step))
     return out
 
 
@@ -381,3 +386,76 @@ def copied(config: ET.Element) -> ET.Element:
     finally:
         if was:
             gc.enable()
+
+
+def positions(chain: tuple[ET.Element, ...]) -> tuple[int, ...]:
+    """Where each node of `chain` sits among its parent's children (the path to chain[-1])."""
+    return tuple(list(parent).index(child) for parent, child in itertools.pairwise(chain))
+
+
+# The last position of a path that marks the node before it as having had children appended only.
+APPENDED = -1
+# Changed positions as a trie: child index -> the marks below it, None where the whole subtree changed.
+Marks = dict[int, "Marks | None"]
+
+
+def _marks(changed: list[tuple[int, ...]]) -> Marks | None:
+    trie: Marks = {}
+    for path in changed:
+        if not path:
+            return None
+        appended = path[-1] == APPENDED
+        node = trie
+        for i in path[:-1]:
+            below = node.setdefault(i, {})
+            if below is None:  # a changed ancestor holds this path
+                break
+            node = below
+        else:
+            if not appended:
+                node[path[-1]] = None
+    return trie
+
+
+def grafted(base: ET.Element, current: ET.Element, changed: list[tuple[int, ...]],
+            watch: str = "") -> tuple[ET.Element, bool] | None:
+    """A tree equal to `current`, sharing subtrees with `base` (which it must never be changed
+    through: it and `base` are held as they are). `base` equals `current` except under the
+    `changed` paths (positions, see `positions`) and for children appended since (positions past
+    the end of the base's children, under the nodes on those paths: a path ending in APPENDED
+    leads to a node that had children appended only); nothing was removed or reordered. Copies only the changed
+    subtrees and the nodes on the way to them. Also says whether it copied a node tagged `watch`
+    (anything else the two trees have in common, word for word). None: the two do not line up."""
+    marks = _marks(changed)
+    if marks is None:
+        return None
+    seen = False
+
+    def fresh(elem: ET.Element) -> ET.Element:
+        nonlocal seen
+        seen = seen or (bool(watch) and next(elem.iter(watch), None) is not None)
+        return copy.deepcopy(elem)
+
+    def graft(b: ET.Element, c: ET.Element, marks: Marks) -> ET.Element | None:
+        nonlocal seen
+        seen = seen or c.tag == watch
+        shared, kids = list(b), list(c)
+        n = len(shared)
+        if len(kids) < n or [x.tag for x in shared] != [y.tag for y in kids[:n]] \
+                or [x.get("name") for x in shared] != [y.get("name") for y in kids[:n]]:
+            return None
+        out = [*shared, *(fresh(k) for k in kids[n:])]
+        for j, below in marks.items():
+            if j >= n:
+                continue  # appended: copied above
+            new = fresh(kids[j]) if below is None else graft(shared[j], kids[j], below)
+            if new is None:
+                return None
+            out[j] = new
+        node = ET.Element(c.tag, c.attrib)
+        node.text, node.tail = c.text, c.tail
+        node.extend(out)
+        return node
+
+    new = graft(base, current, marks)
+    return None if new is None else (new, seen)

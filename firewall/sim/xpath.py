@@ -27,9 +27,20 @@ class Step:
     name: str
     predicates: tuple[str, ...] = ()
     tests: tuple[Predicate, ...] = field(default=(), compare=False)
+    # (attribute, value) when the predicates are exactly one `@attribute=value` term: the common
+    # `entry[@name='x']`, matched by a plain comparison instead of the compiled predicate
+    key: tuple[str, str] | None = field(default=None, compare=False)
 
     def matches(self, elem: ET.Element) -> bool:
         return self.name in ("*", elem.tag) and all(t(elem) for t in self.tests)
+
+    def children(self, node: ET.Element) -> list[ET.Element]:
+        """The children of `node` this step selects, in document order."""
+        if self.key is None:
+            return [child for child in node if self.matches(child)]
+        attr, value = self.key
+        hits = [child for child in node if child.get(attr) == value]
+        return hits if self.name == "*" else [child for child in hits if child.tag == self.name]
 
     def attributes(self) -> dict[str, str]:
         """The attributes a created node needs to satisfy this step (set semantics)."""
@@ -137,6 +148,13 @@ def _compile_predicate(text: str) -> Predicate:
     return test
 
 
+def _key(preds: list[str]) -> tuple[str, str] | None:
+    if len(preds) != 1 or _split_top(preds[0], " or ")[1:] or _split_top(preds[0], " and ")[1:]:
+        return None
+    lhs, value = _term(preds[0])
+    return (lhs[1:], value) if lhs.startswith("@") else None
+
+
 def _value(elem: ET.Element, lhs: str) -> str | None:
     return (elem.text or "") if lhs == "text()" else elem.get(lhs[1:])
 
@@ -167,7 +185,7 @@ def _parse(path: str) -> tuple[Step, ...]:
             end = _closing_bracket(rest)
             preds.append(rest[1:end])
             rest = rest[end + 1 :]
-        steps.append(Step(name, tuple(preds), tuple(_compile_predicate(p) for p in preds)))
+        steps.append(Step(name, tuple(preds), tuple(_compile_predicate(p) for p in preds), _key(preds)))
     if not steps:
         raise XPathError("empty path")
     return tuple(steps)
@@ -213,7 +231,7 @@ def _select_steps(root: ET.Element, steps: list[Step]) -> Iterator[Match]:
                 if chain[-1].get(attr) is not None:
                     yield Match(chain, attr)
             return
-        current = [(*chain, child) for chain in current for child in chain[-1] if step.matches(child)]
+        current = [(*chain, child) for chain in current for child in step.children(chain[-1])]
     for chain in current:
         yield Match(chain)
 
@@ -225,7 +243,7 @@ def ensure(root: ET.Element, xpath: str, created: list[ET.Element] | None = None
     for step in parse(xpath):
         if step.name == "*" or step.name.startswith("@"):
             raise XPathError(f"cannot create node {step.name!r}")
-        found = [child for child in chain[-1] if step.matches(child)]
+        found = step.children(chain[-1])
         if len(found) > 1:
             raise XPathError("xpath is not unique")
         node = found[0] if found else ET.SubElement(chain[-1], step.name, step.attributes())

@@ -55,11 +55,12 @@ def _xml(device: Device) -> str:
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.lists(changes, max_size=4), st.lists(changes, min_size=2, max_size=8))
+@given(st.lists(changes, max_size=4), st.lists(changes, min_size=2, max_size=8), st.booleans())
 # an edit's undo held children by reference that a later set in the batch changed in place
-@example([_edit("b", 1)], [_edit("c", 1), _address("b", 1), _group("a", ["a"])])
-def test_batch_equals_one_by_one(seed: list[Change], batch: list[Change]) -> None:
+@example([_edit("b", 1)], [_edit("c", 1), _address("b", 1), _group("a", ["a"])], True)
+def test_batch_equals_one_by_one(seed: list[Change], batch: list[Change], indexed: bool) -> None:
     fast, slow = _seeded(seed), _seeded(seed)
+    fast.index_from = 2 if indexed else 100  # with the name index, or scanning
     before = _xml(fast)
     results = fast.write_many([Change(c.admin, c.action, c.xpath, c.elements) for c in batch], strict=True)
     refused = False
