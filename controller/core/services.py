@@ -6,7 +6,7 @@ import difflib
 import enum
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
@@ -35,7 +35,11 @@ class LBService:
     spec: specs.ServiceSpec
     scheduler: Scheduler
     forwarding: Forwarding
-    request: Request
+    # Not compared: a Service's rules and address objects are made from what it is and from the
+    # allocation, never from its request. The compile cache's keys compare Services, and the
+    # request moves with bmlb's own status writes (the recorded VIP): after a burst every rule
+    # was made again once for nothing.
+    request: Request = field(compare=False)
 
     @property
     def namespace(self) -> str:

@@ -115,3 +115,29 @@ def test_a_pool_edit_is_seen_by_the_next_compile_s_pool_lookups() -> None:
     got = compile(after, cache=cache)
     assert got == compile(after)
     assert [p.code for p in got.problems] == ["OutOfPool"]
+
+
+def test_bmlb_recording_the_addresses_it_allocated_rebuilds_no_rule() -> None:
+    """After a burst bmlb writes each Service's VIP and each NATRule's public address into their
+    status: the compile reads them back (they are what the allocator keeps), and they are the very
+    addresses the rules were made with, so no rule, NAT rule or address object is made again."""
+    docs = estate(30)
+    cache = CompileCache()
+    first = compile(Snapshot.of(docs), cache=cache)
+    by_ref = {a.ref: a for a in first.allocations}
+    recorded = []
+    for d in docs:
+        a = by_ref.get(ref_of(d))
+        if a is not None and d["kind"] == "Service":
+            d = _with_ingress(d, str(a.addresses[0]))
+        elif a is not None and d["kind"] == "NATRule":
+            d = {**d, "status": {"public": f"{a.addresses[0]}:{d['spec']['service']['port']}"}}
+        recorded.append(d)
+    snap = Snapshot.of(recorded)
+    before = cache.stats()
+    again = compile(snap, cache=cache)
+    assert again == compile(snap) and again.firewalls == first.firewalls
+    stats = cache.stats()
+    for memo in ("nat_rules", "policies", "vips"):
+        assert stats[memo][1] == before[memo][1], (memo, stats)  # nothing made again
+    assert stats["services"][1] - before["services"][1] == 30  # the changed bodies are parsed again
