@@ -144,10 +144,9 @@ def build_firewall(
     cache: CompileCache | None = None,
     selections: dict[ObjectRef, list[LBService]] | None = None,
 ) -> tuple[DesiredFirewall, list[Problem], dict[ObjectRef, list[str]]]:
-    """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when something they are made
-    from changed (the publication; the policy, the Services it selects, their VIPs, publications
-    and zones). selections: where the Services each policy selects are noted, if they are chosen
-    here (for the policy's report)."""
+    """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when what they are made from
+    changed (the publication; the policy, the Services it selects, their VIPs, publications, zones).
+    selections: where the Services each policy selects are noted, if chosen here (for its report)."""
     b = Builder(ownership_tag)
     problems: list[Problem] = []
     owned: dict[ObjectRef, list[str]] = defaultdict(list)
@@ -179,11 +178,7 @@ def build_firewall(
 
     for pol in policies:
         if cache is not None:
-            selected, _ = select_services(pol, services)
-            if selections is not None:
-                selections[pol.ref] = selected
-            inputs = (ownership_tag, pol, zone_items,
-                      tuple((s, vips.get(s.ref), tuple(by_service.get(s.ref, ()))) for s in selected))
+            inputs = _policy_inputs(ownership_tag, pol, zone_items, services, vips, by_service, selections)
             frag = cache.policies.get(pol.ref, inputs, lambda pol=pol: policy_fragment(pol))
         else:
             frag = policy_fragment(pol)
@@ -196,6 +191,19 @@ def build_firewall(
     b.nat = unique_names(b.nat, created, owned, problems)
     b.security = unique_names(b.security, created, owned, problems)
     return b.build(), problems, owned
+
+
+def _policy_inputs(ownership_tag: str, pol: ParsedPolicy, zone_items: tuple[tuple[str, str], ...],
+                   services: Mapping[tuple[str, str], LBService], vips: Mapping[ObjectRef, Assignment],
+                   by_service: Mapping[ObjectRef, list[Publication]],
+                   selections: dict[ObjectRef, list[LBService]] | None) -> tuple[object, ...]:
+    """What a SecurityPolicy's rules are made from (its compile cache key); the Services it selects
+    are noted in `selections`."""
+    selected = select_services(pol, services)[0]
+    if selections is not None:
+        selections[pol.ref] = selected
+    return (ownership_tag, pol, zone_items,
+            tuple((s, vips.get(s.ref), tuple(by_service.get(s.ref, ()))) for s in selected))
 
 
 def nat_rule(b: Recorder, pub: Publication, vip_object: Callable[[LBService, IPAddress], str]) -> NatRule:
