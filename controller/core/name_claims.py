@@ -3,7 +3,6 @@ object keeps it (controller/core/rules.py `build_firewall` applies this to NAT a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,14 +20,19 @@ def unique_names(entries: list[Entry], created: Mapping[ObjectRef, str], owned: 
     Names are injective by construction (controller/core/naming.py); this is the guard that makes a
     collision harmless even if that ever failed: the device would otherwise merge two owners' rules.
     """
-    claims: dict[str, set[ObjectRef]] = defaultdict(set)
+    first: dict[str, Owner] = {}
+    claims: dict[str, set[ObjectRef]] = {}  # only the names claimed by more than one object
     for _, rule in entries:
-        claims[rule.name].add(_ref_of(rule.owner))
+        owner = rule.owner
+        held = first.setdefault(rule.name, owner)
+        # One object's rules share their Owner: most names are told apart without a ref made.
+        if held is not owner and _ref_of(held) != _ref_of(owner):
+            claims.setdefault(rule.name, {_ref_of(held)}).add(_ref_of(owner))
+    if not claims:
+        return list(entries)
     losers: set[tuple[str, ObjectRef]] = set()
-    for name, refs in claims.items():
-        if len(refs) < 2:
-            continue
-        ordered = sorted(refs, key=lambda r: (created.get(r, ""), r))
+    for name in [n for n in first if n in claims]:  # in the order the names first appear
+        ordered = sorted(claims[name], key=lambda r: (created.get(r, ""), r))
         for ref in ordered[1:]:
             losers.add((name, ref))
             problems.append(Problem(ref, "metadata.name", Code.NameCollision,
