@@ -96,6 +96,7 @@ class CompileCache:
     nat_rules: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     policies: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     vips: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+    publications: KeyedMemo[Any] = field(default_factory=KeyedMemo)
 
     _stable: dict[str, object] = field(default_factory=dict)
 
@@ -120,7 +121,7 @@ class CompileCache:
         return found
 
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
-        return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips)
+        return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips, self.publications)
 
     last: tuple[int, int] = (0, 0)  # (reused, made) by the last compile, over every memo
     _total: tuple[int, int] = (0, 0)
@@ -143,5 +144,5 @@ class CompileCache:
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""
-        names = ("services", "crs", "targets", "nat_rules", "policies", "vips")
+        names = ("services", "crs", "targets", "nat_rules", "policies", "vips", "publications")
         return {n: (m.hits, m.misses) for n, m in zip(names, self._memos(), strict=True)}

@@ -165,7 +165,8 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
     fw_names = sorted(set(fw_specs) | {n.firewall for n in nats} | {p.firewall for p in policies})
     for fw in fw_names:
         fw_nats = [n for n in nats if n.firewall == fw]
-        pubs, p = resolve_publications(nats=fw_nats, services=services, vips=by_ref, publics=by_ref, zones=zones)
+        pubs, p = resolve_publications(nats=fw_nats, services=services, vips=by_ref, publics=by_ref, zones=zones,
+                                       cache=cache)
         problems += p
         fw_spec = fw_specs.get(fw)
         desired, p, fw_owned = build_firewall(

@@ -7,6 +7,7 @@ A SecurityPolicy's rules: controller/core/security_rules.py. `build_firewall` co
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -68,53 +69,59 @@ def resolve_publications(
     vips: Mapping[ObjectRef, Assignment],
     publics: Mapping[ObjectRef, Assignment],
     zones: Mapping[str, str],
+    cache: CompileCache | None = None,
 ) -> tuple[list[Publication], list[Problem]]:
+    """cache: a NATRule's publication is found again while its inputs compare equal (the NATRule,
+    its Service, their addresses, the pools' zones)."""
     pubs: list[Publication] = []
     problems: list[Problem] = []
     for nat in nats:
-        ref, spec = nat.ref, nat.spec
-        if spec.service.namespace not in (None, "", ref.namespace):
-            problems.append(Problem(ref, "spec.service.namespace", Code.ForeignNamespace,
-                                    f"a NATRule may only publish Services of its own namespace "
-                                    f"{ref.namespace!r}, not of {spec.service.namespace!r}"))
-            continue
-        svc = services.get((ref.namespace, spec.service.name))
-        if svc is None:
-            problems.append(Problem(ref, "spec.service.name", Code.ServiceNotFound,
-                                    f"no LoadBalancer Service {ref.namespace}/{spec.service.name} of class "
-                                    f"{specs.LB_CLASS}"))
-            continue
-        port = port_refs.find(svc, spec.service.port, spec.service.protocol)
-        if port is None:
-            problems.append(Problem(ref, "spec.service.port", Code.PortNotFound,
-                                    port_refs.unmatched(spec.service.port, spec.service.protocol, [svc])))
-            continue
-        public = publics.get(ref)
-        if public is None:
-            continue  # the allocator already said why
-        pub_ip, pub_pool = public.addresses[0], public.pools[0]
-        if pub_ip.version == 6:
-            # PAN-OS translates IPv6 only as NPTv6 (prefixes, no ports) or NAT64: no IPv6-to-IPv6 NAT rule.
-            problems.append(Problem(ref, "spec.public.address" if spec.public.address else "spec.public.pool",
-                                    Code.NAT66Unsupported,
-                                    f"{pub_ip} is IPv6: PAN-OS has NPTv6 and NAT64, not NAT66 (IPv6 destination "
-                                    "NAT with ports); publish the Service's IPv6 VIP directly (route it and allow it "
-                                    "with a SecurityPolicy) or give an IPv4 public address"))
-            continue
-        zone = spec.public.zone or zones.get(pub_pool, "")
-        if not zone:
-            problems.append(Problem(ref, "spec.public.zone", Code.NoZone,
-                                    f"{pub_ip} is in no Public VIPPool; give spec.public.zone"))
-            continue
-        vip_assignment = vips.get(svc.ref)
-        vip = next((ip for ip in (vip_assignment.addresses if vip_assignment else ())
-                    if ip.version == pub_ip.version), None)
-        if vip is None:
-            problems.append(warn(ref, "spec.service.name", Code.VIPPending,
-                                 f"Service {svc.namespace}/{svc.name} has no IPv{pub_ip.version} VIP yet"))
-            continue
-        pubs.append(Publication(nat, svc, port, pub_ip, spec.public.port or port.port, zone, vip))
+        svc = services.get((nat.ref.namespace, nat.spec.service.name))
+        inputs = (nat, svc, publics.get(nat.ref), vips.get(svc.ref) if svc is not None else None, zones)
+        pub, p = (_publication(*inputs) if cache is None
+                  else cache.publications.get(nat.ref, inputs, functools.partial(_publication, *inputs)))
+        problems += p
+        if pub is not None:
+            pubs.append(pub)
     return _drop_conflicts(pubs, problems)
+
+
+def _publication(nat: ParsedNat, svc: LBService | None, public: Assignment | None, vip_assignment: Assignment | None,
+                 zones: Mapping[str, str]) -> tuple[Publication | None, tuple[Problem, ...]]:
+    """One NATRule's publication, or the problem that stops it."""
+    ref, spec = nat.ref, nat.spec
+    if spec.service.namespace not in (None, "", ref.namespace):
+        return None, (Problem(ref, "spec.service.namespace", Code.ForeignNamespace,
+                              f"a NATRule may only publish Services of its own namespace "
+                              f"{ref.namespace!r}, not of {spec.service.namespace!r}"),)
+    if svc is None:
+        return None, (Problem(ref, "spec.service.name", Code.ServiceNotFound,
+                              f"no LoadBalancer Service {ref.namespace}/{spec.service.name} of class "
+                              f"{specs.LB_CLASS}"),)
+    port = port_refs.find(svc, spec.service.port, spec.service.protocol)
+    if port is None:
+        return None, (Problem(ref, "spec.service.port", Code.PortNotFound,
+                              port_refs.unmatched(spec.service.port, spec.service.protocol, [svc])),)
+    if public is None:
+        return None, ()  # the allocator already said why
+    pub_ip, pub_pool = public.addresses[0], public.pools[0]
+    if pub_ip.version == 6:
+        # PAN-OS translates IPv6 only as NPTv6 (prefixes, no ports) or NAT64: no IPv6-to-IPv6 NAT rule.
+        return None, (Problem(ref, "spec.public.address" if spec.public.address else "spec.public.pool",
+                              Code.NAT66Unsupported,
+                              f"{pub_ip} is IPv6: PAN-OS has NPTv6 and NAT64, not NAT66 (IPv6 destination "
+                              "NAT with ports); publish the Service's IPv6 VIP directly (route it and allow it "
+                              "with a SecurityPolicy) or give an IPv4 public address"),)
+    zone = spec.public.zone or zones.get(pub_pool, "")
+    if not zone:
+        return None, (Problem(ref, "spec.public.zone", Code.NoZone,
+                              f"{pub_ip} is in no Public VIPPool; give spec.public.zone"),)
+    vip = next((ip for ip in (vip_assignment.addresses if vip_assignment else ()) if ip.version == pub_ip.version),
+               None)
+    if vip is None:
+        return None, (warn(ref, "spec.service.name", Code.VIPPending,
+                           f"Service {svc.namespace}/{svc.name} has no IPv{pub_ip.version} VIP yet"),)
+    return Publication(nat, svc, port, pub_ip, spec.public.port or port.port, zone, vip), ()
 
 
 def _drop_conflicts(pubs: list[Publication], problems: list[Problem]) -> tuple[list[Publication], list[Problem]]:

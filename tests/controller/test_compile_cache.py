@@ -141,3 +141,24 @@ def test_bmlb_recording_the_addresses_it_allocated_rebuilds_no_rule() -> None:
     for memo in ("nat_rules", "policies", "vips"):
         assert stats[memo][1] == before[memo][1], (memo, stats)  # nothing made again
     assert stats["services"][1] - before["services"][1] == 30  # the changed bodies are parsed again
+
+
+def test_a_publication_follows_its_service_s_port_and_its_addresses() -> None:
+    """A NATRule's publication is found again only while what it is made of compares equal: its
+    Service losing the published port, or the pools' zones moving, is seen at once."""
+    docs = estate(3)
+    cache = CompileCache()
+    compile(Snapshot.of(docs), cache=cache)
+    i = next(i for i, d in enumerate(docs) if d["kind"] == "Service")
+    for edit in ("port", "zone"):
+        docs = copy.deepcopy(docs)
+        if edit == "port":
+            docs[i]["spec"]["ports"] = [{"name": "http", "port": 80, "targetPort": 8080}]
+        else:
+            pub = next(d for d in docs if d["kind"] == "VIPPool" and d["spec"].get("purpose") == "Public")
+            pub["spec"]["zone"] = "internet"
+        snap = Snapshot.of(docs)
+        got = compile(snap, cache=cache)
+        assert got == compile(snap), edit
+    assert any(p.code == "PortNotFound" for p in got.problems)
+    assert all(r.to_zones == ("internet",) for r in got.firewall("edge").desired.nat_rules)
