@@ -62,12 +62,13 @@ class Owners:
     the last reconcile found remembered: at 10,000 Services each reconcile asked again of 30,000
     owners (~0.35 s of a one-Service change). A ref made for an address object's owner is reused
     while the compile hands back the very same owner (its compile cache does), and an object found
-    to need nothing is passed over while its body is the very same object (the index replaces a body
-    on any change): the result is what `to_add` finds from scratch."""
+    to need nothing is passed over while its metadata (where its finalizers and deletion are) is the
+    very same object: the index replaces it on any change, and keeping it, not the whole body, keeps
+    no old body alive: the result is what `to_add` finds from scratch."""
 
     def __init__(self) -> None:
         self._refs: dict[int, tuple[Owner, ObjectRef]] = {}
-        self._settled: dict[ObjectRef, Mapping[str, Any]] = {}  # body found to need nothing
+        self._settled: dict[ObjectRef, object] = {}  # metadata of a body found to need nothing
 
     def of(self, targets: Iterable[FirewallTarget], reports: Iterable[Report]) -> set[ObjectRef]:
         """Rules' owners (in the reports) and address objects' (a Service owns its VIP's), on
@@ -91,14 +92,15 @@ class Owners:
 
     def to_add(self, owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None]
                ) -> list[Change]:
-        settled: dict[ObjectRef, Mapping[str, Any]] = {}
+        settled: dict[ObjectRef, object] = {}
         lacking = []
         for ref in owners:
             body = bodies(ref)
-            if body is not None and self._settled.get(ref) is body:
-                settled[ref] = body
-            elif body is not None and not to_add((ref,), lambda _, b=body: b):
-                settled[ref] = body
+            meta = body.get("metadata") if body is not None else None
+            if not isinstance(meta, Mapping):
+                lacking.append(ref)  # to_add says what it makes of it
+            elif self._settled.get(ref) is meta or not to_add((ref,), lambda _, b=body: b):
+                settled[ref] = meta
             else:
                 lacking.append(ref)
         self._settled = settled

@@ -134,7 +134,7 @@ class Reconciler:
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
         self._before_compile(len(compiled_refs))
-        with collector.paused(freeze=True):
+        with collector.paused():
             compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
             t_compile = self.clock()
             stamp = now()
@@ -157,7 +157,7 @@ class Reconciler:
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
-            with collector.paused(freeze=True):
+            with collector.paused():
                 rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp,
                                       memo=self.status_memo)
             t_sync = self.clock()
