@@ -17,12 +17,14 @@ T = TypeVar("T")
 
 # str() of an address is the costly part of every key, and a sync builds tens of thousands of
 # keys; hashing an address (ipaddress's __hash__ is Python) costs nearly as much, so the cache
-# is keyed on its class and integer value.
-_TEXT: dict[tuple[type, int], str] = {}
+# is keyed on its class and integer value (and an IPv6 address's scope, part of its text).
+_TEXT: dict[tuple[type, int, str | None], str] = {}
 
 
-def _text(address: IPAddress) -> str:
-    k = (address.__class__, address._ip)
+def address_text(address: IPAddress) -> str:
+    """str(address), remembered (the controller's reports and the agent's keys write the same
+    addresses every compile and sync)."""
+    k = (address.__class__, address._ip, getattr(address, "_scope_id", None))
     text = _TEXT.get(k)
     if text is None:
         if len(_TEXT) >= 1 << 17:
@@ -66,7 +68,7 @@ class RealServer:
 
     @property
     def key(self) -> tuple[int, str, int]:
-        return (self.address.version, _text(self.address), self.port)
+        return (self.address.version, address_text(self.address), self.port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class VirtualService:
 
     @property
     def key(self) -> tuple[str, int, str, int]:
-        return (self.protocol.value, self.address.version, _text(self.address), self.port)
+        return (self.protocol.value, self.address.version, address_text(self.address), self.port)
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if self.address.version == 6 else str(self.address)

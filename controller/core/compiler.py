@@ -17,7 +17,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
 from controller.core.parse import Parsed, parse
-from controller.core.pools import Pool, text
+from controller.core.pools import Pool
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -32,7 +32,7 @@ from controller.core.services import LBService, warn
 from controller.core.snapshot import Snapshot
 from controller.core.targets import targets
 from firewall.model import DesiredFirewall
-from ipvs.model import Table
+from ipvs.model import Table, address_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +214,7 @@ def _object_reports(reports: dict[ObjectRef, dict[str, str]], services: Mapping[
     """Each Service's ingress, each SecurityPolicy's selection and each CR's Firewall."""
     for svc in services.values():
         if svc.ref in by_ref:
-            reports.setdefault(svc.ref, {})["ingress"] = ",".join(map(text, by_ref[svc.ref].addresses))
+            reports.setdefault(svc.ref, {})["ingress"] = ",".join(map(address_text, by_ref[svc.ref].addresses))
     for pol in policies:
         selected = selections.get(pol.ref)
         if selected is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from controller.core.pools import IPAddress, text
+from controller.core.pools import IPAddress
+from ipvs.model import address_text
 
 
 def join(ip: IPAddress, port: int) -> str:
     """"203.0.113.5:443", "[2001:db8::5]:443"."""
-    return f"[{text(ip)}]:{port}" if ip.version == 6 else f"{text(ip)}:{port}"
+    return f"[{address_text(ip)}]:{port}" if ip.version == 6 else f"{address_text(ip)}:{port}"
 
 
 def host(text: object) -> str:

@@ -10,20 +10,6 @@ from dataclasses import dataclass, field
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-_TEXTS: dict[IPAddress, str] = {}
-
-
-def text(ip: IPAddress) -> str:
-    """str(ip), remembered: formatting an address takes ~1.3 us, and every compile writes the
-    30,000 addresses of a 10,000-Service estate into reports."""
-    found = _TEXTS.get(ip)
-    if found is None:
-        if len(_TEXTS) >= 1 << 17:
-            _TEXTS.clear()
-        found = _TEXTS[ip] = str(ip)
-    return found
-
-
 class PoolSyntaxError(ValueError):
     pass
 
