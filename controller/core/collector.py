@@ -12,18 +12,13 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def paused(*, freeze: bool = False) -> Iterator[None]:
-    """freeze: what the work left alive is frozen on leaving (a long-running process that freezes
-    its heap after each piece of work, Settled below): the first young collection after the pause
-    would otherwise scan every object the work made (~0.2 s after a compile at 10,000 Services)."""
+def paused() -> Iterator[None]:
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
-            if freeze:
-                gc.freeze()
             gc.enable()
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller.core.collector import Settled, paused
+from controller.core.collector import Settled
 
 
 class Node:
@@ -78,18 +78,3 @@ def test_changes_that_never_stop_do_not_put_the_full_collection_off_for_ever() -
     now[0] = 1800.0
     heap.after_work(quiet=False)
     assert ref() is None
-
-
-def test_a_freezing_pause_leaves_what_it_made_out_of_the_next_young_collection() -> None:
-    gc.unfreeze()
-    with paused():
-        plain = [[i] for i in range(1000)]
-    assert gc.get_freeze_count() == 0 and gc.is_tracked(plain[0])
-    with paused(freeze=True):
-        made = [[i] for i in range(1000)]
-    assert gc.get_freeze_count() >= len(made)
-    assert gc.isenabled()
-    gc.disable()
-    with paused(freeze=True):  # a caller's disabled collector stays disabled
-        more = [[i] for i in range(10)]
-    assert not gc.isenabled() and more
