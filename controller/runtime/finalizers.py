@@ -50,11 +50,16 @@ def to_add(owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[st
     out = []
     for ref in set(owners):  # most hold it already: only the few that do not are sorted
         body = bodies(ref)
-        if ref.kind not in KINDS or body is None or _meta(body).get("deletionTimestamp") or holds(body):
-            continue
-        out.append(Change(ref, (*_list(body), FINALIZER), str(_meta(body).get("resourceVersion") or "")))
+        if body is not None and _lacks(ref, body):
+            out.append(Change(ref, (*_list(body), FINALIZER), str(_meta(body).get("resourceVersion") or "")))
     out.sort(key=lambda c: c.ref)
     return out
+
+
+def _lacks(ref: ObjectRef, body: Mapping[str, Any]) -> bool:
+    """An owner's body that needs the finalizer: of a kind that owns firewall objects, not being
+    deleted, without it."""
+    return ref.kind in KINDS and not _meta(body).get("deletionTimestamp") and not holds(body)
 
 
 class Owners:
@@ -99,7 +104,7 @@ class Owners:
             meta = body.get("metadata") if body is not None else None
             if not isinstance(meta, Mapping):
                 lacking.append(ref)  # to_add says what it makes of it
-            elif self._settled.get(ref) is meta or not to_add((ref,), lambda _, b=body: b):
+            elif self._settled.get(ref) is meta or not _lacks(ref, body):
                 settled[ref] = meta
             else:
                 lacking.append(ref)
