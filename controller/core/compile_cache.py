@@ -99,6 +99,7 @@ class CompileCache:
     publications: KeyedMemo[Any] = field(default_factory=KeyedMemo)
 
     _stable: dict[str, object] = field(default_factory=dict)
+    ipam: Any = None  # the last allocation's ipam_delta.Last
 
     def stable(self, name: str, value: T) -> T:
         """`value`, or the equal value the previous compile had: keys made from it then compare
@@ -141,6 +142,7 @@ class CompileCache:
             m.clear()
         self._stable.clear()
         self._pool_of = (None, {})
+        self.ipam = None
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""

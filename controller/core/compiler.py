@@ -12,7 +12,7 @@ import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from controller.core import hostport, ipam, specs
+from controller.core import hostport, ipam, ipam_delta, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
@@ -127,8 +127,12 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
                                  "no Firewall object exists: rules are planned but synced nowhere"))
 
     nats, policies, public_requests = targets(parsed, problems, cache)
-    result = ipam.allocate(parsed.pools, [s.request for s in services.values()] + public_requests,
-                           assign_new=assign_new, pool_of=cache.pool_of(tuple(parsed.pools)) if cache else None)
+    requests = [s.request for s in services.values()] + public_requests
+    if cache is not None:
+        result, cache.ipam = ipam_delta.allocate(parsed.pools, requests, assign_new=assign_new,
+                                                 pool_of=cache.pool_of(tuple(parsed.pools)), last=cache.ipam)
+    else:
+        result = ipam.allocate(parsed.pools, requests, assign_new=assign_new)
     problems += result.problems
     by_ref = {a.ref: a for a in result.assignments}
 

@@ -13,7 +13,7 @@ ports do not overlap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from controller.core.pools import IPAddress, Pool
@@ -73,8 +73,12 @@ _UNSEEN = object()
 
 
 class _Allocator:
-    def __init__(self, pools: Iterable[Pool], pool_of: dict[IPAddress, Pool | None] | None = None) -> None:
+    def __init__(self, pools: Iterable[Pool], pool_of: dict[IPAddress, Pool | None] | None = None,
+                 settled: Mapping[IPAddress, Request] | None = None) -> None:
         self.pools = sorted(pools, key=lambda p: p.name)
+        # Addresses held by requests not run here, whose holding is the same whatever this run does
+        # (controller/core/ipam_delta.py); each becomes a holding when first looked at.
+        self.settled: Mapping[IPAddress, Request] = settled or {}
         self.by_name = {p.name: p for p in self.pools}
         self.used: dict[IPAddress, _Holding] = {}
         self.problems: list[Problem] = []
@@ -87,9 +91,15 @@ class _Allocator:
             found = self._pool_of[ip] = next((p for p in self.pools if p.contains(ip)), None)
         return found  # type: ignore[return-value]
 
+    def held(self, ip: IPAddress) -> _Holding | None:
+        holding = self.used.get(ip)
+        if holding is None and (u := self.settled.get(ip)) is not None:
+            holding = self.used[ip] = _Holding(u.namespace, u.sharing_key, set(u.ports), [u.ref])
+        return holding
+
     def can_hold(self, req: Request, ip: IPAddress) -> str | None:
         """None when `req` may take `ip` now; else the reason it may not."""
-        holding = self.used.get(ip)
+        holding = self.held(ip)
         if holding is None:
             return None
         if holding.namespace != req.namespace:
@@ -104,7 +114,7 @@ class _Allocator:
         return None
 
     def take(self, req: Request, ip: IPAddress) -> None:
-        holding = self.used.get(ip)
+        holding = self.held(ip)
         if holding is None:
             holding = self.used[ip] = _Holding(req.namespace, req.sharing_key)
         holding.ports |= req.ports
@@ -228,7 +238,7 @@ class _Allocator:
     def _shared_candidate(self, req: Request, pools: list[Pool], version: int) -> IPAddress | None:
         if not req.sharing_key:
             return None
-        for ip in sorted((ip for ip in self.used if ip.version == version), key=int):
+        for ip in sorted((ip for ip in {*self.used, *self.settled} if ip.version == version), key=int):
             if self.can_hold(req, ip) is None and any(p.usable(ip) for p in pools):
                 return ip
         return None
@@ -238,7 +248,7 @@ class _Allocator:
             # One cursor per pool and family: addresses before it are taken for this compile.
             cursor = self._cursors.setdefault((p.name, version), p.candidates(version))
             for ip in cursor:
-                if ip not in self.used:
+                if ip not in self.used and self.settled.get(ip) is None:
                     return ip
         return None
 
@@ -250,6 +260,11 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
     address is in, as found by an earlier allocation over these very pools (filled in as found)."""
     alloc = _Allocator(pools, pool_of)
     ordered = sorted(requests, key=lambda r: (r.order, r.ref))
+    return Result(tuple(run(alloc, ordered, assign_new)), tuple(alloc.problems))
+
+
+def run(alloc: _Allocator, ordered: list[Request], assign_new: bool) -> list[Assignment]:
+    """The rules above over `ordered` (sorted by creation, then identity): their assignments, by ref."""
     wants: dict[ObjectRef, dict[int, IPAddress]] = {r.ref: {} for r in ordered}
     valid = {r.ref: alloc.check_pool_request(r) for r in ordered}
     for r in ordered:
@@ -270,4 +285,4 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
         pools_of = tuple(getattr(alloc.pool_of(ip), "name", "") or alloc.kept_in.get(ip, "") for ip in ips)
         assignments.append(Assignment(r.ref, ips, pools_of))
     assignments.sort(key=lambda a: a.ref)
-    return Result(tuple(assignments), tuple(alloc.problems))
+    return assignments

@@ -125,6 +125,10 @@ class Reconciler:
                 return
 
     async def reconcile(self) -> Compiled:
+        with collector.Pause() as pause:
+            return await self._reconcile(pause)
+
+    async def _reconcile(self, pause: collector.Pause) -> Compiled:
         started = self.clock()
         self._retry_at = None
         snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
@@ -134,14 +138,16 @@ class Reconciler:
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
         self._before_compile(len(compiled_refs))
-        with collector.paused():
-            compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
-            t_compile = self.clock()
-            stamp = now()
-            self.status_memo.keep(compiled_refs)
-            # Record allocations first: the cluster, not this process, remembers who holds what.
-            first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp,
-                                   memo=self.status_memo)
+        compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
+        t_compile = self.clock()
+        stamp = now()
+        self.status_memo.keep(compiled_refs)
+        # Record allocations first: the cluster, not this process, remembers who holds what.
+        first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp,
+                               memo=self.status_memo)
+        reused, made = self.compile_cache.last
+        if made * 50 > reused:  # not a small change: its reconcile may run long; collect as it goes
+            pause.resume()
         # The finalizer goes on before the firewall first carries anything of the object, and before
         # the status writes below: each names the resourceVersion the index holds, which our own
         # status write would make stale until its watch event arrives (a 409, the finalizer missing
@@ -171,7 +177,6 @@ class Reconciler:
             removing = finalizers.to_remove(released, self.index.get)
             if await asyncio.to_thread(finalizers.write, removing, self.kube.patch_finalizers) < len(removing):
                 self._retry_at = self.clock() + self.retry_first
-        reused, made = self.compile_cache.last
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, of it the compile %.2fs reusing %d "
                  "parts and making %d, %d status writes; firewall %.2fs; %d status writes %.2fs); %d finalizers "
                  "added, %d removed", len(snapshot.all()), self.clock() - started, t_first - started,
