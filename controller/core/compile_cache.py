@@ -100,6 +100,16 @@ class CompileCache:
 
     _stable: dict[str, object] = field(default_factory=dict)
     ipam: Any = None  # the last allocation's ipam_delta.Last
+    reports: dict[Any, tuple[Any, Any, Any]] = field(default_factory=dict)  # ref -> (fields, names, Report)
+    _refs: tuple[frozenset[Any], list[Any]] = (frozenset(), [])
+
+    def sorted_refs(self, refs: set[Any]) -> list[Any]:
+        """sorted(refs), the last compile's list while the set is the same."""
+        known, order = self._refs
+        if refs != known:
+            order = sorted(refs)
+            self._refs = (frozenset(refs), order)
+        return order
 
     def stable(self, name: str, value: T) -> T:
         """`value`, or the equal value the previous compile had: keys made from it then compare
@@ -143,6 +153,8 @@ class CompileCache:
         self._stable.clear()
         self._pool_of = (None, {})
         self.ipam = None
+        self.reports = {}
+        self._refs = (frozenset(), [])
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""

@@ -141,13 +141,11 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
     _object_reports(reports, services, by_ref, policies, nats, selections)
     tables = _tables(parsed, services, by_ref, extra_nodes, problems, tables_for)
 
-    all_refs = sorted(set(reports) | set(owned))
     return Compiled(
         allocations=result.assignments,
         firewalls=tuple(firewalls),
         tables=tuple(sorted(tables.items())),
-        reports=tuple(Report(r, tuple(sorted(reports.get(r, {}).items())), tuple(sorted(owned.get(r, []))))
-                      for r in all_refs),
+        reports=_reports(reports, owned, cache),
         problems=sort_problems(problems),
         pools=tuple(sorted(parsed.pools, key=lambda p: p.name)),
         routes=tuple(sorted(route_sets.items())),
@@ -193,6 +191,31 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
                 "vip": hostport.join(pub.vip, pub.port.port),
             }
     return firewalls, route_sets, reports, owned
+
+
+def _reports(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, list[str]],
+             cache: CompileCache | None) -> tuple[Report, ...]:
+    """Every object's report, by ref; with a cache, the last compile's Report where it is the same."""
+    refs = reports.keys() | owned.keys()
+    if cache is None:
+        return tuple(_report(r, reports.get(r, {}), owned.get(r, [])) for r in sorted(refs))
+    order = cache.sorted_refs(refs)
+    last, made = cache.reports, {}
+    for r in order:
+        fields, names = reports.get(r, _NO_FIELDS), owned.get(r, _NO_NAMES)
+        old = last.get(r)
+        made[r] = old if old is not None and old[0] == fields and old[1] == names else (
+            fields, names, _report(r, fields, names))
+    cache.reports = made
+    return tuple(v[2] for v in made.values())
+
+
+_NO_FIELDS: dict[str, str] = {}
+_NO_NAMES: list[str] = []
+
+
+def _report(ref: ObjectRef, fields: dict[str, str], names: list[str]) -> Report:
+    return Report(ref, tuple(sorted(fields.items())), tuple(sorted(names)))
 
 
 def _routed(parsed: Parsed, fw: str, fw_spec: specs.FirewallSpec, desired: DesiredFirewall,

@@ -78,7 +78,7 @@ class _Allocator:
         self.pools = sorted(pools, key=lambda p: p.name)
         # Addresses held by requests not run here, whose holding is the same whatever this run does
         # (controller/core/ipam_delta.py); each becomes a holding when first looked at.
-        self.settled: Mapping[IPAddress, Request] = settled or {}
+        self.settled: Mapping[IPAddress, Request] = {} if settled is None else settled
         self.by_name = {p.name: p for p in self.pools}
         self.used: dict[IPAddress, _Holding] = {}
         self.problems: list[Problem] = []
