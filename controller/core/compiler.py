@@ -91,6 +91,19 @@ class Compiled:
             out.setdefault(r.ref, r)
         return out
 
+    @functools.cached_property
+    def assignments_by_ref(self) -> dict[ObjectRef, Assignment]:
+        return {a.ref: a for a in self.allocations}
+
+    @functools.cached_property
+    def allocated(self) -> dict[str, int]:
+        """Addresses held, by pool name (one shared address counts once)."""
+        held: dict[str, set[object]] = {}
+        for a in self.allocations:
+            for ip, pool in zip(a.addresses, a.pools, strict=True):
+                held.setdefault(pool, set()).add(ip)
+        return {pool: len(ips) for pool, ips in held.items()}
+
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity is Severity.ERROR)

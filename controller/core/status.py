@@ -61,7 +61,7 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
     `bodies` are read, never changed; with `memo`, an object found current before with the same
     body and inputs is not rendered again."""
     updates: list[Update] = []
-    assignments = {a.ref: a for a in compiled.allocations}
+    assignments = compiled.assignments_by_ref
     for ref, body in bodies.items():
         meta = body.get("metadata") or {}
         if meta.get("deletionTimestamp"):
@@ -95,8 +95,7 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
                                           report.firewall_objects, uses_firewall=True)
         elif ref.kind == "VIPPool":
             pool = next((p for p in compiled.pools if p.name == ref.name), None)
-            used_unique = len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
-                               if p == ref.name})
+            used_unique = compiled.allocated.get(ref.name, 0)
             status.update(allocated=used_unique, available=str(pool.capacity() - used_unique) if pool else "0")
             conds = conditions.for_object(ref, problems, None, (), uses_firewall=False)
         else:
@@ -125,7 +124,10 @@ def _inputs(ref: ObjectRef, problems: tuple[Any, ...], report: Any, assignments:
         a = assignments.get(ref)
         return (problems, a.addresses if a else ())
     if ref.kind in ("NATRule", "SecurityPolicy"):
-        fw = next((v for k, v in report.fields if k == "firewall"), None)
+        fw = None
+        for k, v in report.fields:
+            if k == "firewall":
+                fw = v
         # Not the outcome itself: its message names the sync's change count and commit job.
         return (problems, report, conditions.firewall_synced(outcomes.get(fw) if fw else None,
                                                              report.firewall_objects))

@@ -220,9 +220,7 @@ class Reconciler:
         for sev in Severity:
             self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
         for pool in compiled.pools:
-            self.metrics.allocated.labels(pool.name).set(
-                len({ip for a in compiled.allocations for ip, p in zip(a.addresses, a.pools, strict=True)
-                     if p == pool.name}))
+            self.metrics.allocated.labels(pool.name).set(compiled.allocated.get(pool.name, 0))
 
     def _health_moved(self) -> bool:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""
