@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,9 +64,15 @@ def firewall_synced(outcome: FirewallOutcome | None, owned: Sequence[str]) -> Co
         return Condition("FirewallSynced", "False", Reason.CommitFailed,
                          f"the firewall's commit failed on {', '.join(mine)}")
     if outcome.ok:
-        msg = f"{len(owned)} firewall objects in place" if owned else outcome.message
-        return Condition("FirewallSynced", "True", Reason.Synced, msg)
+        return _in_place(len(owned)) if owned else Condition("FirewallSynced", "True", Reason.Synced, outcome.message)
     return Condition("FirewallSynced", "False", outcome.reason, outcome.message)
+
+
+@functools.lru_cache(maxsize=256)
+def _in_place(owned: int) -> Condition:
+    """The usual answer, asked for 20,000 objects per reconcile at 10,000 Services: one object per
+    count, so that comparing it with the last reconcile's is an identity check."""
+    return Condition("FirewallSynced", "True", Reason.Synced, f"{owned} firewall objects in place")
 
 
 def ready(*conds: Condition) -> Condition:
