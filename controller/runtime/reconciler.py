@@ -51,7 +51,7 @@ class Reconciler:
     retry_first: float = 1.0
     retry_max: float = 30.0
     _health: tuple[tuple[str, bool], ...] = ()
-    _names: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)  # firewall names each object had
+    _names: dict[ObjectRef, tuple[str, ...]] = field(default_factory=dict)  # firewall names each object had
     _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
     # What each compile may reuse of the last one: a one-Service change no longer recompiles the estate.
     compile_cache: CompileCache = field(default_factory=CompileCache)
@@ -170,7 +170,7 @@ class Reconciler:
             await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
             for report in compiled.reports:
                 if report.firewall_objects:
-                    self._names[report.ref] = frozenset(report.firewall_objects)
+                    self._names[report.ref] = report.firewall_objects  # the report's own tuple: no copy
             live = {r.ref for r in compiled.reports} | self.index.deleting()
             self._names = {ref: n for ref, n in self._names.items() if ref in live}
             released = self._release(deleting)
@@ -245,7 +245,7 @@ class Reconciler:
         kept = frozenset().union(*(o.kept for o in self.outcomes.values()))
         released = []
         for ref in sorted(deleting):
-            if self._names.get(ref, frozenset()) & kept:
+            if not kept.isdisjoint(self._names.get(ref, ())):
                 continue
             released.append(ref)
             self._names.pop(ref, None)
