@@ -99,6 +99,9 @@ class ClusterIndex:
         self._deleting: set[ObjectRef] = set()
         self._clock = clock
         self.version = 0
+        # Changes other than a recorded allocation (a Service's ingress, a NATRule's public address,
+        # the echo of bmlb's own status writes): how much a compile may have to make anew.
+        self.churn = 0
         self.oldest_unapplied: float | None = None
         self._changed = asyncio.Event()
 
@@ -121,6 +124,8 @@ class ClusterIndex:
                     clean["spec"] = seen["spec"]  # equal: one copy, not two
             return False
         self._seen.pop(ref, None)
+        if old is None or not _same(old, clean, status=False):
+            self.churn += 1
         self._bump()
         return True
 
@@ -138,6 +143,7 @@ class ClusterIndex:
         self._deleting.discard(ref)
         if self._objects[kind].pop(ref, None) is None:
             return False
+        self.churn += 1
         self._bump()
         return True
 
@@ -149,6 +155,7 @@ class ClusterIndex:
             self._seen.pop(ref, None)
             self._deleting.discard(ref)
         if gone:
+            self.churn += len(gone)
             self._bump()
         return bool(gone)
 
@@ -224,13 +231,15 @@ def _read_status(x: dict[str, Any]) -> Any:
     return None
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _same(a: dict[str, Any], b: dict[str, Any], *, status: bool = True) -> bool:
     """Equal for bmlb's purposes: resourceVersion churn, kopf's own annotations and finalizers,
-    and bmlb's own status writes do not count."""
+    and bmlb's own status writes do not count (nor, with status=False, the allocations recorded in
+    status)."""
     def core(x: dict[str, Any]) -> tuple[Any, ...]:
         meta = {k: v for k, v in (x.get("metadata") or {}).items() if k not in ("resourceVersion", "finalizers")}
         spec = x.get("spec")
         if x.get("kind") == "Lease":  # renewals are judged by the clock, not as changes
             spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
-        return (meta, spec, _read_status(x), x.get("endpoints"), x.get("ports"), x.get("addressType"))
+        return (meta, spec, _read_status(x) if status else None, x.get("endpoints"), x.get("ports"),
+                x.get("addressType"))
     return core(a) == core(b)

@@ -55,7 +55,7 @@ class Reconciler:
     _retry_at: float | None = None  # clock() when an object the device refused is to be tried again
     # What each compile may reuse of the last one: a one-Service change no longer recompiles the estate.
     compile_cache: CompileCache = field(default_factory=CompileCache)
-    _cached_at: int = 0  # the index version the cache was last compiled at
+    _cached_at: int = 0  # the index's churn when the cache was last compiled
     status_memo: status.StatusMemo = field(default_factory=status.StatusMemo)  # objects found current
     owners: finalizers.Owners = field(default_factory=finalizers.Owners)
 
@@ -191,10 +191,10 @@ class Reconciler:
     def _before_compile(self, objects: int) -> None:
         """A burst (a quarter of the estate changed or more) reuses little: emptying the caches first
         keeps their old values and the new ones from being alive together at the compile's peak."""
-        if (self.index.version - self._cached_at) * 4 > objects:
+        if (self.index.churn - self._cached_at) * 4 > objects:
             self.compile_cache.clear()
             self.status_memo.clear()
-        self._cached_at = self.index.version
+        self._cached_at = self.index.churn
 
     async def _sync_firewalls(self, compiled: Compiled) -> None:
         """Sync each firewall target once; note its outcome and when a refused object is retried."""
