@@ -92,6 +92,7 @@ class CompileCache:
 
     services: BodyMemo[Any] = field(default_factory=BodyMemo)
     crs: BodyMemo[Any] = field(default_factory=BodyMemo)
+    cr_parts: KeyedMemo[Any] = field(default_factory=KeyedMemo)  # a CR whose body, not spec, is new
     targets: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     nat_rules: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     policies: KeyedMemo[Any] = field(default_factory=KeyedMemo)
@@ -132,7 +133,8 @@ class CompileCache:
         return found
 
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
-        return (self.services, self.crs, self.targets, self.nat_rules, self.policies, self.vips, self.publications)
+        return (self.services, self.crs, self.cr_parts, self.targets, self.nat_rules, self.policies, self.vips,
+                self.publications)
 
     last: tuple[int, int] = (0, 0)  # (reused, made) by the last compile, over every memo
     _total: tuple[int, int] = (0, 0)
@@ -158,5 +160,5 @@ class CompileCache:
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""
-        names = ("services", "crs", "targets", "nat_rules", "policies", "vips", "publications")
+        names = ("services", "crs", "cr_parts", "targets", "nat_rules", "policies", "vips", "publications")
         return {n: (m.hits, m.misses) for n, m in zip(names, self._memos(), strict=True)}

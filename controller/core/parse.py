@@ -17,23 +17,15 @@ from pydantic import ValidationError
 
 from controller.core import specs
 from controller.core.compile_cache import CompileCache
-from controller.core.metadata import Meta, parse_meta, type_name
+from controller.core.cr_parse import parse_cr, parse_owners, spec_of
+from controller.core.metadata import parse_meta, type_name
 from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
-from controller.core.rules import ParsedCR, ParsedNat, ParsedPolicy, S
+from controller.core.rules import ParsedNat, ParsedPolicy
 from controller.core.services import LBService, ServiceMap, parse_service, pydantic_problems
 from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import Body, Snapshot, ref_of
-
-
-def _spec(body: Body) -> tuple[Any, list[Problem]]:
-    spec = body.get("spec")
-    if spec is None:
-        return {}, []
-    if not isinstance(spec, Mapping):
-        return None, [Problem(ref_of(body), "spec", Code.InvalidType, f"must be a map, not {type_name(spec)}")]
-    return spec, []
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,7 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
     for body in bodies:
         ref = ref_of(body)
         meta, p = parse_meta(body)
-        raw, q = _spec(body)
+        raw, q = spec_of(body)
         problems += p + q
         if meta is None or raw is None:
             continue
@@ -96,24 +88,11 @@ def parse_pools(bodies: Iterable[Body]) -> tuple[list[Pool], list[Problem]]:
     return [p for p in pools if p.name not in refused], problems
 
 
-def _parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPolicySpec] | type[specs.FirewallSpec]
-              ) -> tuple[Any, Meta | None, list[Problem]]:
-    meta, problems = parse_meta(body)
-    raw, p = _spec(body)
-    problems += p
-    if meta is None or raw is None:
-        return None, None, problems
-    try:
-        return specs.compact(model.model_validate(raw)), meta, problems
-    except ValidationError as err:
-        return None, None, problems + pydantic_problems(ref_of(body), err)
-
-
 def parse_firewalls(bodies: Iterable[Body]) -> tuple[dict[str, specs.FirewallSpec], list[Problem]]:
     out: dict[str, specs.FirewallSpec] = {}
     problems: list[Problem] = []
     for body in bodies:
-        spec, meta, p = _parse_cr(body, specs.FirewallSpec)
+        spec, meta, p = parse_cr(body, specs.FirewallSpec)
         problems += p
         if spec is not None and meta is not None:
             out[meta.name] = spec
@@ -262,27 +241,9 @@ def parse(snapshot: Snapshot, cache: CompileCache | None = None) -> Parsed:
     problems += p
     firewalls, p = parse_firewalls(snapshot.firewalls)
     problems += p
-    nats = _parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems, cache)
-    policies = _parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems, cache)
+    nats = parse_owners(snapshot.nat_rules, specs.NATRuleSpec, problems, cache)
+    policies = parse_owners(snapshot.policies, specs.SecurityPolicySpec, problems, cache)
     cleaned, p = clean(snapshot)
     problems += p
     return Parsed(tuple(pools), services, firewalls, tuple(nats), tuple(pol for pol, _ in policies), tuple(problems),
                   cleaned, parse_slices(cleaned.endpoint_slices))
-
-
-def _parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Problem],
-                  cache: CompileCache | None = None) -> list[tuple[ParsedCR[S], Body]]:
-    """NATRules or SecurityPolicies (the CRs that own firewall rules), each with its body."""
-    def one(body: Body) -> tuple[ParsedCR[S] | None, tuple[Problem, ...]]:
-        spec, meta, p = _parse_cr(body, spec_type)
-        if spec is None or meta is None:
-            return None, tuple(p)
-        return ParsedCR(ref_of(body), meta.uid, meta.generation, spec, "", meta.created), tuple(p)
-
-    out: list[tuple[ParsedCR[S], Body]] = []
-    for body in bodies:
-        cr, p = cache.crs.get(body, one) if cache is not None else one(body)
-        problems += p
-        if cr is not None:
-            out.append((cr, body))
-    return out

@@ -116,6 +116,8 @@ class ClusterIndex:
             self._deleting.add(ref)
         else:
             self._deleting.discard(ref)
+        if old is not None and kind in _SEEN_KINDS and _identical(old.get("spec"), clean.get("spec")):
+            clean["spec"] = old["spec"]  # one copy; and the compile knows it unchanged by identity
         self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
         if old is not None and _same(old, clean):
             if kind in _SEEN_KINDS:
@@ -231,6 +233,14 @@ def _read_status(x: dict[str, Any]) -> Any:
     return None
 
 
+def _identical(a: Any, b: Any) -> bool:
+    """The same JSON, types included: `==` has 1 == 1.0 == True, which parse differently. (repr
+    tells JSON's values apart; keys in another order read as different, which costs a compile.)"""
+    if a is None or b is None:
+        return False
+    return a is b or (a == b and repr(a) == repr(b))
+
+
 def _same(a: dict[str, Any], b: dict[str, Any], *, status: bool = True) -> bool:
     """Equal for bmlb's purposes: resourceVersion churn, kopf's own annotations and finalizers,
     and bmlb's own status writes do not count (nor, with status=False, the allocations recorded in
@@ -242,4 +252,4 @@ def _same(a: dict[str, Any], b: dict[str, Any], *, status: bool = True) -> bool:
             spec = {k: v for k, v in (spec or {}).items() if k not in ("renewTime", "acquireTime")}
         return (meta, spec, _read_status(x) if status else None, x.get("endpoints"), x.get("ports"),
                 x.get("addressType"))
-    return core(a) == core(b)
+    return _identical(core(a), core(b))
