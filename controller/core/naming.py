@@ -63,9 +63,7 @@ def identity_hash(kind: str, values: dict[str, Any]) -> str:
     return base64.b32encode(digest).decode().lower()[:HASH_CHARS]
 
 
-# Descriptions name their object: few repeat, and 65,536 of them held ~25 MB at 10,000 Services.
-# (Names, which repeat within a compile, keep a bigger cache below.)
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def _render(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
     return str(getattr(_macros(), kind)(**dict(items)))
 
