@@ -35,8 +35,11 @@ def test_demo_runs_again_and_again_in_either_order(tmp_path: Path) -> None:
     ensure_built(build=False)
     workdir = tmp_path / "demo"
     # `bmlb demo` (stays up) first; a second demo in the same workdir is refused in one line.
+    # Ctrl-C is what stops it: a suite started in the background (`cmd &`) hands its children
+    # SIGINT ignored, and the demo would never hear it.
     up = subprocess.Popen([sys.executable, "-m", "controller.cli", "demo", "--workdir", str(workdir)], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert up.stdout is not None
         seen = []
