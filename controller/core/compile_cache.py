@@ -91,6 +91,7 @@ class CompileCache:
     """Owned by one long-lived caller (the operator's reconciler); used by one compile at a time."""
 
     services: BodyMemo[Any] = field(default_factory=BodyMemo)
+    service_parts: KeyedMemo[Any] = field(default_factory=KeyedMemo)  # a Service whose status alone moved
     crs: BodyMemo[Any] = field(default_factory=BodyMemo)
     cr_parts: KeyedMemo[Any] = field(default_factory=KeyedMemo)  # a CR whose body, not spec, is new
     targets: KeyedMemo[Any] = field(default_factory=KeyedMemo)
@@ -133,8 +134,8 @@ class CompileCache:
         return found
 
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
-        return (self.services, self.crs, self.cr_parts, self.targets, self.nat_rules, self.policies, self.vips,
-                self.publications)
+        return (self.services, self.service_parts, self.crs, self.cr_parts, self.targets, self.nat_rules,
+                self.policies, self.vips, self.publications)
 
     last: tuple[int, int] = (0, 0)  # (reused, made) by the last compile, over every memo
     _total: tuple[int, int] = (0, 0)
@@ -143,7 +144,9 @@ class CompileCache:
         """After a compile: keep what it used, drop the rest."""
         for m in self._memos():
             m.roll()
-        total = (sum(m.hits for m in self._memos()), sum(m.misses for m in self._memos()))
+        # A new body is counted by the keyed memo its parse falls back to (its spec may be reused).
+        total = (sum(m.hits for m in self._memos()),
+                 sum(m.misses for m in self._memos() if not isinstance(m, BodyMemo)))
         self.last = (total[0] - self._total[0], total[1] - self._total[1])
         self._total = total
 
@@ -160,5 +163,6 @@ class CompileCache:
 
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""
-        names = ("services", "crs", "cr_parts", "targets", "nat_rules", "policies", "vips", "publications")
+        names = ("services", "service_parts", "crs", "cr_parts", "targets", "nat_rules", "policies", "vips",
+                 "publications")
         return {n: (m.hits, m.misses) for n, m in zip(names, self._memos(), strict=True)}

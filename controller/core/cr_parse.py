@@ -55,7 +55,7 @@ def parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Prob
         """A new body whose spec is the very same object and whose metadata reads the same (its
         status moved: a NATRule's recorded public address) parses as the old one did."""
         assert cache is not None
-        return cache.cr_parts.get((spec_type.__name__, ref_of(body)), _cr_inputs(body), lambda: one(body))
+        return cache.cr_parts.get((spec_type.__name__, ref_of(body)), parse_inputs(body), lambda: one(body))
 
     out: list[tuple[ParsedCR[S], Body]] = []
     for body in bodies:
@@ -69,10 +69,10 @@ def parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Prob
 _META_READ = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "annotations")
 
 
-def _cr_inputs(body: Body) -> tuple[object, ...]:
-    """What a CR's parse reads, besides its kind: its spec (by identity: the index keeps one spec
-    object while the spec does not change) and the metadata parse_meta reads, as JSON text (types
-    included: 1 == True, and they parse differently)."""
+def parse_inputs(body: Body) -> tuple[object, ...]:
+    """What the parse of a CR or a Service reads besides its status: its kind, its spec (by
+    identity: the index keeps one spec object while the spec does not change) and the metadata
+    parse_meta reads, as JSON text (types included: 1 == True, and they parse differently)."""
     meta = body.get("metadata")
     if not isinstance(meta, Mapping):
         return (body.get("kind"), Same(body.get("spec")), Same(meta))

@@ -17,13 +17,13 @@ from pydantic import ValidationError
 
 from controller.core import specs
 from controller.core.compile_cache import CompileCache
-from controller.core.cr_parse import parse_cr, parse_owners, spec_of
+from controller.core.cr_parse import parse_cr, parse_inputs, parse_owners, spec_of
 from controller.core.metadata import parse_meta, type_name
 from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rules import ParsedNat, ParsedPolicy
-from controller.core.services import LBService, ServiceMap, parse_service, pydantic_problems
+from controller.core.services import LBService, ServiceMap, ingress_addresses, parse_service, pydantic_problems
 from controller.core.slices import Slice, parse_slices
 from controller.core.snapshot import Body, Snapshot, ref_of
 
@@ -104,11 +104,21 @@ def parse_services(bodies: Iterable[Body], cache: CompileCache | None = None
     services: dict[tuple[str, str], LBService] = {}
     problems: list[Problem] = []
     for body in bodies:
-        svc, p = cache.services.get(body, _one_service) if cache is not None else _one_service(body)
+        svc, p = cache.services.get(body, lambda b: _same_parts(b, cache)) if cache is not None else _one_service(body)
         problems += p
         if svc is not None:
             services[(svc.namespace, svc.name)] = svc
     return ServiceMap(services), problems
+
+
+def _same_parts(body: Body, cache: CompileCache) -> tuple[LBService | None, tuple[Problem, ...]]:
+    """A new body whose spec is the very same object and whose metadata reads the same (its status
+    moved: the echo of the VIP bmlb recorded) parses as the old one did, with its recorded
+    addresses read again: its rules, compared by what the Service is, are found again."""
+    svc, p = cache.service_parts.get(ref_of(body), parse_inputs(body), lambda: _one_service(body))
+    if svc is not None and (current := ingress_addresses(body)) != svc.request.current:
+        svc = dataclasses.replace(svc, request=dataclasses.replace(svc.request, current=current))
+    return svc, p
 
 
 def _one_service(body: Body) -> tuple[LBService | None, tuple[Problem, ...]]:

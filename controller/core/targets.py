@@ -47,8 +47,11 @@ def targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
     requests: list[Request] = []
     fws = cache.stable("firewalls", parsed.firewalls) if cache is not None else parsed.firewalls
     for nat, body in parsed.nat_rules:
-        found = (cache.targets.get(nat.ref, (Same(body), Same(nat), fws), lambda nat=nat, body=body: _nat_target(
-            nat, body, parsed.firewalls)) if cache is not None else _nat_target(nat, body, parsed.firewalls))
+        public = _recorded_public(body)
+        # Keyed by the recorded address, not the body: the echo of bmlb's own status write is no change.
+        found = (cache.targets.get(nat.ref, (Same(nat), fws, public if isinstance(public, str) else Same(public)),
+                                   lambda nat=nat, public=public: _nat_target(nat, public, parsed.firewalls))
+                 if cache is not None else _nat_target(nat, public, parsed.firewalls))
         chosen, request, p = found
         problems += p
         if chosen is not None and request is not None:
@@ -65,14 +68,20 @@ def targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
     return nats, policies, requests
 
 
-def _nat_target(nat: ParsedNat, body: Body, firewalls: Mapping[str, specs.FirewallSpec]
+def _recorded_public(body: Body) -> object:
+    """The public address recorded in a NATRule's status, as found (any type)."""
+    status = body.get("status")
+    return status.get("public") if isinstance(status, Mapping) else None
+
+
+def _nat_target(nat: ParsedNat, public: object, firewalls: Mapping[str, specs.FirewallSpec]
                 ) -> tuple[ParsedNat | None, Request | None, tuple[Problem, ...]]:
     problems: list[Problem] = []
     fw = _choose_firewall(nat.ref, nat.spec.firewall, firewalls, problems)
     if fw is None:
         return None, None, tuple(problems)
     chosen = dataclasses.replace(nat, firewall=fw)
-    return chosen, _public_request(body, chosen, problems), tuple(problems)
+    return chosen, _public_request(public, chosen, problems), tuple(problems)
 
 
 def _policy_target(pol: ParsedPolicy, firewalls: Mapping[str, specs.FirewallSpec]
@@ -82,7 +91,7 @@ def _policy_target(pol: ParsedPolicy, firewalls: Mapping[str, specs.FirewallSpec
     return (dataclasses.replace(pol, firewall=fw) if fw is not None else None), tuple(problems)
 
 
-def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Request:
+def _public_request(public: object, nat: ParsedNat, problems: list[Problem]) -> Request:
     ref, spec = nat.ref, nat.spec
     requested: tuple[IPAddress, ...] = ()
     if spec.public.address:
@@ -93,8 +102,6 @@ def _public_request(body: Body, nat: ParsedNat, problems: list[Problem]) -> Requ
         else:
             requested = (ip,)
     current: tuple[IPAddress, ...] = ()
-    status = body.get("status")
-    public = status.get("public") if isinstance(status, Mapping) else None
     host = hostport.host(public)
     if host and (cur := parse_ip(host)) is not None:
         current = (cur,)

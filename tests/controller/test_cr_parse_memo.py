@@ -1,7 +1,8 @@
-"""A CR whose status moved (a NATRule's recorded public address: after a burst, the echo of every
-status bmlb wrote) is not validated again: the index keeps its spec object while the spec is the
-same JSON, types included, and the compile reuses the parse of that spec with the same metadata
-(controller/core/cr_parse.py). A spec that changed in type only (1 -> true) is a new spec."""
+"""A CR or Service whose status moved (a NATRule's recorded public address, a Service's recorded
+VIP: after a burst, the echo of every status bmlb wrote) is not validated again: the index keeps
+its spec object while the spec is the same JSON, types included, and the compile reuses the parse
+of that spec with the same metadata (controller/core/cr_parse.py); the recorded addresses are read
+again. A spec that changed in type only (1 -> true) is a new spec."""
 
 from __future__ import annotations
 
@@ -93,3 +94,33 @@ def test_a_spec_changed_in_type_only_is_not_the_old_spec() -> None:
     index.upsert("NATRule", _with(changed, spec__service__port=True))
     assert index.get(ref)["spec"] is not one  # type: ignore[index]
     assert index.get(ref)["spec"]["service"]["port"] is True  # type: ignore[index]
+
+
+@pytest.mark.parametrize("ingress", [["10.0.0.1"], ["10.0.0.5"], [], ["not an address"], [{"ip": 7}]])
+def test_a_service_status_echo_is_not_validated_again(monkeypatch: pytest.MonkeyPatch, ingress: list[Any]) -> None:
+    index, cache = _index(), CompileCache()
+    compile(index.snapshot(), cache=cache)
+    seen = _validations(monkeypatch)
+    ref = next(r for r in index.live_refs() if r.kind == "Service")
+    body = index.get(ref)
+    assert body is not None
+    recorded = [{"ip": ip} if isinstance(ip, str) else ip for ip in ingress]
+    index.upsert("Service", _with(body, status__loadBalancer={"ingress": recorded}, metadata__resourceVersion="9"))
+    again = compile(index.snapshot(), cache=cache)
+    assert seen == []
+    assert again == compile(index.snapshot())  # the recorded VIP read again: the same as from scratch
+    if ingress == ["10.0.0.5"]:
+        assert [str(ip) for ip in again.assignments_by_ref[ref].addresses] == ["10.0.0.5"]
+
+
+@pytest.mark.parametrize("public", ["198.51.100.4:443", 5, None, ["198.51.100.4"], "[2001:db8::1]:443"])
+def test_a_recorded_public_address_of_any_type_compiles_as_from_scratch(public: Any) -> None:
+    index, cache = _index(), CompileCache()
+    compile(index.snapshot(), cache=cache)
+    ref = next(r for r in index.live_refs() if r.kind == "NATRule")
+    body = index.get(ref)
+    assert body is not None
+    for value in (public, "198.51.100.4:443", public):
+        body = _with(body, status__public=value)
+        index.upsert("NATRule", body)
+        assert compile(index.snapshot(), cache=cache) == compile(index.snapshot())
