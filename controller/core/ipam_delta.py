@@ -8,11 +8,15 @@ else can take them: the first rule (keep what you hold) runs before every other,
 no other request holds on entry can only be taken in it by an earlier request holding it too.
 So when no changed or new request holds an address a settled one holds, the settled requests
 keep their assignments and the rules run over the rest, with the settled addresses already
-taken. Otherwise (or when the pools changed) everything is allocated again."""
+taken. Otherwise (or when the pools changed) everything is allocated again.
+
+A request given new addresses would be settled once they are recorded (the echo of the status
+bmlb writes): when it comes back changed in nothing but that, it is settled as it stands."""
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -32,6 +36,7 @@ class Last:
     assignments: tuple[Assignment, ...]  # sorted by ref
     settled: dict[ObjectRef, Assignment]
     by_ip: dict[IPAddress, Request]  # the settled requests' addresses
+    pending: dict[ObjectRef, Assignment]  # would be settled once their addresses are recorded
 
 
 class _Without(Mapping[IPAddress, Request]):
@@ -64,6 +69,7 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
     by_ref = {r.ref: r for r in requests}
     if last is None or last.assign_new != assign_new or last.pools != pools or len(by_ref) != len(requests):
         return _run(pools, requests, by_ref, assign_new, pool_of, None, set())
+    last = _recorded(last, requests)
     settled, old = last.settled, last.requests
     changed = [r for r in requests if r.ref not in settled or ((o := old.get(r.ref)) is not r and o != r)]
     out = {r.ref for r in changed} | (last.requests.keys() - by_ref.keys())
@@ -75,6 +81,26 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
     return _run(pools, changed, by_ref, assign_new, pool_of, last, out)
 
 
+def _recorded(last: Last, requests: list[Request]) -> Last:
+    """`last` with the pending requests that came back with their addresses recorded, and changed
+    in nothing else, settled."""
+    echoed = {}
+    for r in requests:
+        a = last.pending.get(r.ref)
+        if a is not None and r.current == a.addresses and (o := last.requests.get(r.ref)) is not None \
+                and dataclasses.replace(o, current=r.current) == r:
+            echoed[r.ref] = (r, a)
+    if not echoed:
+        return last
+    by_ip = last.by_ip.copy()
+    for r, a in echoed.values():
+        by_ip.update(dict.fromkeys(a.addresses, r))
+    return dataclasses.replace(
+        last, requests={**last.requests, **{ref: r for ref, (r, _) in echoed.items()}},
+        settled={**last.settled, **{ref: a for ref, (_, a) in echoed.items()}}, by_ip=by_ip,
+        pending={ref: a for ref, a in last.pending.items() if ref not in echoed})
+
+
 def _run(pools: tuple[Pool, ...], requests: list[Request], by_ref: dict[ObjectRef, Request], assign_new: bool,
          pool_of: dict[IPAddress, Pool | None] | None, last: Last | None, out: set[ObjectRef]
          ) -> tuple[Result, Last]:
@@ -84,10 +110,12 @@ def _run(pools: tuple[Pool, ...], requests: list[Request], by_ref: dict[ObjectRe
     made = ipam.run(alloc, sorted(requests, key=lambda r: (r.order, r.ref)), assign_new)
     flagged = {p.ref for p in alloc.problems}
     settled = {a.ref: a for a in made if _settles(by_ref[a.ref], a, flagged, alloc.kept_in)}
+    pending = {a.ref: a for a in made if a.ref not in settled and a.addresses and _settles(
+        dataclasses.replace(by_ref[a.ref], current=a.addresses), a, flagged, alloc.kept_in)}
     if last is None:
         return Result(tuple(made), tuple(alloc.problems)), Last(
             pools, assign_new, by_ref, tuple(made), settled,
-            {ip: by_ref[ref] for ref, a in settled.items() for ip in a.addresses})
+            {ip: by_ref[ref] for ref, a in settled.items() for ip in a.addresses}, pending)
     assignments = [a for a in last.assignments if a.ref not in out]
     for a in made:
         bisect.insort(assignments, a, key=lambda x: x.ref)
@@ -98,8 +126,9 @@ def _run(pools: tuple[Pool, ...], requests: list[Request], by_ref: dict[ObjectRe
     for ref, a in settled.items():
         kept[ref] = a
         by_ip.update(dict.fromkeys(a.addresses, by_ref[ref]))
+    waiting = {ref: a for ref, a in last.pending.items() if ref not in out} | pending
     return Result(tuple(assignments), tuple(alloc.problems)), Last(
-        pools, assign_new, by_ref, tuple(assignments), kept, by_ip)
+        pools, assign_new, by_ref, tuple(assignments), kept, by_ip, waiting)
 
 
 def _settles(r: Request, a: Assignment, flagged: set[ObjectRef], kept_in: Mapping[IPAddress, str]) -> bool:
