@@ -81,6 +81,9 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
     return _run(pools, changed, by_ref, assign_new, pool_of, last, out)
 
 
+_BUT_CURRENT = tuple(f.name for f in dataclasses.fields(Request) if f.name != "current")
+
+
 def _recorded(last: Last, requests: list[Request]) -> Last:
     """`last` with the pending requests that came back with their addresses recorded, and changed
     in nothing else, settled."""
@@ -88,7 +91,7 @@ def _recorded(last: Last, requests: list[Request]) -> Last:
     for r in requests:
         a = last.pending.get(r.ref)
         if a is not None and r.current == a.addresses and (o := last.requests.get(r.ref)) is not None \
-                and dataclasses.replace(o, current=r.current) == r:
+                and all(getattr(o, f) == getattr(r, f) for f in _BUT_CURRENT):
             echoed[r.ref] = (r, a)
     if not echoed:
         return last
