@@ -48,10 +48,13 @@ def outcome(kind: str, n: int, rule: str) -> dict[str, FirewallOutcome]:
 STEP = st.one_of(
     st.tuples(st.just("write"), st.integers(0, 10)),  # write back the last updates (some of them)
     st.tuples(st.just("outcome"), st.sampled_from(["none", "ok", "refused", "down"])),
+    # The last updates written back and the outcome moved before their echo was read.
+    st.tuples(st.just("write+outcome"), st.sampled_from(["none", "ok", "refused", "down"])),
     st.tuples(st.just("port"), st.integers(0, 1)),  # a Service's port edited (the NATRule's port breaks)
     st.tuples(st.just("gone"), st.integers(0, 5)),  # an object deleted
     st.tuples(st.just("repool"), st.sampled_from(["10.96.0.0/28", "10.96.0.16/28"])),  # the VIPPool moved
     st.tuples(st.just("steal"), st.just(0)),  # blog's Service records shop's address (blog sorts first)
+    st.tuples(st.just("generation"), st.integers(0, 5)),
     st.tuples(st.just("noop"), st.just(0)),
 )
 
@@ -64,14 +67,16 @@ def _rules_of(compiled: Any) -> list[str]:
 @given(st.lists(STEP, min_size=1, max_size=12))
 @example([("noop", 0), ("write", 10), ("steal", 0)])  # a current Service's address moves, its body does not
 @example([("outcome", "ok"), ("write", 10), ("noop", 0), ("outcome", "down")])
+@example([("outcome", "ok"), ("generation", 2)])
+@example([("outcome", "ok"), ("write+outcome", "down")])
 def test_memo_gives_the_updates_computed_from_scratch(steps: list[tuple[str, int | str]]) -> None:
     objs = {ref_of(b): b for b in estate()}
     memo = status.StatusMemo()
     outcomes: dict[str, FirewallOutcome] = {}
     last: list[status.Update] = []
     for n, (what, arg) in enumerate(steps):
-        if what == "write":
-            for u in last[: int(arg) + 1]:
+        if what in ("write", "write+outcome"):
+            for u in last[: int(arg) + 1 if what == "write" else None]:
                 if u.ref in objs:  # a new body, as the index holds after the watch event
                     objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
         elif what == "port":
@@ -84,12 +89,18 @@ def test_memo_gives_the_updates_computed_from_scratch(steps: list[tuple[str, int
             shop, blog = ObjectRef("Service", "shop", "web"), ObjectRef("Service", "blog", "web")
             if shop in objs and blog in objs and "status" in objs[shop]:
                 objs[blog] = {**objs[blog], "status": copy.deepcopy(objs[shop]["status"])}
+        elif what == "generation":  # its last update written back, and its generation moved before the echo
+            ref = sorted(objs)[int(arg) % len(objs)]
+            meta = objs[ref]["metadata"]
+            written = [u.status for u in last if u.ref == ref]
+            objs[ref] = {**objs[ref], "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1},
+                         **({"status": copy.deepcopy(written[0])} if written else {})}
         elif what == "repool":
             objs[ObjectRef("VIPPool", "", "vips")] = pool("vips", str(arg))
         elif what == "gone":
             objs.pop(sorted(objs)[int(arg) % len(objs)], None)
         compiled = compile(Snapshot.of([*objs.values(), firewall()]))
-        if what == "outcome":
+        if what in ("outcome", "write+outcome"):
             outcomes = outcome(str(arg), n, _rules_of(compiled)[0])
         bodies = {r: b for r, b in objs.items() if r.kind != "Firewall"}
         memo.keep(set(bodies))
@@ -104,14 +115,17 @@ def test_current_objects_are_not_rendered_again(monkeypatch: pytest.MonkeyPatch)
     ok = {"edge": FirewallOutcome(True, Reason.Synced, "in sync (3 changes, commit job 1)")}
     memo = status.StatusMemo()
     compiled = compile(Snapshot.of([*objs.values(), firewall()]))
-    for u in status.desired(compiled, objs, ok, now=NOW, memo=memo):
-        objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
-    compiled = compile(Snapshot.of([*objs.values(), firewall()]))
-    assert status.desired(compiled, objs, ok, now=NOW, memo=memo) == []
-
     rendered: list[object] = []
     real = conditions.render
     monkeypatch.setattr(conditions, "render", lambda *a, **k: rendered.append(a) or real(*a, **k))
+    for u in status.desired(compiled, objs, ok, now=NOW, memo=memo):
+        objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
+    compiled = compile(Snapshot.of([*objs.values(), firewall()]))
+    rendered.clear()
+    # The echo of what was written (new bodies): known current, not rendered again.
+    assert status.desired(compiled, objs, ok, now=NOW, memo=memo) == []
+    assert len(rendered) == 2  # only the two VIPPools (their counts come from every allocation)
+    rendered.clear()
     # Another sync with changes elsewhere: a new commit job in the message, nothing to write here.
     again = {"edge": FirewallOutcome(True, Reason.Synced, "in sync (1 changes, commit job 2)")}
     assert status.desired(compiled, objs, again, now=NOW, memo=memo) == []
