@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -81,7 +82,7 @@ def allocate(pools: Iterable[Pool], requests: Iterable[Request], *, assign_new: 
     return _run(pools, changed, by_ref, assign_new, pool_of, last, out)
 
 
-_BUT_CURRENT = tuple(f.name for f in dataclasses.fields(Request) if f.name != "current")
+_but_current = operator.attrgetter(*(f.name for f in dataclasses.fields(Request) if f.name != "current"))
 
 
 def _recorded(last: Last, requests: list[Request]) -> Last:
@@ -91,7 +92,7 @@ def _recorded(last: Last, requests: list[Request]) -> Last:
     for r in requests:
         a = last.pending.get(r.ref)
         if a is not None and r.current == a.addresses and (o := last.requests.get(r.ref)) is not None \
-                and all(getattr(o, f) == getattr(r, f) for f in _BUT_CURRENT):
+                and _but_current(o) == _but_current(r):
             echoed[r.ref] = (r, a)
     if not echoed:
         return last
