@@ -28,28 +28,13 @@ class StatusMemo:
     Services rendering every object's conditions to find them all current took over a second of a
     one-Service change. Only "nothing to write" is remembered, and reused only for the very same
     body (identity: the index replaces a body on any change) with equal inputs: the time a render
-    would stamp never reaches a status that compares equal to the old one. A status about to be
-    written is remembered too, until its echo (a new body carrying it, the same inputs and
-    generation) is found current without a render: after a burst, that was every object again."""
+    would stamp never reaches a status that compares equal to the old one."""
 
     _current: dict[ObjectRef, tuple[Body, tuple[Any, ...]]] = field(default_factory=dict)
-    # A status about to be written, with the inputs and generation it was rendered from: its echo
-    # (a new body carrying it) is current without a render, while those are the same.
-    _expected: dict[ObjectRef, tuple[tuple[Any, ...], object, dict[str, Any]]] = field(default_factory=dict)
 
     def is_current(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> bool:
         seen = self._current.get(ref)
-        if seen is not None and seen[0] is body and seen[1] == key:
-            return True
-        expected = self._expected.pop(ref, None)
-        if (expected is not None and expected[0] == key and _same(expected[1], _generation(body))
-                and _subset_equal(expected[2], body.get("status") or {})):
-            self._current[ref] = (body, key)
-            return True
-        return False
-
-    def expect(self, ref: ObjectRef, key: tuple[Any, ...], body: Body, status: dict[str, Any]) -> None:
-        self._expected[ref] = (key, _generation(body), status)
+        return seen is not None and seen[0] is body and seen[1] == key
 
     def remember(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> None:
         self._current[ref] = (body, key)
@@ -61,20 +46,9 @@ class StatusMemo:
         """Forget every object not among `refs` (gone, or not compiled)."""
         live = refs if isinstance(refs, set | frozenset) else set(refs)
         self._current = {r: v for r, v in self._current.items() if r in live}
-        self._expected = {r: v for r, v in self._expected.items() if r in live}
 
     def clear(self) -> None:
         self._current.clear()
-        self._expected.clear()
-
-
-def _same(a: object, b: object) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _generation(body: Body) -> object:
-    meta = body.get("metadata")
-    return meta.get("generation") if isinstance(meta, Mapping) else None
 
 
 def _subset_equal(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
@@ -137,8 +111,6 @@ def desired(compiled: Compiled, bodies: Mapping[ObjectRef, Body], outcomes: Mapp
             continue
         if memo is not None:
             memo.forget(ref)
-            if key is not None:
-                memo.expect(ref, key, body, status)
         updates.append(Update(ref, str(meta.get("uid") or ""), status, _events(ref, status, old_status)))
     updates.sort(key=lambda u: u.ref)
     return updates
