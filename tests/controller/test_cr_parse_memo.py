@@ -14,6 +14,7 @@ import pytest
 from controller.core import cr_parse, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.compiler import compile
+from controller.core.problems import ObjectRef
 from controller.runtime.index import ClusterIndex
 from tests.controller.estate import firewall, nat, pool, service
 
@@ -41,6 +42,16 @@ def _validations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return seen
 
 
+def _compiled(kind: str) -> tuple[ClusterIndex, CompileCache, ObjectRef, dict[str, Any]]:
+    """The estate compiled once with a cache, and the first object of `kind` with its body."""
+    index, cache = _index(), CompileCache()
+    compile(index.snapshot(), cache=cache)
+    ref = next(r for r in index.live_refs() if r.kind == kind)
+    body = index.get(ref)
+    assert body is not None
+    return index, cache, ref, body
+
+
 def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(body)
     for path, value in changes.items():
@@ -53,12 +64,8 @@ def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 def test_a_status_echo_is_not_validated_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    index, cache = _index(), CompileCache()
-    first = compile(index.snapshot(), cache=cache)
+    index, cache, _, body = _compiled("NATRule")
     seen = _validations(monkeypatch)
-    ref = next(r.ref for r in first.reports if r.ref.kind == "NATRule")
-    body = index.get(ref)
-    assert body is not None
     index.upsert("NATRule", _with(body, status__public="198.51.100.3", metadata__resourceVersion="9"))
     again = compile(index.snapshot(), cache=cache)
     assert seen == []
@@ -67,12 +74,8 @@ def test_a_status_echo_is_not_validated_again(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize("field,value", [("generation", 3), ("labels", {"a": "b"}), ("generation", True)])
 def test_metadata_the_parse_reads_is_a_new_parse(monkeypatch: pytest.MonkeyPatch, field: str, value: Any) -> None:
-    index, cache = _index(), CompileCache()
-    compile(index.snapshot(), cache=cache)
+    index, cache, ref, body = _compiled("NATRule")
     seen = _validations(monkeypatch)
-    ref = next(r for r in index.live_refs() if r.kind == "NATRule")
-    body = index.get(ref)
-    assert body is not None
     index.upsert("NATRule", _with(body, **{f"metadata__{field}": value}))
     got = compile(index.snapshot(), cache=cache)
     assert got == compile(index.snapshot())
@@ -98,12 +101,8 @@ def test_a_spec_changed_in_type_only_is_not_the_old_spec() -> None:
 
 @pytest.mark.parametrize("ingress", [["10.0.0.1"], ["10.0.0.5"], [], ["not an address"], [{"ip": 7}]])
 def test_a_service_status_echo_is_not_validated_again(monkeypatch: pytest.MonkeyPatch, ingress: list[Any]) -> None:
-    index, cache = _index(), CompileCache()
-    compile(index.snapshot(), cache=cache)
+    index, cache, ref, body = _compiled("Service")
     seen = _validations(monkeypatch)
-    ref = next(r for r in index.live_refs() if r.kind == "Service")
-    body = index.get(ref)
-    assert body is not None
     recorded = [{"ip": ip} if isinstance(ip, str) else ip for ip in ingress]
     index.upsert("Service", _with(body, status__loadBalancer={"ingress": recorded}, metadata__resourceVersion="9"))
     again = compile(index.snapshot(), cache=cache)
@@ -115,11 +114,7 @@ def test_a_service_status_echo_is_not_validated_again(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("public", ["198.51.100.4:443", 5, None, ["198.51.100.4"], "[2001:db8::1]:443"])
 def test_a_recorded_public_address_of_any_type_compiles_as_from_scratch(public: Any) -> None:
-    index, cache = _index(), CompileCache()
-    compile(index.snapshot(), cache=cache)
-    ref = next(r for r in index.live_refs() if r.kind == "NATRule")
-    body = index.get(ref)
-    assert body is not None
+    index, cache, _, body = _compiled("NATRule")
     for value in (public, "198.51.100.4:443", public):
         body = _with(body, status__public=value)
         index.upsert("NATRule", body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,7 +79,18 @@ def test_same_as_a_full_allocation_at_every_step(steps: list[tuple], assign_new:
                     live[a.ref] = replace(live[a.ref], current=a.addresses)
 
 
-def test_a_settled_estate_reruns_only_the_changed_request() -> None:
+def _counting_runs(monkeypatch: pytest.MonkeyPatch, pool: tuple[Pool, ...], live: list[Request],
+                   last: ipam_delta.Last | None) -> tuple[list[int], ipam.Result, ipam_delta.Last]:
+    """ipam_delta.allocate, with how many requests each run of the rules was given."""
+    ran: list[int] = []
+    real = ipam.run
+    monkeypatch.setattr(ipam, "run", lambda alloc, ordered, assign_new: ran.append(len(ordered)) or real(
+        alloc, ordered, assign_new))
+    got, last = ipam_delta.allocate(pool, live, assign_new=True, pool_of={}, last=last)
+    return ran, got, last
+
+
+def test_a_settled_estate_reruns_only_the_changed_request(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = (_pool("a", "10.0.0.0/24"),)
     live = [Request(ref=ObjectRef("Service", "x", f"s{i}"), namespace="x", order=f"{i:03}") for i in range(50)]
     first = ipam.allocate(pool, live)
@@ -87,13 +99,7 @@ def test_a_settled_estate_reruns_only_the_changed_request() -> None:
     assert len(last.settled) == 50
     live[7] = replace(live[7], ports=frozenset({("TCP", 80)}))
     live.append(Request(ref=ObjectRef("Service", "x", "new"), namespace="x", order="999"))
-    ran: list[int] = []
-    real = ipam.run
-    try:
-        ipam.run = lambda alloc, ordered, assign_new: ran.append(len(ordered)) or real(alloc, ordered, assign_new)
-        got, last = ipam_delta.allocate(pool, live, assign_new=True, pool_of={}, last=last)
-    finally:
-        ipam.run = real
+    ran, got, last = _counting_runs(monkeypatch, pool, live, last)
     assert ran == [2]
     assert got == ipam.allocate(pool, live)
 
@@ -129,7 +135,7 @@ def test_a_dual_stack_request_content_with_one_family_draws_the_other_once_free(
     assert IPS[8] in got.assignments[0].addresses
 
 
-def test_the_echo_of_new_allocations_reruns_only_what_is_not_recorded() -> None:
+def test_the_echo_of_new_allocations_reruns_only_what_is_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = (_pool("a", "10.0.0.0/24"),)
     live = [Request(ref=ObjectRef("Service", "x", f"s{i}"), namespace="x", order=f"{i:03}") for i in range(50)]
     first, last = ipam_delta.allocate(pool, live, assign_new=True, pool_of={}, last=None)
@@ -137,13 +143,7 @@ def test_the_echo_of_new_allocations_reruns_only_what_is_not_recorded() -> None:
     given = {a.ref: a.addresses for a in first.assignments}
     live = [replace(r, current=given[r.ref]) for r in live]
     live[3] = replace(live[3], current=())  # its status write is still on its way
-    ran: list[int] = []
-    real = ipam.run
-    try:
-        ipam.run = lambda alloc, ordered, assign_new: ran.append(len(ordered)) or real(alloc, ordered, assign_new)
-        got, last = ipam_delta.allocate(pool, live, assign_new=True, pool_of={}, last=last)
-    finally:
-        ipam.run = real
+    ran, got, last = _counting_runs(monkeypatch, pool, live, last)
     assert ran == [1]  # the one not recorded yet
     assert got == ipam.allocate(pool, live)
     assert len(last.settled) == 49 and list(last.pending) == [live[3].ref]
