@@ -119,3 +119,9 @@ def test_a_recorded_public_address_of_any_type_compiles_as_from_scratch(public: 
         body = _with(body, status__public=value)
         index.upsert("NATRule", body)
         assert compile(index.snapshot(), cache=cache) == compile(index.snapshot())
+
+
+def test_metadata_that_is_not_json_compares_by_identity() -> None:
+    body = {"kind": "Service", "metadata": {"name": "a", "labels": {1: "x", "b": "y"}}, "spec": {}}
+    assert cr_parse.parse_inputs(body) == cr_parse.parse_inputs(body)
+    assert cr_parse.parse_inputs(body) != cr_parse.parse_inputs({**body, "metadata": dict(body["metadata"])})
