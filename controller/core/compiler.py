@@ -60,6 +60,9 @@ class Compiled:
     problems: tuple[Problem, ...]
     pools: tuple[Pool, ...] = field(default=())
     routes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # destination CIDR -> nodes it is routed to
+    # The objects whose report differs from the last compile's with the same cache (a new Report
+    # object, or none now); None: unknown (no cache, or it was empty). Not part of the result.
+    changed: frozenset[ObjectRef] | None = field(default=None, compare=False)
 
     def table(self, node: str) -> Table:
         for n, t in self.tables:
@@ -72,6 +75,11 @@ class Compiled:
 
     def problems_of(self, ref: ObjectRef) -> tuple[Problem, ...]:
         return self._problems_by_ref.get(ref, ())
+
+    @property
+    def problems_by_ref(self) -> Mapping[ObjectRef, tuple[Problem, ...]]:
+        """Every object that has problems, with them."""
+        return self._problems_by_ref
 
     def report(self, ref: ObjectRef) -> Report:
         return self._reports_by_ref.get(ref) or Report(ref)
@@ -124,6 +132,10 @@ def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[s
     """
     try:
         return _compile(snapshot, assign_new, extra_nodes, cache, tables_for)
+    except BaseException:
+        if cache is not None:
+            cache.reports = {}  # the next compile's `changed` must not be relative to one nobody saw
+        raise
     finally:
         if cache is not None:
             cache.roll()
@@ -154,11 +166,13 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
     _object_reports(reports, services, by_ref, policies, nats, selections)
     tables = _tables(parsed, services, by_ref, extra_nodes, problems, tables_for)
 
+    all_reports, changed = _reports(reports, owned, cache)
     return Compiled(
         allocations=result.assignments,
         firewalls=tuple(firewalls),
         tables=tuple(sorted(tables.items())),
-        reports=_reports(reports, owned, cache),
+        reports=all_reports,
+        changed=changed,
         problems=sort_problems(problems),
         pools=tuple(sorted(parsed.pools, key=lambda p: p.name)),
         routes=tuple(sorted(route_sets.items())),
@@ -207,20 +221,25 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
 
 
 def _reports(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, list[str]],
-             cache: CompileCache | None) -> tuple[Report, ...]:
-    """Every object's report, by ref; with a cache, the last compile's Report where it is the same."""
+             cache: CompileCache | None) -> tuple[tuple[Report, ...], frozenset[ObjectRef] | None]:
+    """Every object's report, by ref; with a cache, the last compile's Report where it is the same,
+    and the objects whose Report is not (None: no cache, or nothing to compare with)."""
     refs = reports.keys() | owned.keys()
     if cache is None:
-        return tuple(_report(r, reports.get(r, {}), owned.get(r, [])) for r in sorted(refs))
+        return tuple(_report(r, reports.get(r, {}), owned.get(r, [])) for r in sorted(refs)), None
     order = cache.sorted_refs(refs)
     last, made = cache.reports, {}
+    changed = set(last.keys() - refs)
     for r in order:
         fields, names = reports.get(r, _NO_FIELDS), owned.get(r, _NO_NAMES)
         old = last.get(r)
-        made[r] = old if old is not None and old[0] == fields and old[1] == names else (
-            fields, names, _report(r, fields, names))
+        if old is not None and old[0] == fields and old[1] == names:
+            made[r] = old
+        else:
+            made[r] = (fields, names, _report(r, fields, names))
+            changed.add(r)
     cache.reports = made
-    return tuple(v[2] for v in made.values())
+    return tuple(v[2] for v in made.values()), frozenset(changed) if last else None
 
 
 _NO_FIELDS: dict[str, str] = {}

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +39,18 @@ class StatusMemo:
     def remember(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> None:
         self._current[ref] = (body, key)
 
+    def known(self) -> Set[ObjectRef]:
+        """The objects found current (with the body and inputs they were found current with)."""
+        return self._current.keys()
+
     def forget(self, ref: ObjectRef) -> None:
         self._current.pop(ref, None)
 
     def keep(self, refs: Iterable[ObjectRef]) -> None:
         """Forget every object not among `refs` (gone, or not compiled)."""
-        live = refs if isinstance(refs, set | frozenset) else set(refs)
-        self._current = {r: v for r, v in self._current.items() if r in live}
+        current = self._current
+        for gone in current.keys() - (refs if isinstance(refs, set | frozenset) else set(refs)):
+            del current[gone]
 
     def clear(self) -> None:
         self._current.clear()

@@ -9,7 +9,7 @@ controller's finalizer) makes it fail with 409 rather than overwrite that change
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,19 +95,29 @@ class Owners:
         self._refs = refs
         return out
 
-    def to_add(self, owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None]
-               ) -> list[Change]:
-        settled: dict[ObjectRef, object] = {}
+    def to_add(self, owners: Iterable[ObjectRef], bodies: Callable[[ObjectRef], Mapping[str, Any] | None],
+               *, changed: Set[ObjectRef] | None = None) -> list[Change]:
+        """changed: every object whose body was replaced since the last call (the index's journal),
+        when known; then an owner found to need nothing before, and not among them, is not asked."""
+        prev = self._settled
+        if changed is None:
+            candidates: Iterable[ObjectRef] = owners
+            settled: dict[ObjectRef, object] = {}
+        else:
+            owners = owners if isinstance(owners, Set) else set(owners)
+            settled = self._settled
+            for gone in settled.keys() - owners:
+                del settled[gone]
+            candidates = (owners - settled.keys()) | (changed & owners)
         lacking = []
-        for ref in owners:
+        for ref in candidates:
             body = bodies(ref)
             meta = body.get("metadata") if body is not None else None
-            if not isinstance(meta, Mapping):
-                lacking.append(ref)  # to_add says what it makes of it
-            elif self._settled.get(ref) is meta or not _lacks(ref, body):
+            if isinstance(meta, Mapping) and (prev.get(ref) is meta or not _lacks(ref, body)):
                 settled[ref] = meta
             else:
-                lacking.append(ref)
+                settled.pop(ref, None)
+                lacking.append(ref)  # a body without metadata: to_add says what it makes of it
         self._settled = settled
         return to_add(lacking, bodies)
 

@@ -12,7 +12,6 @@ import copy
 import sys
 import time
 from collections.abc import Callable, Mapping
-from operator import itemgetter
 from typing import Any
 
 from controller.core import kinds
@@ -21,6 +20,7 @@ from controller.core.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, r
 from controller.runtime.finalizers import FINALIZER
 
 FIELD = kinds.FIELD
+_JOURNAL_MAX = 1 << 18
 
 
 # What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
@@ -79,7 +79,6 @@ _INTERNED = 64  # longer text (messages, certificates) is rarely repeated
 # it ignores; Nodes and EndpointSlices are few or not cached).
 _SEEN_KINDS = frozenset({"Service", "NATRule", "SecurityPolicy"})
 
-_REF = itemgetter(0)  # an index item's ObjectRef
 
 
 class ClusterIndex:
@@ -104,6 +103,25 @@ class ClusterIndex:
         self.churn = 0
         self.oldest_unapplied: float | None = None
         self._changed = asyncio.Event()
+        # Per reader, every object whose body was replaced or removed since its last `take_journal`,
+        # so that a reconcile looks again at those and not at all 30,000; None once it outgrew any
+        # estate (nobody took it: a controller that is not the leader), meaning "look at everything".
+        self._journals: dict[str, set[ObjectRef] | None] = {}
+        self._order: dict[str, list[ObjectRef] | None] = dict.fromkeys(KINDS)  # sorted refs; None: to sort
+
+    def _note(self, ref: ObjectRef) -> None:
+        for reader, journal in self._journals.items():
+            if journal is not None:
+                journal.add(ref)
+                if len(journal) > _JOURNAL_MAX:
+                    self._journals[reader] = None
+
+    def take_journal(self, reader: str) -> set[ObjectRef] | None:
+        """The objects replaced or removed since `reader` last asked; None: unknown (its first
+        call, or too many): take every object as changed."""
+        journal = self._journals.get(reader)
+        self._journals[reader] = set()
+        return journal
 
     def upsert(self, kind: str, body: Mapping[str, Any]) -> bool:
         """Record an object; True when anything bmlb reads changed."""
@@ -119,6 +137,9 @@ class ClusterIndex:
         if old is not None and kind in _SEEN_KINDS and _identical(old.get("spec"), clean.get("spec")):
             clean["spec"] = old["spec"]  # one copy; and the compile knows it unchanged by identity
         self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
+        self._note(ref)
+        if old is None:
+            self._order[kind] = None
         if old is not None and _same(old, clean):
             if kind in _SEEN_KINDS:
                 seen = self._seen.setdefault(ref, old)
@@ -143,8 +164,10 @@ class ClusterIndex:
             self._strays.pop(ref, None)
         self._seen.pop(ref, None)
         self._deleting.discard(ref)
+        self._note(ref)
         if self._objects[kind].pop(ref, None) is None:
             return False
+        self._order[kind] = None
         self.churn += 1
         self._bump()
         return True
@@ -156,7 +179,9 @@ class ClusterIndex:
             del self._objects[kind][ref]
             self._seen.pop(ref, None)
             self._deleting.discard(ref)
+            self._note(ref)
         if gone:
+            self._order[kind] = None
             self.churn += len(gone)
             self._bump()
         return bool(gone)
@@ -183,10 +208,17 @@ class ClusterIndex:
         groups: dict[str, tuple[dict[str, Any], ...]] = {}
         seen = self._seen
         for kind, objs in self._objects.items():
-            # Sorted by the refs the index keys them by (ref_of of the same body), not recomputed.
-            groups[FIELD[kind]] = tuple(seen.get(ref, b) for ref, b in sorted(objs.items(), key=_REF)
-                                        if ref not in self._deleting)
+            # Sorted by the refs the index keys them by (ref_of of the same body), not recomputed, and
+            # sorted again only when one came or went.
+            order = self._order[kind]
+            if order is None:
+                order = self._order[kind] = sorted(objs)
+            groups[FIELD[kind]] = tuple(seen.get(ref, objs[ref]) for ref in order if ref not in self._deleting)
         return Snapshot(**groups, now=now, last_routes=last_routes, lease_namespace=self.lease_namespace)
+
+    def refs(self, kind: str) -> set[ObjectRef]:
+        """The live objects of one kind."""
+        return self._objects[kind].keys() - self._deleting
 
     def live_refs(self) -> set[ObjectRef]:
         """The objects a snapshot taken now holds (none being deleted)."""

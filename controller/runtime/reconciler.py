@@ -25,6 +25,7 @@ from controller.runtime.clock import now
 from controller.runtime.index import ClusterIndex
 from controller.runtime.kube import Kube
 from controller.runtime.metrics import Metrics
+from controller.runtime.status_scope import StatusScope
 
 log = logging.getLogger("bmlb.reconciler")
 
@@ -58,6 +59,7 @@ class Reconciler:
     _cached_at: int = 0  # the index's churn when the cache was last compiled
     status_memo: status.StatusMemo = field(default_factory=status.StatusMemo)  # objects found current
     owners: finalizers.Owners = field(default_factory=finalizers.Owners)
+    scope: StatusScope = field(default_factory=StatusScope)  # which objects the status passes look at
 
     full_collection_every: float = 600.0  # seconds between full collections of the frozen heap
 
@@ -126,7 +128,11 @@ class Reconciler:
 
     async def reconcile(self) -> Compiled:
         with collector.Pause() as pause:
-            return await self._reconcile(pause)
+            try:
+                return await self._reconcile(pause)
+            except BaseException:
+                self.scope.reset()  # what this one saw may not have reached status: look at everything
+                raise
 
     async def _reconcile(self, pause: collector.Pause) -> Compiled:
         started = self.clock()
@@ -137,13 +143,13 @@ class Reconciler:
         # still has its rules on the firewall this sync wrote.
         deleting = self.index.deleting()
         self._health = _health_of(snapshot)
-        self._before_compile(len(compiled_refs))
+        self._before_compile(compiled_refs)
         compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
+        self.scope.note_compile(compiled)
         t_compile = self.clock()
         stamp = now()
-        self.status_memo.keep(compiled_refs)
         # Record allocations first: the cluster, not this process, remembers who holds what.
-        first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING), self.outcomes, now=stamp,
+        first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING, compiled), self.outcomes, now=stamp,
                                memo=self.status_memo)
         reused, made = self.compile_cache.last
         if made * 50 > reused:  # not a small change: its reconcile may run long; collect as it goes
@@ -152,7 +158,8 @@ class Reconciler:
         # the status writes below: each names the resourceVersion the index holds, which our own
         # status write would make stale until its watch event arrives (a 409, the finalizer missing
         # while the firewall already carried the object).
-        adding = self.owners.to_add(self.owners.of(compiled.firewalls, compiled.reports), self.index.get)
+        adding = self.owners.to_add(self.owners.of(compiled.firewalls, compiled.reports), self.index.get,
+                                    changed=self.index.take_journal("finalizers"))
         added = await asyncio.to_thread(finalizers.write, adding, self.kube.patch_finalizers)
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
@@ -164,8 +171,8 @@ class Reconciler:
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
             with collector.paused():
-                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES), self.outcomes, now=stamp,
-                                      memo=self.status_memo)
+                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES, compiled), self.outcomes,
+                                      now=stamp, memo=self.status_memo)
             t_sync = self.clock()
             await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
             for report in compiled.reports:
@@ -188,13 +195,14 @@ class Reconciler:
         self.reconciles += 1
         return compiled
 
-    def _before_compile(self, objects: int) -> None:
+    def _before_compile(self, live: set[ObjectRef]) -> None:
         """A burst (a quarter of the estate changed or more) reuses little: emptying the caches first
         keeps their old values and the new ones from being alive together at the compile's peak."""
-        if (self.index.churn - self._cached_at) * 4 > objects:
+        if (self.index.churn - self._cached_at) * 4 > len(live):
             self.compile_cache.clear()
             self.status_memo.clear()
         self._cached_at = self.index.churn
+        self.status_memo.keep(live)
 
     async def _sync_firewalls(self, compiled: Compiled) -> None:
         """Sync each firewall target once; note its outcome and when a refused object is retried."""
@@ -226,12 +234,19 @@ class Reconciler:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""
         return _health_of(self.index.nodes_and_leases(now=self.wall())) != self._health
 
-    def _bodies(self, compiled: set[ObjectRef], kinds: tuple[str, ...]) -> dict[ObjectRef, dict]:
-        """The latest body (its current status) of each object of `kinds` this compile saw. Objects
-        that arrived since are left to the next reconcile: this compile knows nothing of them, and
-        would write them an empty status (a Service's recorded VIP among it)."""
-        return {ref: b for kind in kinds for ref, b in self.index.items(kind)
-                if ref in compiled and (kind != "Service" or service_is_ours(b))}
+    def _bodies(self, compiled: set[ObjectRef], kinds: tuple[str, ...], result: Compiled) -> dict[ObjectRef, dict]:
+        """The latest body (its current status) of each object of `kinds` this compile saw, of those
+        the status scope says may need an update (all of them when it cannot tell). Objects that
+        arrived since are left to the next reconcile: this compile knows nothing of them, and would
+        write them an empty status (a Service's recorded VIP among it)."""
+        self.scope.note_bodies(self.index.take_journal("status"))
+        refs = self.scope.refs(kinds, live=self.index.refs, known=self.status_memo.known(), compiled=result,
+                               outcomes=self.outcomes)
+        if refs is None:
+            return {ref: b for kind in kinds for ref, b in self.index.items(kind)
+                    if ref in compiled and (kind != "Service" or service_is_ours(b))}
+        return {ref: b for ref in refs if ref in compiled and (b := self.index.get(ref)) is not None
+                and (ref.kind != "Service" or service_is_ours(b))}
 
     def _release(self, deleting: set[ObjectRef]) -> list[ObjectRef]:
         """Objects whose deletion the last compile saw, once their firewall is in sync, no longer

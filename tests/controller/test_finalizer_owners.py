@@ -43,6 +43,36 @@ def test_remembered_owners_find_what_a_scratch_look_finds(steps: list[tuple[Obje
         assert owners.to_add(owning, index.get) == finalizers.to_add(owning, index.get)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(step, st.booleans()), max_size=25))
+def test_owners_told_what_changed_find_what_a_scratch_look_finds(
+        steps: list[tuple[tuple[ObjectRef, str, set[ObjectRef]], bool]]) -> None:
+    """Told which bodies were replaced since the last call (the index's journal), or that it is not
+    known (None), an Owners asks only those and the owners it did not find settled."""
+    index: dict[ObjectRef, dict[str, Any]] = {ref: body(True, False, 1) for ref in REFS}
+    owners, asked = Owners(), []
+    changed: set[ObjectRef] | None = None
+    for version, ((ref, what, owning), journal_lost) in enumerate(steps, start=2):
+        if what == "gone":
+            index.pop(ref, None)
+        else:
+            index[ref] = body(what == "held", what == "deleting", version)
+        changed = None if changed is None or journal_lost else changed | {ref}
+        got = owners.to_add(owning, lambda r: asked.append(r) or index.get(r), changed=changed)
+        assert got == finalizers.to_add(owning, index.get)
+        changed = set()
+
+
+def test_owners_told_nothing_changed_ask_only_the_unsettled() -> None:
+    index = {ref: body(ref != REFS[1], False, 1) for ref in REFS}
+    owners, asked = Owners(), []
+    owning = {REFS[0], REFS[1], REFS[2]}
+    assert [c.ref for c in owners.to_add(owning, index.get, changed=None)] == [REFS[1]]
+    look = owners.to_add(owning, lambda r: asked.append(r) or index.get(r), changed=set())
+    assert [c.ref for c in look] == [REFS[1]]  # its write has not landed yet: asked again
+    assert set(asked) == {REFS[1]}
+
+
 def test_an_object_that_loses_the_finalizer_is_found_again() -> None:
     ref = REFS[0]
     index = {ref: body(True, False, 1)}

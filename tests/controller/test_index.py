@@ -171,3 +171,38 @@ def test_what_the_index_leaves_out_is_what_is_being_deleted_now(ops: list[tuple[
         assert len(index.bodies(kind)) == len([r for r in live if r.kind == kind])
     snap = index.snapshot()
     assert {ref_of(b) for b in (*snap.services, *snap.nat_rules)} == live
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_op, st.booleans()), max_size=30))
+def test_the_journal_names_every_object_whose_body_moved_and_snapshots_stay_sorted(
+        steps: list[tuple[tuple[str, str, str, int], bool]]) -> None:
+    """Whatever happens between two takes, every object whose body (as `get` returns it) is not the
+    very same object as at the last take is in the journal; the first take knows nothing (None)."""
+    index = ClusterIndex()
+    assert index.take_journal("status") is None
+    refs = [ObjectRef(k, "ns", n) for k in ("Service", "NATRule") for n in _NAMES]
+    before = {r: index.get(r) for r in refs}
+    for (op, kind, name, n), take in steps:
+        meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": str(n),
+                                "finalizers": [FINALIZER]}
+        if op in ("deleting", "stray"):
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        body = {"apiVersion": "v1" if kind == "Service" else "bmlb.io/v1alpha1", "kind": kind, "metadata": meta,
+                "spec": {"n": n}}
+        if op in ("upsert", "deleting"):
+            index.upsert(kind, body)
+        elif op in ("delete", "stray"):
+            index.delete(kind, body, stray=op == "stray")
+        else:
+            index.retain(kind, {f"ns/{x}" for x in _NAMES[:n]})
+        if take:
+            journal = index.take_journal("status")
+            assert journal is not None
+            assert {r for r in refs if index.get(r) is not before[r]} <= journal
+            before = {r: index.get(r) for r in refs}
+        for kind_ in ("Service", "NATRule"):
+            assert index.refs(kind_) == {ref for ref, _ in index.items(kind_)}
+        snap = index.snapshot()  # in the refs' order, its sort kept while no object comes or goes
+        assert [ref_of(b) for b in snap.services] == sorted(index.refs("Service"))
+        assert [ref_of(b) for b in snap.nat_rules] == sorted(index.refs("NATRule"))
