@@ -163,10 +163,11 @@ def build_firewall(
         r = Recorder(ownership_tag)
         return r.fragment([((pub.nat.ref.namespace, pub.nat.ref.name), nat_rule(r, pub, r.vip))], [])
 
+    frags: list[Fragment] = []
     for pub in publications:
         frag = (cache.nat_rules.get(pub.nat.ref, (ownership_tag, pub), lambda pub=pub: nat_fragment(pub))
                 if cache is not None else nat_fragment(pub))
-        b.apply(frag, vip_object)
+        frags.append(frag)
         for key, rule in frag.entries:
             b.nat.append((key, rule))
             owned[pub.nat.ref].append(rule.name)
@@ -189,11 +190,15 @@ def build_firewall(
             frag = cache.policies.get(pol.ref, inputs, lambda pol=pol: policy_fragment(pol))
         else:
             frag = policy_fragment(pol)
-        b.apply(frag, vip_object)
+        frags.append(frag)
         problems += frag.problems
         for key, rule_obj in frag.entries:
             b.security.append((key, rule_obj))
             owned[pol.ref].append(rule_obj.name)
+    # Without a cache (offline tools, and the tests' reference) every fragment is applied in order.
+    if cache is None or not b.merge(frags, vip_object):
+        for frag in frags:
+            b.apply(frag, vip_object)
     created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
     b.nat = unique_names(b.nat, created, owned, problems)
     b.security = unique_names(b.security, created, owned, problems)
