@@ -79,6 +79,10 @@ class KeyedMemo(Generic[T]):
         self._new[name] = (inputs, value)
         return value
 
+    def peek(self, name: Hashable) -> tuple[object, T] | None:
+        """(inputs, value) last made or found for `name`, whatever this compile's inputs are."""
+        return self._new.get(name) or self._old.get(name)
+
     def roll(self) -> None:
         self._old, self._new = self._new, {}
 

@@ -50,7 +50,7 @@ def targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
         public = _recorded_public(body)
         # Keyed by the recorded address, not the body: the echo of bmlb's own status write is no change.
         found = (cache.targets.get(nat.ref, (Same(nat), fws, public if isinstance(public, str) else Same(public)),
-                                   lambda nat=nat, public=public: _nat_target(nat, public, parsed.firewalls))
+                                   lambda nat=nat, public=public: _nat_target_again(cache, nat, fws, public))
                  if cache is not None else _nat_target(nat, public, parsed.firewalls))
         chosen, request, p = found
         problems += p
@@ -82,6 +82,20 @@ def _nat_target(nat: ParsedNat, public: object, firewalls: Mapping[str, specs.Fi
         return None, None, tuple(problems)
     chosen = dataclasses.replace(nat, firewall=fw)
     return chosen, _public_request(public, chosen, problems), tuple(problems)
+
+
+def _nat_target_again(cache: CompileCache, nat: ParsedNat, firewalls: Mapping[str, specs.FirewallSpec],
+                      public: object) -> tuple[ParsedNat | None, Request | None, tuple[Problem, ...]]:
+    """`_nat_target`; when only the recorded public address moved (the echo of bmlb's own status
+    write after a burst), the chosen NATRule is the very same object as before and only its
+    request is made again: everything keyed by it downstream compares by identity."""
+    last = cache.targets.peek(nat.ref)
+    if last is not None:
+        (was_nat, was_fws, _), (chosen, request, problems) = last  # type: ignore[misc]
+        if was_nat == Same(nat) and was_fws is firewalls and chosen is not None and request is not None:
+            # Its problems come from the spec alone (the Firewall chosen, spec.public.address): the same.
+            return chosen, _public_request(public, chosen, []), problems
+    return _nat_target(nat, public, firewalls)
 
 
 def _policy_target(pol: ParsedPolicy, firewalls: Mapping[str, specs.FirewallSpec]
