@@ -62,8 +62,8 @@ def build_tables(
     masquerade: set[Masquerade] = set()
     for svc in services:
         addresses = vips.get(svc.ref, ())
-        if not addresses:
-            continue
+        if not addresses or (not nodes and svc.forwarding is Forwarding.NAT):
+            continue  # no table is wanted, and a NAT Service's endpoints raise no problem
         endpoints = eps.get((svc.namespace, svc.name), [])
         local_only = svc.spec.external_traffic_policy == "Local"
         persistence = (svc.spec.session_affinity_config.client_ip.timeout_seconds

@@ -4,9 +4,13 @@ plane finds among it, is the same whichever tables are built."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from controller.core.compiler import Compiled, compile
 from controller.core.snapshot import Snapshot
 from tests.controller.estate import firewall, nat, pool, service, slice_
+from tests.faults.test_fuzz_api import snapshots
 
 NODES = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}} for n in ("n1", "n2", "n3")]
 DOCS = [
@@ -44,3 +48,13 @@ def test_an_agent_on_a_node_no_object_names_gets_the_table_every_node_gets() -> 
     mine = compile(Snapshot.of(DOCS), extra_nodes=("n4",), tables_for=("n4", "*"))
     assert [n for n, _ in mine.tables] == ["n4"] and mine.table("n4") == full.table("n4")
     assert mine.table("n4").services, "the Cluster-policy Services are balanced on every node"
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(snapshots(), st.sampled_from([(), ("n1",), ("node-a",)]))
+def test_whatever_the_estate_only_the_tables_depend_on_the_nodes_asked_for(snapshot: Snapshot,
+                                                                           wanted: tuple[str, ...]) -> None:
+    full, part = compile(snapshot), compile(snapshot, tables_for=wanted)
+    assert _all_but_tables(part) == _all_but_tables(full)
+    assert dict(part.tables) == {n: t for n, t in full.tables if n in wanted}
