@@ -1,8 +1,9 @@
 """One-Service changes reconciled by the operator's own loop at N Services, without an API server:
 the cluster index fed directly, the firewall the PAN-OS simulator in its own process (a device
 over HTTPS, commits instant). What bmlb itself spends on a change, beside the same change
-reconciled with its caches emptied first (the compile cache and the status memo: every object
-compiled and its status rendered again, as before issue 13's incremental work), in the same run.
+reconciled with its caches emptied first (the compile cache, the status memo and scope, the
+finalizer owners: every object compiled, looked at and its status rendered again, as before issue
+13's incremental work), in the same run.
 
     .venv/bin/python bench/reconcile.py [--services 10000] [--rounds 3]
 
@@ -35,6 +36,7 @@ from offline import estate  # noqa: E402
 from bench.simproc import SimProcess  # noqa: E402
 from controller.core.problems import ObjectRef  # noqa: E402
 from controller.core.snapshot import ref_of  # noqa: E402
+from controller.runtime.finalizers import Owners  # noqa: E402
 from controller.runtime.fwlink import FirewallLinks  # noqa: E402
 from controller.runtime.index import ClusterIndex  # noqa: E402
 from controller.runtime.metrics import Metrics  # noqa: E402
@@ -128,9 +130,11 @@ async def main() -> int:
             assert body is not None
             body["spec"]["ports"].append({"name": f"x{r}", "port": 9000 + r, "targetPort": 9000 + r})
             index.upsert("Service", body)
-            if how == "emptied":
+            if how == "emptied":  # everything bmlb remembers between reconciles forgotten
                 rec.compile_cache.clear()
                 rec.status_memo.clear()
+                rec.scope.reset()
+                rec.owners = Owners()
             full.update(n=0, s=0.0)
             start, seen = time.perf_counter(), len(lines.lines)
             await rec.reconcile()
