@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def ip_key(ip: IPAddress) -> tuple[int, int]:
+    """What stands for an address in a dict on a hot path: hashed in C (an address hashes in
+    Python, through hex(int(ip)): ~1.5 us, tens of thousands of times per compile)."""
+    return (ip.version, int(ip))
+
+
 class PoolSyntaxError(ValueError):
     pass
 

@@ -13,7 +13,7 @@ from typing import Any
 from controller.core import naming
 from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, ip_key
 from controller.core.problems import ObjectRef, Problem
 from controller.core.services import LBService
 from firewall.model import (
@@ -41,7 +41,7 @@ class Recorder:
     ownership_tag: str
     addresses: dict[str, AddressObject] = field(default_factory=dict)
     services: dict[str, tuple[str, int]] = field(default_factory=dict)
-    vips: dict[IPAddress, LBService] = field(default_factory=dict)
+    vips: dict[str, tuple[IPAddress, LBService]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
 
     def tags(self, namespace: str | None) -> tuple[str, ...]:
@@ -66,8 +66,9 @@ class Recorder:
     def vip(self, svc: LBService, ip: IPAddress) -> str:
         """The Service's VIP address object: described by every Service on that VIP, so it is made
         when the fragment is applied, from the whole estate."""
-        self.vips.setdefault(ip, svc)
-        return naming.name("address", ip=str(ip))
+        name = naming.name("address", ip=str(ip))
+        self.vips.setdefault(name, (ip, svc))
+        return name
 
     def fragment(self, entries: list[tuple[tuple[object, ...], Any]], problems: list[Problem]) -> Fragment:
         return Fragment(tuple(entries), tuple(self.addresses.items()), tuple(self.services.items()),
@@ -82,7 +83,8 @@ class Fragment:
     entries: tuple[tuple[tuple[object, ...], Any], ...]  # (sort key, NatRule or SecurityRule)
     addresses: tuple[tuple[str, AddressObject], ...]
     services: tuple[tuple[str, tuple[str, int]], ...]  # name, (protocol, port)
-    vips: tuple[tuple[IPAddress, LBService], ...]  # a VIP, the first of its Services to name it here
+    # A VIP's object name, the VIP and the first of its Services to name it here
+    vips: tuple[tuple[str, tuple[IPAddress, LBService]], ...]
     namespaces: frozenset[str]
     problems: tuple[Problem, ...]
 
@@ -107,7 +109,7 @@ class Builder:
                 addresses[name] = obj
         for name, protocol_port in frag.services:
             self._service(name, protocol_port)
-        for ip, svc in frag.vips:
+        for _, (ip, svc) in frag.vips:
             vip = vip_object(svc, ip)
             if vip.name not in addresses:
                 addresses[vip.name] = vip
@@ -122,13 +124,13 @@ class Builder:
         assert not self.addresses and not self.services
         addresses: dict[str, AddressObject] = {}
         services: dict[str, tuple[str, int]] = {}
-        first: dict[IPAddress, LBService] = {}
+        first: dict[str, tuple[IPAddress, LBService]] = {}
         for frag in reversed(frags):  # the first fragment to name an object wins: it is merged last
             addresses.update(frag.addresses)
             services.update(frag.services)
             first.update(frag.vips)
         namespaces: set[str] = set()
-        for ip, svc in first.items():
+        for ip, svc in first.values():
             vip = vip_object(svc, ip)
             if vip.name in addresses:
                 return False
@@ -167,17 +169,14 @@ def vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService
                  vips: Mapping[ObjectRef, Assignment], cache: CompileCache | None) -> VipObject:
     """The address object of a Service's VIP: a shared VIP is one address object that names every
     Service on it, owned by the first."""
-    holders: dict[IPAddress, list[LBService]] = defaultdict(list)
+    holders: dict[tuple[int, int], list[LBService]] = defaultdict(list)
     for s in services.values():
         for ip in getattr(vips.get(s.ref), "addresses", ()):
-            holders[ip].append(s)
+            holders[ip_key(ip)].append(s)
     for sharing in holders.values():
         if len(sharing) > 1:
             sharing.sort(key=lambda s: s.ref)
-    made: dict[IPAddress, AddressObject] = {}
-    # An address's hash is computed in Python (ipaddress): the fragments replayed in one compile
-    # name the same address objects over and over, so they are looked up by identity first.
-    by_id: dict[int, tuple[IPAddress, AddressObject]] = {}
+    made: dict[tuple[int, int], AddressObject] = {}
 
     def build(sharing: list[LBService], ip: IPAddress) -> AddressObject:
         first = sharing[0]
@@ -190,16 +189,13 @@ def vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService
                              owner=owner)
 
     def vip_object(svc: LBService, ip: IPAddress) -> AddressObject:
-        hit = by_id.get(id(ip))
-        if hit is not None and hit[0] is ip:
-            return hit[1]
-        obj = made.get(ip)
+        key = ip_key(ip)
+        obj = made.get(key)
         if obj is None:
-            sharing = holders.get(ip) or [svc]
-            obj = (cache.vips.get((ownership_tag, ip), tuple(sharing), lambda: build(sharing, ip))
+            sharing = holders.get(key) or [svc]
+            obj = (cache.vips.get((ownership_tag, key), tuple(sharing), lambda: build(sharing, ip))
                    if cache is not None else build(sharing, ip))
-            made[ip] = obj
-        by_id[id(ip)] = (ip, obj)
+            made[key] = obj
         return obj
 
     return vip_object
