@@ -17,7 +17,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
 from controller.core.parse import Parsed, parse
-from controller.core.pools import Pool
+from controller.core.pools import Pool, ip_key
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -109,7 +109,7 @@ class Compiled:
         held: dict[str, set[object]] = {}
         for a in self.allocations:
             for ip, pool in zip(a.addresses, a.pools, strict=True):
-                held.setdefault(pool, set()).add(ip)
+                held.setdefault(pool, set()).add(ip_key(ip))
         return {pool: len(ips) for pool, ips in held.items()}
 
     @property
