@@ -20,7 +20,7 @@ from controller.core.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, r
 from controller.runtime.finalizers import FINALIZER
 
 FIELD = kinds.FIELD
-_JOURNAL_MAX = 1 << 18
+_JOURNAL_MAX = 1 << 17  # refs; past it a journal says "everything" (a former leader nobody asks)
 
 
 # What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
