@@ -195,10 +195,7 @@ def build_firewall(
         for key, rule_obj in frag.entries:
             b.security.append((key, rule_obj))
             owned[pol.ref].append(rule_obj.name)
-    # Without a cache (offline tools, and the tests' reference) every fragment is applied in order.
-    if cache is None or not b.merge(frags, vip_object):
-        for frag in frags:
-            b.apply(frag, vip_object)
+    b.add_all(frags, vip_object, merge=cache is not None)  # offline tools and the tests' reference: in order
     created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
     b.nat = unique_names(b.nat, created, owned, problems)
     b.security = unique_names(b.security, created, owned, problems)
