@@ -141,24 +141,29 @@ _op = st.tuples(st.sampled_from(["upsert", "deleting", "delete", "retain", "stra
                 st.sampled_from(["Service", "NATRule"]), st.sampled_from(_NAMES), st.integers(0, 3))
 
 
+def _run(index: ClusterIndex, op: str, kind: str, name: str, n: int) -> None:
+    """One step of what the watch and the relisting do to the index."""
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": str(n),
+                            "finalizers": [FINALIZER]}
+    if op in ("deleting", "stray"):
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    body = {"apiVersion": "v1" if kind == "Service" else "bmlb.io/v1alpha1", "kind": kind, "metadata": meta,
+            "spec": {"n": n}}
+    if op in ("upsert", "deleting"):
+        index.upsert(kind, body)
+    elif op in ("delete", "stray"):
+        index.delete(kind, body, stray=op == "stray")
+    else:
+        index.retain(kind, {f"ns/{x}" for x in _NAMES[:n]})
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_op, max_size=30))
 def test_what_the_index_leaves_out_is_what_is_being_deleted_now(ops: list[tuple[str, str, str, int]]) -> None:
     """The index keeps the refs being deleted as it goes; every read agrees with a look at the bodies."""
     index = ClusterIndex()
-    for op, kind, name, n in ops:
-        meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": str(n),
-                                "finalizers": [FINALIZER]}
-        if op in ("deleting", "stray"):
-            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-        body = {"apiVersion": "v1" if kind == "Service" else "bmlb.io/v1alpha1", "kind": kind, "metadata": meta,
-                "spec": {"n": n}}
-        if op in ("upsert", "deleting"):
-            index.upsert(kind, body)
-        elif op in ("delete", "stray"):
-            index.delete(kind, body, stray=op == "stray")
-        else:
-            index.retain(kind, {f"ns/{x}" for x in _NAMES[:n]})
+    for op in ops:
+        _run(index, *op)
     # The scan the index no longer makes: every body looked at for its deletionTimestamp.
     every = [(ref, b) for objs in index._objects.values() for ref, b in objs.items()]
     dying = {ref for ref, b in every if b["metadata"].get("deletionTimestamp")}
@@ -183,19 +188,8 @@ def test_the_journal_names_every_object_whose_body_moved_and_snapshots_stay_sort
     assert index.take_journal("status") is None
     refs = [ObjectRef(k, "ns", n) for k in ("Service", "NATRule") for n in _NAMES]
     before = {r: index.get(r) for r in refs}
-    for (op, kind, name, n), take in steps:
-        meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": str(n),
-                                "finalizers": [FINALIZER]}
-        if op in ("deleting", "stray"):
-            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-        body = {"apiVersion": "v1" if kind == "Service" else "bmlb.io/v1alpha1", "kind": kind, "metadata": meta,
-                "spec": {"n": n}}
-        if op in ("upsert", "deleting"):
-            index.upsert(kind, body)
-        elif op in ("delete", "stray"):
-            index.delete(kind, body, stray=op == "stray")
-        else:
-            index.retain(kind, {f"ns/{x}" for x in _NAMES[:n]})
+    for op, take in steps:
+        _run(index, *op)
         if take:
             journal = index.take_journal("status")
             assert journal is not None

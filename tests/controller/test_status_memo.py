@@ -63,6 +63,34 @@ def _rules_of(compiled: Any) -> list[str]:
     return [n for r in compiled.reports for n in r.firewall_objects] or ["none"]
 
 
+def apply_step(objs: dict[ObjectRef, dict[str, Any]], what: str, arg: int | str, last: list[status.Update]) -> None:
+    """One step of STEP on the index's bodies (`last`: the updates of the reconcile before)."""
+    if what in ("write", "write+outcome"):
+        for u in last[: int(arg) + 1 if what == "write" else None]:
+            if u.ref in objs:  # a new body, as the index holds after the watch event
+                objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
+    elif what == "port":
+        ref = ObjectRef("Service", ("shop", "blog")[int(arg)], "web")
+        if ref in objs:
+            body = copy.deepcopy(objs[ref])
+            body["spec"]["ports"][0]["port"] = 444
+            objs[ref] = body
+    elif what == "steal":
+        shop, blog = ObjectRef("Service", "shop", "web"), ObjectRef("Service", "blog", "web")
+        if shop in objs and blog in objs and "status" in objs[shop]:
+            objs[blog] = {**objs[blog], "status": copy.deepcopy(objs[shop]["status"])}
+    elif what == "generation":  # its last update written back, and its generation moved before the echo
+        ref = sorted(objs)[int(arg) % len(objs)]
+        meta = objs[ref]["metadata"]
+        written = [u.status for u in last if u.ref == ref]
+        objs[ref] = {**objs[ref], "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1},
+                     **({"status": copy.deepcopy(written[0])} if written else {})}
+    elif what == "repool":
+        objs[ObjectRef("VIPPool", "", "vips")] = pool("vips", str(arg))
+    elif what == "gone":
+        objs.pop(sorted(objs)[int(arg) % len(objs)], None)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(STEP, min_size=1, max_size=12))
 @example([("noop", 0), ("write", 10), ("steal", 0)])  # a current Service's address moves, its body does not
@@ -75,30 +103,7 @@ def test_memo_gives_the_updates_computed_from_scratch(steps: list[tuple[str, int
     outcomes: dict[str, FirewallOutcome] = {}
     last: list[status.Update] = []
     for n, (what, arg) in enumerate(steps):
-        if what in ("write", "write+outcome"):
-            for u in last[: int(arg) + 1 if what == "write" else None]:
-                if u.ref in objs:  # a new body, as the index holds after the watch event
-                    objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
-        elif what == "port":
-            ref = ObjectRef("Service", ("shop", "blog")[int(arg)], "web")
-            if ref in objs:
-                body = copy.deepcopy(objs[ref])
-                body["spec"]["ports"][0]["port"] = 444
-                objs[ref] = body
-        elif what == "steal":
-            shop, blog = ObjectRef("Service", "shop", "web"), ObjectRef("Service", "blog", "web")
-            if shop in objs and blog in objs and "status" in objs[shop]:
-                objs[blog] = {**objs[blog], "status": copy.deepcopy(objs[shop]["status"])}
-        elif what == "generation":  # its last update written back, and its generation moved before the echo
-            ref = sorted(objs)[int(arg) % len(objs)]
-            meta = objs[ref]["metadata"]
-            written = [u.status for u in last if u.ref == ref]
-            objs[ref] = {**objs[ref], "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1},
-                         **({"status": copy.deepcopy(written[0])} if written else {})}
-        elif what == "repool":
-            objs[ObjectRef("VIPPool", "", "vips")] = pool("vips", str(arg))
-        elif what == "gone":
-            objs.pop(sorted(objs)[int(arg) % len(objs)], None)
+        apply_step(objs, what, arg, last)
         compiled = compile(Snapshot.of([*objs.values(), firewall()]))
         if what in ("outcome", "write+outcome"):
             outcomes = outcome(str(arg), n, _rules_of(compiled)[0])

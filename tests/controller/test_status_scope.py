@@ -20,8 +20,8 @@ from controller.core.problems import ObjectRef
 from controller.core.reasons import Reason
 from controller.core.snapshot import Snapshot, ref_of
 from controller.runtime.status_scope import StatusScope
-from tests.controller.estate import firewall, nat, policy, pool
-from tests.controller.test_status_memo import NOW, STEP, estate
+from tests.controller.estate import firewall, nat, policy
+from tests.controller.test_status_memo import NOW, STEP, apply_step, estate
 
 PASSES = (("Service", "VIPPool"), ("SecurityPolicy", "NATRule"))  # as the reconciler runs them
 
@@ -56,32 +56,12 @@ def _outcome(what: str, n: int, compiled: Compiled) -> dict[str, FirewallOutcome
 
 
 def _apply(objs: dict[ObjectRef, dict[str, Any]], what: str, arg: int | str, last: list[status.Update]) -> None:
-    """The memo test's steps (and a tenant's own status edit) on the index's bodies."""
-    if what in ("write", "write+outcome"):
-        for u in last[: int(arg) + 1 if what == "write" else None]:
-            if u.ref in objs:
-                objs[u.ref] = {**objs[u.ref], "status": copy.deepcopy(u.status)}
-    elif what == "port":
-        ref = ObjectRef("Service", ("shop", "blog")[int(arg)], "web")
-        if ref in objs:
-            body = copy.deepcopy(objs[ref])
-            body["spec"]["ports"][0]["port"] = 444
-            objs[ref] = body
-    elif what == "steal":
-        shop, blog = ObjectRef("Service", "shop", "web"), ObjectRef("Service", "blog", "web")
-        if shop in objs and blog in objs and "status" in objs[shop]:
-            objs[blog] = {**objs[blog], "status": copy.deepcopy(objs[shop]["status"])}
-    elif what == "generation":
-        ref = sorted(objs)[int(arg) % len(objs)]
-        meta = objs[ref]["metadata"]
-        objs[ref] = {**objs[ref], "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1}}
-    elif what == "tamper":
+    """The memo test's steps, and a tenant's own edit of its status."""
+    if what == "tamper":
         ref = sorted(objs)[int(arg) % len(objs)]
         objs[ref] = {**objs[ref], "status": {"conditions": [{"type": "Ready", "status": "True"}], "public": "1.2.3.4"}}
-    elif what == "repool":
-        objs[ObjectRef("VIPPool", "", "vips")] = pool("vips", str(arg))
-    elif what == "gone":
-        objs.pop(sorted(objs)[int(arg) % len(objs)], None)
+    else:
+        apply_step(objs, what, arg, last)
 
 
 @settings(max_examples=200, deadline=None)
