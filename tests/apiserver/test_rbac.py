@@ -164,9 +164,14 @@ def _ready(c: Cluster, kind: str, name: str, namespace: str | None) -> bool:
     return bool(cond and cond["status"] == "True")
 
 
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+# A 403 as a status code, not the digits of a number such as a log line's milliseconds or "0.403s".
+_DENIAL = re.compile(r"(?<![\d.,])\b403\b(?![.,]\d)|[Ff]orbidden")
+
+
 def _denials(log: Path) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines()
-            if re.search(r"\b403\b|Forbidden|forbidden", line)]
+            if _DENIAL.search(_STAMP.sub("", line))]
 
 
 def test_controller_and_agent_do_their_job_with_exactly_the_deploy_rights(
