@@ -7,6 +7,8 @@ everything; collection resumes on leaving, and a caller's disabled collector sta
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
 from collections.abc import Callable, Iterator
 
@@ -66,3 +68,17 @@ class Settled:
         else:
             gc.collect(1)  # the young generations only: cheap, and no young cycle is frozen
         gc.freeze()
+        trim = _malloc_trim()
+        if trim is not None:
+            trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim: the C heap's free pages handed back to the system (a big reconcile's
+    transient memory, ~50 MB at 10,000 Services, stayed in the process's RSS for good); a few ms.
+    None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from controller.core import collector, status
+from controller.core import collector, naming, status
 from controller.core.compile_cache import CompileCache
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
@@ -147,11 +147,13 @@ class Reconciler:
         compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
         self.scope.note_compile(compiled)
         t_compile = self.clock()
+        reused, made = self.compile_cache.last
+        if made * 50 > reused:  # not a small change: the next compile, if small, renders a handful
+            naming.forget()
         stamp = now()
         # Record allocations first: the cluster, not this process, remembers who holds what.
         first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING, compiled), self.outcomes, now=stamp,
                                memo=self.status_memo)
-        reused, made = self.compile_cache.last
         if made * 50 > reused:  # not a small change: its reconcile may run long; collect as it goes
             pause.resume()
         # The finalizer goes on before the firewall first carries anything of the object, and before

@@ -5,12 +5,13 @@ collection at a quiet moment."""
 from __future__ import annotations
 
 import gc
+import os
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from controller.core.collector import Settled
+from controller.core.collector import Settled, _malloc_trim
 
 
 class Node:
@@ -78,3 +79,20 @@ def test_changes_that_never_stop_do_not_put_the_full_collection_off_for_ever() -
     now[0] = 1800.0
     heap.after_work(quiet=False)
     assert ref() is None
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(_malloc_trim() is None or not os.path.exists("/proc/self/statm"),
+                    reason="no malloc_trim in this C library")
+def test_the_c_heaps_free_pages_go_back_to_the_system_after_work() -> None:
+    blocks = [bytes(4000) for _ in range(20000)]  # ~80 MB from the C heap (past pymalloc's 512 B)
+    kept = blocks[::16]  # what survives pins the heap: free() alone cannot shrink it
+    del blocks
+    before = _rss_mb()
+    Settled(every=600.0, clock=lambda: 0.0).after_work(quiet=False)
+    assert before - _rss_mb() > 40
+    assert len(kept) == 1250
