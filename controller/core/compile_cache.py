@@ -14,7 +14,7 @@ compiler's results with and without one are identical (tests/controller/test_com
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -79,6 +79,12 @@ class KeyedMemo(Generic[T]):
         self._new[name] = (inputs, value)
         return value
 
+    def carry(self, names: Iterable[Hashable]) -> None:
+        """Keep these names' entries for the next compile without looking them up (their owner's
+        whole result was reused, a level up)."""
+        old, new = self._old, self._new
+        new.update((n, old[n]) for n in names if n not in new and n in old)
+
     def peek(self, name: Hashable) -> tuple[object, T] | None:
         """(inputs, value) last made or found for `name`, whatever this compile's inputs are."""
         return self._new.get(name) or self._old.get(name)
@@ -103,6 +109,7 @@ class CompileCache:
     policies: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     vips: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     publications: KeyedMemo[Any] = field(default_factory=KeyedMemo)
+    namespaces: KeyedMemo[Any] = field(default_factory=KeyedMemo)  # a namespace's rules whole (rule_parts.py)
 
     _stable: dict[str, object] = field(default_factory=dict)
     ipam: Any = None  # the last allocation's ipam_delta.Last
@@ -139,7 +146,7 @@ class CompileCache:
 
     def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
         return (self.services, self.service_parts, self.crs, self.cr_parts, self.targets, self.nat_rules,
-                self.policies, self.vips, self.publications)
+                self.policies, self.vips, self.publications, self.namespaces)
 
     last: tuple[int, int] = (0, 0)  # (reused, made) by the last compile, over every memo
     _total: tuple[int, int] = (0, 0)
@@ -168,5 +175,5 @@ class CompileCache:
     def stats(self) -> dict[str, tuple[int, int]]:
         """(hits, misses) per memo since the cache was made."""
         names = ("services", "service_parts", "crs", "cr_parts", "targets", "nat_rules", "policies", "vips",
-                 "publications")
+                 "publications", "namespaces")
         return {n: (m.hits, m.misses) for n, m in zip(names, self._memos(), strict=True)}

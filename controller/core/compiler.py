@@ -12,7 +12,7 @@ import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from controller.core import hostport, ipam, ipam_delta, specs
+from controller.core import ipam, ipam_delta, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
@@ -32,7 +32,7 @@ from controller.core.services import LBService, warn
 from controller.core.snapshot import Snapshot
 from controller.core.targets import targets
 from firewall.model import DesiredFirewall
-from ipvs.model import Table, address_text
+from ipvs.model import Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
         desired, p, fw_owned = build_firewall(
             ownership_tag=fw_spec.ownership_tag if fw_spec else "bmlb-managed",
             publications=pubs, policies=[x for x in policies if x.firewall == fw],
-            services=services, vips=by_ref, zones=zones, cache=cache, selections=selections)
+            services=services, vips=by_ref, zones=zones, cache=cache, selections=selections, firewall=fw)
         problems += p
         if fw_spec is not None and fw_spec.routing.mode == "routed" and fw_spec.type == "panorama":
             problems.append(Problem(ObjectRef("Firewall", "", fw), "spec.routing.mode", Code.RoutedModeOnPanorama,
@@ -213,10 +213,7 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
         for ref, names in fw_owned.items():
             owned.setdefault(ref, []).extend(names)
         for pub in pubs:
-            reports[pub.nat.ref] = {
-                "public": hostport.join(pub.public, pub.public_port),
-                "vip": hostport.join(pub.vip, pub.port.port),
-            }
+            reports[pub.nat.ref] = {"public": pub.joined[0], "vip": pub.joined[1]}
     return firewalls, route_sets, reports, owned
 
 
@@ -273,7 +270,7 @@ def _object_reports(reports: dict[ObjectRef, dict[str, str]], services: Mapping[
     """Each Service's ingress, each SecurityPolicy's selection and each CR's Firewall."""
     for svc in services.values():
         if svc.ref in by_ref:
-            reports.setdefault(svc.ref, {})["ingress"] = ",".join(map(address_text, by_ref[svc.ref].addresses))
+            reports.setdefault(svc.ref, {})["ingress"] = by_ref[svc.ref].text
     for pol in policies:
         selected = selections.get(pol.ref)
         if selected is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from controller.core.pools import IPAddress, Pool
 from controller.core.problems import ObjectRef, Problem, Severity
 from controller.core.reasons import Code
+from ipvs.model import address_text
 
 PortKey = tuple[str, int]  # (protocol, port)
 
@@ -47,6 +48,12 @@ class Assignment:
     ref: ObjectRef
     addresses: tuple[IPAddress, ...]
     pools: tuple[str, ...]  # the pool of each address ("" when outside every pool)
+    # The addresses as a Service's status reports them: written once, not by every compile that
+    # reuses the assignment (controller/core/ipam_delta.py).
+    text: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", ",".join(map(address_text, self.addresses)))
 
 
 @dataclass

@@ -116,12 +116,6 @@ class Builder:
                 self.namespaces.add(vip.owner.namespace)
         self.namespaces |= frag.namespaces
 
-    def add_all(self, frags: Sequence[Fragment], vip_object: VipObject, *, merge: bool) -> None:
-        """Every fragment, as `merge` does when `merge` and it can, else applied in order."""
-        if not (merge and self.merge(frags, vip_object)):
-            for frag in frags:
-                self.apply(frag, vip_object)
-
     def merge(self, frags: Sequence[Fragment], vip_object: VipObject) -> bool:
         """`apply` of every fragment in order into an empty Builder, as dict merges (a one-Service
         change at 10,000 Services replays 20,000 fragments: a loop over their objects was ~0.1 s).

@@ -11,10 +11,10 @@ import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from controller.core import hostport, naming, port_refs, specs
+from controller.core import hostport, naming, port_refs, rule_parts, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
@@ -22,6 +22,7 @@ from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rule_builder import Builder, Fragment, Recorder, owner_of, vip_objects
+from controller.core.rule_parts import Part
 from controller.core.security_rules import security_rules, select_services
 from controller.core.services import LBService, warn
 from firewall.model import (
@@ -60,6 +61,12 @@ class Publication:
     public_port: int
     public_zone: str
     vip: IPAddress
+    # public:port and VIP:port as the NATRule's status and rule say them (joined once per publication)
+    joined: tuple[str, str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joined", (hostport.join(self.public, self.public_port),
+                                            hostport.join(self.vip, self.port.port)))
 
 
 def resolve_publications(
@@ -150,31 +157,60 @@ def build_firewall(
     zones: Mapping[str, str],
     cache: CompileCache | None = None,
     selections: dict[ObjectRef, list[LBService]] | None = None,
-) -> tuple[DesiredFirewall, list[Problem], dict[ObjectRef, list[str]]]:
-    """cache: a NATRule's or SecurityPolicy's rules are rebuilt only when what they are made from
-    changed (the publication; the policy, the Services it selects, their VIPs, publications, zones).
-    selections: where the Services each policy selects are noted, if chosen here (for its report)."""
-    b = Builder(ownership_tag)
-    problems: list[Problem] = []
-    owned: dict[ObjectRef, list[str]] = defaultdict(list)
-    vip_object = vip_objects(ownership_tag, services, vips, cache)
+    firewall: str = "",
+) -> tuple[DesiredFirewall, list[Problem], dict[ObjectRef, Sequence[str]]]:
+    """cache: a namespace's rules are reused whole while its objects did not change, a NATRule's or
+    SecurityPolicy's while what they are made from did not (the publication; the policy, the
+    Services it selects, their VIPs, publications, zones). selections: where the Services each
+    policy selects are noted, if chosen here (for its report)."""
+    zone_items = tuple(sorted(zones.items()))
 
+    def make(pubs: list[Publication], pols: list[ParsedPolicy]) -> Part:
+        return _part(ownership_tag, pubs, pols, services, vips, zones, zone_items, cache)
+
+    parts = None
+    if cache is not None:
+        parts = rule_parts.by_namespace(cache.namespaces, (firewall, ownership_tag), (ownership_tag, zone_items),
+                                        publications, policies, services, vips, make)
+        if parts is not None:
+            for part in parts:
+                cache.nat_rules.carry(part.carried[0])
+                cache.policies.carry(part.carried[1])
+    parts = parts or [make(list(publications), list(policies))]
+    b = Builder(ownership_tag)
+    b.nat = [e for part in parts for e in part.nat]
+    b.security = [e for part in parts for e in part.security]
+    owned: dict[ObjectRef, Sequence[str]] = {}
+    problems: list[Problem] = []
+    for part in parts:
+        owned.update(part.owned)
+        problems += part.problems
+        if selections is not None:
+            selections.update(part.selections)
+    vip_object = vip_objects(ownership_tag, services, vips, cache)
+    merged = [m for part in parts for m in part.merged or ()]  # (NAT, policies) per part
+    if not (merged and b.merge(merged[0::2] + merged[1::2], vip_object)):
+        # offline tools and the tests' reference: every fragment in order
+        for frag in [f for part in parts for f in part.nat_frags] + [f for part in parts for f in part.policy_frags]:
+            b.apply(frag, vip_object)
+    created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
+    b.nat = unique_names(b.nat, created, owned, problems)
+    b.security = unique_names(b.security, created, owned, problems)
+    return b.build(), problems, owned
+
+
+def _part(ownership_tag: str, publications: list[Publication], policies: list[ParsedPolicy],
+          services: Mapping[tuple[str, str], LBService], vips: Mapping[ObjectRef, Assignment],
+          zones: Mapping[str, str], zone_items: tuple[tuple[str, str], ...], cache: CompileCache | None) -> Part:
+    """These objects' fragments (each from the cache while its inputs compare equal) and rules."""
     def nat_fragment(pub: Publication) -> Fragment:
         r = Recorder(ownership_tag)
         return r.fragment([((pub.nat.ref.namespace, pub.nat.ref.name), nat_rule(r, pub, r.vip))], [])
 
-    frags: list[Fragment] = []
-    for pub in publications:
-        frag = (cache.nat_rules.get(pub.nat.ref, (ownership_tag, pub), lambda pub=pub: nat_fragment(pub))
-                if cache is not None else nat_fragment(pub))
-        frags.append(frag)
-        for key, rule in frag.entries:
-            b.nat.append((key, rule))
-            owned[pub.nat.ref].append(rule.name)
     by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
     for pub in publications:
         by_service[pub.service.ref].append(pub)
-    zone_items = tuple(sorted(zones.items()))
+    selections: dict[ObjectRef, list[LBService]] = {}
 
     def policy_fragment(pol: ParsedPolicy) -> Fragment:
         r = Recorder(ownership_tag)
@@ -184,22 +220,21 @@ def build_firewall(
                                       by_service=by_service, vip_object=r.vip, problems=p))
         return r.fragment(entries, p)
 
-    for pol in policies:
-        if cache is not None:
-            inputs = _policy_inputs(ownership_tag, pol, zone_items, services, vips, by_service, selections)
-            frag = cache.policies.get(pol.ref, inputs, lambda pol=pol: policy_fragment(pol))
-        else:
-            frag = policy_fragment(pol)
-        frags.append(frag)
-        problems += frag.problems
-        for key, rule_obj in frag.entries:
-            b.security.append((key, rule_obj))
-            owned[pol.ref].append(rule_obj.name)
-    b.add_all(frags, vip_object, merge=cache is not None)  # offline tools and the tests' reference: in order
-    created = {n.nat.ref: n.nat.created for n in publications} | {p.ref: p.created for p in policies}
-    b.nat = unique_names(b.nat, created, owned, problems)
-    b.security = unique_names(b.security, created, owned, problems)
-    return b.build(), problems, owned
+    nat_frags = [cache.nat_rules.get(pub.nat.ref, (ownership_tag, pub), lambda pub=pub: nat_fragment(pub))
+                 if cache is not None else nat_fragment(pub) for pub in publications]
+    policy_frags = [
+        cache.policies.get(pol.ref, _policy_inputs(ownership_tag, pol, zone_items, services, vips, by_service,
+                                                    selections), lambda pol=pol: policy_fragment(pol))
+        if cache is not None else policy_fragment(pol) for pol in policies]
+    owned: dict[ObjectRef, tuple[str, ...]] = {}
+    for obj, frag in zip([p.nat for p in publications] + list(policies), nat_frags + policy_frags, strict=True):
+        if frag.entries:
+            owned[obj.ref] = tuple(rule.name for _, rule in frag.entries)
+    return Part(tuple(nat_frags), tuple(policy_frags), tuple(e for f in nat_frags for e in f.entries),
+                tuple(e for f in policy_frags for e in f.entries), owned,
+                tuple(x for f in policy_frags for x in f.problems), selections,
+                (rule_parts.combine(nat_frags), rule_parts.combine(policy_frags)) if cache is not None else None,
+                (tuple(p.nat.ref for p in publications), tuple(p.ref for p in policies)))
 
 
 def _policy_inputs(ownership_tag: str, pol: ParsedPolicy, zone_items: tuple[tuple[str, str], ...],
@@ -239,7 +274,7 @@ def nat_rule(b: Recorder, pub: Publication, vip_object: Callable[[LBService, IPA
         description=naming.text(
             "nat_description", natrule=f"{nat.ref.namespace}/{nat.ref.name}",
             service=f"{pub.service.namespace}/{pub.service.name}:{pub.port.port}",
-            public=hostport.join(pub.public, pub.public_port), vip=hostport.join(pub.vip, pub.port.port),
+            public=pub.joined[0], vip=pub.joined[1],
             owner=owner),
         tags=b.tags(nat.ref.namespace),
         owner=owner,

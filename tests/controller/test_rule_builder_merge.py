@@ -6,12 +6,14 @@ object and a described one share a name the merge declines (the caller then appl
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.core.rule_builder import Builder, Fragment
+from controller.core.rule_parts import combine
 from firewall.model import AddressObject, Owner
 
 IPS = [ipaddress.ip_address(f"10.0.0.{i}") for i in range(1, 5)]
@@ -65,3 +67,16 @@ def test_a_merge_builds_what_applying_in_order_builds(frags: list[Fragment], vip
     # Each VIP's object came from the Service that named it first.
     firsts = {ip: svc for svc, ip in reversed(first_calls)}
     assert {ip: svc for svc, ip in merged_calls} == firsts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.composite(fragment)(), max_size=10), st.lists(st.integers(0, 10), max_size=4))
+def test_runs_combined_first_merge_as_their_fragments_do(frags: list[Fragment], cuts: list[int]) -> None:
+    """rule_parts.combine of each run of consecutive fragments (a namespace's), merged in order, is
+    the fragments merged: the first to name an object still describes it."""
+    bounds = sorted({0, len(frags), *(min(c, len(frags)) for c in cuts)})
+    runs = [combine(frags[a:b]) for a, b in itertools.pairwise(bounds)]
+    whole, parts = Builder("bmlb"), Builder("bmlb")
+    ok = whole.merge(frags, vip_object([]))
+    assert parts.merge(runs, vip_object([])) == ok
+    assert (parts.addresses, parts.services, parts.namespaces) == (whole.addresses, whole.services, whole.namespaces)
