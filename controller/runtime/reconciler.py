@@ -145,11 +145,8 @@ class Reconciler:
         self._health = _health_of(snapshot)
         self._before_compile(compiled_refs)
         compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
-        self.scope.note_compile(compiled)
+        reused, made = self._after_compile(compiled)
         t_compile = self.clock()
-        reused, made = self.compile_cache.last
-        if made * 50 > reused:  # not a small change: the next compile, if small, renders a handful
-            naming.forget()
         stamp = now()
         # Record allocations first: the cluster, not this process, remembers who holds what.
         first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING, compiled), self.outcomes, now=stamp,
@@ -196,6 +193,14 @@ class Reconciler:
         self.last_routes = compiled.routes
         self.reconciles += 1
         return compiled
+
+    def _after_compile(self, compiled: Compiled) -> tuple[int, int]:
+        """(reused, made): the compile's parts."""
+        self.scope.note_compile(compiled)
+        reused, made = self.compile_cache.last
+        if made * 50 > reused:  # not a small change: the next compile, if small, renders a handful
+            naming.forget()
+        return reused, made
 
     def _before_compile(self, live: set[ObjectRef]) -> None:
         """A burst (a quarter of the estate changed or more) reuses little: emptying the caches first
