@@ -96,6 +96,28 @@ class KeyedMemo(Generic[T]):
         self._old, self._new = {}, {}
 
 
+class StateMemo(Generic[T]):
+    """A value per name that its user reads back (`peek`) to make the next one from, in parts it
+    counts itself as reused (`hits`) or made (`misses`); generational like the others."""
+
+    def __init__(self) -> None:
+        self._old: dict[Hashable, T] = {}
+        self._new: dict[Hashable, T] = {}
+        self.hits = self.misses = 0
+
+    def peek(self, name: Hashable) -> T | None:
+        return self._new.get(name) or self._old.get(name)
+
+    def put(self, name: Hashable, value: T) -> None:
+        self._new[name] = value
+
+    def roll(self) -> None:
+        self._old, self._new = self._new, {}
+
+    def clear(self) -> None:
+        self._old, self._new = {}, {}
+
+
 @dataclass
 class CompileCache:
     """Owned by one long-lived caller (the operator's reconciler); used by one compile at a time."""
@@ -109,7 +131,7 @@ class CompileCache:
     policies: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     vips: KeyedMemo[Any] = field(default_factory=KeyedMemo)
     publications: KeyedMemo[Any] = field(default_factory=KeyedMemo)
-    namespaces: KeyedMemo[Any] = field(default_factory=KeyedMemo)  # a namespace's rules whole (rule_parts.py)
+    namespaces: StateMemo[Any] = field(default_factory=StateMemo)  # a namespace's rules, in runs (rule_parts.py)
 
     _stable: dict[str, object] = field(default_factory=dict)
     ipam: Any = None  # the last allocation's ipam_delta.Last
@@ -144,7 +166,7 @@ class CompileCache:
             self._pool_of = (pools, found)
         return found
 
-    def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any], ...]:
+    def _memos(self) -> tuple[BodyMemo[Any] | KeyedMemo[Any] | StateMemo[Any], ...]:
         return (self.services, self.service_parts, self.crs, self.cr_parts, self.targets, self.nat_rules,
                 self.policies, self.vips, self.publications, self.namespaces)
 

@@ -164,9 +164,12 @@ def build_firewall(
     Services it selects, their VIPs, publications, zones). selections: where the Services each
     policy selects are noted, if chosen here (for its report)."""
     zone_items = tuple(sorted(zones.items()))
+    by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
+    for pub in publications:
+        by_service[pub.service.ref].append(pub)
 
     def make(pubs: list[Publication], pols: list[ParsedPolicy]) -> Part:
-        return _part(ownership_tag, pubs, pols, services, vips, zones, zone_items, cache)
+        return _part(ownership_tag, pubs, pols, services, vips, zones, zone_items, by_service, cache)
 
     parts = None
     if cache is not None:
@@ -201,15 +204,14 @@ def build_firewall(
 
 def _part(ownership_tag: str, publications: list[Publication], policies: list[ParsedPolicy],
           services: Mapping[tuple[str, str], LBService], vips: Mapping[ObjectRef, Assignment],
-          zones: Mapping[str, str], zone_items: tuple[tuple[str, str], ...], cache: CompileCache | None) -> Part:
-    """These objects' fragments (each from the cache while its inputs compare equal) and rules."""
+          zones: Mapping[str, str], zone_items: tuple[tuple[str, str], ...],
+          by_service: Mapping[ObjectRef, list[Publication]], cache: CompileCache | None) -> Part:
+    """These objects' fragments (each from the cache while its inputs compare equal) and rules;
+    by_service: every publication of each Service (a policy's rules name them)."""
     def nat_fragment(pub: Publication) -> Fragment:
         r = Recorder(ownership_tag)
         return r.fragment([((pub.nat.ref.namespace, pub.nat.ref.name), nat_rule(r, pub, r.vip))], [])
 
-    by_service: dict[ObjectRef, list[Publication]] = defaultdict(list)
-    for pub in publications:
-        by_service[pub.service.ref].append(pub)
     selections: dict[ObjectRef, list[LBService]] = {}
 
     def policy_fragment(pol: ParsedPolicy) -> Fragment:

@@ -31,6 +31,10 @@ def _with_ingress(body: dict[str, Any], ip: str) -> dict[str, Any]:
 def test_a_cached_compile_equals_a_fresh_one(first: Snapshot, second: Snapshot, seed: int) -> None:
     """Between two compiles each object stays (the same body), changes (the other snapshot's body
     of that name), appears or goes: the cached result is the fresh one, field for field."""
+    cached_equals_fresh(first, second, seed)
+
+
+def cached_equals_fresh(first: Snapshot, second: Snapshot, seed: int) -> None:
     rng = random.Random(seed)
     a = {ref_of(b): b for b in first.all()}
     b = {ref_of(x): x for x in second.all()}
