@@ -100,8 +100,7 @@ class _Namespace:
     """What the last compile made of one namespace: its inputs, its Services as its rules saw them,
     and its runs of NATRules and of SecurityPolicies with their parts."""
 
-    inputs: tuple[object, ...]
-    services: dict[str, tuple[object, ...]]  # name -> (Service, its VIPs, its publications)
+    inputs: tuple[Any, ...]  # (ownership tag and zones, publications, policies, (Service, VIPs) pairs)
     nat_runs: dict[ObjectRef, tuple[tuple[Any, ...], Part]]  # by first NATRule
     policy_runs: dict[ObjectRef, tuple[tuple[Any, ...], frozenset[str], bool, Part]]  # by first policy
     parts: list[Part]
@@ -144,14 +143,8 @@ def _remake(memo: StateMemo[_Namespace], old: _Namespace | None, inputs: tuple[A
     """A namespace that changed: a run of NATRules is made again unless its publications are the
     same; a run of policies unless they are the same and none could select a Service that changed
     (one it names, or any, for a policy with a label selector: controller/core/security_rules.py)."""
-    _, pubs, pols, svcs = inputs
-    published: dict[ObjectRef, list[Any]] = {}
-    for pub in pubs:
-        published.setdefault(pub.service.ref, []).append(pub)
-    services = {svc.name: (svc, vip, tuple(published.get(svc.ref, ()))) for svc, vip in svcs}
-    was = old.services if old is not None else {}
-    moved = {n for n in services.keys() | was.keys()
-             if (a := services.get(n)) is None or (b := was.get(n)) is None or a[0] is not b[0] or a[1:] != b[1:]}
+    _, pubs, pols, _ = inputs
+    moved = _moved(old.inputs, inputs) if old is not None else set()
     nat_runs: dict[ObjectRef, tuple[tuple[Any, ...], Part]] = {}
     for run in _cut(pubs, lambda p: p.nat.ref.name):
         o = old.nat_runs.get(run[0].nat.ref) if old is not None else None
@@ -174,4 +167,29 @@ def _remake(memo: StateMemo[_Namespace], old: _Namespace | None, inputs: tuple[A
                            for pol in run)
             policy_runs[run[0].ref] = (run, names, selector, make([], list(run)))
     parts = [r[1] for r in nat_runs.values()] + [r[3] for r in policy_runs.values()]
-    return _Namespace(inputs, services, nat_runs, policy_runs, parts)
+    return _Namespace(inputs, nat_runs, policy_runs, parts)
+
+
+def _moved(was: tuple[Any, ...], now: tuple[Any, ...]) -> set[str]:
+    """The names of the Services whose policies' rules could differ: replaced, given other VIPs
+    or publications, come or gone. By position while both lists keep their lengths (a change),
+    else by name."""
+    _, was_pubs, _, was_svcs = was
+    _, pubs, _, svcs = now
+    if len(was_svcs) != len(svcs) or len(was_pubs) != len(pubs):
+        a, b = _by_name(now), _by_name(was)
+        return {n for n in a.keys() | b.keys()
+                if (x := a.get(n)) is None or (y := b.get(n)) is None or x[0] is not y[0] or x[1:] != y[1:]}
+    moved = {n for x, y in zip(svcs, was_svcs, strict=True)
+             if x[0] is not y[0] or (x[1] is not y[1] and x[1] != y[1]) for n in (x[0].name, y[0].name)}
+    moved.update(n for x, y in zip(pubs, was_pubs, strict=True) if x is not y for n in (x.service.name, y.service.name))
+    return moved
+
+
+def _by_name(inputs: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    """Each Service's name -> (Service, its VIPs, its publications)."""
+    _, pubs, _, svcs = inputs
+    published: dict[str, list[Any]] = {}
+    for pub in pubs:
+        published.setdefault(pub.service.name, []).append(pub)
+    return {svc.name: (svc, vip, tuple(published.get(svc.name, ()))) for svc, vip in svcs}

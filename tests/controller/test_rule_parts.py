@@ -147,16 +147,17 @@ def test_with_runs_of_two_a_cached_compile_still_equals_a_fresh_one(first: Snaps
 
 
 def test_a_service_whose_vip_alone_moved_remakes_the_policy_that_names_it() -> None:
-    """svc-8 asks for the address svc-7 holds and waits; svc-7 goes, svc-8 (its body untouched:
-    the same parsed Service) gets the address: the policy naming svc-8 now has its rules."""
+    """svc-8 asks for the address svc-7 holds and waits; svc-7 goes or moves to another address,
+    svc-8 (its body untouched: the same parsed Service) gets it: the policy naming svc-8 has its rules."""
     was, rule_parts.RUN = rule_parts.RUN, 2  # the two policies in runs of their own
     try:
-        _vip_moves()
+        _vip_moves("delete")  # one Service fewer: the changes found by name
+        _vip_moves("move")  # as many: found by position
     finally:
         rule_parts.RUN = was
 
 
-def _vip_moves() -> None:
+def _vip_moves(how: str) -> None:
     docs = _one_namespace(300)
     at = {d["metadata"]["name"]: i for i, d in enumerate(docs) if d["kind"] == "Service"}
     held = docs[at["svc-7"]]["status"]["loadBalancer"]["ingress"][0]["ip"]
@@ -164,11 +165,34 @@ def _vip_moves() -> None:
     wants["metadata"]["annotations"] = {"bmlb.io/ip": held}
     wants.pop("status")
     docs[at["svc-8"]] = wants
+    # No NATRule publishes svc-8: its VIP alone tells its policy's rules that it moved.
+    docs = [d for d in docs if not (d["kind"] == "NATRule" and d["metadata"]["name"] == "svc-8")]
+    at = {d["metadata"]["name"]: i for i, d in enumerate(docs) if d["kind"] == "Service"}
     cache = CompileCache()
     first = compile(Snapshot.of(docs), cache=cache)
     assert held not in repr([r for r in first.firewalls[0].desired.security_rules if "svc-8" in r.name])
-    docs = [d for i, d in enumerate(docs) if i != at["svc-7"]]
+    if how == "delete":
+        docs = [d for i, d in enumerate(docs) if i != at["svc-7"]]
+    else:  # svc-7 now holds another address (recorded in its status): svc-8 gets the one it wants
+        docs[at["svc-7"]] = {**docs[at["svc-7"]], "status": {"loadBalancer": {"ingress": [{"ip": "10.64.250.7"}]}}}
     snap = Snapshot.of(docs)
     got = compile(snap, cache=cache)
     assert got == compile(snap)
     assert held in repr([r for r in got.firewalls[0].desired.security_rules if "svc-8" in r.name])
+
+
+def test_a_natrule_change_remakes_the_policy_of_the_service_it_publishes() -> None:
+    """A policy's rules follow the publications of the Services it selects (controller/core/
+    security_rules.py): a NATRule publishing on another port moves them, its Service untouched."""
+    was, rule_parts.RUN = rule_parts.RUN, 2
+    try:
+        docs = _one_namespace(300)
+        cache = CompileCache()
+        compile(Snapshot.of(docs), cache=cache)
+        i = next(i for i, d in enumerate(docs) if d["kind"] == "NATRule" and d["metadata"]["name"] == "svc-9")
+        docs[i] = copy.deepcopy(docs[i])
+        docs[i]["spec"]["public"]["port"] = 8443
+        snap = Snapshot.of(docs)
+        assert compile(snap, cache=cache) == compile(snap)
+    finally:
+        rule_parts.RUN = was
