@@ -5,7 +5,7 @@ reconciled with its caches emptied first (the compile cache, the status memo and
 finalizer owners: every object compiled, looked at and its status rendered again, as before issue
 13's incremental work), in the same run.
 
-    .venv/bin/python bench/reconcile.py [--services 10000] [--rounds 3]
+    .venv/bin/python bench/reconcile.py [--services 10000] [--rounds 3] [--namespaces 50]
 
 Each round changes one Service's ports (a rule per SecurityPolicy and the NAT rule follow it).
 Status writes land in the index at once, as their watch events would. Printed per round: the
@@ -86,6 +86,8 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--services", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--namespaces", type=int, default=50,
+                    help="namespaces the Services and their CRs are spread over (1: one namespace holds all)")
     args = ap.parse_args()
     lines = Lines()
     logging.getLogger("bmlb").addHandler(lines)
@@ -104,6 +106,8 @@ async def main() -> int:
         index = ClusterIndex()
         docs = estate(args.services)
         for i, d in enumerate(docs):
+            if d["metadata"].get("namespace", "").startswith("team-"):  # team-0 .. team-49 in the estate
+                d["metadata"]["namespace"] = f"team-{int(d['metadata']['namespace'][5:]) % args.namespaces}"
             d["metadata"].update(uid=f"uid-{i}", generation=1, creationTimestamp="2026-01-01T00:00:00Z",
                                  resourceVersion="1")
             if d["kind"] == "Firewall":
