@@ -250,6 +250,18 @@ def merged(desired: Obj, actual: ET.Element | None) -> ET.Element:
     return entry
 
 
+def unmodelled(kind: Kind, entry: ET.Element) -> ET.Element | None:
+    """An entry holding only `entry`'s children bmlb does not model (what `merged` keeps), None
+    when it has none: a snapshot keeps these, not 50,000 whole entries as read."""
+    modelled = MODELLED[kind]
+    kept = [child for child in entry if child.tag not in modelled]
+    if not kept:
+        return None
+    out = ET.Element(entry.tag, entry.attrib)
+    out.extend(kept)
+    return out
+
+
 # ---------------------------------------------------------------------------- from XML
 
 

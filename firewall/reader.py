@@ -7,6 +7,7 @@ live in templates).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from firewall import elements, snapshot, xpaths
 from firewall.config import SyncConfig
@@ -25,13 +26,17 @@ from firewall.snapshot import Snapshot
 
 
 def read(device: Device, config: SyncConfig) -> Snapshot:
-    containers = {}
-    for kind in snapshot.READ_KINDS:
-        if kind == Kind.ROUTE and config.panorama:
-            continue
-        result = device.get(xpaths.container(config, kind))
-        containers[kind] = result[0] if result is not None and len(result) else None
-    return snapshot.build(containers, config)
+    def containers() -> Iterator[tuple[Kind, ET.Element | None]]:
+        for kind in snapshot.READ_KINDS:
+            if kind == Kind.ROUTE and config.panorama:
+                continue
+            result = device.get(xpaths.container(config, kind))
+            container = result[0] if result is not None and len(result) else None
+            del result
+            yield kind, container
+            del container  # the device's next answer is read with this one let go
+
+    return snapshot.build(containers(), config)
 
 
 def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from firewall import elements, names
@@ -24,7 +24,9 @@ READ_KINDS = (Kind.TAG, Kind.ADDRESS, Kind.SERVICE, Kind.SECURITY, Kind.NAT, Kin
 @dataclass(frozen=True)
 class Snapshot:
     owned: dict[Key, Obj] = field(default_factory=dict)  # canonical
-    raw: dict[Key, ET.Element] = field(default_factory=dict)  # our entries as read
+    # of our entries as read, the children bmlb does not model (elements.unmodelled), for those
+    # that have any: an update keeps them
+    raw: dict[Key, ET.Element] = field(default_factory=dict)
     foreign: frozenset[Key] = frozenset()
     unreadable: tuple[str, ...] = ()  # tagged as ours but not modelled: treated as foreign
     order: dict[Kind, tuple[str, ...]] = field(default_factory=dict)  # whole rulebases
@@ -74,16 +76,19 @@ def ours(kind: Kind, key_name: str, virtual_router: str, entry: ET.Element,
     return elements.canonical(obj), None
 
 
-def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> Snapshot:
+def build(containers: Mapping[Kind, ET.Element | None] | Iterable[tuple[Kind, ET.Element | None]],
+          config: SyncConfig) -> Snapshot:
     """`containers`: for each kind, the element holding its entries (None: the device has none);
-    for routes, the `virtual-router` element."""
+    for routes, the `virtual-router` element. Given as pairs, each is read and let go before the
+    next is taken (a device read: one container's XML tree in memory at a time, not all six)."""
     owned: dict[Key, Obj] = {}
     raw: dict[Key, ET.Element] = {}
     foreign: set[Key] = set()
     unreadable: list[str] = []
     order: dict[Kind, tuple[str, ...]] = {}
-    for kind in READ_KINDS:
-        container = containers.get(kind)
+    routers: frozenset[str] = frozenset()
+    pairs = ((k, containers.get(k)) for k in READ_KINDS) if isinstance(containers, Mapping) else containers
+    for kind, container in pairs:
         entries = list(_entries(kind, container))
         if kind.is_rule:
             order[kind] = tuple(name for name, _, _ in entries)
@@ -95,8 +100,9 @@ def build(containers: Mapping[Kind, ET.Element | None], config: SyncConfig) -> S
                     unreadable.append(why)
                 continue
             owned[(kind, key_name)] = obj
-            raw[(kind, key_name)] = entry
-    route_box = containers.get(Kind.ROUTE)
-    routers = frozenset(r.get("name", "") for r in route_box.findall("entry")) if route_box is not None \
-        else frozenset()
+            if (extra := elements.unmodelled(kind, entry)) is not None:
+                raw[(kind, key_name)] = extra
+        if kind == Kind.ROUTE and container is not None:
+            routers = frozenset(r.get("name", "") for r in container.findall("entry"))
+        del entries, container
     return Snapshot(owned, raw, frozenset(foreign), tuple(sorted(unreadable)), order, routers)

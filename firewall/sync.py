@@ -218,8 +218,8 @@ class _Sync:
             raise ConfigurationError(str(exc)) from None
         if self.held:  # a held delete (the commit refused it) is not tried again in this sync
             plan = dataclasses.replace(plan, ops=tuple(op for op in plan.ops if (op.kind, op.name) not in self.held))
-        # Only an update merges into the entry as read; the rest of what was read (every entry of
-        # ours, as XML trees: ~100 MB at 50,000 objects) is let go before the writes begin.
+        # Only an update merges what bmlb does not model into its entry; the rest is let go
+        # before the writes begin.
         updates = {(op.kind, op.name) for op in plan.ops if op.type == diff.OpType.UPDATE}
         raw = {key: entry for key, entry in snap.raw.items() if key in updates}
         self.snap = dataclasses.replace(snap, raw={})

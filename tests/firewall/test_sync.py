@@ -170,3 +170,23 @@ def test_any_sequence_of_states_converges(fw_device: Device, panos_sim: Simulato
         assert not report.errors, report.errors
         converged(state, fw_device, panos_sim)
     assert panos_sim.pending_admins() == []
+
+
+def test_an_update_keeps_what_an_admin_added_that_bmlb_does_not_model(fw_device: Device,
+                                                                       panos_sim: Simulator) -> None:
+    desired = web(2)
+    sync.sync(desired, fw_device, config=config())
+    alice = panos_sim.as_admin("alice")
+    alice.set(f"{RULES}/entry[@name='bmlb-web-s0-vip']",
+              "<profile-setting><group><member>strict</member></group></profile-setting>")
+    alice.commit()
+    snap = reader.read(fw_device, config())
+    # the full read keeps, of our entries, only the children bmlb does not model
+    assert list(snap.raw) == [(k, n) for (k, n) in snap.raw if n == "bmlb-web-s0-vip"] and len(snap.raw) == 1
+    assert [child.tag for child in next(iter(snap.raw.values()))] == ["profile-setting"]
+    changed = replace_rule(desired, "bmlb-web-s0-vip", description="v2")
+    report = sync.sync(changed, fw_device, config=config())  # no view: the full read's path
+    assert [op.type for op in report.applied] == [OpType.UPDATE] and report.committed
+    running = "\n".join(panos_sim.set_commands())
+    assert "bmlb-web-s0-vip profile-setting group strict" in running, running
+    assert "bmlb-web-s0-vip description v2" in running
