@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.core import specs
+from controller.core import compact_specs, specs
 from controller.core.compile_cache import CompileCache, Same
 from controller.core.metadata import Meta, parse_meta, type_name
 from controller.core.problems import Problem
@@ -37,7 +37,7 @@ def parse_cr(body: Body, model: type[specs.NATRuleSpec] | type[specs.SecurityPol
     if meta is None or raw is None:
         return None, None, problems
     try:
-        return specs.compact(model.model_validate(raw)), meta, problems
+        return compact_specs.compact(model.model_validate(raw)), meta, problems
     except ValidationError as err:
         return None, None, problems + pydantic_problems(ref_of(body), err)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from controller.core import specs
+from controller.core import compact_specs, specs
 from controller.core.ipam import Request
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem, Severity
@@ -138,7 +138,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
     """A Service of bmlb's class, its metadata already parsed (controller/core/metadata.py)."""
     ref = ref_of(body)
     try:
-        spec = specs.compact(specs.ServiceSpec.model_validate(body.get("spec") or {}))
+        spec = compact_specs.compact(specs.ServiceSpec.model_validate(body.get("spec") or {}))
     except ValidationError as err:
         return None, pydantic_problems(ref, err)
     problems: list[Problem] = []

@@ -7,11 +7,9 @@ EndpointSlice, Node) are parsed leniently: only the fields bmlb uses.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import sys
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -29,47 +27,6 @@ ANN_SCHEDULER = "bmlb.io/scheduler"
 ANN_FORWARDING = "bmlb.io/forwarding"
 ANN_PREFIX = "bmlb.io/"
 SERVICE_ANNOTATIONS = frozenset({ANN_POOL, ANN_IP, ANN_SHARED, ANN_SCHEDULER, ANN_FORWARDING})
-
-
-M = TypeVar("M", bound=BaseModel)
-_MIRRORS: dict[type[BaseModel], type] = {}
-
-
-def _mirror_class(cls: type[BaseModel]) -> type:
-    """A frozen slotted class with the model's fields, in its order, and its properties."""
-    mirror = _MIRRORS.get(cls)
-    if mirror is None:
-        mirror = dataclasses.make_dataclass(cls.__name__, tuple(cls.model_fields), frozen=True, slots=True)
-        mirror.__module__ = __name__
-        for name, attr in vars(cls).items():
-            if isinstance(attr, property):
-                setattr(mirror, name, attr)
-        mirror.__doc__ = f"The values of a validated {cls.__name__} (specs.compact)."
-        mirror = _MIRRORS.setdefault(cls, mirror)
-    return mirror
-
-
-def compact(model: M) -> M:
-    """The validated model's values, lighter: each model (nested ones too) becomes a frozen
-    slotted object with the same fields and properties (a pydantic instance keeps a dict and a
-    set of its own: ~400 bytes, ten per SecurityPolicy), lists are tuples (every empty one the
-    same object) and short strings are the process's one copy of that text. Read as the model is
-    read (attributes, equality); what pydantic adds (model_dump, model_copy) is not there: the
-    compile never needs it. At 10,000 Services the parsed specs the compile keeps were ~50 MB."""
-    return cast(M, _lite(model))
-
-
-def _lite(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        cls = type(value)
-        return _mirror_class(cls)(*(_lite(getattr(value, name)) for name in cls.model_fields))
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= 64 else value
-    if isinstance(value, list):  # a tuple: no spare room, and every empty one is the same object
-        return tuple(_lite(item) for item in value)
-    if isinstance(value, dict):
-        return {_lite(k): _lite(v) for k, v in value.items()}
-    return value
 
 
 class _Strict(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from controller.core import cr_parse, specs
+from controller.core import compact_specs, cr_parse, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.compiler import compile
 from controller.core.problems import ObjectRef
@@ -31,14 +31,14 @@ def _index() -> ClusterIndex:
 
 def _validations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     seen: list[Any] = []
-    real = specs.compact
+    real = compact_specs.compact
 
     def counting(model: Any) -> Any:
         if not isinstance(model, specs.FirewallSpec):  # a Firewall's is read every compile
             seen.append(model)
         return real(model)
 
-    monkeypatch.setattr(cr_parse.specs, "compact", counting)
+    monkeypatch.setattr(compact_specs, "compact", counting)
     return seen
 
 

@@ -1,4 +1,4 @@
-"""specs.compact makes a parsed spec lighter and changes nothing the compile reads: every value
+"""compact_specs.compact makes a parsed spec lighter and changes nothing the compile reads: every value
 by attribute, equality, properties."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from controller.core import specs
+from controller.core.compact_specs import compact
 
 NAMES = st.sampled_from(["inet", "office", "vpn", "x" * 70])
 ZONES = st.lists(st.sampled_from(["untrust", "trust", "dmz"]), min_size=1, max_size=3)
@@ -48,19 +49,19 @@ def same_values(lean: Any, plain: Any) -> bool:
 @given(policies(), policies())
 def test_a_compacted_spec_reads_as_the_parsed_one(raw: dict[str, Any], other: dict[str, Any]) -> None:
     plain = specs.SecurityPolicySpec.model_validate(raw)
-    lean = specs.compact(specs.SecurityPolicySpec.model_validate(raw))
+    lean = compact(specs.SecurityPolicySpec.model_validate(raw))
     assert same_values(lean, plain)
-    assert lean == specs.compact(specs.SecurityPolicySpec.model_validate(raw))
+    assert lean == compact(specs.SecurityPolicySpec.model_validate(raw))
     # equal exactly when the parsed models are
-    assert (lean == specs.compact(specs.SecurityPolicySpec.model_validate(other))) == (
+    assert (lean == compact(specs.SecurityPolicySpec.model_validate(other))) == (
         plain == specs.SecurityPolicySpec.model_validate(other))
 
 
 def test_compacted_objects_are_light_frozen_and_share_their_text() -> None:
     raw = {"services": {"names": ["web"]}, "rules": [{"name": "a", "from": {"zones": ["untrust"]}},
                                                      {"name": "b", "from": {"zones": ["untrust"]}}]}
-    one = specs.compact(specs.SecurityPolicySpec.model_validate(raw))
-    two = specs.compact(specs.SecurityPolicySpec.model_validate(raw))
+    one = compact(specs.SecurityPolicySpec.model_validate(raw))
+    two = compact(specs.SecurityPolicySpec.model_validate(raw))
     assert one.rules[0].from_.zones[0] is two.rules[1].from_.zones[0]  # one copy of the text
     assert not hasattr(one.rules[0], "__dict__")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -70,7 +71,7 @@ def test_compacted_objects_are_light_frozen_and_share_their_text() -> None:
 
 
 def test_a_models_properties_are_kept() -> None:
-    gone = specs.compact(specs.Endpoint.model_validate({"addresses": ["10.0.0.1"],
+    gone = compact(specs.Endpoint.model_validate({"addresses": ["10.0.0.1"],
                                                         "conditions": {"terminating": True}}))
     assert gone.ready is False
-    assert specs.compact(specs.Endpoint.model_validate({"addresses": ["10.0.0.1"]})).ready is True
+    assert compact(specs.Endpoint.model_validate({"addresses": ["10.0.0.1"]})).ready is True
