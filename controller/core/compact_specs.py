@@ -3,48 +3,69 @@ Services), and a pydantic instance keeps a dict and a set of its own."""
 
 from __future__ import annotations
 
-import dataclasses
+import operator
 import sys
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
-_MIRRORS: dict[type[BaseModel], type] = {}
+_MIRRORS: dict[type[BaseModel], tuple[type, tuple[str, ...]]] = {}
 
 
-def _mirror_class(cls: type[BaseModel]) -> type:
-    """A frozen slotted class with the model's fields, in its order, and its properties."""
-    mirror = _MIRRORS.get(cls)
-    if mirror is None:
-        mirror = dataclasses.make_dataclass(cls.__name__, tuple(cls.model_fields), frozen=True, slots=True)
-        mirror.__module__ = __name__
-        for name, attr in vars(cls).items():
-            if isinstance(attr, property):
-                setattr(mirror, name, attr)
-        mirror.__doc__ = f"The values of a validated {cls.__name__} (compact_specs.compact)."
-        mirror = _MIRRORS.setdefault(cls, mirror)
-    return mirror
+def _eq(self: tuple[Any, ...], other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+
+
+def _ne(self: tuple[Any, ...], other: object) -> bool:
+    return not _eq(self, other)
+
+
+def _repr(self: tuple[Any, ...]) -> str:
+    fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self, strict=True))  # type: ignore[attr-defined]
+    return f"{type(self).__name__}({fields})"
+
+
+def _mirror_class(cls: type[BaseModel]) -> tuple[type, tuple[str, ...]]:
+    """A tuple class with the model's fields as read-only attributes, in its order, and its
+    properties; equal only to one of its own class (made in one C call: a compile makes ~300,000)."""
+    found = _MIRRORS.get(cls)
+    if found is None:
+        names = tuple(cls.model_fields)
+        space: dict[str, Any] = {"__slots__": (), "_fields": names, "__eq__": _eq, "__ne__": _ne,
+                                 "__hash__": tuple.__hash__, "__repr__": _repr, "__module__": __name__,
+                                 "__doc__": f"The values of a validated {cls.__name__} (compact_specs.compact)."}
+        space.update((name, property(operator.itemgetter(i))) for i, name in enumerate(names))
+        space.update((name, attr) for name, attr in vars(cls).items() if isinstance(attr, property))
+        found = _MIRRORS.setdefault(cls, (type(cls.__name__, (tuple,), space), names))
+    return found
 
 
 def compact(model: M) -> M:
-    """The validated model's values, lighter: each model (nested ones too) becomes a frozen
-    slotted object with the same fields and properties (a pydantic instance keeps a dict and a
-    set of its own: ~400 bytes, ten per SecurityPolicy), lists are tuples (every empty one the
-    same object) and short strings are the process's one copy of that text. Read as the model is
-    read (attributes, equality); what pydantic adds (model_dump, model_copy) is not there: the
-    compile never needs it. At 10,000 Services the parsed specs the compile keeps were ~50 MB."""
+    """The validated model's values, lighter: each model (nested ones too) becomes a read-only
+    object with the same fields and properties (a pydantic instance keeps a dict and a set of its
+    own: ~400 bytes, ten per SecurityPolicy), lists are tuples (every empty one the same object)
+    and short strings are the process's one copy of that text. Read as the model is read
+    (attributes, equality); what pydantic adds (model_dump, model_copy) is not there: the compile
+    never needs it. At 10,000 Services the parsed specs the compile keeps were ~50 MB."""
     return cast(M, _lite(model))
 
 
 def _lite(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        cls = type(value)
-        return _mirror_class(cls)(*(_lite(getattr(value, name)) for name in cls.model_fields))
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return sys.intern(value) if len(value) <= 64 else value
-    if isinstance(value, list):  # a tuple: no spare room, and every empty one is the same object
-        return tuple(_lite(item) for item in value)
-    if isinstance(value, dict):
+    if kind in _PLAIN:
+        return value
+    if kind is list:
+        return tuple([_lite(item) for item in value])
+    if isinstance(value, BaseModel):
+        mirror, names = _mirror_class(kind)
+        values = value.__dict__
+        return tuple.__new__(mirror, [_lite(values[name]) for name in names])
+    if kind is dict:
         return {_lite(k): _lite(v) for k, v in value.items()}
     return value
+
+
+_PLAIN = frozenset({int, bool, float, type(None)})
