@@ -67,7 +67,8 @@ def test_compacted_objects_are_light_frozen_and_share_their_text() -> None:
     with pytest.raises(AttributeError):
         one.rules[0].name = "c"  # type: ignore[misc]
     assert sys.getsizeof(one.rules[0]) < 120
-    assert one.rules[0].applications is () and one.rules[1].ports is ()  # noqa: F632 (one shared empty tuple)
+    empty = one.rules[0].applications
+    assert empty == () and one.rules[1].ports is empty and two.rules[0].ports is empty  # one shared empty tuple
 
 
 def test_a_models_properties_are_kept() -> None:
