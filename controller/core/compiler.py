@@ -7,8 +7,11 @@ problems found. Same input, byte-identical output, whatever the order of the inp
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import itertools
+import operator
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -17,7 +20,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.dataplane import build_tables, node_names
 from controller.core.ipam import Assignment
 from controller.core.parse import Parsed, parse
-from controller.core.pools import Pool, ip_key
+from controller.core.pools import Pool
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
 from controller.core.routes import build_routes
@@ -106,15 +109,21 @@ class Compiled:
     @functools.cached_property
     def allocated(self) -> dict[str, int]:
         """Addresses held, by pool name (one shared address counts once)."""
-        held: dict[str, set[object]] = {}
-        for a in self.allocations:
-            for ip, pool in zip(a.addresses, a.pools, strict=True):
-                held.setdefault(pool, set()).add(ip_key(ip))
-        return {pool: len(ips) for pool, ips in held.items()}
+        # Each address by its text (canonical: one text per address), all in C: 20,000 rounds of a
+        # Python loop were ~60 ms of every reconcile at 10,000 Services.
+        joined = ",".join(filter(None, map(_TEXT, self.allocations)))
+        texts = joined.split(",") if joined else []
+        if "%" in joined:  # a scoped IPv6 address counts as the address
+            texts = [t.split("%", 1)[0] for t in texts]
+        held = set(zip(itertools.chain.from_iterable(map(_POOLS, self.allocations)), texts, strict=True))
+        return dict(collections.Counter(map(operator.itemgetter(0), held)))
 
     @property
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+
+_TEXT, _POOLS = operator.attrgetter("text"), operator.attrgetter("pools")
 
 
 def compile(snapshot: Snapshot, *, assign_new: bool = True, extra_nodes: tuple[str, ...] = (),
@@ -227,9 +236,9 @@ def _reports(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, li
     order = cache.sorted_refs(refs)
     last, made = cache.reports, {}
     changed = set(last.keys() - refs)
+    fields_of, names_of, last_of = reports.get, owned.get, last.get  # 30,000 rounds: no lookups in them
     for r in order:
-        fields, names = reports.get(r, _NO_FIELDS), owned.get(r, _NO_NAMES)
-        old = last.get(r)
+        fields, names, old = fields_of(r, _NO_FIELDS), names_of(r, _NO_NAMES), last_of(r)
         if old is not None and old[0] == fields and old[1] == names:
             made[r] = old
         else:

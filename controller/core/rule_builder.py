@@ -5,6 +5,7 @@ whose inputs did not change instead of building it again."""
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,11 +159,14 @@ class Builder:
         return DesiredFirewall(
             ownership_tag=self.ownership_tag,
             tags=tuple(sorted(tags, key=lambda t: t.name)),
-            addresses=tuple(v for _, v in sorted(self.addresses.items())),
-            services=tuple(v for _, v in sorted(self.services.items())),
-            security_rules=tuple(r for _, r in sorted(self.security, key=lambda kv: kv[0])),
-            nat_rules=tuple(r for _, r in sorted(self.nat, key=lambda kv: kv[0])),
+            addresses=tuple(map(self.addresses.__getitem__, sorted(self.addresses))),
+            services=tuple(map(self.services.__getitem__, sorted(self.services))),
+            security_rules=tuple(map(_SECOND, sorted(self.security, key=_FIRST))),
+            nat_rules=tuple(map(_SECOND, sorted(self.nat, key=_FIRST))),
         )
+
+
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService],

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +39,10 @@ class StatusMemo:
     def remember(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> None:
         self._current[ref] = (body, key)
 
-    def known(self) -> Set[ObjectRef]:
-        """The objects found current (with the body and inputs they were found current with)."""
-        return self._current.keys()
+    def known(self) -> Mapping[ObjectRef, object]:
+        """The objects found current (with the body and inputs they were found current with): the
+        memo's own dict, which `set.difference` probes in C with the hashes the set has."""
+        return self._current
 
     def forget(self, ref: ObjectRef) -> None:
         self._current.pop(ref, None)

@@ -49,7 +49,9 @@ def targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
     for nat, body in parsed.nat_rules:
         public = _recorded_public(body)
         # Keyed by the recorded address, not the body: the echo of bmlb's own status write is no change.
-        found = (cache.targets.get(nat.ref, (Same(nat), fws, public if isinstance(public, str) else Same(public)),
+        # The parsed NATRule itself (typed: equal values choose alike), not a Same: no Python __eq__
+        # per object while it is the very object of the last compile.
+        found = (cache.targets.get(nat.ref, (nat, fws, public if isinstance(public, str) else Same(public)),
                                    lambda nat=nat, public=public: _nat_target_again(cache, nat, fws, public))
                  if cache is not None else _nat_target(nat, public, parsed.firewalls))
         chosen, request, p = found
@@ -59,7 +61,7 @@ def targets(parsed: Parsed, problems: list[Problem], cache: CompileCache | None
             requests.append(request)
     policies: list[ParsedPolicy] = []
     for pol in parsed.policies:
-        found_pol = (cache.targets.get(pol.ref, (Same(pol), fws), lambda pol=pol: _policy_target(
+        found_pol = (cache.targets.get(pol.ref, (pol, fws), lambda pol=pol: _policy_target(
             pol, parsed.firewalls)) if cache is not None else _policy_target(pol, parsed.firewalls))
         chosen_pol, p = found_pol
         problems += p
@@ -92,7 +94,7 @@ def _nat_target_again(cache: CompileCache, nat: ParsedNat, firewalls: Mapping[st
     last = cache.targets.peek(nat.ref)
     if last is not None:
         (was_nat, was_fws, _), (chosen, request, problems) = last  # type: ignore[misc]
-        if was_nat == Same(nat) and was_fws is firewalls and chosen is not None and request is not None:
+        if was_nat is nat and was_fws is firewalls and chosen is not None and request is not None:
             # Its problems come from the spec alone (the Firewall chosen, spec.public.address): the same.
             return chosen, _public_request(public, chosen, []), problems
     return _nat_target(nat, public, firewalls)

@@ -213,7 +213,10 @@ class ClusterIndex:
             order = self._order[kind]
             if order is None:
                 order = self._order[kind] = sorted(objs)
-            groups[FIELD[kind]] = tuple(seen.get(ref, objs[ref]) for ref in order if ref not in self._deleting)
+            if self._deleting:
+                order = [ref for ref in order if ref not in self._deleting]
+            # in C: each ref's body as compiles last saw it if kept, else its latest
+            groups[FIELD[kind]] = tuple(map(seen.get, order, map(objs.__getitem__, order)))
         return Snapshot(**groups, now=now, last_routes=last_routes, lease_namespace=self.lease_namespace)
 
     def refs(self, kind: str) -> set[ObjectRef]:

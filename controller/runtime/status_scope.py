@@ -10,7 +10,7 @@ looks at everything, exactly as before; the updates are the same either way
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Collection, Mapping, Set
 
 from controller.core.compiler import Compiled
 from controller.core.conditions import FirewallOutcome
@@ -51,7 +51,7 @@ class StatusScope:
         self._pending.update(r for r in new.keys() | old.keys() if new.get(r) != old.get(r))
         self._problems = new
 
-    def refs(self, kinds: tuple[str, ...], *, live: Callable[[str], Set[ObjectRef]], known: Set[ObjectRef],
+    def refs(self, kinds: tuple[str, ...], *, live: Callable[[str], set[ObjectRef]], known: Collection[ObjectRef],
              compiled: Compiled, outcomes: Mapping[str, FirewallOutcome]) -> set[ObjectRef] | None:
         """The objects of `kinds` a pass must look at; None: every one. `live`: an index's objects of
         a kind; `known`: the objects the memo found current."""
@@ -63,7 +63,7 @@ class StatusScope:
             self._everything -= wanted
             return None
         for kind in kinds:
-            mine |= live(kind) - known  # not found current last time (VIPPools never are)
+            mine |= live(kind).difference(known)  # not found current last time (VIPPools never are)
         return mine | moved
 
     def _outcome_moved(self, compiled: Compiled, outcomes: Mapping[str, FirewallOutcome]) -> set[ObjectRef] | None:
