@@ -16,7 +16,7 @@ import ssl
 import time
 import traceback
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from panos.base import PanDevice
 from panos.firewall import Firewall
 from panos.panorama import Panorama
 
-from firewall import multiconfig, xpaths
+from firewall import multiconfig, stream_get, xpaths
 from firewall.errors import (
     AuthFailed,
     CommitInProgress,
@@ -249,6 +249,12 @@ class Device:
             return x.element_root.find("result")
 
         return self.call(get)
+
+    def get_each(self, xpath: str, consume: Callable[[Iterator[ET.Element]], T]) -> T:
+        """`consume` over the `entry` children of the candidate config's container at xpath,
+        parsed as the answer arrives (firewall/stream_get.py; none when nothing is there). A
+        retried request hands `consume` a fresh iterator from the first entry."""
+        return self.call(lambda x: consume(stream_get.entries(x, xpath)))
 
     def running(self, xpath: str) -> ET.Element | None:
         """The running config's entry at xpath, None when the running config has none."""

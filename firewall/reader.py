@@ -6,6 +6,7 @@ live in templates).
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -26,17 +27,25 @@ from firewall.snapshot import Snapshot
 
 
 def read(device: Device, config: SyncConfig) -> Snapshot:
-    def containers() -> Iterator[tuple[Kind, ET.Element | None]]:
-        for kind in snapshot.READ_KINDS:
-            if kind == Kind.ROUTE and config.panorama:
+    """Every kind's entries, each container's parsed as the device's answer arrives and let go
+    entry by entry (firewall/stream_get.py); the virtual routers read whole (a few entries)."""
+    parts: list[snapshot.Part] = []
+    routers: frozenset[str] = frozenset()
+    for kind in snapshot.READ_KINDS:
+        if kind == Kind.ROUTE:
+            if config.panorama:
                 continue
             result = device.get(xpaths.container(config, kind))
             container = result[0] if result is not None and len(result) else None
-            del result
-            yield kind, container
-            del container  # the device's next answer is read with this one let go
+            parts.append(snapshot.read_kind(kind, snapshot.entries_of(kind, container), config))
+            routers = snapshot.router_names(container)
+            continue
+        parts.append(device.get_each(xpaths.container(config, kind), functools.partial(_read_kind, kind, config)))
+    return snapshot.assemble(parts, routers)
 
-    return snapshot.build(containers(), config)
+
+def _read_kind(kind: Kind, config: SyncConfig, entries: Iterator[ET.Element]) -> snapshot.Part:
+    return snapshot.read_kind(kind, ((e.get("name", ""), "", e) for e in entries), config)
 
 
 def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:

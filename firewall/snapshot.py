@@ -42,7 +42,7 @@ def is_ours(kind: Kind, entry: ET.Element, config: SyncConfig) -> bool:
     return config.owns_name(entry.get("name", ""))
 
 
-def _entries(kind: Kind, container: ET.Element | None) -> Iterator[tuple[str, str, ET.Element]]:
+def entries_of(kind: Kind, container: ET.Element | None) -> Iterator[tuple[str, str, ET.Element]]:
     """(key name, virtual router or "", entry) of every entry in a kind's container."""
     if container is None:
         return
@@ -76,33 +76,72 @@ def ours(kind: Kind, key_name: str, virtual_router: str, entry: ET.Element,
     return elements.canonical(obj), None
 
 
-def build(containers: Mapping[Kind, ET.Element | None] | Iterable[tuple[Kind, ET.Element | None]],
-          config: SyncConfig) -> Snapshot:
-    """`containers`: for each kind, the element holding its entries (None: the device has none);
-    for routes, the `virtual-router` element. Given as pairs, each is read and let go before the
-    next is taken (a device read: one container's XML tree in memory at a time, not all six)."""
+@dataclass(frozen=True)
+class Part:
+    """One kind's entries as read (`read_kind`); `assemble` joins the kinds into a Snapshot."""
+
+    kind: Kind
+    owned: dict[Key, Obj]
+    raw: dict[Key, ET.Element]
+    foreign: frozenset[Key]
+    unreadable: tuple[str, ...]
+    order: tuple[str, ...]  # the entries' names in the device's order (kept for rules)
+
+
+def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config: SyncConfig) -> Part:
+    """`entries`: (key name, virtual router or "", entry), each read here and not kept (of ours,
+    only the children bmlb does not model: `Snapshot.raw`)."""
+    owned: dict[Key, Obj] = {}
+    raw: dict[Key, ET.Element] = {}
+    foreign: set[Key] = set()
+    unreadable: list[str] = []
+    order: list[str] = []
+    for key_name, vr, entry in entries:
+        order.append(key_name)
+        obj, why = ours(kind, key_name, vr, entry, config)
+        if obj is None:
+            foreign.add((kind, key_name))
+            if why:
+                unreadable.append(why)
+            continue
+        owned[(kind, key_name)] = obj
+        if (extra := elements.unmodelled(kind, entry)) is not None:
+            raw[(kind, key_name)] = extra
+    return Part(kind, owned, raw, frozenset(foreign), tuple(unreadable), tuple(order))
+
+
+def assemble(parts: Iterable[Part], routers: frozenset[str] = frozenset()) -> Snapshot:
     owned: dict[Key, Obj] = {}
     raw: dict[Key, ET.Element] = {}
     foreign: set[Key] = set()
     unreadable: list[str] = []
     order: dict[Kind, tuple[str, ...]] = {}
+    for part in parts:
+        owned.update(part.owned)
+        raw.update(part.raw)
+        foreign |= part.foreign
+        unreadable += part.unreadable
+        if part.kind.is_rule:
+            order[part.kind] = part.order
+    return Snapshot(owned, raw, frozenset(foreign), tuple(sorted(unreadable)), order, routers)
+
+
+def build(containers: Mapping[Kind, ET.Element | None] | Iterable[tuple[Kind, ET.Element | None]],
+          config: SyncConfig) -> Snapshot:
+    """`containers`: for each kind, the element holding its entries (None: the device has none);
+    for routes, the `virtual-router` element. Given as pairs, each is read and let go before the
+    next is taken."""
+    parts: list[Part] = []
     routers: frozenset[str] = frozenset()
     pairs = ((k, containers.get(k)) for k in READ_KINDS) if isinstance(containers, Mapping) else containers
     for kind, container in pairs:
-        entries = list(_entries(kind, container))
-        if kind.is_rule:
-            order[kind] = tuple(name for name, _, _ in entries)
-        for key_name, vr, entry in entries:
-            obj, why = ours(kind, key_name, vr, entry, config)
-            if obj is None:
-                foreign.add((kind, key_name))
-                if why:
-                    unreadable.append(why)
-                continue
-            owned[(kind, key_name)] = obj
-            if (extra := elements.unmodelled(kind, entry)) is not None:
-                raw[(kind, key_name)] = extra
-        if kind == Kind.ROUTE and container is not None:
-            routers = frozenset(r.get("name", "") for r in container.findall("entry"))
-        del entries, container
-    return Snapshot(owned, raw, frozenset(foreign), tuple(sorted(unreadable)), order, routers)
+        parts.append(read_kind(kind, entries_of(kind, container), config))
+        if kind == Kind.ROUTE:
+            routers = router_names(container)
+        del container
+    return assemble(parts, routers)
+
+
+def router_names(container: ET.Element | None) -> frozenset[str]:
+    """The virtual routers in a `virtual-router` element."""
+    return frozenset(r.get("name", "") for r in container.findall("entry")) if container is not None else frozenset()
