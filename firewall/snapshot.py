@@ -85,7 +85,7 @@ class Part:
     raw: dict[Key, ET.Element]
     foreign: frozenset[Key]
     unreadable: tuple[str, ...]
-    order: tuple[str, ...]  # the entries' names in the device's order (kept for rules)
+    order: tuple[str, ...]  # a rulebase's entries' names in the device's order (empty for other kinds)
 
 
 def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config: SyncConfig) -> Part:
@@ -97,7 +97,8 @@ def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config
     unreadable: list[str] = []
     order: list[str] = []
     for key_name, vr, entry in entries:
-        order.append(key_name)
+        if kind.is_rule:
+            order.append(key_name)
         obj, why = ours(kind, key_name, vr, entry, config)
         if obj is None:
             foreign.add((kind, key_name))

@@ -46,17 +46,18 @@ def entries(xapi: Any, xpath: str) -> Iterator[ET.Element]:
 
 def _parse(body: BinaryIO) -> Iterator[ET.Element]:
     parser = ET.XMLPullParser(events=("start", "end"))
-    depth, container, root = 0, None, None
+    depth, container, root, failed = 0, None, None, False
     try:
-        while chunk := body.read(_CHUNK):
+        while not failed and (chunk := body.read(_CHUNK)):
             parser.feed(chunk)
             for event, elem in parser.read_events():
                 if event == "start":
                     depth += 1
                     if depth == 1:
-                        root = elem
-                        if root.get("status", "success") != "success":
-                            break  # an error answer is small: read whole, then raised below
+                        root, failed = elem, elem.get("status", "success") != "success"
+                        if failed:  # an error answer is small: read whole, raised below
+                            parser.feed(body.read())
+                            break
                     elif depth == _CONTAINER_DEPTH:
                         container = elem
                     continue
@@ -64,15 +65,12 @@ def _parse(body: BinaryIO) -> Iterator[ET.Element]:
                 if depth == _CONTAINER_DEPTH and elem.tag == "entry" and container is not None:
                     yield elem
                     container.remove(elem)
-            if root is not None and root.get("status", "success") != "success":
-                parser.feed(body.read())
-                break
         parser.close()
     except ET.ParseError as exc:
         raise PanXapiError(f"ElementTree.fromstring ParseError: {exc}") from None
     if root is None:
         raise PanXapiError("ElementTree.fromstring ParseError: empty answer")
-    if root.get("status", "success") != "success":
+    if failed:
         raise PanXapiError(_message(root) or f"status {root.get('status')} code {root.get('code', '')}".strip())
 
 
