@@ -8,8 +8,6 @@ snapshots, so their firewall objects are removed before their finalizer is relea
 from __future__ import annotations
 
 import asyncio
-import copy
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,61 +16,10 @@ from controller.core import kinds
 from controller.core.problems import ObjectRef
 from controller.core.snapshot import DEFAULT_LEASE_NAMESPACE, KINDS, Snapshot, ref_of
 from controller.runtime.finalizers import FINALIZER
+from controller.runtime.lean_bodies import Leaner
 
 FIELD = kinds.FIELD
 _JOURNAL_MAX = 1 << 17  # refs; past it a journal says "everything" (a former leader nobody asks)
-
-
-# What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
-# (controller/core/parse.py); the rest (managedFields, owner references, kubectl's last-applied copy)
-# only costs memory.
-_META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "resourceVersion",
-         "finalizers", "labels", "annotations")
-# kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
-_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
-# Node status carries images and capacity; bmlb reads only its addresses and conditions.
-_NODE_STATUS = ("addresses", "conditions")
-
-
-def _strip(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
-    A malformed field is kept as it is, so parse can name it."""
-    out = {sys.intern(k) if isinstance(k, str) else k: _lean(v) for k, v in body.items()
-           if k not in ("metadata", "status")}
-    out["kind"] = kind
-    raw = body.get("metadata")
-    if isinstance(raw, Mapping):
-        meta = {k: _lean(raw[k]) for k in _META if k in raw}
-        ann = meta.get("annotations")
-        if isinstance(ann, Mapping) and any(k in ann for k in _DROPPED_ANNOTATIONS):
-            meta["annotations"] = {k: v for k, v in ann.items() if k not in _DROPPED_ANNOTATIONS}
-        out["metadata"] = meta
-    else:
-        out["metadata"] = _lean(raw) if raw is not None else {}
-    status = body.get("status")
-    if status is not None:
-        if kind == "Node" and isinstance(status, Mapping):
-            status = {k: status[k] for k in _NODE_STATUS if k in status}
-        out["status"] = _lean(status)
-    return out
-
-
-def _lean(value: Any) -> Any:
-    """A copy whose keys and short strings are the process's one copy of that text. Each decoded
-    JSON body has its own "metadata", "TCP", "LoadBalancer", timestamps...: at 10,000 Services
-    that was half of the index's memory."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= _INTERNED else value
-    if isinstance(value, Mapping):
-        return {sys.intern(k) if isinstance(k, str) else k: _lean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_lean(v) for v in value]
-    if isinstance(value, int | float | bool) or value is None:
-        return value
-    return copy.deepcopy(value)
-
-
-_INTERNED = 64  # longer text (messages, certificates) is rarely repeated
 
 
 # Kinds whose compile reads nothing that `_same` ignores (Leases are judged by their renewTime, which
@@ -85,6 +32,7 @@ class ClusterIndex:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
                  lease_namespace: str = DEFAULT_LEASE_NAMESPACE) -> None:
         self.lease_namespace = lease_namespace
+        self._lean = Leaner()  # bodies as kept: lean, nested values shared (controller/runtime/lean_bodies.py)
         self._objects: dict[str, dict[ObjectRef, dict[str, Any]]] = {k: {} for k in KINDS}
         # Objects bmlb no longer compiles (a Service that left its class) that still carry its
         # finalizer: released like any object being deleted, never compiled.
@@ -125,7 +73,7 @@ class ClusterIndex:
 
     def upsert(self, kind: str, body: Mapping[str, Any]) -> bool:
         """Record an object; True when anything bmlb reads changed."""
-        clean = _strip(body, kind)
+        clean = self._lean.strip(body, kind)
         ref = ref_of(clean)
         if kind == "Lease" and ref.namespace != self.lease_namespace:
             return False  # only agent Leases in the lease namespace count (see Snapshot.node_leases)
@@ -155,7 +103,7 @@ class ClusterIndex:
     def delete(self, kind: str, body: Mapping[str, Any], *, stray: bool = False) -> bool:
         """Forget an object. stray: it still exists but is no longer bmlb's; kept aside while it
         is being deleted with bmlb's finalizer on."""
-        clean = _strip(body, kind)
+        clean = self._lean.strip(body, kind)
         ref = ref_of(clean)
         meta = clean.get("metadata") or {}
         if stray and meta.get("deletionTimestamp") and FINALIZER in (meta.get("finalizers") or ()):

@@ -1,0 +1,159 @@
+"""The index's copy of a watched body: only what bmlb reads, and one shared, read-only copy of
+every nested value that many objects hold alike.
+
+At 10,000 Services most of the index was the same small values again and again in every body: the
+conditions bmlb wrote (three per object, alike but for the object they sit in), `ports` entries,
+`from: {zones: [untrust]}`, the finalizer list, label maps. Below a body's `spec`, `metadata` and
+`status` each dict or list is made once and shared by every body that holds the same JSON, types
+and key order included (1, 1.0 and true stay apart, as `index._identical` keeps them). A shared
+value is a `FrozenDict` / `FrozenList`: a dict or list to every reader (`isinstance`, `==`, JSON,
+`repr`), but writing into one raises, since that would write into other objects' bodies. A copy of
+one (`copy`, `deepcopy`, pickle) is a plain, writable dict or list. The bodies themselves and their
+`spec` / `metadata` / `status` stay each object's own.
+
+Values no body holds any more are let go: the table is swept whenever it doubled since the last
+sweep, so it stays within about twice what the bodies hold.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+_INTERNED = 256  # longer text (certificates, long messages) is rarely repeated
+_SMALL, _PORTS = 256, 65536  # CPython keeps one object of each int up to 256; ports and counts: one here
+_SHARED_FROM = 2  # depth in the body: 1 is spec / metadata / status, each object's own
+_SCALARS = (str, int, float, bool, type(None))
+_MIN_SWEEP = 4096
+
+# kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
+# What the compiler, status writer, finalizer keeper and webhook read of an object's metadata
+# (controller/core/parse.py); the rest (managedFields, owner references) only costs memory.
+META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletionTimestamp", "resourceVersion",
+        "finalizers", "labels", "annotations")
+# Node status carries images and capacity; bmlb reads only its addresses and conditions.
+NODE_STATUS = ("addresses", "conditions")
+
+
+def _read_only(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(f"a {type(self).__name__} is shared by indexed bodies and cannot be changed: copy it first")
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = clear = extend = insert = pop = remove = \
+        reverse = sort = _read_only  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
+
+
+class Leaner:
+    """Makes the index's bodies (`strip`), sharing nested values between them.
+
+    Every text up to `_INTERNED` characters and every int of a port's size is the process's one
+    object for that value, and nested values are shared bottom-up, so two nested values hold the
+    same JSON (types and key order included) exactly when they hold the very same objects: the
+    table finds a value by the identities of what it holds. (A value is kept alive by the shared
+    one that holds it, so those identities are never reused while its entry is in the table.)
+    """
+
+    def __init__(self) -> None:
+        self._table: dict[tuple[int, ...], FrozenDict | FrozenList] = {}
+        self._ints: dict[int, int] = {}
+        self._sweep_at = _MIN_SWEEP
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def strip(self, body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+        """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
+        A malformed field is kept as it is, so parse can name it."""
+        out = {sys.intern(k) if type(k) is str else k: self.lean(v, 1) for k, v in body.items()
+               if k not in ("metadata", "status")}
+        out["kind"] = kind
+        raw = body.get("metadata")
+        if isinstance(raw, Mapping):
+            meta = {k: raw[k] for k in META if k in raw}
+            ann = meta.get("annotations")
+            if isinstance(ann, Mapping) and any(k in ann for k in DROPPED_ANNOTATIONS):
+                meta["annotations"] = {k: v for k, v in ann.items() if k not in DROPPED_ANNOTATIONS}
+            out["metadata"] = self.lean(meta, 1)
+        else:
+            out["metadata"] = self.lean(raw, 1) if raw is not None else {}
+        status = body.get("status")
+        if status is not None:
+            if kind == "Node" and isinstance(status, Mapping):
+                status = {k: status[k] for k in NODE_STATUS if k in status}
+            out["status"] = self.lean(status, 1)
+        if len(self._table) > self._sweep_at:
+            self.sweep()
+        return out
+
+    def lean(self, value: Any, depth: int) -> Any:
+        """A copy whose keys and short strings are the process's one copy of that text, and whose
+        dicts and lists from `_SHARED_FROM` down are shared ones."""
+        t = type(value)
+        if t is str:
+            return sys.intern(value) if len(value) <= _INTERNED else value
+        if t is int:
+            return self._ints.setdefault(value, value) if _SMALL < value < _PORTS else value
+        if t is bool or t is float or value is None:
+            return value
+        if t is dict or isinstance(value, Mapping):
+            d = {sys.intern(k) if type(k) is str else k: self.lean(v, depth + 1) for k, v in value.items()}
+            if depth < _SHARED_FROM:
+                return d
+            key = (0, *map(id, d), *map(id, d.values()))
+            found = self._table.get(key)
+            if found is None:
+                found = self._table[key] = FrozenDict(d)
+            return found
+        if t is list or isinstance(value, list):
+            items = [self.lean(v, depth + 1) for v in value]
+            if depth < _SHARED_FROM:
+                return items
+            key = (1, *map(id, items))
+            found = self._table.get(key)
+            if found is None:
+                found = self._table[key] = FrozenList(items)
+            return found
+        if isinstance(value, str):
+            return str(value)
+        return copy.deepcopy(value)
+
+    def sweep(self) -> None:
+        """Let go of the values no body holds (the newest first, so that a value only a dropped one
+        held is dropped in the same pass), then of the ints nothing holds."""
+        table = self._table
+        for key in reversed(list(table)):
+            if sys.getrefcount(table[key]) <= 2:  # the table's own reference and the call's
+                del table[key]
+        ints = self._ints
+        for n in list(ints):
+            if sys.getrefcount(n) <= 5:  # the dict's key and value, the list's, `n` and the call's
+                del ints[n]
+        self._sweep_at = max(2 * len(table), _MIN_SWEEP)

@@ -1,0 +1,139 @@
+"""The index's bodies share their nested values: read as the JSON they came from, never writable.
+
+The oracle is the body as received (its JSON text, its repr with types and key order), never
+bmlb's own reading of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import pickle
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.runtime.index import ClusterIndex
+from controller.runtime.lean_bodies import FrozenDict, FrozenList, Leaner
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([8443, 65536, 2**40]),
+                    st.sampled_from([0.0, 1.0, 2.5]),
+                    st.sampled_from(["", "TCP", "a", "x" * 70, "y" * 300]))
+json_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "port", "zones"]), inner, max_size=3)),
+    max_leaves=12)
+specs = st.dictionaries(st.sampled_from(["ports", "from", "to", "x", "selector"]), json_values, max_size=4)
+
+
+def body(name: str, spec: Any, status: Any = None, labels: Any = None) -> dict[str, Any]:
+    b: dict[str, Any] = {"apiVersion": "bmlb.io/v1alpha1", "kind": "NATRule",
+                         "metadata": {"name": name, "namespace": "ns", "uid": name, "labels": labels or {"a": "1"},
+                                      "finalizers": ["bmlb.io/firewall"], "managedFields": [{"x": 1}]},
+                         "spec": spec}
+    if status is not None:
+        b["status"] = status
+    return b
+
+
+def walk(v: Any, depth: int = 0):  # type: ignore[no-untyped-def]
+    yield v, depth
+    children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+    for c in children:
+        yield from walk(c, depth + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(specs, json_values), min_size=1, max_size=6))
+def test_a_kept_body_reads_as_the_json_it_came_from(items: list[tuple[dict[str, Any], Any]]) -> None:
+    leaner = Leaner()
+    # as the watch hands them over: decoded from JSON, no two bodies sharing an object
+    kept = [(spec, status, leaner.strip(json.loads(json.dumps(body(f"n{i}", spec, {"conditions": [status]}))),
+                                        "NATRule"))
+            for i, (spec, status) in enumerate(items)]
+    for spec, status, b in kept:
+        # same text as JSON and by repr (types and key order: 1, 1.0 and true stay apart)
+        assert json.dumps(b["spec"]) == json.dumps(spec) and repr(b["spec"]) == repr(spec)
+        assert repr(b["status"]["conditions"][0]) == repr(status)
+        assert b["metadata"] == {"name": b["metadata"]["name"], "namespace": "ns", "uid": b["metadata"]["uid"],
+                                 "labels": {"a": "1"}, "finalizers": ["bmlb.io/firewall"]}
+        assert b["spec"] == spec and copy.deepcopy(b) == b
+        for v, depth in walk(b):
+            if isinstance(v, dict | list) and depth >= 2:
+                assert isinstance(v, FrozenDict | FrozenList)
+            elif isinstance(v, dict | list):
+                assert type(v) in (dict, list)  # the body and its spec / metadata / status: its own
+    # Nested values are one object only when their text (types and key order) is the same; and
+    # always then, unless they hold a value not made one object: a float (0.0 and -0.0 are ==),
+    # text over 256 characters, an int past a port's size.
+    nested: dict[str, Any] = {}
+    for _, _, b in kept:
+        for v, depth in walk(b):
+            if depth >= 2 and isinstance(v, dict | list):
+                text = repr(v)
+                if not any(type(x) is float or (type(x) is str and len(x) > 256)
+                           or (type(x) is int and abs(x) >= 65536) for x, _ in walk(v)):
+                    assert nested.setdefault(text, v) is v, text
+    shared: dict[int, str] = {}
+    for _, _, b in kept:
+        for v, _depth in walk(b):
+            if isinstance(v, dict | list):
+                assert shared.setdefault(id(v), repr(v)) == repr(v)
+
+
+def test_types_and_key_order_are_never_shared_across() -> None:
+    leaner = Leaner()
+    one, flt, true = (leaner.strip(body(n, {"ports": [{"port": v}]}), "NATRule") for n, v in
+                      (("a", 1), ("b", 1.0), ("c", True)))
+    assert one["spec"]["ports"] == flt["spec"]["ports"]  # == says equal; they parse differently
+    assert one["spec"]["ports"] is not flt["spec"]["ports"] and one["spec"]["ports"] is not true["spec"]["ports"]
+    ab = leaner.strip(body("d", {"x": {"a": 1, "b": 2}}), "NATRule")
+    ba = leaner.strip(body("e", {"x": {"b": 2, "a": 1}}), "NATRule")
+    assert ab["spec"]["x"] is not ba["spec"]["x"] and list(ba["spec"]["x"]) == ["b", "a"]
+    again = leaner.strip(body("f", {"x": {"a": 1, "b": 2}, "ports": [{"port": 1}]}), "NATRule")
+    assert again["spec"]["x"] is ab["spec"]["x"] and again["spec"]["ports"] is one["spec"]["ports"]
+    assert again["spec"] is not ab["spec"] and again["metadata"]["finalizers"] is ab["metadata"]["finalizers"]
+
+
+def test_a_shared_value_cannot_be_written_and_copies_can() -> None:
+    leaner = Leaner()
+    b = leaner.strip(body("a", {"from": {"zones": ["untrust"]}}), "NATRule")
+    d, lst = b["spec"]["from"], b["spec"]["from"]["zones"]
+    writes = [lambda: d.__setitem__("x", 1), lambda: d.__delitem__("zones"), d.clear, lambda: d.pop("zones"),
+              d.popitem, lambda: d.setdefault("x", 1), lambda: d.update(x=1), lambda: d.__ior__({"x": 1}),
+              lambda: lst.append("x"), lambda: lst.extend(["x"]), lambda: lst.insert(0, "x"), lst.pop,
+              lambda: lst.remove("untrust"), lst.clear, lst.sort, lst.reverse, lambda: lst.__setitem__(0, "x"),
+              lambda: lst.__delitem__(0), lambda: lst.__iadd__(["x"]), lambda: lst.__imul__(2)]
+    for write in writes:
+        with pytest.raises(TypeError, match="shared by indexed bodies"):
+            write()
+    assert d == {"zones": ["untrust"]} and isinstance(d, dict) and isinstance(lst, list)
+    for made in (copy.copy(d), copy.deepcopy(d), pickle.loads(pickle.dumps(d)), copy.deepcopy(b)["spec"]["from"]):
+        assert type(made) is dict and made == d
+        made["x"] = 1
+    for made_list in (copy.copy(lst), copy.deepcopy(lst), pickle.loads(pickle.dumps(lst))):
+        assert type(made_list) is list and made_list == ["untrust"]
+        made_list.append("x")
+    assert d == {"zones": ["untrust"]}
+
+
+def test_values_no_body_holds_are_let_go() -> None:
+    index = ClusterIndex()
+    for round_ in range(6):
+        for i in range(2000):  # every round replaces every body with new, unique nested values
+            index.upsert("NATRule", json.loads(json.dumps(body(
+                f"n{i}", {"ports": [{"port": i, "round": 1000 * round_ + i}]},
+                {"conditions": [{"type": "Ready", "message": f"{i}/{round_}"}]}))))
+        gc.collect()
+    held = [v for _, b in index.items("NATRule") for v, d in walk(b)]
+    live = {id(v) for v in held if isinstance(v, FrozenDict | FrozenList)}
+    assert len(index._lean) <= 2 * len(live) + 4096  # swept as it went: not every round's values
+    index._lean.sweep()
+    assert len(index._lean) == len(live)  # exactly what the bodies hold
+    assert set(index._lean._ints) == {v for v in held if type(v) is int and 256 < v < 65536}
+    for ref, b in index.items("NATRule"):  # what the bodies hold survived every sweep
+        i = int(ref.name[1:])
+        assert b["spec"]["ports"] == [{"port": i, "round": 5000 + i}]
+        assert b["status"]["conditions"] == [{"type": "Ready", "message": f"{i}/5"}]
