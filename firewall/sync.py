@@ -467,6 +467,8 @@ class _Sync:
                     self.fail(batch[r.index].op, r.message or f"error code {r.code}")
                     done = r.index + 1
                     break
+            for w in batch[:done]:
+                w.sent()
             pending = batch[done:] + pending[len(batch):]
 
     def write_one(self, w: Write) -> None:

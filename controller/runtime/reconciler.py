@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -149,8 +150,7 @@ class Reconciler:
         t_compile = self.clock()
         stamp = now()
         # Record allocations first: the cluster, not this process, remembers who holds what.
-        first = status.desired(compiled, self._bodies(compiled_refs, _ALLOCATING, compiled), self.outcomes, now=stamp,
-                               memo=self.status_memo)
+        first = self._bodies(compiled_refs, _ALLOCATING, compiled)
         if made * 50 > reused:  # not a small change: its reconcile may run long; collect as it goes
             pause.resume()
         # The finalizer goes on before the firewall first carries anything of the object, and before
@@ -163,17 +163,16 @@ class Reconciler:
         if added < len(adding):
             self._retry_at = self.clock() + self.retry_first  # an object moved on meanwhile: try again
         later: list[status_writer.Pending] = []
-        await asyncio.to_thread(status_writer.write, first, patch=self.kube.patch_status, event=self.kube.post_event,
-                                later=later)
+        n_first = await status_writer.write_chunks(first, self._desired(compiled, stamp), patch=self.kube.patch_status,
+                                                   event=self.kube.post_event, later=later)
         t_first = self.clock()
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
-            with collector.paused():
-                rest = status.desired(compiled, self._bodies(compiled_refs, _RULES, compiled), self.outcomes,
-                                      now=stamp, memo=self.status_memo)
+            rest = self._bodies(compiled_refs, _RULES, compiled)
             t_sync = self.clock()
-            await asyncio.to_thread(status_writer.write, rest, patch=self.kube.patch_status, event=self.kube.post_event)
+            n_rest = await status_writer.write_chunks(rest, self._desired(compiled, stamp),
+                                                      patch=self.kube.patch_status, event=self.kube.post_event)
             for report in compiled.reports:
                 if report.firewall_objects:
                     self._names[report.ref] = report.firewall_objects  # the report's own tuple: no copy
@@ -186,13 +185,16 @@ class Reconciler:
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, of it the compile %.2fs reusing %d "
                  "parts and making %d, %d status writes; firewall %.2fs; %d status writes %.2fs); %d finalizers "
                  "added, %d removed", len(snapshot.all()), self.clock() - started, t_first - started,
-                 t_compile - started, reused, made, len(first), t_sync - t_first, len(rest),
+                 t_compile - started, reused, made, n_first, t_sync - t_first, n_rest,
                  self.clock() - t_sync, len(adding), len(removing))
         self._count(compiled)
         self.metrics.reconcile_seconds.observe(self.clock() - started)
         self.last_routes = compiled.routes
         self.reconciles += 1
         return compiled
+
+    def _desired(self, compiled: Compiled, stamp: str) -> Callable[[dict[ObjectRef, dict]], list[status.Update]]:
+        return functools.partial(status.desired, compiled, outcomes=self.outcomes, now=stamp, memo=self.status_memo)
 
     def _after_compile(self, compiled: Compiled) -> tuple[int, int]:
         """(reused, made): the compile's parts."""
