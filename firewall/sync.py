@@ -478,6 +478,8 @@ class _Sync:
         except DeviceRefused as exc:
             self.fail(w.op, str(exc))
             return
+        finally:
+            w.sent()
         self.applied.append(w.op)
 
     def fail(self, op: Op, message: str) -> None:
