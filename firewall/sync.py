@@ -370,6 +370,7 @@ class _Sync:
         base = self.view
         assert base is not None
         owned, rulebases = views.applied(base.owned, base.order, ops)
+        owned = views.desired_keys(owned, self.current)
         return View(self.config, owned, base.foreign, rulebases, base.routers, self.current, orders, baseline,
                     marker, self.read_at, plan.skipped, tuple(d for d in plan.drift if not d.restored),
                     base.clashes | views.clashes_of(plan.skipped, base.foreign))

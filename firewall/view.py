@@ -109,5 +109,12 @@ def from_snapshot(snap: Snapshot, ops: Iterable[Op], *, config: SyncConfig, desi
                   rule_order: Mapping[Kind, tuple[str, ...]], baseline: Mapping[str, str],
                   skipped: tuple[Skipped, ...], drift: tuple[Drift, ...], marker: int, read_at: float) -> View:
     owned, rulebases = applied(snap.owned, snap.order, ops)
-    return View(config, owned, snap.foreign, rulebases, snap.routers, desired, rule_order, dict(baseline), marker,
-                read_at, skipped, tuple(d for d in drift if not d.restored), clashes_of(skipped, snap.foreign))
+    return View(config, desired_keys(owned, desired), snap.foreign, rulebases, snap.routers, desired, rule_order,
+                baseline, marker, read_at, skipped, tuple(d for d in drift if not d.restored),
+                clashes_of(skipped, snap.foreign))
+
+
+def desired_keys(owned: frozenset[Key], desired: Mapping[Key, Obj]) -> frozenset[Key]:
+    """`owned`, with each key that is also desired as the desired mapping's own tuple: a view keeps
+    both, and at 10,000 Services they were 50,000 equal keys held twice."""
+    return frozenset([k for k in desired if k in owned]).union(owned.difference(desired.keys()))

@@ -9,6 +9,8 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
+from controller.core import shared
+
 M = TypeVar("M", bound=BaseModel)
 _MIRRORS: dict[type[BaseModel], tuple[type, tuple[str, ...]]] = {}
 
@@ -58,7 +60,7 @@ def _lite(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is list:
-        return tuple([_lite(item) for item in value])
+        return shared.strings(tuple([_lite(item) for item in value]))
     if isinstance(value, BaseModel):
         mirror, names = _mirror_class(kind)
         values = value.__dict__

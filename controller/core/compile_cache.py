@@ -135,7 +135,7 @@ class CompileCache:
 
     _stable: dict[str, object] = field(default_factory=dict)
     ipam: Any = None  # the last allocation's ipam_delta.Last
-    reports: dict[Any, tuple[Any, Any, Any]] = field(default_factory=dict)  # ref -> (fields, names, Report)
+    reports: dict[Any, Any] = field(default_factory=dict)  # ref -> the last compile's Report
     _refs: tuple[frozenset[Any], list[Any]] = (frozenset(), [])
 
     def sorted_refs(self, refs: set[Any]) -> list[Any]:

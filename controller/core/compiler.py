@@ -20,6 +20,7 @@ from controller.core.parse import Parsed, parse
 from controller.core.pools import Pool
 from controller.core.problems import ObjectRef, Problem, Severity, sort_problems
 from controller.core.reasons import Code
+from controller.core.reports import Report, reports_of
 from controller.core.routes import build_routes
 from controller.core.rules import (
     ParsedNat,
@@ -40,15 +41,6 @@ class FirewallTarget:
     name: str
     spec: specs.FirewallSpec | None  # None: no Firewall object; plan only
     desired: DesiredFirewall
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What the shell writes into one object's status."""
-
-    ref: ObjectRef
-    fields: tuple[tuple[str, str], ...] = ()
-    firewall_objects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,7 +154,7 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
     _object_reports(reports, services, by_ref, policies, nats, selections)
     tables = _tables(parsed, services, by_ref, extra_nodes, problems, tables_for)
 
-    all_reports, changed = _reports(reports, owned, cache)
+    all_reports, changed = reports_of(reports, owned, cache)
     return Compiled(
         allocations=result.assignments,
         firewalls=tuple(firewalls),
@@ -211,36 +203,6 @@ def _firewalls(parsed: Parsed, nats: list[ParsedNat], policies: list[ParsedPolic
         for pub in pubs:
             reports[pub.nat.ref] = {"public": pub.joined[0], "vip": pub.joined[1]}
     return firewalls, route_sets, reports, owned
-
-
-def _reports(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, list[str]],
-             cache: CompileCache | None) -> tuple[tuple[Report, ...], frozenset[ObjectRef] | None]:
-    """Every object's report, by ref; with a cache, the last compile's Report where it is the same,
-    and the objects whose Report is not (None: no cache, or nothing to compare with)."""
-    refs = reports.keys() | owned.keys()
-    if cache is None:
-        return tuple(_report(r, reports.get(r, {}), owned.get(r, [])) for r in sorted(refs)), None
-    order = cache.sorted_refs(refs)
-    last, made = cache.reports, {}
-    changed = set(last.keys() - refs)
-    fields_of, names_of, last_of = reports.get, owned.get, last.get  # 30,000 rounds: no lookups in them
-    for r in order:
-        fields, names, old = fields_of(r, _NO_FIELDS), names_of(r, _NO_NAMES), last_of(r)
-        if old is not None and old[0] == fields and old[1] == names:
-            made[r] = old
-        else:
-            made[r] = (fields, names, _report(r, fields, names))
-            changed.add(r)
-    cache.reports = made
-    return tuple(v[2] for v in made.values()), frozenset(changed) if last else None
-
-
-_NO_FIELDS: dict[str, str] = {}
-_NO_NAMES: list[str] = []
-
-
-def _report(ref: ObjectRef, fields: dict[str, str], names: list[str]) -> Report:
-    return Report(ref, tuple(sorted(fields.items())), tuple(sorted(names)))
 
 
 def _routed(parsed: Parsed, fw: str, fw_spec: specs.FirewallSpec, desired: DesiredFirewall,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.core import naming
+from controller.core import naming, shared
 from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
 from controller.core.pools import IPAddress, ip_key
@@ -47,9 +47,9 @@ class Recorder:
 
     def tags(self, namespace: str | None) -> tuple[str, ...]:
         if namespace is None:
-            return (self.ownership_tag,)
+            return shared.strings((self.ownership_tag,))
         self.namespaces.add(namespace)
-        return (self.ownership_tag, naming.name("namespace_tag", namespace=namespace))
+        return shared.strings((self.ownership_tag, naming.name("namespace_tag", namespace=namespace)))
 
     def address(self, ip: IPAddress, *, description: str, owner: Owner, namespace: str) -> str:
         name = naming.name("address", ip=str(ip))
@@ -61,7 +61,8 @@ class Recorder:
 
     def service(self, protocol: str, port: int) -> str:
         name = naming.name("service", protocol=protocol, port=port)
-        self.services.setdefault(name, (protocol, port))
+        if name not in self.services:
+            self.services[name] = shared.protocol_port(protocol, port)
         return name
 
     def vip(self, svc: LBService, ip: IPAddress) -> str:
@@ -72,7 +73,7 @@ class Recorder:
         return name
 
     def fragment(self, entries: list[tuple[tuple[object, ...], Any]], problems: list[Problem]) -> Fragment:
-        return Fragment(tuple(entries), tuple(self.addresses.items()), tuple(self.services.items()),
+        return Fragment(tuple(entries), tuple(self.addresses.items()), shared.named(tuple(self.services.items())),
                         tuple(self.vips.items()), frozenset(self.namespaces), tuple(problems))
 
 
@@ -188,8 +189,8 @@ def vip_objects(ownership_tag: str, services: Mapping[tuple[str, str], LBService
         desc = naming.text("vip_description", services=[f"Service {s.namespace}/{s.name}" for s in sharing],
                            owner=owner)
         name = naming.name("address", ip=str(ip))
-        return AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}", description=desc,
-                             tags=(ownership_tag, naming.name("namespace_tag", namespace=first.namespace)),
+        tags = shared.strings((ownership_tag, naming.name("namespace_tag", namespace=first.namespace)))
+        return AddressObject(name=name, value=f"{ip}/{ip.max_prefixlen}", description=desc, tags=tags,
                              owner=owner)
 
     def vip_object(svc: LBService, ip: IPAddress) -> AddressObject:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from controller.core import hostport, naming, port_refs, rule_parts, specs
+from controller.core import hostport, naming, port_refs, rule_parts, shared, specs
 from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
@@ -265,13 +265,13 @@ def nat_rule(b: Recorder, pub: Publication, vip_object: Callable[[LBService, IPA
     svc_name = b.service(pub.port.protocol, pub.public_port)
     return NatRule(
         name=naming.name("nat_rule", namespace=nat.ref.namespace, name=nat.ref.name),
-        from_zones=tuple(sorted(set(nat.spec.from_.zones))),
-        to_zones=(pub.public_zone,),
+        from_zones=shared.strings(tuple(sorted(set(nat.spec.from_.zones)))),
+        to_zones=shared.strings((pub.public_zone,)),
         destination=(pub_name,),
         service=svc_name,
         translated_address=vip_name,
         translated_port=pub.port.port if pub.port.port != pub.public_port else None,
-        sources=tuple(sorted(set(nat.spec.from_.addresses))) or ("any",),
+        sources=shared.strings(tuple(sorted(set(nat.spec.from_.addresses))) or ("any",)),
         disabled=nat.spec.disabled,
         description=naming.text(
             "nat_description", natrule=f"{nat.ref.namespace}/{nat.ref.name}",

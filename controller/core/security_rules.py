@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from controller.core import naming, port_refs, specs
+from controller.core import naming, port_refs, shared, specs
 from controller.core.ipam import Assignment
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem
@@ -133,8 +133,8 @@ def _rules_for(b: Any, pol: ParsedPolicy, ri: int, svc: LBService, ports: list[s
     pub_zones = nat_zones if any_zone else rule_zones & nat_zones
     direct_zones = {"any"} if any_zone else rule_zones - nat_zones
     common = dict(
-        sources=tuple(sorted(set(rule.from_.addresses))) or ("any",),
-        applications=tuple(sorted(set(rule.applications))) or ("any",),
+        sources=shared.strings(tuple(sorted(set(rule.from_.addresses))) or ("any",)),
+        applications=shared.strings(tuple(sorted(set(rule.applications))) or ("any",)),
         action=Action(rule.action), log_start=rule.log.start, log_end=rule.log.end,
         log_setting=rule.log.profile, disabled=rule.disabled, tags=b.tags(pol.ref.namespace), owner=owner,
     )
@@ -155,8 +155,8 @@ def _rules_for(b: Any, pol: ParsedPolicy, ri: int, svc: LBService, ports: list[s
         name = naming.name("security_rule", namespace=pol.ref.namespace, policy=pol.ref.name,
                            rule=rule.name, service=svc.name, published=published)
         yield published, SecurityRule(
-            name=name, from_zones=tuple(sorted(from_zones)), to_zones=(vip_zone,),
-            destinations=tuple(dests), services=tuple(services),
+            name=name, from_zones=shared.strings(tuple(sorted(from_zones))), to_zones=shared.strings((vip_zone,)),
+            destinations=tuple(dests), services=shared.strings(tuple(services)),
             description=naming.text("security_description", policy=f"{pol.ref.namespace}/{pol.ref.name}",
                                     rule=rule.name, service=f"{svc.namespace}/{svc.name}",
                                     published=published, owner=owner),

@@ -186,7 +186,7 @@ def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str 
         if quarantines is not None and held:
             quarantines[target.name] = dict(held)
         return failure(target.name, err), None
-    baselines[target.name] = dict(report.baseline)
+    baselines[target.name] = report.baseline  # the view's own: neither changes it
     if views is not None and report.view is not None:
         views[target.name] = report.view
     if quarantines is not None:
