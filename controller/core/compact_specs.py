@@ -3,8 +3,11 @@ Services), and a pydantic instance keeps a dict and a set of its own."""
 
 from __future__ import annotations
 
+import functools
 import operator
 import sys
+import types
+import typing
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -64,10 +67,32 @@ def _lite(value: Any) -> Any:
     if isinstance(value, BaseModel):
         mirror, names = _mirror_class(kind)
         values = value.__dict__
-        return tuple.__new__(mirror, [_lite(values[name]) for name in names])
+        made = tuple.__new__(mirror, [_lite(values[name]) for name in names])
+        return shared.textual(made) if _textual_model(kind) else made
     if kind is dict:
         return {_lite(k): _lite(v) for k, v in value.items()}
     return value
 
 
 _PLAIN = frozenset({int, bool, float, type(None)})
+
+
+@functools.cache
+def _textual_model(cls: type[BaseModel]) -> bool:
+    """Every value such a model can hold is text, a bool, None, or a tuple or model of them (by its
+    declared types, which validation enforces): two equal ones are the same, so one copy serves
+    both. A number could be equal to a bool (1 == True) and is never shared."""
+    return all(_textual(f.annotation) for f in cls.model_fields.values())
+
+
+def _textual(tp: Any) -> bool:
+    if tp in (str, bool, type(None)):
+        return True
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return all(type(a) in (str, bool, type(None)) for a in args)
+    if origin in (list, tuple) or origin in (typing.Union, types.UnionType):
+        return bool(args) and all(a is Ellipsis or _textual(a) for a in args)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return _textual_model(tp)
+    return False

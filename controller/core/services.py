@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from controller.core import compact_specs, specs
+from controller.core import compact_specs, shared, specs
 from controller.core.ipam import Request
 from controller.core.pools import IPAddress
 from controller.core.problems import ObjectRef, Problem, Severity
@@ -174,7 +174,7 @@ def parse_service(body: Body, meta: Meta) -> tuple[LBService | None, list[Proble
         pool=ann.get(specs.ANN_POOL) or None,
         requested=tuple(requested),
         sharing_key=ann.get(specs.ANN_SHARED) or None,
-        ports=frozenset((p.protocol, p.port) for p in spec.ports),
+        ports=shared.ports(frozenset((p.protocol, p.port) for p in spec.ports)),
         current=ingress_addresses(body),
         order=meta.created,
     )

@@ -9,6 +9,9 @@ forgotten), so names that never repeat cost a lookup, never memory."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _SIZE = 1 << 14
 
@@ -37,3 +40,28 @@ def named(items: tuple[tuple[str, tuple[str, int]], ...]) -> tuple[tuple[str, tu
     """One copy of a fragment's (service object name, (protocol, port)) items: each name is rendered
     from its own (protocol, port) (controller/core/naming.py), so equal names carry the same value."""
     return items
+
+
+def ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
+    """`pairs` of (protocol, port), or the equal set handed out before (only when every protocol is
+    text and every port an int, not a bool)."""
+    for protocol, port in pairs:
+        if type(protocol) is not str or type(port) is not int:
+            return pairs
+    return _ports(pairs)
+
+
+@lru_cache(maxsize=_SIZE)
+def _ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
+    return pairs
+
+
+def textual(value: T) -> T:
+    """A hashable value made only of text, bools and None (by its declared types: a validated
+    model's), or the equal one handed out before."""
+    return _textual(value)
+
+
+@lru_cache(maxsize=_SIZE)
+def _textual(value: T) -> T:
+    return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from controller.core import hostport, specs
+from controller.core import hostport, shared, specs
 from controller.core.compile_cache import CompileCache, Same
 from controller.core.ipam import Request
 from controller.core.parse import Parsed
@@ -128,7 +128,7 @@ def _public_request(public: object, nat: ParsedNat, problems: list[Problem]) -> 
         pool=spec.public.pool, requested=requested,
         # Explicit public addresses may carry several NATRules of one namespace on different ports.
         sharing_key="natrule-public" if requested else None,
-        ports=frozenset({(spec.service.protocol, port)}) if port else frozenset(),
+        ports=shared.ports(frozenset({(spec.service.protocol, port)})) if port else frozenset(),
         current=current, order=nat.created,
         path_pool="spec.public.pool", path_ip="spec.public.address",
     )

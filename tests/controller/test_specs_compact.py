@@ -76,3 +76,21 @@ def test_a_models_properties_are_kept() -> None:
                                                         "conditions": {"terminating": True}}))
     assert gone.ready is False
     assert compact(specs.Endpoint.model_validate({"addresses": ["10.0.0.1"]})).ready is True
+
+
+def test_equal_textual_parts_are_one_object_and_numbers_never_shared() -> None:
+    class Text(BaseModel):
+        zones: list[str]
+        on: bool = False
+        note: str | None = None
+
+    class Numbered(BaseModel):
+        port: int | str
+        text: Text
+
+    a, b = compact(Text(zones=["untrust"], on=True)), compact(Text(zones=["untrust"], on=True))
+    assert a is b and a.zones == ("untrust",) and a.on is True
+    assert compact(Text(zones=["untrust"])) is not a  # on=False: another value
+    one, true = compact(Numbered(port=1, text=Text(zones=[]))), compact(Numbered(port="1", text=Text(zones=[])))
+    assert one is not true and one.port == 1 and true.port == "1"
+    assert compact(Numbered(port=1, text=Text(zones=[]))) is not one  # a number inside: never shared
