@@ -140,7 +140,8 @@ def run_burst(api: ApiServer, cluster: Cluster, sim: SimProcess, work: Path, *, 
             "sync_less_commit_s": max((x["seconds"] - x["commit_s"] for x in syncs), default=0.0),
             "sync_own_s": max((x["seconds"] - x["commit_s"] - x["device_s"] for x in syncs), default=0.0),
             "full_reads": sum(1 for x in syncs if x["full"]), "syncs": len(syncs), "ones": ones,
-            "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {}}
+            "worst_reconcile": max(steps, key=lambda x: x["total_s"]) if steps else {},
+            "memory": [(x["objects"], x["rss_mb"], x["peak_mb"]) for x in steps if x["peak_mb"]]}
 
 
 def one_change(watch: ReadyWatch, cluster: Cluster, docs: list[dict[str, Any]], proc: Any,
@@ -166,7 +167,8 @@ def one_change(watch: ReadyWatch, cluster: Cluster, docs: list[dict[str, Any]], 
 
 RECONCILED = re.compile(r"reconciled (\d+) objects in ([\d.]+)s \(compile\+allocations ([\d.]+)s, "
                         r"(?:of it the compile ([\d.]+)s reusing (\d+) parts and making (\d+), )?(\d+) status "
-                        r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)(?:; (\d+) finalizers added)?")
+                        r"writes; firewall ([\d.]+)s; (\d+) status writes ([\d.]+)s\)(?:; (\d+) finalizers added)?"
+                        r"(?:, \d+ removed; RSS (\d+) MB \(peak (\d+) MB\))?")
 
 
 SYNCED_IN = re.compile(r"Firewall \S+ synced in ([\d.]+)s")
@@ -192,11 +194,11 @@ def breakdown(log: Path) -> list[dict[str, float]]:
     """The controller log's per-reconcile lines, as numbers."""
     out = []
     for m in RECONCILED.finditer(log.read_text(errors="replace")):
-        n, total, first, comp, reused, made, w1, fw, w2, t2, fin = m.groups()
+        n, total, first, comp, reused, made, w1, fw, w2, t2, fin, rss, peak = m.groups()
         out.append({"objects": int(n), "total_s": float(total), "compile_s": float(first), "writes_first": int(w1),
                     "compile_only_s": float(comp or "nan"), "reused": int(reused or 0), "made": int(made or 0),
                     "firewall_s": float(fw), "writes_rest": int(w2), "status_s": float(t2),
-                    "finalizers": int(fin or 0)})
+                    "finalizers": int(fin or 0), "rss_mb": int(rss or 0), "peak_mb": int(peak or 0)})
     return out
 
 
@@ -413,6 +415,8 @@ def main() -> None:
                   f"firewall: {f['requests']:.0f} API requests, {f['writes']:.0f} writes, {f['commits']:.0f} commits; "
                   f"controller peak RSS {f['rss_mb']:.0f} MB; load average {os.getloadavg()}")
             print(f"slowest reconcile (controller log): {f['worst_reconcile']}")
+            print("controller memory after each reconcile (objects: RSS / peak so far, MB): "
+                  + ", ".join(f"{n}: {r} / {p}" for n, r, p in f["memory"]))
             after = f["converged_s"] - f["create_s"]
             per_object = (f["status_writes"] + f["finalizer_writes"]) / (3 * f["n"])
             print("targets (issue 13, controller at this size):")

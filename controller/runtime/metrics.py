@@ -32,3 +32,16 @@ class Metrics:
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
+
+
+def memory() -> str:
+    """The process's resident memory now and at its highest, as Linux counts it ("" elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    except OSError:
+        return "memory unknown"
+    try:
+        return f"RSS {int(fields['VmRSS'].split()[0]) >> 10} MB (peak {int(fields['VmHWM'].split()[0]) >> 10} MB)"
+    except (KeyError, ValueError, IndexError):
+        return "memory unknown"

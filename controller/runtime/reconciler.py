@@ -25,7 +25,7 @@ from controller.runtime import finalizers, status_writer
 from controller.runtime.clock import now
 from controller.runtime.index import ClusterIndex
 from controller.runtime.kube import Kube
-from controller.runtime.metrics import Metrics
+from controller.runtime.metrics import Metrics, memory
 from controller.runtime.status_scope import StatusScope
 
 log = logging.getLogger("bmlb.reconciler")
@@ -184,9 +184,9 @@ class Reconciler:
                 self._retry_at = self.clock() + self.retry_first
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, of it the compile %.2fs reusing %d "
                  "parts and making %d, %d status writes; firewall %.2fs; %d status writes %.2fs); %d finalizers "
-                 "added, %d removed", len(snapshot.all()), self.clock() - started, t_first - started,
+                 "added, %d removed; %s", len(snapshot.all()), self.clock() - started, t_first - started,
                  t_compile - started, reused, made, n_first, t_sync - t_first, n_rest,
-                 self.clock() - t_sync, len(adding), len(removing))
+                 self.clock() - t_sync, len(adding), len(removing), memory())
         self._count(compiled)
         self.metrics.reconcile_seconds.observe(self.clock() - started)
         self.last_routes = compiled.routes
