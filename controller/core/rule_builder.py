@@ -74,7 +74,7 @@ class Recorder:
 
     def fragment(self, entries: list[tuple[tuple[object, ...], Any]], problems: list[Problem]) -> Fragment:
         return Fragment(tuple(entries), tuple(self.addresses.items()), shared.named(tuple(self.services.items())),
-                        tuple(self.vips.items()), frozenset(self.namespaces), tuple(problems))
+                        tuple(self.vips.items()), shared.names(frozenset(self.namespaces)), tuple(problems))
 
 
 @dataclass(frozen=True, slots=True)

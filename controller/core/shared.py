@@ -42,6 +42,19 @@ def named(items: tuple[tuple[str, tuple[str, int]], ...]) -> tuple[tuple[str, tu
     return items
 
 
+def names(values: frozenset[str]) -> frozenset[str]:
+    """A set of text (the namespaces a fragment names), or the equal one handed out before."""
+    for v in values:
+        if type(v) is not str:
+            return values
+    return _names(values)
+
+
+@lru_cache(maxsize=_SIZE)
+def _names(values: frozenset[str]) -> frozenset[str]:
+    return values
+
+
 def ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
     """`pairs` of (protocol, port), or the equal set handed out before (only when every protocol is
     text and every port an int, not a bool)."""

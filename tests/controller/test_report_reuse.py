@@ -6,7 +6,6 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core import shared
 from controller.core.compile_cache import CompileCache
 from controller.core.compiler import Report
 from controller.core.problems import ObjectRef
@@ -57,11 +56,3 @@ def test_a_renamed_rule_is_a_new_report() -> None:
     assert third[0].firewall_objects == ("r1", "r2") and changed == {ref}
     fourth, changed = _reports({ref: {"firewall": "core"}}, {ref: ["r1", "r2"]}, cache)
     assert fourth[0].fields == (("firewall", "core"),) and changed == {ref}
-
-
-def test_shared_strings_are_one_copy_and_never_conflate_other_values() -> None:
-    a, b = tuple(["untrust", "dmz"]), tuple(["untrust", "dmz"])
-    assert a is not b and shared.strings(a) is shared.strings(b) == a
-    one, true = (1,), (True,)
-    assert shared.strings(one) is one and shared.strings(true) is true  # 1 == True: never swapped
-    assert type(shared.protocol_port("TCP", True)[1]) is bool and type(shared.protocol_port("TCP", 1)[1]) is int
