@@ -18,6 +18,7 @@ sweep, so it stays within about twice what the bodies hold.
 from __future__ import annotations
 
 import copy
+import operator
 import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -77,12 +78,16 @@ class Leaner:
     Every text up to `_INTERNED` characters and every int of a port's size is the process's one
     object for that value, and nested values are shared bottom-up, so two nested values hold the
     same JSON (types and key order included) exactly when they hold the very same objects: the
-    table finds a value by the identities of what it holds. (A value is kept alive by the shared
-    one that holds it, so those identities are never reused while its entry is in the table.)
+    table finds a value by a hash of the identities of what it holds, and shares it only if it
+    holds those very objects.
     """
 
     def __init__(self) -> None:
-        self._table: dict[tuple[int, ...], FrozenDict | FrozenList] = {}
+        # By the hash of what a value holds (identities, in order): a found value is shared only if it
+        # holds the very same objects (a hash met by another value leaves the new one unshared).
+        # The hash alone, not the identities: most values are held by one body, and their keys were
+        # ~12 MB at 10,000 Services.
+        self._table: dict[int, FrozenDict | FrozenList] = {}
         self._ints: dict[int, int] = {}
         self._sweep_at = _MIN_SWEEP
 
@@ -127,20 +132,27 @@ class Leaner:
             d = {sys.intern(k) if type(k) is str else k: self.lean(v, depth + 1) for k, v in value.items()}
             if depth < _SHARED_FROM:
                 return d
-            key = (0, *map(id, d), *map(id, d.values()))
+            key = hash((0, *map(id, d), *map(id, d.values())))
             found = self._table.get(key)
+            if type(found) is FrozenDict and len(found) == len(d) and all(map(operator.is_, found, d)) \
+                    and all(map(operator.is_, found.values(), d.values())):
+                return found
+            made = FrozenDict(d)
             if found is None:
-                found = self._table[key] = FrozenDict(d)
-            return found
+                self._table[key] = made
+            return made
         if t is list or isinstance(value, list):
             items = [self.lean(v, depth + 1) for v in value]
             if depth < _SHARED_FROM:
                 return items
-            key = (1, *map(id, items))
+            key = hash((1, *map(id, items)))
             found = self._table.get(key)
+            if type(found) is FrozenList and len(found) == len(items) and all(map(operator.is_, found, items)):
+                return found
+            made = FrozenList(items)
             if found is None:
-                found = self._table[key] = FrozenList(items)
-            return found
+                self._table[key] = made
+            return made
         if isinstance(value, str):
             return str(value)
         return copy.deepcopy(value)

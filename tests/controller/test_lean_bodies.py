@@ -137,3 +137,26 @@ def test_values_no_body_holds_are_let_go() -> None:
         i = int(ref.name[1:])
         assert b["spec"]["ports"] == [{"port": i, "round": 5000 + i}]
         assert b["status"]["conditions"] == [{"type": "Ready", "message": f"{i}/5"}]
+
+
+def test_a_value_met_under_another_values_hash_stays_its_own() -> None:
+    """The table finds values by a hash of what they hold: one found under the same hash that holds
+    other objects is never handed out in its place (here every lookup meets the same value)."""
+    leaner = Leaner()
+    a = leaner.strip(body("a", {"from": {"zones": ["untrust"]}, "to": ["untrust"]}), "NATRule")
+    met_dict, met_list = a["spec"]["from"], a["spec"]["to"]
+
+    class Meets(dict):  # type: ignore[type-arg]
+        met: Any = None
+
+        def get(self, key: object, default: object = None) -> object:
+            return self.met
+
+    for met in (met_dict, met_list):
+        leaner._table = Meets()
+        leaner._table.met = met
+        b = leaner.strip(body("b", {"from": {"zones": ["dmz"]}, "to": ["dmz"], "x": {"zones": ["untrust"]}}),
+                         "NATRule")
+        assert json.loads(json.dumps(b["spec"])) == {"from": {"zones": ["dmz"]}, "to": ["dmz"],
+                                                      "x": {"zones": ["untrust"]}}
+        assert b["spec"]["from"] is not met and b["spec"]["to"] is not met
