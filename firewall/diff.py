@@ -95,22 +95,30 @@ def order_digest(kind: Kind, ours: tuple[str, ...], anchor: object) -> str:
 
 
 def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
-    """The desired objects, canonical, each taggable one carrying the ownership tag, plus that tag."""
+    """The desired objects, each taggable one carrying the ownership tag, plus that tag; not made
+    canonical here (a full plan compares each through `elements.canonical` as it goes: a copy of
+    every object of 50,000 at once was a sync's peak memory), and written as they are, which
+    writes the same entry (members sorted and unique, no owner: `elements.to_element`)."""
     tag = config.ownership_tag
     out: dict[Key, Obj] = {(Kind.TAG, tag): Tag(tag)}
     groups: tuple[tuple[Obj, ...], ...] = (desired.tags, desired.addresses, desired.services,
                                            desired.security_rules, desired.nat_rules)
     for group in groups:
         for obj in group:
-            out[(elements.kind_of(obj), obj.name)] = want_of(obj, tag)
+            out[(elements.kind_of(obj), obj.name)] = tagged(obj, tag)
     return out
 
 
-def want_of(obj: Obj, ownership_tag: str) -> Obj:
-    """One desired object as `wanted` has it: canonical, carrying the ownership tag if taggable."""
+def tagged(obj: Obj, ownership_tag: str) -> Obj:
+    """The object carrying the ownership tag if taggable (itself when it does)."""
     if elements.kind_of(obj).taggable and ownership_tag not in obj.tags:  # type: ignore[union-attr]
         obj = dataclasses.replace(obj, tags=(*obj.tags, ownership_tag))  # type: ignore[union-attr,arg-type]
-    return elements.canonical(obj)
+    return obj
+
+
+def want_of(obj: Obj, ownership_tag: str) -> Obj:
+    """One desired object as a plan compares it: canonical, carrying the ownership tag if taggable."""
+    return elements.canonical(tagged(obj, ownership_tag))
 
 
 def wanted_routes(desired: DesiredFirewall) -> dict[Key, Obj]:
@@ -227,15 +235,16 @@ class _Differ:
             if kind == Kind.TAG and key in self.actual.foreign:
                 continue  # a tag we use but do not own: never edited
             have = self.actual.owned.get(key)
-            digest = elements.fingerprint(obj)  # want is canonical
+            canon = elements.canonical(obj)
+            digest = elements.fingerprint(canon)
             drifted = self._is_drift(kind, name, digest)
             if have is None:
                 if drifted and not self._report([Drift(kind, name, "missing", "", "present", False)]):
                     self.new_baseline[key_text(kind, name)] = digest
                     continue
                 upserts[kind].append(Op(OpType.CREATE, kind, name, new=obj, drift=drifted))
-            elif have != obj:
-                diffs = changes(have, obj)
+            elif have != canon:
+                diffs = changes(have, canon)
                 if drifted and not self._report([Drift(kind, name, c.field, c.actual, c.desired, False)
                                                  for c in diffs]):
                     self.new_baseline[key_text(kind, name)] = digest

@@ -105,7 +105,7 @@ def change_set(plan: Plan, desired: DesiredFirewall, actual: Snapshot, *, firewa
         owner = _owner(op.kind, op.name, owners, have)
         action = ACTIONS[op.type]
         if op.type == OpType.CREATE and op.new is not None:
-            attrs = _fields(op.new)
+            attrs = _fields(elements.canonical(op.new))  # a plan writes objects as given
         elif op.type == OpType.UPDATE:
             attrs = tuple(Attribute(c.field, c.actual, c.desired) for c in op.changes)
         else:
@@ -200,6 +200,6 @@ def panos_set(plan: Plan, config: SyncConfig) -> str:
                     keyword = _LIST_KEYWORDS.get(c.field)
                     if keyword:
                         lines.append(f"delete {path} {keyword}")
-            lines += _set_lines(op.new, ownership_tag=config.ownership_tag, panorama_group=group,
+            lines += _set_lines(elements.canonical(op.new), ownership_tag=config.ownership_tag, panorama_group=group,
                                 rulebase=config.rulebase.value)
     return "".join(f"{line}\n" for line in lines)
