@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from firewall import elements, xmltext, xpaths
 from firewall.config import SyncConfig
 from firewall.diff import Op, OpType
+from firewall.elements import Kind
 from firewall.snapshot import Key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Write:
     action: str  # set | edit | delete | move
     xpath: str
@@ -22,6 +22,8 @@ class Write:
     where: str | None = None
     dst: str | None = None
     raw: ET.Element | None = None  # an update's entry as read: what bmlb does not model is kept
+    # Slots, not an instance dict: a full sync holds one Write per change (50,000) until it ends.
+    _body: str | None = field(default=None, compare=False, repr=False)
 
     def tree(self) -> ET.Element | None:
         """The element to send. Built on demand and not kept: 50,000 writes held as XML trees
@@ -34,11 +36,19 @@ class Write:
             return elements.merged(self.op.new, self.raw)
         return None
 
-    @functools.cached_property
+    @property
     def body(self) -> str:
         """The element as sent (serialised once: batching measures it, the request carries it)."""
-        tree = self.tree()
-        return xmltext.to_text(tree) if tree is not None else ""
+        body = self._body
+        if body is None:
+            tree = self.tree()
+            body = xmltext.to_text(tree) if tree is not None else ""
+            object.__setattr__(self, "_body", body)
+        return body
+
+    @property
+    def holds_body(self) -> bool:
+        return self._body is not None
 
     def size(self) -> int:
         return len(self.xpath) + len(self.body) + 64
@@ -46,15 +56,21 @@ class Write:
     def sent(self) -> None:
         """Forget the body once the device has it: the plan's writes live until the last batch is
         answered, and 30,000 bodies kept to then were ~30 MB of a big sync's peak."""
-        self.__dict__.pop("body", None)
+        object.__setattr__(self, "_body", None)
 
 
 def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element]) -> list[Write]:
     out = []
+    parents: dict[Kind, str] = {}  # one text per kind, not per write (routes: per router and family)
     for op in ops:
         if op.type == OpType.CREATE:
             assert op.new is not None
-            out.append(Write("set", xpaths.parent(config, op.kind, op.name), op))
+            parent = parents.get(op.kind)
+            if parent is None:
+                parent = xpaths.parent(config, op.kind, op.name)
+                if op.kind != Kind.ROUTE:
+                    parents[op.kind] = parent
+            out.append(Write("set", parent, op))
         elif op.type == OpType.UPDATE:
             assert op.new is not None
             out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op, raw=raw.get((op.kind, op.name))))
