@@ -21,6 +21,8 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
+from controller.runtime.lean_bodies import DROPPED_ANNOTATIONS
+
 log = logging.getLogger("bmlb.informer")
 
 # handler(kind, type, object): type is ADDED, MODIFIED or DELETED, or SYNCED once a (re)listing
@@ -65,7 +67,7 @@ class Informer:
 
     def _emit(self, type_: str, obj: dict[str, Any]) -> None:
         if not self._stop.is_set():
-            self.loop.call_soon_threadsafe(self.handler, self.what.kind, type_, obj)
+            self.loop.call_soon_threadsafe(self.handler, self.what.kind, type_, _trimmed(obj))
 
     def _run(self) -> None:
         backoff = 1.0
@@ -141,6 +143,20 @@ class Informer:
         finally:
             resp.release_conn()
         return rv
+
+
+def _trimmed(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what bmlb never reads and an object's every write makes longer (its
+    managedFields, kubectl's last applied copy): events wait in the loop's queue while a compile
+    runs, thousands of them in a burst (the index keeps less still: lean_bodies.META)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        ann = meta.get("annotations")
+        if isinstance(ann, dict):
+            for key in DROPPED_ANNOTATIONS:
+                ann.pop(key, None)
+    return obj
 
 
 def _key(obj: dict[str, Any]) -> str:

@@ -37,6 +37,10 @@ def test_lists_in_pages_then_follows_changes(cluster: Cluster, ns: str) -> None:
             (synced,) = [o for _, t, o in events if t == "SYNCED"]
             assert sorted(synced["keys"]) == sorted(f"{ns}/s{i}" for i in range(5))
             assert all(k == "Service" and o.get("kind") == "Service" for k, t, o in events if t == "ADDED")
+            # What bmlb never reads is not passed on (the server sends managedFields with every object).
+            assert not any("managedFields" in o["metadata"] for _, t, o in events if t == "ADDED")
+            assert all(o["metadata"]["namespace"] == ns and o["metadata"].get("uid") for _, t, o in events
+                       if t == "ADDED")
             events.clear()
             cluster.apply(service(ns, "late", (80, 80)))
             cluster.core.patch_namespaced_service("s0", ns, {"metadata": {"labels": {"x": "y"}}})
