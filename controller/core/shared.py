@@ -1,10 +1,11 @@
-"""One copy of the small tuples thousands of compiled objects hold alike: the zones, sources,
+"""One copy of the small values thousands of compiled objects hold alike: the zones, sources,
 applications and tags of 20,000 rules are a few distinct tuples, each made anew per rule (at
 10,000 Services the compile cache held ~23 MB of tuples equal to another it held).
 
-Only tuples of `str` are shared: equality decides which copy is returned, and among other
-values equal is not the same (1 == True == 1.0). The tables are bounded (least recently used
-forgotten), so names that never repeat cost a lookup, never memory."""
+Equality decides which copy is returned, and equal is not always the same (1 == True == 1.0):
+only values whose every element is text (or, for ports, an int that is not a bool) are shared.
+One table, bounded (least recently used forgotten): values that never repeat cost a lookup,
+never memory, and nothing one namespace writes can change a value another one holds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_SIZE = 1 << 14
+
+@lru_cache(maxsize=1 << 16)
+def _one(value: T) -> T:
+    return value
 
 
 def strings(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -21,25 +25,7 @@ def strings(values: tuple[str, ...]) -> tuple[str, ...]:
     for v in values:
         if type(v) is not str:
             return values
-    return _strings(values)
-
-
-@lru_cache(maxsize=_SIZE)
-def _strings(values: tuple[str, ...]) -> tuple[str, ...]:
-    return values
-
-
-@lru_cache(maxsize=_SIZE, typed=True)
-def protocol_port(protocol: str, port: int) -> tuple[str, int]:
-    """One (protocol, port) pair per value (typed: port 1 and port True are told apart)."""
-    return (protocol, port)
-
-
-@lru_cache(maxsize=_SIZE)
-def named(items: tuple[tuple[str, tuple[str, int]], ...]) -> tuple[tuple[str, tuple[str, int]], ...]:
-    """One copy of a fragment's (service object name, (protocol, port)) items: each name is rendered
-    from its own (protocol, port) (controller/core/naming.py), so equal names carry the same value."""
-    return items
+    return _one(values)
 
 
 def names(values: frozenset[str]) -> frozenset[str]:
@@ -47,12 +33,7 @@ def names(values: frozenset[str]) -> frozenset[str]:
     for v in values:
         if type(v) is not str:
             return values
-    return _names(values)
-
-
-@lru_cache(maxsize=_SIZE)
-def _names(values: frozenset[str]) -> frozenset[str]:
-    return values
+    return _one(values)
 
 
 def ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
@@ -61,20 +42,22 @@ def ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
     for protocol, port in pairs:
         if type(protocol) is not str or type(port) is not int:
             return pairs
-    return _ports(pairs)
+    return _one(pairs)
 
 
-@lru_cache(maxsize=_SIZE)
-def _ports(pairs: frozenset[tuple[str, int]]) -> frozenset[tuple[str, int]]:
-    return pairs
+def protocol_port(protocol: str, port: int) -> tuple[str, int]:
+    """One (protocol, port) pair per value (port 1 and port True are told apart)."""
+    pair = (protocol, port)
+    return _one(pair) if type(protocol) is str and type(port) is int else pair
+
+
+def named(items: tuple[tuple[str, tuple[str, int]], ...]) -> tuple[tuple[str, tuple[str, int]], ...]:
+    """One copy of a fragment's (service object name, (protocol, port)) items: each name is rendered
+    from its own (protocol, port) (controller/core/naming.py), so equal names carry the same value."""
+    return _one(items)
 
 
 def textual(value: T) -> T:
     """A hashable value made only of text, bools and None (by its declared types: a validated
     model's), or the equal one handed out before."""
-    return _textual(value)
-
-
-@lru_cache(maxsize=_SIZE)
-def _textual(value: T) -> T:
-    return value
+    return _one(value)
