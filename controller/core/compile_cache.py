@@ -58,6 +58,15 @@ class BodyMemo(Generic[T]):
     def roll(self) -> None:
         self._old, self._new = self._new, {}
 
+    def alias(self, old: object, new: object) -> None:
+        """`new` is found where `old` was, and `old` is let go: for a body replaced by one that the
+        memo's function reads the same (the caller's judgement: only what it never reads moved)."""
+        for gen in (self._new, self._old):
+            entry = gen.get(id(old))
+            if entry is not None and entry[0] is old:
+                del gen[id(old)]
+                gen[id(new)] = (new, entry[1])
+
     def clear(self) -> None:
         self._old, self._new = {}, {}
 
@@ -182,6 +191,12 @@ class CompileCache:
                  sum(m.misses for m in self._memos() if not isinstance(m, BodyMemo)))
         self.last = (total[0] - self._total[0], total[1] - self._total[1])
         self._total = total
+
+    def alias(self, old: object, new: object) -> None:
+        """A body replaced by one that parses the same (controller/runtime/index.py `_same`): its
+        parse is found for the new body, and the old one is no longer held."""
+        self.services.alias(old, new)
+        self.crs.alias(old, new)
 
     def clear(self) -> None:
         """Forget everything (before a compile that will reuse little: its old and new values

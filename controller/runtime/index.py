@@ -24,7 +24,7 @@ _JOURNAL_MAX = 1 << 17  # refs; past it a journal says "everything" (a former le
 
 # Kinds whose compile reads nothing that `_same` ignores (Leases are judged by their renewTime, which
 # it ignores; Nodes and EndpointSlices are few or not cached).
-_SEEN_KINDS = frozenset({"Service", "NATRule", "SecurityPolicy"})
+_SAME_KINDS = frozenset({"Service", "NATRule", "SecurityPolicy"})
 
 
 
@@ -37,10 +37,11 @@ class ClusterIndex:
         # Objects bmlb no longer compiles (a Service that left its class) that still carry its
         # finalizer: released like any object being deleted, never compiled.
         self._strays: dict[ObjectRef, dict[str, Any]] = {}
-        # For the kinds the compile cache reuses: the body compiles see, kept while only what bmlb
-        # does not read moves (our own Ready status, resourceVersion, finalizers), so the cache
-        # finds the very same object (controller/core/compile_cache.py).
-        self._seen: dict[ObjectRef, dict[str, Any]] = {}
+        # Told (old body, new body) when a body of the kinds the compile cache reuses is replaced by
+        # one where only what bmlb does not read moved (our own Ready status, resourceVersion,
+        # finalizers): the cache then finds its parse for the new body and lets the old one go
+        # (`CompileCache.alias`), so one body per object is held, not the compile's and the latest.
+        self.on_same: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         # Indexed objects with a deletionTimestamp: most reads skip them, and a scan of 30,000
         # bodies for a rare timestamp was in every reconcile several times over.
         self._deleting: set[ObjectRef] = set()
@@ -82,19 +83,16 @@ class ClusterIndex:
             self._deleting.add(ref)
         else:
             self._deleting.discard(ref)
-        if old is not None and kind in _SEEN_KINDS and _identical(old.get("spec"), clean.get("spec")):
+        if old is not None and kind in _SAME_KINDS and _identical(old.get("spec"), clean.get("spec")):
             clean["spec"] = old["spec"]  # one copy; and the compile knows it unchanged by identity
         self._objects[kind][ref] = clean  # keep the latest body (its status) even when nothing relevant moved
         self._note(ref)
         if old is None:
             self._order[kind] = None
         if old is not None and _same(old, clean):
-            if kind in _SEEN_KINDS:
-                seen = self._seen.setdefault(ref, old)
-                if "spec" in clean and "spec" in seen:
-                    clean["spec"] = seen["spec"]  # equal: one copy, not two
+            if kind in _SAME_KINDS and self.on_same is not None:
+                self.on_same(old, clean)
             return False
-        self._seen.pop(ref, None)
         if old is None or not _same(old, clean, status=False):
             self.churn += 1
         self._bump()
@@ -110,7 +108,6 @@ class ClusterIndex:
             self._strays[ref] = clean
         else:
             self._strays.pop(ref, None)
-        self._seen.pop(ref, None)
         self._deleting.discard(ref)
         self._note(ref)
         if self._objects[kind].pop(ref, None) is None:
@@ -125,7 +122,6 @@ class ClusterIndex:
         gone = [ref for ref in self._objects[kind] if f"{ref.namespace}/{ref.name}" not in keys]
         for ref in gone:
             del self._objects[kind][ref]
-            self._seen.pop(ref, None)
             self._deleting.discard(ref)
             self._note(ref)
         if gone:
@@ -154,7 +150,6 @@ class ClusterIndex:
     def snapshot(self, *, now: float | None = None,
                  last_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Snapshot:
         groups: dict[str, tuple[dict[str, Any], ...]] = {}
-        seen = self._seen
         for kind, objs in self._objects.items():
             # Sorted by the refs the index keys them by (ref_of of the same body), not recomputed, and
             # sorted again only when one came or went.
@@ -163,8 +158,7 @@ class ClusterIndex:
                 order = self._order[kind] = sorted(objs)
             if self._deleting:
                 order = [ref for ref in order if ref not in self._deleting]
-            # in C: each ref's body as compiles last saw it if kept, else its latest
-            groups[FIELD[kind]] = tuple(map(seen.get, order, map(objs.__getitem__, order)))
+            groups[FIELD[kind]] = tuple(map(objs.__getitem__, order))
         return Snapshot(**groups, now=now, last_routes=last_routes, lease_namespace=self.lease_namespace)
 
     def refs(self, kind: str) -> set[ObjectRef]:

@@ -65,6 +65,7 @@ class Reconciler:
     full_collection_every: float = 600.0  # seconds between full collections of the frozen heap
 
     def __post_init__(self) -> None:
+        self.index.on_same = lambda old, new: self.compile_cache.alias(old, new)
         self.metrics.track_oldest(self._oldest_age)
         self.heap = collector.Settled(every=self.full_collection_every, clock=self.clock)
 

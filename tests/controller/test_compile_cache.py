@@ -166,3 +166,55 @@ def test_a_publication_follows_its_service_s_port_and_its_addresses() -> None:
         assert got == compile(snap), edit
     assert any(p.code == "PortNotFound" for p in got.problems)
     assert all(r.to_zones == ("internet",) for r in got.firewall("edge").desired.nat_rules)
+
+
+def _ignored_change(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """What moves that no compile reads: resourceVersion, the finalizers, bmlb's own conditions."""
+    out = copy.deepcopy(body)
+    meta = out.setdefault("metadata", {})
+    meta["resourceVersion"] = str(rng.randrange(1, 10**6))
+    meta["finalizers"] = rng.choice(([], ["bmlb.io/firewall-cleanup"]))
+    status = out.get("status")
+    if status is None or isinstance(status, dict):
+        out["status"] = {**(status or {}), "conditions": [{"type": "Ready", "status": rng.choice(("True", "False"))}]}
+    return out
+
+
+def _recorded_change(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """What moves in status that the compile does read: the addresses recorded as allocated."""
+    if body.get("kind") == "Service":
+        return _with_ingress(body, f"10.210.0.{rng.randrange(1, 250)}")
+    if body.get("kind") == "NATRule":
+        return {**body, "status": {"public": f"198.51.100.{rng.randrange(1, 15)}:{rng.choice((80, 443))}"}}
+    return body
+
+
+@settings(max_examples=80, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(first=snapshots(), second=snapshots(), seed=st.integers(0, 2**32 - 1))
+def test_bodies_the_index_hands_over_compile_as_fresh(first: Snapshot, second: Snapshot, seed: int) -> None:
+    """Through the index, as the controller runs it: a body replaced by one where only what bmlb
+    does not read moved takes over the old body's parse (`CompileCache.alias`); mixed with real
+    changes (the other snapshot's body of that name, recorded addresses), a cached compile equals
+    a fresh one."""
+    from controller.runtime.index import ClusterIndex
+
+    rng = random.Random(seed)
+    index, cache = ClusterIndex(), CompileCache()
+    index.on_same = cache.alias
+    for body in first.all():
+        index.upsert(body["kind"], body)
+    others = {ref_of(b): b for b in second.all()}
+    for _ in range(2):
+        snap = index.snapshot()
+        assert compile(snap, cache=cache) == compile(snap)
+        for body in snap.all():
+            pick = rng.random()
+            if pick < 0.5:
+                index.upsert(body["kind"], _ignored_change(body, rng))
+            elif pick < 0.7 and ref_of(body) in others:
+                index.upsert(body["kind"], others[ref_of(body)])
+            elif pick < 0.9:
+                index.upsert(body["kind"], _recorded_change(body, rng))
+    snap = index.snapshot()
+    assert compile(snap, cache=cache) == compile(snap)
