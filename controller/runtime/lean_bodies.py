@@ -23,6 +23,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from pydantic import BaseModel
+
+from controller.core import specs
+
 _INTERNED = 256  # longer text (certificates, long messages) is rarely repeated
 _SMALL, _PORTS = 256, 65536  # CPython keeps one object of each int up to 256; ports and counts: one here
 _SHARED_FROM = 2  # depth in the body: 1 is spec / metadata / status, each object's own
@@ -37,6 +41,17 @@ META = ("name", "namespace", "uid", "generation", "creationTimestamp", "deletion
         "finalizers", "labels", "annotations")
 # Node status carries images and capacity; bmlb reads only its addresses and conditions.
 NODE_STATUS = ("addresses", "conditions")
+
+
+def _declared(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(f.alias or name for name, f in model.model_fields.items())
+
+
+# Of a Service's spec, what bmlb reads (the fields specs.ServiceSpec and specs.ServicePort declare):
+# the cluster IPs, node ports and policies the API server fills in are most of a Service body, and
+# a port's nodePort made every `ports` entry unique to its Service (never shared).
+SERVICE_SPEC = _declared(specs.ServiceSpec)
+SERVICE_PORT = _declared(specs.ServicePort)
 
 
 def _read_only(self: object, *args: object, **kwargs: object) -> NoReturn:
@@ -98,8 +113,11 @@ class Leaner:
         """A lean copy with the kind set (kopf bodies lack it on some paths): only what bmlb reads.
         A malformed field is kept as it is, so parse can name it."""
         out = {sys.intern(k) if type(k) is str else k: self.lean(v, 1) for k, v in body.items()
-               if k not in ("metadata", "status")}
+               if k not in ("metadata", "status", "spec")}
         out["kind"] = kind
+        if "spec" in body:
+            spec = body["spec"]
+            out["spec"] = self.lean(_service_spec(spec) if kind == "Service" else spec, 1)
         raw = body.get("metadata")
         if isinstance(raw, Mapping):
             meta = {k: raw[k] for k in META if k in raw}
@@ -169,3 +187,15 @@ class Leaner:
             if sys.getrefcount(n) <= 5:  # the dict's key and value, the list's, `n` and the call's
                 del ints[n]
         self._sweep_at = max(2 * len(table), _MIN_SWEEP)
+
+
+def _service_spec(spec: Any) -> Any:
+    """The fields of a Service's spec that bmlb reads; anything malformed kept as it is (parse names it)."""
+    if not isinstance(spec, Mapping):
+        return spec
+    out = {k: v for k, v in spec.items() if k in SERVICE_SPEC}
+    ports = out.get("ports")
+    if isinstance(ports, list):
+        out["ports"] = [{k: v for k, v in p.items() if k in SERVICE_PORT} if isinstance(p, Mapping) else p
+                        for p in ports]
+    return out

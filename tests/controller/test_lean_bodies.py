@@ -160,3 +160,56 @@ def test_a_value_met_under_another_values_hash_stays_its_own() -> None:
         assert json.loads(json.dumps(b["spec"])) == {"from": {"zones": ["dmz"]}, "to": ["dmz"],
                                                       "x": {"zones": ["untrust"]}}
         assert b["spec"]["from"] is not met and b["spec"]["to"] is not met
+
+
+# What the API server fills into a Service's spec that bmlb never reads (and a user may add).
+_SERVER_FILLED = st.fixed_dictionaries({}, optional={
+    "clusterIP": st.sampled_from(["10.96.0.10", "None"]), "clusterIPs": st.just(["10.96.0.10"]),
+    "internalTrafficPolicy": st.just("Cluster"), "allocateLoadBalancerNodePorts": st.booleans(),
+    "healthCheckNodePort": st.integers(30000, 32767), "externalIPs": st.just(["192.0.2.9"]),
+    "loadBalancerIP": st.just("10.200.0.7"), "publishNotReadyAddresses": st.booleans()})
+_PORT_FILLED = st.fixed_dictionaries({}, optional={"nodePort": st.integers(30000, 32767),
+                                                   "appProtocol": st.just("https")})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_service_keeps_what_bmlb_reads_of_its_spec(data: st.DataObject) -> None:
+    """Oracle: parse of the Service as the API server sent it. The index keeps only the spec fields
+    parse reads: the parse of the kept body is the parse of the whole one, and two Services that
+    differ only in node ports and cluster IPs hold one `ports` value."""
+    from controller.core.parse import parse_services
+    from tests.faults import strategies as S
+
+    leaner = Leaner()
+    kept, whole = [], []
+    for name in ("web", "api"):
+        svc = data.draw(S.lb_service(name, "ns"))
+        svc["spec"].update(data.draw(_SERVER_FILLED))
+        for port in svc["spec"]["ports"]:
+            port.update(data.draw(_PORT_FILLED))
+        svc["spec"] = dict(data.draw(st.permutations(list(svc["spec"].items()))))
+        whole.append(svc)
+        kept.append(leaner.strip(json.loads(json.dumps(svc)), "Service"))
+    assert parse_services(kept) == parse_services(whole)
+    for b in kept:
+        assert set(b["spec"]) <= {"type", "ports", "loadBalancerClass", "sessionAffinity", "sessionAffinityConfig",
+                                  "externalTrafficPolicy", "ipFamilies", "ipFamilyPolicy", "selector"}
+        assert all(set(p) <= {"name", "port", "protocol", "targetPort"} for p in b["spec"]["ports"])
+    twin = copy.deepcopy(whole[0])
+    twin["metadata"]["name"] = "twin"
+    twin["spec"]["clusterIP"] = "10.96.0.99"
+    for port in twin["spec"]["ports"]:
+        port["nodePort"] = 30001
+    assert leaner.strip(json.loads(json.dumps(twin)), "Service")["spec"]["ports"] is kept[0]["spec"]["ports"]
+
+
+def test_a_malformed_service_spec_is_kept_as_it_came() -> None:
+    """parse names what is wrong, so the index does not tidy it away."""
+    leaner = Leaner()
+    for spec in ("LoadBalancer", ["x"], {"type": "LoadBalancer", "ports": "443"},
+                 {"type": "LoadBalancer", "ports": [443, {"port": 80, "nodePort": 30080}]}):
+        kept = leaner.strip({"kind": "Service", "metadata": {"name": "a", "namespace": "ns"}, "spec": spec}, "Service")
+        want = spec if not isinstance(spec, dict) or not isinstance(spec.get("ports"), list) else \
+            {**spec, "ports": [443, {"port": 80}]}
+        assert kept["spec"] == want
