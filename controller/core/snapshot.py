@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core import kinds
-from controller.core.problems import ObjectRef
+from controller.core.problems import ObjectRef, interned
 
 Body = Mapping[str, Any]
 
@@ -34,7 +34,7 @@ def ref_of(body: Body) -> ObjectRef:
     meta = body.get("metadata")
     if not isinstance(meta, Mapping):
         meta = {}
-    return ObjectRef(_text(body.get("kind")), _text(meta.get("namespace")), _text(meta.get("name")))
+    return interned(ObjectRef(_text(body.get("kind")), _text(meta.get("namespace")), _text(meta.get("name"))))
 
 
 def _text(value: Any) -> str:

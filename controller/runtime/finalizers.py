@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core.compiler import FirewallTarget, Report
-from controller.core.problems import ObjectRef
+from controller.core.problems import ObjectRef, interned
 from controller.runtime import fanout
 from firewall.model import Owner
 
@@ -89,7 +89,7 @@ class Owners:
                     continue
                 hit = self._refs.get(id(o))
                 if hit is None or hit[0] is not o:
-                    hit = (o, ObjectRef(o.kind, o.namespace, o.name))
+                    hit = (o, interned(ObjectRef(o.kind, o.namespace, o.name)))
                 refs[id(o)] = hit
                 out.add(hit[1])
         self._refs = refs

@@ -13,6 +13,11 @@ one (`copy`, `deepcopy`, pickle) is a plain, writable dict or list. The bodies t
 
 Values no body holds any more are let go: the table is swept whenever it doubled since the last
 sweep, so it stays within about twice what the bodies hold.
+
+Each object's own dicts (the body, its `spec`, `metadata`, `status`) are plain dicts whose keys
+table is shared by every body of the same shape (`compact`): CPython keeps an instance's
+attribute dict as a values array beside its class's one keys table, and such a dict is an
+ordinary `dict` to every reader. A dict of a shape already seen costs about half as much.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ _SMALL, _PORTS = 256, 65536  # CPython keeps one object of each int up to 256; p
 _SHARED_FROM = 2  # depth in the body: 1 is spec / metadata / status, each object's own
 _SCALARS = (str, int, float, bool, type(None))
 _MIN_SWEEP = 4096
+_SHAPE_KEYS = 20  # CPython 3.11 shares a keys table of at most 30 entries, less what its first instance took
+# Measured on CPython 3.11 (Debian 12's python3); other versions keep a dict as it came.
+_SHARED_KEYS = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+_MAX_SHAPES = 1024  # past that, a new shape is a dict of its own (a tenant's odd specs cost only themselves)
 
 # kubectl's copy of the last applied object, and kopf's copy of the last handled spec: whole specs again.
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "bmlb.io/last-handled")
@@ -87,6 +96,43 @@ class FrozenList(list):  # type: ignore[type-arg]
         return (list, (list(self),))
 
 
+_shapes: dict[tuple[str, ...], type] = {}
+
+
+def compact(d: dict[str, Any]) -> dict[str, Any]:
+    """An equal dict (same keys, same order, the very same values) whose keys table is shared with
+    every other dict of this shape made here: the attribute dict of an instance of the shape's
+    class, filled through the dict itself (a key such as `__class__` is only a key). The instance
+    is let go; its dict lives on as a plain `dict`. Writing a new key into one later is allowed:
+    that dict alone then gets a table of its own."""
+    keys = tuple(d)
+    if len(keys) > _SHAPE_KEYS or not all(type(k) is str for k in keys):
+        return d
+    shape = _shapes.get(keys)
+    if shape is None:
+        if not _SHARED_KEYS or len(_shapes) >= _MAX_SHAPES:
+            return d
+        shape = _shapes[keys] = _shape(keys)
+    out: dict[str, Any] = shape().__dict__
+    for k, v in d.items():
+        out[k] = v
+    return out
+
+
+def _shape(keys: tuple[str, ...]) -> type:
+    """A class whose instances' dicts share one keys table holding `keys` in order. CPython 3.11
+    sizes each new instance's values for what its class's table may still grow to, and lowers that
+    with each instance made: a first instance enters the keys, and a few more bring every later
+    dict of this shape down to its keys' size."""
+    shape = type("BodyShape", (), {"__module__": __name__})
+    first = shape().__dict__
+    for k in keys:
+        first[k] = None
+    for _ in range(32):  # the table's spare room (at most 30) down to one
+        shape()
+    return shape
+
+
 class Leaner:
     """Makes the index's bodies (`strip`), sharing nested values between them.
 
@@ -134,7 +180,7 @@ class Leaner:
             out["status"] = self.lean(status, 1)
         if len(self._table) > self._sweep_at:
             self.sweep()
-        return out
+        return compact(out)
 
     def lean(self, value: Any, depth: int) -> Any:
         """A copy whose keys and short strings are the process's one copy of that text, and whose
@@ -149,7 +195,7 @@ class Leaner:
         if t is dict or isinstance(value, Mapping):
             d = {sys.intern(k) if type(k) is str else k: self.lean(v, depth + 1) for k, v in value.items()}
             if depth < _SHARED_FROM:
-                return d
+                return compact(d)
             key = hash((0, *map(id, d), *map(id, d.values())))
             found = self._table.get(key)
             if type(found) is FrozenDict and len(found) == len(d) and all(map(operator.is_, found, d)) \

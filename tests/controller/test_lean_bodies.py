@@ -10,6 +10,7 @@ import copy
 import gc
 import json
 import pickle
+import sys
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.runtime.index import ClusterIndex
-from controller.runtime.lean_bodies import FrozenDict, FrozenList, Leaner
+from controller.runtime.lean_bodies import FrozenDict, FrozenList, Leaner, compact
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([8443, 65536, 2**40]),
                     st.sampled_from([0.0, 1.0, 2.5]),
@@ -213,3 +214,62 @@ def test_a_malformed_service_spec_is_kept_as_it_came() -> None:
         want = spec if not isinstance(spec, dict) or not isinstance(spec.get("ports"), list) else \
             {**spec, "ports": [443, {"port": 80}]}
         assert kept["spec"] == want
+
+
+# Keys a shape's class would treat as its own attributes, were they set as attributes.
+odd_keys = st.sampled_from(["__class__", "__dict__", "__weakref__", "__init__", "__module__", "__eq__", "kind",
+                            "metadata", "spec", "status", "name", "", "x y", "ü"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(odd_keys, json_values, max_size=8), min_size=1, max_size=5))
+def test_a_compact_dict_is_the_dict_it_was_made_from_and_its_own(dicts: list[dict[str, Any]]) -> None:
+    """Oracle: the dict as given (its keys in order, the very same values, its JSON); each made
+    dict is its own (a write into one is seen in no other of its shape, nor in the one it came from)."""
+    made = [compact(d) for d in dicts] + [compact(dict(d)) for d in dicts]
+    for d, m in zip(dicts + dicts, made, strict=True):
+        assert type(m) is dict
+        assert m == d and list(m) == list(d) and json.dumps(m) == json.dumps(d)
+        assert all(a is b for a, b in zip(m.values(), d.values(), strict=True))
+        assert copy.deepcopy(m) == d and pickle.loads(pickle.dumps(m)) == d
+    before = [json.dumps(d) for d in dicts]
+    for i, m in enumerate(made):
+        if m:
+            m.pop(next(iter(m)))
+        m["__written__"] = i
+    assert [json.dumps(d) for d in dicts] == before
+    for i, m in enumerate(made):
+        assert m["__written__"] == i  # no other dict's write landed here
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the shared keys table is measured on CPython 3.11")
+def test_bodies_of_one_shape_share_their_keys_table() -> None:
+    """The index's own dicts (body, metadata, spec, status) of a shape seen before cost less than
+    the same dicts made plain; the shared values below them are untouched."""
+    leaner = Leaner()
+    kept = [leaner.strip(body(f"n{i}", {"from": {"zones": ["untrust"]}, "x": i, "ports": [i]},
+                              status={"conditions": [{"type": "Ready"}], "vip": f"10.0.0.{i}"}), "NATRule")
+            for i in range(3)]
+    for b in kept:
+        for d in (b, b["metadata"], b["spec"], b["status"]):
+            assert type(d) is dict
+            assert sys.getsizeof(d) < sys.getsizeof(dict(d)), d
+        assert isinstance(b["spec"]["from"], FrozenDict)
+    assert kept[1]["spec"]["from"] is kept[2]["spec"]["from"]
+
+
+def test_past_the_shape_limit_a_dict_is_a_plain_one_of_its_own() -> None:
+    """A tenant writing specs of ever new shapes costs only its own bodies: past the limit a new
+    shape gets no class, and the dict is still the one given."""
+    from controller.runtime import lean_bodies
+
+    saved = dict(lean_bodies._shapes)
+    try:
+        lean_bodies._shapes.update({(f"filler{i}",): object for i in range(lean_bodies._MAX_SHAPES)})
+        d = {"never": 1, "seen": [2]}
+        m = compact(d)
+        assert m == d and m is d
+        assert len(lean_bodies._shapes) == lean_bodies._MAX_SHAPES + len(saved)
+    finally:
+        lean_bodies._shapes.clear()
+        lean_bodies._shapes.update(saved)
