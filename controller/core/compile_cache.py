@@ -67,6 +67,13 @@ class BodyMemo(Generic[T]):
                 del gen[id(old)]
                 gen[id(new)] = (new, entry[1])
 
+    def forget(self, body: object) -> None:
+        """`body` will not be asked for again (its object moved on, or is gone): let it go."""
+        for gen in (self._new, self._old):
+            entry = gen.get(id(body))
+            if entry is not None and entry[0] is body:
+                del gen[id(body)]
+
     def clear(self) -> None:
         self._old, self._new = {}, {}
 
@@ -197,6 +204,13 @@ class CompileCache:
         parse is found for the new body, and the old one is no longer held."""
         self.services.alias(old, new)
         self.crs.alias(old, new)
+
+    def forget(self, body: object) -> None:
+        """A body the index no longer holds (replaced by one that reads differently, or removed):
+        its parse is not found again, and the body is not held for it. The next compile parses its
+        successor as it would have anyway (a new body is never the same object)."""
+        self.services.forget(body)
+        self.crs.forget(body)
 
     def clear(self) -> None:
         """Forget everything (before a compile that will reuse little: its old and new values

@@ -47,6 +47,13 @@ class StatusMemo:
     def forget(self, ref: ObjectRef) -> None:
         self._current.pop(ref, None)
 
+    def let_go(self, ref: ObjectRef, body: Body) -> None:
+        """`body` was replaced in the index: it is never current again (`is_current` asks for the
+        very same body), so it is not held for that."""
+        seen = self._current.get(ref)
+        if seen is not None and seen[0] is body:
+            del self._current[ref]
+
     def keep(self, refs: Iterable[ObjectRef]) -> None:
         """Forget every object not among `refs` (gone, or not compiled)."""
         current = self._current

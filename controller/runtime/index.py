@@ -42,6 +42,10 @@ class ClusterIndex:
         # finalizers): the cache then finds its parse for the new body and lets the old one go
         # (`CompileCache.alias`), so one body per object is held, not the compile's and the latest.
         self.on_same: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+        # Told the old body when a body is replaced by one that reads differently, or removed: who
+        # kept something made from it lets the body go now (a burst's status writes echo back
+        # while its reconcile runs), not at the next compile.
+        self.on_gone: Callable[[dict[str, Any]], None] | None = None
         # Indexed objects with a deletionTimestamp: most reads skip them, and a scan of 30,000
         # bodies for a rare timestamp was in every reconcile several times over.
         self._deleting: set[ObjectRef] = set()
@@ -93,6 +97,8 @@ class ClusterIndex:
             if kind in _SAME_KINDS and self.on_same is not None:
                 self.on_same(old, clean)
             return False
+        if old is not None:
+            self._gone(old)
         if old is None or not _same(old, clean, status=False):
             self.churn += 1
         self._bump()
@@ -110,8 +116,10 @@ class ClusterIndex:
             self._strays.pop(ref, None)
         self._deleting.discard(ref)
         self._note(ref)
-        if self._objects[kind].pop(ref, None) is None:
+        old = self._objects[kind].pop(ref, None)
+        if old is None:
             return False
+        self._gone(old)
         self._order[kind] = None
         self.churn += 1
         self._bump()
@@ -121,7 +129,7 @@ class ClusterIndex:
         """After a full listing of `kind`: drop the objects it did not hold ("namespace/name" keys)."""
         gone = [ref for ref in self._objects[kind] if f"{ref.namespace}/{ref.name}" not in keys]
         for ref in gone:
-            del self._objects[kind][ref]
+            self._gone(self._objects[kind].pop(ref))
             self._deleting.discard(ref)
             self._note(ref)
         if gone:
@@ -129,6 +137,10 @@ class ClusterIndex:
             self.churn += len(gone)
             self._bump()
         return bool(gone)
+
+    def _gone(self, old: dict[str, Any]) -> None:
+        if self.on_gone is not None:
+            self.on_gone(old)
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return self._objects.get(ref.kind, {}).get(ref) or self._strays.get(ref)

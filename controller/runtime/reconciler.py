@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.core import collector, naming, status
 from controller.core.compile_cache import CompileCache
@@ -19,7 +20,7 @@ from controller.core.conditions import FirewallOutcome
 from controller.core.nodes import node_health
 from controller.core.problems import ObjectRef, Severity
 from controller.core.reasons import Reason
-from controller.core.snapshot import Snapshot
+from controller.core.snapshot import Snapshot, ref_of
 from controller.core.specs import service_is_ours
 from controller.runtime import finalizers, status_writer
 from controller.runtime.clock import now
@@ -65,9 +66,18 @@ class Reconciler:
     full_collection_every: float = 600.0  # seconds between full collections of the frozen heap
 
     def __post_init__(self) -> None:
-        self.index.on_same = lambda old, new: self.compile_cache.alias(old, new)
+        self.index.on_same = self._body_same
+        self.index.on_gone = self._body_gone
         self.metrics.track_oldest(self._oldest_age)
         self.heap = collector.Settled(every=self.full_collection_every, clock=self.clock)
+
+    def _body_same(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        self.compile_cache.alias(old, new)
+        self.status_memo.let_go(ref_of(old), old)
+
+    def _body_gone(self, old: dict[str, Any]) -> None:
+        self.compile_cache.forget(old)
+        self.status_memo.let_go(ref_of(old), old)
 
     def _oldest_age(self) -> float:
         t = self.index.oldest_unapplied
@@ -147,6 +157,10 @@ class Reconciler:
         self._health = _health_of(snapshot)
         self._before_compile(compiled_refs)
         compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
+        # The bodies this compile read are let go now, not when the reconcile ends: a burst's status
+        # writes echo back as new bodies while it runs, and the old ones must not live beside them.
+        n_objects = len(snapshot.all())
+        del snapshot
         reused, made = self._after_compile(compiled)
         t_compile = self.clock()
         stamp = now()
@@ -166,6 +180,7 @@ class Reconciler:
         later: list[status_writer.Pending] = []
         n_first = await status_writer.write_chunks(first, self._desired(compiled, stamp), patch=self.kube.patch_status,
                                                    event=self.kube.post_event, later=later)
+        del first  # (the same: these bodies are replaced by their echoes during the firewall sync)
         t_first = self.clock()
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
         async with _posting(later, self.kube.post_event):
@@ -185,7 +200,7 @@ class Reconciler:
                 self._retry_at = self.clock() + self.retry_first
         log.info("reconciled %d objects in %.2fs (compile+allocations %.2fs, of it the compile %.2fs reusing %d "
                  "parts and making %d, %d status writes; firewall %.2fs; %d status writes %.2fs); %d finalizers "
-                 "added, %d removed; %s", len(snapshot.all()), self.clock() - started, t_first - started,
+                 "added, %d removed; %s", n_objects, self.clock() - started, t_first - started,
                  t_compile - started, reused, made, n_first, t_sync - t_first, n_rest,
                  self.clock() - t_sync, len(adding), len(removing), memory())
         self._count(compiled)

@@ -201,11 +201,11 @@ def test_bodies_the_index_hands_over_compile_as_fresh(first: Snapshot, second: S
 
     rng = random.Random(seed)
     index, cache = ClusterIndex(), CompileCache()
-    index.on_same = cache.alias
+    index.on_same, index.on_gone = cache.alias, cache.forget
     for body in first.all():
         index.upsert(body["kind"], body)
     others = {ref_of(b): b for b in second.all()}
-    for _ in range(2):
+    for _ in range(3):
         snap = index.snapshot()
         assert compile(snap, cache=cache) == compile(snap)
         for body in snap.all():
@@ -214,7 +214,15 @@ def test_bodies_the_index_hands_over_compile_as_fresh(first: Snapshot, second: S
                 index.upsert(body["kind"], _ignored_change(body, rng))
             elif pick < 0.7 and ref_of(body) in others:
                 index.upsert(body["kind"], others[ref_of(body)])
-            elif pick < 0.9:
+            elif pick < 0.85:
                 index.upsert(body["kind"], _recorded_change(body, rng))
+            elif pick < 0.9:
+                index.delete(body["kind"], body)
+        # Every body the cache holds is one the index holds now (`snap` keeps the old ones alive,
+        # so no id below is reused): a replaced or removed body is let go at once.
+        current = {id(b) for b in index.snapshot().all()}
+        held = {id(entry[0]) for memo in (cache.services, cache.crs) for gen in (memo._new, memo._old)
+                for entry in gen.values()}
+        assert held <= current
     snap = index.snapshot()
     assert compile(snap, cache=cache) == compile(snap)
