@@ -105,10 +105,12 @@ def clashes_of(skipped: Iterable[Skipped], foreign: frozenset[Key]) -> frozenset
                      if s.kind == Kind.ROUTE or ((s.kind, s.name) in foreign and s.kind.taggable))
 
 
-def from_snapshot(snap: Snapshot, ops: Iterable[Op], *, config: SyncConfig, desired: Mapping[Key, Obj],
-                  rule_order: Mapping[Kind, tuple[str, ...]], baseline: Mapping[str, str],
+def from_snapshot(snap: Snapshot, owned_keys: Iterable[Key], ops: Iterable[Op], *, config: SyncConfig,
+                  desired: Mapping[Key, Obj], rule_order: Mapping[Kind, tuple[str, ...]], baseline: Mapping[str, str],
                   skipped: tuple[Skipped, ...], drift: tuple[Drift, ...], marker: int, read_at: float) -> View:
-    owned, rulebases = applied(snap.owned, snap.order, ops)
+    """The view after `ops`, from a full read: its foreign names, rulebases and routers, and the keys
+    of the entries of ours it held (`owned_keys`; the entries themselves are not needed)."""
+    owned, rulebases = applied(owned_keys, snap.order, ops)
     return View(config, desired_keys(owned, desired), snap.foreign, rulebases, snap.routers, desired, rule_order,
                 baseline, marker, read_at, skipped, tuple(d for d in drift if not d.restored),
                 clashes_of(skipped, snap.foreign))

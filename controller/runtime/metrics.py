@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from controller.core.pools import Pool
+from controller.core.problems import Problem, Severity
 
 
 class Metrics:
@@ -26,6 +29,14 @@ class Metrics:
         self.oldest_unapplied = Gauge("bmlb_oldest_unapplied_change_seconds",
                                       "Age of the oldest change not yet applied", registry=r)
         self.allocated = Gauge("bmlb_addresses_allocated", "Addresses held, by pool", ["pool"], registry=r)
+
+    def count(self, problems: Iterable[Problem], pools: Iterable[Pool], allocated: Mapping[str, int]) -> None:
+        """A compile's problems by severity and allocated addresses by pool."""
+        problems = list(problems)
+        for sev in Severity:
+            self.problems.labels(sev.value).set(sum(1 for p in problems if p.severity is sev))
+        for pool in pools:
+            self.allocated.labels(pool.name).set(allocated.get(pool.name, 0))
 
     def track_oldest(self, age: Callable[[], float]) -> None:
         self.oldest_unapplied.set_function(age)

@@ -4,12 +4,11 @@ firewall once, write status and Events, release finalizers. It runs only on the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.compiler import Compiled, FirewallTarget, compile
 from controller.core.conditions import FirewallOutcome
 from controller.core.nodes import node_health
-from controller.core.problems import ObjectRef, Severity
+from controller.core.problems import ObjectRef
 from controller.core.reasons import Reason
 from controller.core.snapshot import Snapshot, ref_of
 from controller.core.specs import service_is_ours
@@ -149,18 +148,7 @@ class Reconciler:
     async def _reconcile(self, pause: collector.Pause) -> Compiled:
         started = self.clock()
         self._retry_at = None
-        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
-        compiled_refs = self.index.live_refs()
-        # Only deletions this compile saw may be released: one arriving during the sync below
-        # still has its rules on the firewall this sync wrote.
-        deleting = self.index.deleting()
-        self._health = _health_of(snapshot)
-        self._before_compile(compiled_refs)
-        compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
-        # The bodies this compile read are let go now, not when the reconcile ends: a burst's status
-        # writes echo back as new bodies while it runs, and the old ones must not live beside them.
-        n_objects = len(snapshot.all())
-        del snapshot
+        compiled, compiled_refs, deleting, n_objects = self._compile()
         reused, made = self._after_compile(compiled)
         t_compile = self.clock()
         stamp = now()
@@ -183,7 +171,7 @@ class Reconciler:
         del first  # (the same: these bodies are replaced by their echoes during the firewall sync)
         t_first = self.clock()
         # The allocations' Events gate nothing: posted while the firewall syncs (the API server idles then).
-        async with _posting(later, self.kube.post_event):
+        async with status_writer.posting(later, self.kube.post_event):
             await self._sync_firewalls(compiled)
             rest = self._bodies(compiled_refs, _RULES, compiled)
             t_sync = self.clock()
@@ -203,11 +191,25 @@ class Reconciler:
                  "added, %d removed; %s", n_objects, self.clock() - started, t_first - started,
                  t_compile - started, reused, made, n_first, t_sync - t_first, n_rest,
                  self.clock() - t_sync, len(adding), len(removing), memory())
-        self._count(compiled)
+        self.metrics.count(compiled.problems, compiled.pools, compiled.allocated)
         self.metrics.reconcile_seconds.observe(self.clock() - started)
         self.last_routes = compiled.routes
         self.reconciles += 1
         return compiled
+
+    def _compile(self) -> tuple[Compiled, set[ObjectRef], set[ObjectRef], int]:
+        """(the compile, the objects it saw, those of them being deleted, how many it read). The
+        bodies it read are not held past it: a burst's status writes echo back as new bodies while
+        the reconcile runs, and the old ones must not live beside them."""
+        snapshot = self.index.snapshot(now=self.wall(), last_routes=self.last_routes)
+        compiled_refs = self.index.live_refs()
+        # Only deletions this compile saw may be released: one arriving during the sync
+        # still has its rules on the firewall the sync wrote.
+        deleting = self.index.deleting()
+        self._health = _health_of(snapshot)
+        self._before_compile(compiled_refs)
+        compiled = compile(snapshot, cache=self.compile_cache, tables_for=())  # the agents build their own
+        return compiled, compiled_refs, deleting, len(snapshot.all())
 
     def _desired(self, compiled: Compiled, stamp: str) -> Callable[[dict[ObjectRef, dict]], list[status.Update]]:
         return functools.partial(status.desired, compiled, outcomes=self.outcomes, now=stamp, memo=self.status_memo)
@@ -247,13 +249,6 @@ class Reconciler:
         retries = [o.retry_in for o in self.outcomes.values() if o.retry_in is not None]
         if retries:
             self._retry_at = min(self._retry_at or math.inf, self.clock() + min(retries))
-
-    def _count(self, compiled: Compiled) -> None:
-        """Problems by severity and allocated addresses by pool, as metrics."""
-        for sev in Severity:
-            self.metrics.problems.labels(sev.value).set(sum(1 for p in compiled.problems if p.severity is sev))
-        for pool in compiled.pools:
-            self.metrics.allocated.labels(pool.name).set(compiled.allocated.get(pool.name, 0))
 
     def _health_moved(self) -> bool:
         """Lease expiry is a change of the clock, not of any object: look for it every second."""
@@ -295,16 +290,6 @@ class Reconciler:
 
 def _health_of(snapshot: Snapshot) -> tuple[tuple[str, bool], ...]:
     return tuple(sorted((n, info.healthy) for n, info in node_health(snapshot).items()))
-
-
-@contextlib.asynccontextmanager
-async def _posting(events: list[status_writer.Pending], post: Callable[..., None]) -> AsyncIterator[None]:
-    """Post `events` in a worker thread while the body runs; done before leaving, whatever happens."""
-    task = asyncio.ensure_future(asyncio.to_thread(status_writer.post, events, post))
-    try:
-        yield
-    finally:
-        await task
 
 
 def _seconds(value: object, default: float) -> float:

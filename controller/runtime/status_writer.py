@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from controller.core import collector
@@ -72,3 +73,13 @@ def post(events: list[Pending], event: Callable[..., None], *, workers: int = 16
         return 1
 
     return fanout.each(events, one, workers=workers)
+
+
+@contextlib.asynccontextmanager
+async def posting(events: list[Pending], post_one: Callable[..., None]) -> AsyncIterator[None]:
+    """Post `events` in a worker thread while the body runs; done before leaving, whatever happens."""
+    task = asyncio.ensure_future(asyncio.to_thread(post, events, post_one))
+    try:
+        yield
+    finally:
+        await task
