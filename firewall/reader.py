@@ -26,9 +26,10 @@ from firewall.model import (
 from firewall.snapshot import Snapshot
 
 
-def read(device: Device, config: SyncConfig) -> Snapshot:
+def read(device: Device, config: SyncConfig, known: snapshot.Known | None = None) -> Snapshot:
     """Every kind's entries, each container's parsed as the device's answer arrives and let go
-    entry by entry (firewall/stream_get.py); the virtual routers read whole (a few entries)."""
+    entry by entry (firewall/stream_get.py); the virtual routers read whole (a few entries).
+    `known`: snapshot.Known (a sync's desired objects)."""
     parts: list[snapshot.Part] = []
     routers: frozenset[str] = frozenset()
     for kind in snapshot.READ_KINDS:
@@ -37,15 +38,17 @@ def read(device: Device, config: SyncConfig) -> Snapshot:
                 continue
             result = device.get(xpaths.container(config, kind))
             container = result[0] if result is not None and len(result) else None
-            parts.append(snapshot.read_kind(kind, snapshot.entries_of(kind, container), config))
+            parts.append(snapshot.read_kind(kind, snapshot.entries_of(kind, container), config, known))
             routers = snapshot.router_names(container)
             continue
-        parts.append(device.get_each(xpaths.container(config, kind), functools.partial(_read_kind, kind, config)))
+        parts.append(device.get_each(xpaths.container(config, kind),
+                                     functools.partial(_read_kind, kind, config, known)))
     return snapshot.assemble(parts, routers)
 
 
-def _read_kind(kind: Kind, config: SyncConfig, entries: Iterator[ET.Element]) -> snapshot.Part:
-    return snapshot.read_kind(kind, ((e.get("name", ""), "", e) for e in entries), config)
+def _read_kind(kind: Kind, config: SyncConfig, known: snapshot.Known | None,
+               entries: Iterator[ET.Element]) -> snapshot.Part:
+    return snapshot.read_kind(kind, ((e.get("name", ""), "", e) for e in entries), config, known)
 
 
 def owned_state(snap: Snapshot, config: SyncConfig) -> DesiredFirewall:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from firewall import elements, names
@@ -18,6 +18,10 @@ from firewall.config import SyncConfig
 from firewall.elements import Kind, Obj
 
 Key = tuple[Kind, str]
+# The object a plan compares a key's entry to (firewall/diff.py `want_of`), or None: an entry
+# read equal to it is kept as that object, whose strings and tuples the desired state holds
+# anyway, instead of as a copy parsed from the device's answer.
+Known = Callable[[Key], Obj | None]
 READ_KINDS = (Kind.TAG, Kind.ADDRESS, Kind.SERVICE, Kind.SECURITY, Kind.NAT, Kind.ROUTE)
 
 
@@ -88,26 +92,32 @@ class Part:
     order: tuple[str, ...]  # a rulebase's entries' names in the device's order (empty for other kinds)
 
 
-def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config: SyncConfig) -> Part:
+def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config: SyncConfig,
+              known: Known | None = None) -> Part:
     """`entries`: (key name, virtual router or "", entry), each read here and not kept (of ours,
-    only the children bmlb does not model: `Snapshot.raw`)."""
+    only the children bmlb does not model: `Snapshot.raw`). `known`: see Known."""
     owned: dict[Key, Obj] = {}
     raw: dict[Key, ET.Element] = {}
     foreign: set[Key] = set()
     unreadable: list[str] = []
     order: list[str] = []
     for key_name, vr, entry in entries:
-        if kind.is_rule:
-            order.append(key_name)
         obj, why = ours(kind, key_name, vr, entry, config)
         if obj is None:
             foreign.add((kind, key_name))
             if why:
                 unreadable.append(why)
-            continue
-        owned[(kind, key_name)] = obj
-        if (extra := elements.unmodelled(kind, entry)) is not None:
-            raw[(kind, key_name)] = extra
+        else:
+            if known is not None and (same := known((kind, key_name))) is not None and same == obj:
+                obj = same
+                if kind != Kind.ROUTE:
+                    key_name = same.name  # type: ignore[union-attr]  # the same name, held once
+            key = (kind, key_name)
+            owned[key] = obj
+            if (extra := elements.unmodelled(kind, entry)) is not None:
+                raw[key] = extra
+        if kind.is_rule:
+            order.append(key_name)
     return Part(kind, owned, raw, frozenset(foreign), tuple(unreadable), tuple(order))
 
 

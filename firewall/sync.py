@@ -212,7 +212,7 @@ class _Sync:
 
     def plan(self) -> tuple[Plan, dict]:  # type: ignore[type-arg]
         self.read_at, self.read_mark, self.full_read = time.monotonic(), len(self.applied), True
-        snap = self.snap = reader.read(self.device, self.config)
+        snap = self.snap = reader.read(self.device, self.config, self.known)
         self.snap_owned = frozenset(snap.owned)
         try:
             plan = diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline)
@@ -229,6 +229,11 @@ class _Sync:
         # full read, ~30,000 of them stayed beside everything else through minutes of writes.
         self.snap = dataclasses.replace(snap, raw={}, owned={})
         return plan, raw
+
+    def known(self, key: Key) -> Obj | None:
+        """What the plan will compare this key's entry to (see snapshot.Known)."""
+        obj = self.current.get(key)
+        return None if obj is None else diff.want_of(obj, self.config.ownership_tag)
 
     def without_held(self, snap: Snapshot) -> DesiredFirewall:
         """The desired state with every held object as the device has it (or absent), so the
