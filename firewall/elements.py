@@ -91,6 +91,30 @@ def canonical(obj: Obj) -> Obj:
     return dataclasses.replace(obj, **changes) if changes else obj  # type: ignore[arg-type]
 
 
+def sharing(obj: Obj, like: Obj) -> Obj:
+    """`obj` (`like` itself when equal), its values that equal `like`'s, of the same type, taken
+    from `like`: an entry read from the device holds only what differs from the desired object."""
+    if obj == like:
+        return like
+    if type(obj) is not type(like):
+        return obj
+    same = {}
+    for name in _field_names(type(obj)):
+        mine, theirs = getattr(obj, name), getattr(like, name)
+        if mine is not theirs and _alike(mine, theirs):
+            same[name] = theirs
+    return dataclasses.replace(obj, **same) if same else obj  # type: ignore[arg-type]
+
+
+def _alike(a: object, b: object) -> bool:
+    """Equal strings, or equal tuples of strings: the values whose sharing cannot change a write."""
+    if type(a) is str:
+        return type(b) is str and a == b
+    if type(a) is tuple and type(b) is tuple and len(a) == len(b):
+        return all(type(x) is str and type(y) is str and x == y for x, y in zip(a, b, strict=True))
+    return False
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))

@@ -19,8 +19,9 @@ from firewall.elements import Kind, Obj
 
 Key = tuple[Kind, str]
 # The object a plan compares a key's entry to (firewall/diff.py `want_of`), or None: an entry
-# read equal to it is kept as that object, whose strings and tuples the desired state holds
-# anyway, instead of as a copy parsed from the device's answer.
+# read equal to it is kept as that object, and one that differs keeps that object's values where
+# they are equal (elements.sharing), whose strings and tuples the desired state holds anyway,
+# instead of copies parsed from the device's answer.
 Known = Callable[[Key], Obj | None]
 READ_KINDS = (Kind.TAG, Kind.ADDRESS, Kind.SERVICE, Kind.SECURITY, Kind.NAT, Kind.ROUTE)
 
@@ -108,10 +109,10 @@ def read_kind(kind: Kind, entries: Iterable[tuple[str, str, ET.Element]], config
             if why:
                 unreadable.append(why)
         else:
-            if known is not None and (same := known((kind, key_name))) is not None and same == obj:
-                obj = same
-                if kind != Kind.ROUTE:
-                    key_name = same.name  # type: ignore[union-attr]  # the same name, held once
+            if known is not None and (like := known((kind, key_name))) is not None:
+                obj = elements.sharing(obj, like)
+                if kind != Kind.ROUTE and obj.name == key_name:  # type: ignore[union-attr]
+                    key_name = obj.name  # type: ignore[union-attr]  # the same name, held once
             key = (kind, key_name)
             owned[key] = obj
             if (extra := elements.unmodelled(kind, entry)) is not None:

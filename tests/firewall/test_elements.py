@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -20,6 +21,31 @@ def test_round_trip(desired: object) -> None:
             entry = ET.fromstring(ET.tostring(elements.to_element(obj)))
             back = elements.from_element(elements.kind_of(obj), entry)
             assert back == elements.canonical(obj)
+
+
+@given(desired_states(), desired_states())
+def test_an_entry_read_takes_only_equal_values_from_the_desired_object(device: object, desired: object) -> None:
+    """`sharing` (a full read's entry beside the object the plan compares it to) never changes what
+    was read: the same value, the same XML written back; each string or tuple it holds is either
+    its own or, where equal, the desired object's."""
+    groups = ("tags", "addresses", "services", "security_rules", "nat_rules")
+    wanted = {(elements.kind_of(o), o.name): elements.canonical(o) for g in groups for o in getattr(desired, g)}
+    for group in groups:
+        for obj in getattr(device, group):
+            kind = elements.kind_of(obj)
+            read = elements.from_element(kind, ET.fromstring(ET.tostring(elements.to_element(obj))))
+            like = wanted.get((kind, obj.name))
+            if like is None:
+                continue
+            out = elements.sharing(read, like)
+            assert out == read
+            assert ET.tostring(elements.to_element(out)) == ET.tostring(elements.to_element(read))
+            if read == like:
+                assert out is like
+            for name in (f.name for f in dataclasses.fields(out)):
+                mine, theirs, got = getattr(read, name), getattr(like, name), getattr(out, name)
+                if isinstance(got, (str, tuple)):
+                    assert got is (theirs if got == theirs and type(mine) is type(theirs) else mine), name
 
 
 def test_canonical_ignores_member_order_and_owner() -> None:
