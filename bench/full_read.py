@@ -1,7 +1,9 @@
 """A full read of the device (what every first sync and periodic resync does): bmlb's reader, which
 parses each container's answer as it arrives (firewall/stream_get.py), beside the same read through
 pan-os-python's xapi, which reads each answer whole and parses it into one tree (the way bmlb read
-until session 15), in the same run, alternated.
+until session 15), in the same run, alternated; and bmlb's reader as a sync calls it, beside the
+desired objects (an entry read as desired is kept as the desired object, one that differs keeps
+the desired object's equal strings and tuples: firewall/snapshot.py `Known`, session 21).
 
     .venv/bin/python bench/full_read.py [--services 10000] [--rounds 2]
 
@@ -15,6 +17,7 @@ whether both reads give the same snapshot.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import sys
@@ -26,9 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.simproc import SimProcess
-from firewall import reader, snapshot, sync, xpaths
+from firewall import diff, reader, snapshot, sync, xpaths
+from firewall import view as views
 from firewall.config import SyncConfig
 from firewall.device import Credentials, Device, Endpoint, connect
+from firewall.model import DesiredFirewall, Owner
 from tests.firewall.sync_fixtures import OWN, web
 
 
@@ -42,6 +47,25 @@ def whole(dev: Device, cfg: SyncConfig) -> snapshot.Snapshot:
             yield kind, container
             del container
     return snapshot.build(containers(), cfg)
+
+
+def with_owners(desired: DesiredFirewall) -> DesiredFirewall:
+    """As the compiler makes them: each object with its owner (the device never holds one)."""
+    def owned(group: tuple) -> tuple:  # type: ignore[type-arg]
+        return tuple(dataclasses.replace(o, owner=Owner("Service", "web", o.name, "uid", 1)) for o in group)
+    return dataclasses.replace(desired, addresses=owned(desired.addresses),
+                               security_rules=owned(desired.security_rules), nat_rules=owned(desired.nat_rules))
+
+
+def beside(desired: DesiredFirewall, cfg: SyncConfig) -> Callable[[Device, SyncConfig], snapshot.Snapshot]:
+    """bmlb's read as a sync makes it (firewall/sync.py `_Sync.known`)."""
+    current = views.by_key(desired, cfg)
+
+    def known(key: snapshot.Key) -> object:
+        obj = current.get(key)
+        return None if obj is None else diff.want_of(obj, cfg.ownership_tag)
+
+    return lambda dev, c: reader.read(dev, c, known)  # type: ignore[arg-type]
 
 
 def measure(read: Callable[[Device, SyncConfig], snapshot.Snapshot], dev: Device,
@@ -72,23 +96,29 @@ def main() -> int:
     with SimProcess() as sim:
         dev = connect(Endpoint(sim.host, sim.port, ca_bundle=sim.ca_file, timeout=600),
                       Credentials(api_key=sim.api_key()))
-        report = sync.sync(web(args.services), dev, config=cfg)
+        desired = with_owners(web(args.services))
+        report = sync.sync(desired, dev, config=cfg)
         assert not report.errors, report.errors
         sim.wait_for_jobs(timeout=3600)
         print(f"a full read of {args.services} Services' objects ({5 * args.services + 3} managed) from the "
               f"simulator (own process, HTTPS)")
         print(f"{'':34}{'peak (MB)':>11}{'left alive (MB)':>17}{'wall (s)':>10}")
-        rows: dict[str, list[tuple[float, float, float]]] = {"bmlb": [], "xapi": []}
+        rows: dict[str, list[tuple[float, float, float]]] = {"bmlb": [], "xapi": [], "sync": []}
+        names = {"bmlb": "bmlb (parsed as it arrives)", "xapi": "pan-os-python xapi (whole)",
+                 "sync": "bmlb, desired beside (a sync)"}
         snaps = {}
         for r in range(args.rounds):
-            for label, read in (("bmlb", reader.read), ("xapi", whole)):
+            for label, read in (("bmlb", reader.read), ("xapi", whole), ("sync", beside(desired, cfg))):
                 peak, alive, seconds, snaps[label] = measure(read, dev, cfg)
                 rows[label].append((peak, alive, seconds))
-                name = ("bmlb (parsed as it arrives)" if label == "bmlb" else "pan-os-python xapi (whole)")
-                print(f"{name + ' ' + str(r + 1):<34}{peak:>11.1f}{alive:>17.1f}{seconds:>10.2f}", flush=True)
-            same = snaps["bmlb"] == snaps["xapi"]
+                print(f"{names[label] + ' ' + str(r + 1):<34}{peak:>11.1f}{alive:>17.1f}{seconds:>10.2f}", flush=True)
+            same = snaps["bmlb"] == snaps["xapi"] == snaps["sync"]
             snaps.clear()
-            print(f"  same snapshot from both: {'yes' if same else 'NO'}")
+            print(f"  same snapshot from all three: {'yes' if same else 'NO'}")
+    beside_peak, beside_alive = min(p for p, _, _ in rows["sync"]), min(a for _, a, _ in rows["sync"])
+    alone_alive = min(a for _, a, _ in rows["bmlb"])
+    print(f"a sync's read, desired objects beside: peak {beside_peak:.1f} MB, left alive {beside_alive:.1f} MB "
+          f"(alone: {alone_alive:.1f} MB; ratio {beside_alive / alone_alive:.2f})")
     ours, theirs = min(p for p, _, _ in rows["bmlb"]), min(p for p, _, _ in rows["xapi"])
     t_ours, t_theirs = min(s for _, _, s in rows["bmlb"]), min(s for _, _, s in rows["xapi"])
     print(f"best peak: bmlb {ours:.1f} MB, xapi whole {theirs:.1f} MB (ratio {ours / theirs:.2f}); best wall: "
