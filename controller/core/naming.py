@@ -96,20 +96,10 @@ def _name(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
     return f"{prefix}__{identity_hash(kind, values)}"
 
 
-def _hashable(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
-
-
 def text(kind: str, *, limit: int = MAX_DESCRIPTION, **values: Any) -> str:
     """A description: one line, no control characters or double quotes, cut to the device's limit.
     Not cached: each is its own object's (a full compile at 10,000 Services renders 50,052, none
     twice), and a cache of them held ~38 MB at the compile's peak."""
-    items = _hashable(values)
-    try:
-        hash(items)
-    except TypeError:  # an unhashable value (a plain dict owner): rendered as given
-        rendered = str(getattr(_macros(), kind)(**values))
-    else:
-        rendered = str(getattr(_macros(), kind)(**dict(items)))
+    rendered = str(getattr(_macros(), kind)(**values))
     out = " ".join(_CONTROL.sub(" ", rendered).replace('"', "'").split())
     return out if len(out) <= limit else out[: limit - 3] + "..."
