@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,8 +184,32 @@ def run(*, paths: list[str], workdir: str, once: bool, timeout: float, sim_port:
     if not paths and not default.is_dir():
         raise DemoError(f"no examples at {default} (an installed bmlb has none): pass -f MANIFESTS")
     wd = Path(workdir)
-    with fresh_workdir(wd):
+    with stop_on_signals(), fresh_workdir(wd):
         return _run(paths, wd, once=once, timeout=timeout, sim_port=sim_port)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the demo the way Ctrl-C does, through every context manager: Python's
+    default for them ends the process at once, and the controller and agents (each in a session of
+    its own) would outlive it. The first signal starts the stop; any later one waits for it."""
+    stopping = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def stop(signum: int, frame: object) -> None:
+        for s in stopping:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    before = {s: signal.getsignal(s) for s in stopping}
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop)
+    if before[signal.SIGINT] is not signal.SIG_IGN:  # a background job keeps Ctrl-C ignored
+        signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _run(paths: list[str], wd: Path, *, once: bool, timeout: float, sim_port: int) -> int:

@@ -17,6 +17,7 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from controller.cli.kapilite_procs import die_with_parent
 from controller.core import kinds
 from controller.core.resources import crd_texts
 
@@ -182,7 +183,8 @@ def process(args: list[str], *, env: dict[str, str], log: Path) -> Iterator[subp
     source tree (when there is one) is the working directory, so an uninstalled checkout runs."""
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "controller.cli", *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                                preexec_fn=die_with_parent)
     try:
         yield proc
     finally:
