@@ -17,7 +17,8 @@ import hashlib
 import ipaddress
 import json
 import re
-from functools import cache, lru_cache
+from functools import cache
+from itertools import chain
 from typing import Any
 
 import jinja2
@@ -65,26 +66,35 @@ def identity_hash(kind: str, values: dict[str, Any]) -> str:
 
 def name(kind: str, **values: Any) -> str:
     """Render the `kind` macro of templates/firewall.j2 into a valid, injective PAN-OS name."""
-    items = tuple(sorted(values.items()))
+    items = sorted(values.items())
+    # One flat tuple per name (kind, key, value, key, value, ...): pairs in a tuple of their own
+    # cost ~250 more bytes per name, and a full compile at 10,000 Services holds 50,000 of them.
+    key = (kind, *chain.from_iterable(items))
     try:
-        return _cached_name(kind, items)
+        return _names[key]
+    except KeyError:
+        pass
     except TypeError:  # an unhashable value
         return _name(kind, items)
+    if len(_names) >= NAMES_HELD:
+        _names.clear()
+    out = _names[key] = _name(kind, items)
+    return out
 
 
-# A compile of thousands of objects names the same zones, ports and addresses again and again.
-@lru_cache(maxsize=65536)
-def _cached_name(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
-    return _name(kind, items)
+# A compile of thousands of objects names the same zones, ports and addresses again and again
+# (110,000 hits for 50,000 names in a full compile at 10,000 Services).
+NAMES_HELD = 65536
+_names: dict[tuple[Any, ...], str] = {}
 
 
 def forget() -> None:
     """Empty the names' cache: it pays off within one big compile; between compiles it would only
     hold tens of MB at 10,000 Services for names the next compile renders no more."""
-    _cached_name.cache_clear()
+    _names.clear()
 
 
-def _name(kind: str, items: tuple[tuple[str, Any], ...]) -> str:
+def _name(kind: str, items: list[tuple[str, Any]]) -> str:
     values = dict(items)
     raw = str(getattr(_macros(), kind)(**values)).strip()
     if is_valid_name(raw) and "__" not in raw and all(_plain_part(k, v) for k, v in values.items()):

@@ -32,7 +32,7 @@ def test_once_a_compile_is_let_go_only_the_names_cache_is_left() -> None:
         del compiled
         gc.collect()
         left = tracemalloc.get_traced_memory()[0] - before
-        naming._cached_name.cache_clear()  # the names' cache alone
+        naming.forget()  # the names' cache alone
         gc.collect()
         beyond = tracemalloc.get_traced_memory()[0] - before
     finally:
