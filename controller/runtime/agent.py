@@ -26,7 +26,7 @@ from controller.core.compiler import compile
 from controller.core.dataplane import ANY_NODE
 from controller.core.render import plain
 from controller.core.snapshot import Snapshot
-from controller.runtime import l2, leases
+from controller.runtime import c_heap, l2, leases
 from controller.runtime.index import ClusterIndex
 from controller.runtime.informer import Informer, Watched, start_all
 from controller.runtime.kube import Kube
@@ -254,6 +254,7 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
         memory_op_delay: float = 0.0) -> None:
     if (memory_state or memory_op_delay) and backend != "memory":
         raise SystemExit("--memory-state and --memory-op-delay need --backend memory")
+    c_heap.limit_arenas()
     agent = Agent(node=node, backend=make_backend(backend, memory_state, memory_op_delay), link=link,
                   drain_timeout=drain_timeout,
                   state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,

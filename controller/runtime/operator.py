@@ -18,6 +18,7 @@ from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf do
 
 from controller.core import kinds, specs
 from controller.core.snapshot import lease_node
+from controller.runtime import c_heap
 from controller.runtime.finalizers import FINALIZER
 from controller.runtime.fwlink import FirewallLinks
 from controller.runtime.index import ClusterIndex
@@ -115,6 +116,7 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
         peering: str | None, priority: int | None, debounce: float | None, resync: float | None,
         insecure_ok: bool = False, webhook_port: int | None = None, lease_namespace: str | None = None,
         peering_lifetime: int = 60) -> None:
+    c_heap.limit_arenas()
     kube = Kube.from_config(kubeconfig)
     metrics = Metrics()
     if metrics_port:
