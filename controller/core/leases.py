@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 ADDRESS_ANNOTATION = "bmlb.io/node-address"
+MAX_DURATION = 2**31 - 1  # leaseDurationSeconds is an int32 in the Lease API
 
 
 def renew_timestamp(raw: Any) -> float | None:
@@ -31,8 +32,9 @@ def renew_timestamp(raw: Any) -> float | None:
 
 
 def duration_seconds(raw: Any) -> float | None:
-    """leaseDurationSeconds when it is a positive number, else None."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+    """leaseDurationSeconds when it is a positive number an int32 holds, else None (a longer one,
+    only ever from a manifest, proves nothing; past a float's range it could not even be added)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= MAX_DURATION:
         return None
     return float(raw)
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from controller.core import specs
 from controller.core.compile_cache import CompileCache
 from controller.core.cr_parse import parse_cr, parse_inputs, parse_owners, spec_of
+from controller.core.leases import MAX_DURATION
 from controller.core.metadata import parse_meta, type_name
 from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
 from controller.core.problems import ObjectRef, Problem
@@ -193,6 +194,8 @@ def _clean_lease(body: Body) -> tuple[dict[str, Any] | None, list[Problem]]:
             continue
         if isinstance(value, bool) or not isinstance(value, want):
             problems.append(Problem(ref, f"spec.{key}", Code.InvalidType, f"must be a {want.__name__}"))
+        elif want is int and not -MAX_DURATION - 1 <= value <= MAX_DURATION:
+            problems.append(Problem(ref, f"spec.{key}", Code.InvalidType, f"must fit an int32 (<= {MAX_DURATION})"))
         else:
             out[key] = value
     if meta is None or problems:

@@ -264,6 +264,19 @@ def test_lease_freshness_is_one_rule() -> None:
     assert {h for _, h in routes(objs)} == {"10.96.0.11"}
 
 
+def test_a_lease_duration_past_int32_is_a_problem_not_a_crash() -> None:
+    # 10**400 seconds (YAML reads any integer) overflowed float() in the freshness rule and raised
+    # out of compile; the Lease API's leaseDurationSeconds is an int32.
+    from controller.core import leases
+    assert not leases.is_fresh("2027-01-15T08:00:00Z", 10**400, NOW)
+    assert not leases.is_fresh("2027-01-15T08:00:00Z", 2**31, NOW)
+    objs = [firewall(), pool("vips", "10.82.0.0/28"), *TWO, lease("node-1"), lease("node-2", seconds=10**400)]
+    c = compiled(objs)
+    assert {h for _, h in routes(objs)} == {"10.96.0.11"}
+    assert [(p.ref.name, p.path) for p in c.problems if p.ref.kind == "Lease"] == [
+        ("bmlb-node-node-2", "spec.leaseDurationSeconds")]
+
+
 _junk = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
                      lambda inner: st.lists(inner, max_size=3)
                      | st.dictionaries(st.text(max_size=8), inner, max_size=3),
