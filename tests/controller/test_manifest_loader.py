@@ -98,3 +98,26 @@ def test_the_collector_is_paused_only_while_loading_and_checking() -> None:
         assert not gc.isenabled(), "a caller's disabled collector stays disabled"
     finally:
         gc.enable()
+
+
+def _laughs(levels: int) -> str:
+    """Nested anchors of 9 aliases each: 9**levels strings from `levels` + 4 lines."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join([*lines, "apiVersion: bmlb.io/v1alpha1", "kind: VIPPool", "metadata: {name: p}",
+                      f"spec: {{addresses: *l{levels - 1}, zone: k8s}}", ""])
+
+
+def test_a_billion_laughs_is_refused_as_the_api_server_refuses_it() -> None:
+    # 9 levels: 387 million strings; `bmlb validate` took minutes and GBs over them (the schema
+    # check's message held a repr of each address entry), where kubectl refuses the document.
+    docs, errors = manifests.parse(_laughs(9) + "---\nkind: Service\nmetadata: {name: after}\n", "f")
+    assert [(e.index, e.message) for e in errors] == [(0, "invalid YAML: document contains excessive aliasing")]
+    assert [(d.index, d.body["metadata"]["name"]) for d in docs] == [(1, "after")]
+    # Aliases that only share what many entries repeat are kept.
+    ports = "ports: &p [{name: https, port: 443}, {name: http, port: 80}]"
+    shared = "kind: List\nitems:\n" + "".join(
+        f"- {{kind: Service, metadata: {{name: s{i}}}, spec: {{{ports if i == 0 else 'ports: *p'}}}}}\n"
+        for i in range(2000))
+    docs, errors = manifests.parse(shared, "f")
+    assert not errors and len(docs) == 2000 and docs[-1].body["spec"]["ports"][0]["port"] == 443
