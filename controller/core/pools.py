@@ -101,11 +101,14 @@ class Pool:
         return frozenset(r.version for r in self.ranges)
 
     def candidates(self, version: int) -> Iterator[IPAddress]:
+        # By family: ip_address(n) reads any n < 2**32 as IPv4, so an IPv6 range there ("::100/120")
+        # yielded no address, and "::/64" looped over 2**64 addresses of the wrong family.
+        make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
         for r in self.ranges:
             if r.version != version:
                 continue
             for n in range(int(r.first), int(r.last) + 1):
-                ip = ipaddress.ip_address(n)
+                ip = make(n)
                 if self.usable(ip):
                     yield ip
 

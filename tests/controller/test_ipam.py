@@ -75,6 +75,8 @@ STORIES = [
                  [req("s1", families=(4, 6))], {"s1": ["10.0.0.0", "fd00::"]}, [], id="dual stack"),
     pytest.param([pool("p", "10.0.0.0/30", purpose="Public", auto=False)], [req("s1")], {"s1": []}, ["NoPool"],
                  id="Service never drawn from a Public pool"),
+    pytest.param([pool("p", "::100/126")], [req("s1", families=(6,))], {"s1": ["::100"]}, [],
+                 id="an IPv6 pool below 2**32 hands out IPv6 addresses"),
 ]
 
 
