@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from controller.core import specs
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, ip_address
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import LBService, warn
@@ -84,7 +83,7 @@ def build_tables(
                     continue
                 for raw in ep.addresses:
                     try:
-                        addr = ipaddress.ip_address(raw)
+                        addr = ip_address(raw)
                     except ValueError:
                         continue
                     rs = RealServer(addr, target, 1, svc.forwarding)

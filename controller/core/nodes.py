@@ -5,12 +5,11 @@ Ready and not cordoned). Routed mode's stage (controller/core/routes.py) routes 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.core.leases import ADDRESS_ANNOTATION, is_fresh
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, ip_address
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.services import warn
@@ -33,7 +32,7 @@ def next_hop(raw: object) -> tuple[IPAddress | None, str]:
     if not isinstance(raw, str):
         return None, f"{raw!r} is not a string"
     try:
-        ip = ipaddress.ip_address(raw.strip())
+        ip = ip_address(raw.strip())
     except ValueError:
         return None, f"{raw!r} is not an IPv4 or IPv6 address"
     if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:

@@ -20,6 +20,17 @@ class PoolSyntaxError(ValueError):
     pass
 
 
+def ip_address(text: str) -> IPAddress:
+    """An IPv4 or IPv6 address from text, as ipaddress.ip_address reads it, but never one with an
+    IPv6 scope ("fd00::5%eth0"): no VIP, public address, endpoint or next hop has one, and Python
+    compares and hashes the scope into the address, so fd00::5%x would be another address than
+    fd00::5 (one namespace could take another's VIP again). Raises ValueError."""
+    ip = ipaddress.ip_address(text)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        raise ValueError(f"{text!r} carries an IPv6 scope (%{ip.scope_id}), which an address here cannot have")
+    return ip
+
+
 @dataclass(frozen=True, slots=True)
 class AddressRange:
     first: IPAddress
@@ -59,8 +70,10 @@ def parse_range(text: str) -> AddressRange:
     """'10.0.0.0/24' -> .0..255, '10.0.0.5-10.0.0.9', '2001:db8::/126'. Raises PoolSyntaxError."""
     text = text.strip()
     try:
+        if "%" in text:
+            raise ValueError("an IPv6 scope (%) is no part of a pool")
         if "-" in text:
-            a, b = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
+            a, b = (ip_address(x.strip()) for x in text.split("-", 1))
             if a.version != b.version:
                 raise PoolSyntaxError(f"{text!r}: range mixes IPv4 and IPv6")
             if int(a) > int(b):

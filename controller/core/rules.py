@@ -8,7 +8,6 @@ A SecurityPolicy's rules: controller/core/security_rules.py. `build_firewall` co
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from controller.core import hostport, naming, port_refs, rule_parts, shared, spe
 from controller.core.compile_cache import CompileCache
 from controller.core.ipam import Assignment
 from controller.core.name_claims import unique_names
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, ip_address
 from controller.core.problems import ObjectRef, Problem
 from controller.core.reasons import Code
 from controller.core.rule_builder import Builder, Fragment, Recorder, owner_of, vip_objects
@@ -285,6 +284,6 @@ def nat_rule(b: Recorder, pub: Publication, vip_object: Callable[[LBService, IPA
 
 def parse_ip(raw: str) -> IPAddress | None:
     try:
-        return ipaddress.ip_address(raw.strip())
+        return ip_address(raw.strip())
     except ValueError:
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import enum
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 
 from controller.core import compact_specs, shared, specs
 from controller.core.ipam import Request
-from controller.core.pools import IPAddress
+from controller.core.pools import IPAddress, ip_address
 from controller.core.problems import ObjectRef, Problem, Severity
 from controller.core.reasons import Code
 from controller.core.snapshot import Body, ref_of
@@ -94,7 +93,7 @@ def ingress_addresses(body: Body) -> tuple[IPAddress, ...]:
     out = []
     for item in ingress if isinstance(ingress, list) else ():
         try:
-            out.append(ipaddress.ip_address(str(item.get("ip", ""))))
+            out.append(ip_address(str(item.get("ip", ""))))
         except (ValueError, AttributeError):
             continue
     return tuple(out)
@@ -114,7 +113,7 @@ def _requested_ips(ann: Mapping[str, str], bad: Callable[[str, Code, str], None]
     requested: list[IPAddress] = []
     for raw in filter(None, (x.strip() for x in ann.get(specs.ANN_IP, "").split(","))):
         try:
-            requested.append(ipaddress.ip_address(raw))
+            requested.append(ip_address(raw))
         except ValueError:
             bad(specs.ANN_IP, Code.InvalidIP, f"{raw!r} is not an IPv4 or IPv6 address")
     return requested

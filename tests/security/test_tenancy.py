@@ -3,6 +3,8 @@ and that no problem told to one namespace names another namespace's objects."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from controller.core.compiler import compile
 from controller.core.snapshot import Snapshot
 from tests.controller.estate import firewall, nat, policy, pool, service
@@ -35,3 +37,24 @@ def test_problems_never_name_another_namespace() -> None:
     told = [p for p in c.problems if p.ref.namespace == "evil"]
     assert told and all(p.code == "IPInUse" for p in told), told
     assert not any("victim-ns" in p.message or "payments" in p.message for p in told), told
+
+
+def test_a_scoped_ipv6_address_never_takes_another_namespaces_vip() -> None:
+    # "fd00:10:96::5%x" parses in Python as an address that is unequal to fd00:10:96::5 (the scope
+    # is compared and hashed), so the allocator saw it as free: namespace evil held victim's VIP,
+    # with its own IPVS entry, address object and allow rule for it.
+    v6 = {"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}
+    objs = [pool("v6", "fd00:10:96::/120"), firewall(),
+            service("victim", "web", (443, 443), annotations={"bmlb.io/ip": "fd00:10:96::5"}, **v6),
+            service("evil", "web", (443, 443), annotations={"bmlb.io/ip": "fd00:10:96::5%x"}, **v6),
+            policy("evil", "open", ["web"], [{"name": "any", "from": {"zones": ["untrust"]}}])]
+    for body, created in zip(objs[2:4], ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"), strict=True):
+        body["metadata"]["creationTimestamp"] = created
+    c = compile(Snapshot.of(objs))
+    victim = int(ipaddress.ip_address("fd00:10:96::5"))
+    held = {(a.ref.namespace, str(ip)) for a in c.allocations for ip in a.addresses if int(ip) == victim}
+    assert held == {("victim", "fd00:10:96::5")}, held
+    assert [(p.path, p.code) for p in c.problems if p.ref.namespace == "evil" and p.severity.value == "error"] == [
+        ("metadata.annotations[bmlb.io/ip]", "InvalidIP")]
+    on_vip = [str(vs.address) for _, t in c.tables for vs in t.services if int(vs.address) == victim]
+    assert on_vip == ["fd00:10:96::5"] * len(c.tables)
