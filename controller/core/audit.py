@@ -29,7 +29,7 @@ from typing import Any
 from controller.core import exposure as exp
 from controller.core import intervals, kinds, shadowing
 from controller.core.audit_findings import AnySource, NatMismatch, any_source, nat_mismatches
-from controller.core.audit_inputs import ingress, ip_of, meta_of, parse_owner
+from controller.core.audit_inputs import ingress, ip_of, items, mapping, meta_of, parse_owner
 from controller.core.audit_routes import RouteRow, pool_ranges, routes
 from controller.core.audit_rulebase import Policy
 from controller.core.snapshot import Body, Snapshot
@@ -160,7 +160,8 @@ def _owner_status(owner: Owner | None, obj: Obj, index: Mapping[tuple[str, str, 
     if body is None:
         return OwnerStatus.ORPHAN, "", None
     meta = meta_of(body)
-    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+    raw = meta.get("generation")
+    uid, generation = str(meta.get("uid") or ""), raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
     if owner.uid and uid and owner.uid != uid:
         return OwnerStatus.STALE_UID, uid, generation
     if owner.generation < generation:
@@ -244,13 +245,13 @@ def _targets(snapshot: Snapshot, actual: DesiredFirewall, only: str | None) -> l
             vips.setdefault(f"{owner.namespace}/{owner.name}", set()).add(ip)
     out = []
     for svc in snapshot.services:
-        meta, spec = meta_of(svc), svc.get("spec") or {}
+        meta, spec = meta_of(svc), mapping(svc.get("spec"))
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if only is not None and key != only:
             continue
         ips = set(ingress(svc)) | vips.get(key, set())
         ports = []
-        for p in spec.get("ports") or []:
+        for p in items(spec.get("ports")):
             if isinstance(p, Mapping) and isinstance(p.get("port"), int):
                 ports.append(exp.Port(str(p.get("protocol") or "TCP").lower(), int(p["port"])))
         if ips and ports:

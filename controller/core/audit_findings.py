@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.core import hostport
-from controller.core.audit_inputs import ingress, ip_of, meta_of
+from controller.core.audit_inputs import field, ingress, ip_of, mapping, meta_of
 from controller.core.snapshot import Body, Snapshot
 from firewall.elements import Kind
 from firewall.model import Action, AddressObject, DesiredFirewall, Owner
@@ -44,11 +44,11 @@ def _exposed_by_ip(snapshot: Snapshot, actual: DesiredFirewall, addresses: Mappi
         for ip in ingress(svc):
             out.setdefault(ip, set()).add(f"{meta.get('namespace')}/{meta.get('name')}")
     for nat in snapshot.nat_rules:
-        meta, spec = meta_of(nat), nat.get("spec") or {}
-        public = str((nat.get("status") or {}).get("public") or "")
-        explicit = str((spec.get("public") or {}).get("address") or "")
+        meta, spec = meta_of(nat), mapping(nat.get("spec"))
+        public = str(field(nat, "status", "public") or "")
+        explicit = str(field(spec, "public", "address") or "")
         hosts = {hostport.host(public), explicit}
-        svc = (spec.get("service") or {}).get("name")
+        svc = field(spec, "service", "name")
         for host in hosts - {""}:
             if svc:
                 out.setdefault(host, set()).add(f"{meta.get('namespace')}/{svc}")
@@ -88,7 +88,7 @@ def nat_mismatches(actual: DesiredFirewall, addresses: Mapping[str, AddressObjec
         natrule = index.get(("NATRule", owner.namespace, owner.name))
         if natrule is None:
             continue
-        svc_name = str(((natrule.get("spec") or {}).get("service") or {}).get("name") or "")
+        svc_name = str(field(natrule, "spec", "service", "name") or "")
         service = index.get(("Service", owner.namespace, svc_name))
         svc = f"{owner.namespace}/{svc_name}"
         vips = ingress(service)

@@ -27,8 +27,26 @@ def parse_owner(description: str) -> Owner | None:
 
 
 
+def field(body: object, *path: str) -> Any:
+    """body[path[0]][path[1]]..., None where a step is not a map: the cluster's objects hold
+    whatever a tenant or a broken client wrote, and the audit reports on them all the same."""
+    for key in path:
+        if not isinstance(body, Mapping):
+            return None
+        body = body.get(key)
+    return body
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def items(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def meta_of(body: Body) -> Mapping[str, Any]:
-    return body.get("metadata") or {}
+    return mapping(field(body, "metadata"))
 
 
 def ip_of(addr: AddressObject | None) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.core import intervals, leases
-from controller.core.audit_inputs import ingress, ip_of, meta_of, parse_owner
+from controller.core.audit_inputs import ingress, ip_of, items, mapping, meta_of, parse_owner
 from controller.core.snapshot import LEASE_PREFIX, Snapshot
 from firewall.model import DesiredFirewall
 
@@ -28,8 +28,8 @@ def pool_ranges(snapshot: Snapshot) -> list[tuple[str, str, tuple[int, int]]]:
     """(pool, zone, interval) for each address range of each VIPPool."""
     out = []
     for pool in snapshot.pools:
-        spec = pool.get("spec") or {}
-        for text in spec.get("addresses") or []:
+        spec = mapping(pool.get("spec"))
+        for text in items(spec.get("addresses")):
             if isinstance(text, str) and (iv := intervals.ip_interval(text)):
                 out.append((str(meta_of(pool).get("name") or ""), str(spec.get("zone") or ""), iv))
     return out
@@ -39,7 +39,7 @@ def _node_health(snapshot: Snapshot) -> dict[str, tuple[str, bool, str]]:
     """Node address -> (node, healthy, why not)."""
     fresh: dict[str, bool] = {}
     for lease in snapshot.leases:
-        meta, spec = meta_of(lease), lease.get("spec") or {}
+        meta, spec = meta_of(lease), mapping(lease.get("spec"))
         name = str(meta.get("name") or "")
         if meta.get("namespace") == snapshot.lease_namespace and name.startswith(LEASE_PREFIX):
             fresh[name[len(LEASE_PREFIX):]] = snapshot.now is not None and leases.is_fresh(
@@ -47,13 +47,13 @@ def _node_health(snapshot: Snapshot) -> dict[str, tuple[str, bool, str]]:
     out = {}
     for node in snapshot.nodes:
         name = str(meta_of(node).get("name") or "")
-        status = node.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        status = mapping(node.get("status"))
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in items(status.get("conditions"))
                     if isinstance(c, Mapping))
         why = "" if ready else "node not Ready"
         if snapshot.now is not None and not fresh.get(name, False):
             why = why or "agent Lease expired or missing"
-        for a in status.get("addresses") or []:
+        for a in items(status.get("addresses")):
             if isinstance(a, Mapping) and a.get("type") == "InternalIP" and a.get("address"):
                 out[str(a["address"])] = (name, not why, why)
     return out
