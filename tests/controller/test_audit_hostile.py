@@ -16,11 +16,11 @@ from controller.core.audit import audit
 from controller.core.snapshot import LEASE_PREFIX, Snapshot
 from firewall.model import StaticRoute
 from tests.controller.test_audit import as_read, bodies, desired_of
+from tests.security.test_hostile_input import places, put, wrong
 
 NOW = 1_800_000_000.0
-_junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                  max_size=3), max_leaves=6)
+_junk = st.recursive(wrong, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
 
 
 def _cluster() -> list[dict[str, Any]]:
@@ -33,25 +33,8 @@ def _cluster() -> list[dict[str, Any]]:
     return [*bodies(), *nodes, lease]
 
 
-def _places(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [path]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _places(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _places(v, (*path, i))
-    return out
-
-
-def _put(body: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
-    for p in path[:-1]:
-        body = body[p]
-    body[path[-1]] = value
-
-
 CLEAN = _cluster()
-PLACES = [(i, p) for i, b in enumerate(CLEAN) for p in _places(b) if p and p != ("kind",)]
+PLACES = [(i, p) for i, b in enumerate(CLEAN) for p in places(b) if p and p != ("kind",)]
 _, DESIRED = desired_of(bodies())
 ROUTES = (StaticRoute("bmlb-rt-10.80.0.1_node-a", "default", "10.80.0.1/32", "10.96.0.11"),)
 ACTUAL = dataclasses.replace(as_read(DESIRED), static_routes=ROUTES)
@@ -63,7 +46,7 @@ def test_the_audit_reports_whatever_the_cluster_holds(changes: list[tuple[tuple[
     objs = copy.deepcopy(CLEAN)
     for (i, path), value in changes:
         try:
-            _put(objs[i], path, value)
+            put(objs[i], path, value)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change replaced what led there
     snap = dataclasses.replace(Snapshot.of(objs), now=NOW)
