@@ -96,6 +96,9 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
                health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
                verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
+    from controller.runtime.kubeapi import without_client_models
+
+    without_client_models()
     from controller.runtime import operator
 
     _logging(verbose)
@@ -133,6 +136,9 @@ def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_time
           mode: str, uplink: str | None, l2_lease_duration: float, memory_state: str | None,
           memory_op_delay: float, verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
+    from controller.runtime.kubeapi import without_client_models
+
+    without_client_models()
     from controller.runtime import agent as agent_mod
 
     _logging(verbose)

@@ -249,35 +249,38 @@ def _from_manifests(paths: Iterable[str], recursive: bool, kustomizations: Itera
 
 
 def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
-    import kubernetes
-    from kubernetes.client.rest import ApiException
-
     from controller.core import kinds
     from controller.core.snapshot import DEFAULT_LEASE_NAMESPACE
+    from controller.runtime.informer import Watched
     from controller.runtime.kube import Kube, KubeError
+    from controller.runtime.kubeapi import ApiError, ConfigError
 
     try:
         kube = Kube.from_config(kubeconfig)
-    except (kubernetes.config.ConfigException, OSError) as err:
+    except (ConfigError, OSError) as err:
         raise AuditError(f"kubeconfig: {err}") from None
-    discovery = kubernetes.client.DiscoveryV1Api(kube.api)
 
-    def items(kind: kinds.Kind, result: Any) -> list[Body]:
-        out = []
-        for it in kube.api.sanitize_for_serialization(result).get("items") or []:
-            out.append({**it, "kind": kind.kind, "apiVersion": kind.api_version})
-        return out
+    def items(kind: kinds.Kind, namespace: str | None = None) -> list[Body]:
+        """Every object of `kind`, as the API server holds it (paged)."""
+        path = Watched(kind.kind, kind.group, kind.version, kind.plural, namespace).path
+        out: list[Body] = []
+        cont = ""
+        while True:
+            page = kube.api.call("GET", path, query=[("limit", 500)] + ([("continue", cont)] if cont else []))
+            listed = page.get("items")
+            out += [{**it, "kind": kind.kind, "apiVersion": kind.api_version}
+                    for it in (listed if isinstance(listed, list) else []) if isinstance(it, dict)]
+            meta = page.get("metadata")
+            cont = str((meta if isinstance(meta, dict) else {}).get("continue") or "")
+            if not cont:
+                return out
 
     bodies: list[Body] = []
     try:
-        bodies += items(kinds.SERVICE, kube.core.list_service_for_all_namespaces())
-        bodies += items(kinds.ENDPOINT_SLICE, discovery.list_endpoint_slice_for_all_namespaces())
-        bodies += items(kinds.NODE, kube.core.list_node())
-        for kind in kinds.CUSTOM:
-            bodies += items(kind, kube.custom.list_cluster_custom_object(kind.group, kind.version, kind.plural))
-        coordination = kubernetes.client.CoordinationV1Api(kube.api)
-        bodies += items(kinds.LEASE, coordination.list_namespaced_lease(DEFAULT_LEASE_NAMESPACE))
-    except ApiException as err:
+        for kind in (kinds.SERVICE, kinds.ENDPOINT_SLICE, kinds.NODE, *kinds.CUSTOM):
+            bodies += items(kind)
+        bodies += items(kinds.LEASE, DEFAULT_LEASE_NAMESPACE)
+    except ApiError as err:
         raise AuditError(f"reading the cluster: {err.status} {err.reason}") from None
     except Exception as err:  # urllib3 raises many kinds of connection errors
         raise AuditError(f"reading the cluster: {type(err).__name__}: {err}") from None

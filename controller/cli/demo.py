@@ -239,15 +239,15 @@ def _run(paths: list[str], wd: Path, *, once: bool, timeout: float, sim_port: in
         console.print(f"firewall: {stats['commits']} commits, {stats['requests'].get('total', 0)} API requests")
         if once:
             return 0 if ok else 1
-        console.rule("The demo stays up: Ctrl-C to stop")
-        console.print(f"  export KUBECONFIG={api.kubeconfig}\n"
-                      f"  kubectl get vippools,natrules,securitypolicies,firewalls -A\n"
-                      f"  kubectl -n shop edit natrule web-https        # and watch the firewall follow\n"
-                      f"  .venv/bin/bmlb ipvs show --state-file {states[nodes[0]]}\n"
-                      f"  firewall: {sim.url} (user admin / admin, CA {sim.ca_file}); "
-                      f"curl --cacert {sim.ca_file} '{sim.url}/sim/config?format=set'\n"
-                      f"  logs: {wd}/controller.log, {wd}/agent-*.log")
-        try:
+        try:  # a stop that comes while the lines below print is a stop too (the tests' kill comes then)
+            console.rule("The demo stays up: Ctrl-C to stop")
+            console.print(f"  export KUBECONFIG={api.kubeconfig}\n"
+                          f"  kubectl get vippools,natrules,securitypolicies,firewalls -A\n"
+                          f"  kubectl -n shop edit natrule web-https        # and watch the firewall follow\n"
+                          f"  .venv/bin/bmlb ipvs show --state-file {states[nodes[0]]}\n"
+                          f"  firewall: {sim.url} (user admin / admin, CA {sim.ca_file}); "
+                          f"curl --cacert {sim.ca_file} '{sim.url}/sim/config?format=set'\n"
+                          f"  logs: {wd}/controller.log, {wd}/agent-*.log")
             while ctl.poll() is None:
                 time.sleep(1)
         except KeyboardInterrupt:

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import kubernetes
-
 from controller.core import kinds, specs
 from controller.core.compiler import compile
 from controller.core.dataplane import ANY_NODE
@@ -30,6 +28,7 @@ from controller.runtime import c_heap, l2, leases
 from controller.runtime.index import ClusterIndex
 from controller.runtime.informer import Informer, Watched, start_all
 from controller.runtime.kube import Kube
+from controller.runtime.kubeapi import KubeAPI
 from ipvs.backend import Backend
 from ipvs.model import Table
 from ipvs.reconcile import Reconciler
@@ -52,7 +51,7 @@ class Agent:
     lease_namespace: str | None = None
     address: str | None = None
     lease_seconds: int = 10
-    coordination: Any = None  # kubernetes.client.CoordinationV1Api, when Leases are kept
+    coordination: KubeAPI | None = None  # when Leases are kept
     speaker: l2.Speaker | None = None  # L2 mode: announces the VIPs this node wins on its uplink
     table: Table = field(default_factory=Table)  # the last table synced
     syncs: int = 0
@@ -261,7 +260,7 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
                   address=address)
     kube = Kube.from_config(kubeconfig)
     if lease_namespace:
-        agent.coordination = kube.coordination
+        agent.coordination = kube.api
     if mode == "l2":
         if not uplink or agent.coordination is None:
             raise SystemExit("--mode l2 needs --uplink and --lease-namespace (the VIP Leases live there)")
@@ -271,5 +270,5 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
         announcer.ensure_sysctls()  # before the first sync binds VIPs on the dummy link
         store = l2.KubeLeaseStore(agent.coordination, lease_namespace or "default")
         agent.speaker = l2.Speaker(l2.Elector(store, node, duration=l2_lease_duration), announcer)
-    watch_api = kubernetes.client.ApiClient(kube.api.configuration)  # long watches: a pool of their own
+    watch_api = kube.api.clone()  # long watches: a pool of their own
     asyncio.run(serve(agent, watch_api, health=health, stop=asyncio.Event()))

@@ -24,9 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import kubernetes
-from kubernetes.client.rest import ApiException
-
+from controller.runtime.kubeapi import ApiError, KubeAPI
 from controller.runtime.lean_bodies import DROPPED_ANNOTATIONS
 
 log = logging.getLogger("bmlb.informer")
@@ -57,7 +55,7 @@ class Gone(Exception):
 class Informer:
     """Feed `handler(kind, type, object)` (called on `loop`) from a list then watch of `what`."""
 
-    def __init__(self, api: kubernetes.client.ApiClient, what: Watched, handler: Handler,
+    def __init__(self, api: KubeAPI, what: Watched, handler: Handler,
                  loop: asyncio.AbstractEventLoop, *, page: int = 500, timeout: int = 300) -> None:
         self.api, self.what, self.handler, self.loop = api, what, handler, loop
         self.page, self.timeout = page, timeout
@@ -119,21 +117,13 @@ class Informer:
                 log.warning("%s: watch failed (%s); retrying in %.0fs", self.what.plural, err, backoff)
                 self._stop.wait(backoff)
                 backoff = min(30.0, backoff * 2)
-                if isinstance(err, ApiException) and err.status == 404:
+                if isinstance(err, ApiError) and err.status == 404:
                     rv = None  # the kind came back (CRDs re-served): its objects may have changed
 
     def _get(self, params: list[tuple[str, Any]], *, stream: bool) -> Any:
         """The raw urllib3 response of a GET (its body not read yet)."""
         timeout = (10, self.timeout + 30) if stream else 60
-        request = self.api.param_serialize("GET", self.what.path, query_params=params,
-                                           header_params={"Accept": "application/json"},
-                                           auth_settings=["BearerToken"])
-        resp = self.api.call_api(*request, _request_timeout=timeout).response
-        if not 200 <= resp.status <= 299:
-            body = resp.read()
-            resp.release_conn()
-            raise ApiException(status=resp.status, reason=f"{resp.reason}: {body[:200]!r}")
-        return resp
+        return self.api.request("GET", self.what.path, query=params, timeout=timeout)
 
     def _list(self) -> str:
         seen: list[str] = []
@@ -210,7 +200,7 @@ def _lines(resp: Any) -> Iterator[bytes]:
         yield buf
 
 
-def start_all(kube_api: kubernetes.client.ApiClient, watched: list[Watched], handler: Handler,
+def start_all(kube_api: KubeAPI, watched: list[Watched], handler: Handler,
               loop: asyncio.AbstractEventLoop) -> list[Informer]:
     informers = [Informer(kube_api, w, handler, loop) for w in watched]
     for inf in informers:

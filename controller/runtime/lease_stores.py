@@ -11,12 +11,15 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from controller.core.election import RELEASED_BY, Conflict, Lease
 from controller.core.timefmt import micro_time
+
+if TYPE_CHECKING:  # urllib3 is not imported where the file store is all that runs (the VM)
+    from controller.runtime.kubeapi import KubeAPI
 
 
 class FileLeaseStore:
@@ -67,21 +70,28 @@ class FileLeaseStore:
             return self._write(lease, int(current.version) + 1)
 
 
+def lease_path(namespace: str, name: str = "") -> str:
+    base = f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace, safe='')}/leases"
+    return f"{base}/{quote(name, safe='')}" if name else base
+
+
 class KubeLeaseStore:
     """coordination.k8s.io/v1 Leases; versions are resourceVersions (the API server's CAS)."""
 
-    def __init__(self, api: Any, namespace: str) -> None:
+    def __init__(self, api: KubeAPI, namespace: str) -> None:
         self.api, self.namespace = api, namespace
 
-    def _lease(self, obj: Any) -> Lease:
-        spec, meta = obj.spec, obj.metadata
+    @staticmethod
+    def _lease(obj: dict[str, Any]) -> Lease:
+        from controller.core.leases import duration_seconds, renew_timestamp
 
-        def ts(v: Any) -> float:
-            return v.timestamp() if v is not None else 0.0
-
-        return Lease(meta.name, spec.holder_identity or None, float(spec.lease_duration_seconds or 0),
-                     ts(spec.renew_time), ts(spec.acquire_time), spec.lease_transitions or 0,
-                     (meta.annotations or {}).get(RELEASED_BY), meta.resource_version)
+        meta, spec = _map(obj.get("metadata")), _map(obj.get("spec"))
+        transitions = spec.get("leaseTransitions")
+        return Lease(str(meta.get("name") or ""), str(spec.get("holderIdentity") or "") or None,
+                     float(duration_seconds(spec.get("leaseDurationSeconds")) or 0),
+                     renew_timestamp(spec.get("renewTime")) or 0.0, renew_timestamp(spec.get("acquireTime")) or 0.0,
+                     transitions if isinstance(transitions, int) and not isinstance(transitions, bool) else 0,
+                     _map(meta.get("annotations")).get(RELEASED_BY), str(meta.get("resourceVersion") or ""))
 
     def _body(self, lease: Lease) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": lease.name, "namespace": self.namespace,
@@ -94,38 +104,42 @@ class KubeLeaseStore:
                          "renewTime": micro_time(lease.renew_time), "acquireTime": micro_time(lease.acquire_time),
                          "leaseTransitions": lease.transitions}}
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        from kubernetes.client.rest import ApiException
+    def get(self, name: str) -> Lease | None:
+        from controller.runtime.kubeapi import ApiError
 
         try:
-            return fn(*args)
-        except ApiException as err:
-            if err.status == 409:
-                raise Conflict(str(err.reason)) from err
-            if err.status == 404 and fn == self.api.read_namespaced_lease:
+            return self._lease(self.api.call("GET", lease_path(self.namespace, name)))
+        except ApiError as err:
+            if err.status == 404:
                 return None
             raise
 
-    def get(self, name: str) -> Lease | None:
-        obj = self._call(self.api.read_namespaced_lease, name, self.namespace)
-        return None if obj is None else self._lease(obj)
-
     def create(self, lease: Lease) -> Lease:
-        return self._lease(self._call(self.api.create_namespaced_lease, self.namespace, self._body(lease)))
+        from controller.runtime.kubeapi import ApiError
+
+        try:
+            return self._lease(self.api.call("POST", lease_path(self.namespace), body=self._body(lease)))
+        except ApiError as err:
+            if err.status == 409:
+                raise Conflict(f"{lease.name}: {err.reason}") from err
+            raise
 
     def update(self, lease: Lease) -> Lease:
-        body = self._body(lease)
         if not lease.version:
             raise Conflict(f"{lease.name}: update without a version")
+        from controller.runtime.kubeapi import ApiError
+
         try:
-            return self._lease(self._call(self.api.replace_namespaced_lease, lease.name, self.namespace, body))
-        except Exception as err:
-            if getattr(err, "status", None) == 404:
+            return self._lease(self.api.call("PUT", lease_path(self.namespace, lease.name), body=self._body(lease)))
+        except ApiError as err:
+            if err.status == 409:
+                raise Conflict(f"{lease.name}: {err.reason}") from err
+            if err.status == 404:
                 raise Conflict(f"{lease.name} is gone") from err
             raise
 
 
-def fresh_nodes(api: Any, namespace: str, *, now: float | None = None) -> set[str]:
+def fresh_nodes(api: KubeAPI, namespace: str, *, now: float | None = None) -> set[str]:
     """Nodes whose agent renewed its node Lease (bmlb-node-<node>) within its duration: the
     candidates of the election in a cluster."""
     from controller.core.leases import is_fresh
@@ -133,8 +147,14 @@ def fresh_nodes(api: Any, namespace: str, *, now: float | None = None) -> set[st
 
     now = time.time() if now is None else now
     out = set()
-    for obj in api.list_namespaced_lease(namespace).items:
-        node, spec = lease_node(obj.metadata.name), obj.spec
-        if node is not None and spec is not None and is_fresh(spec.renew_time, spec.lease_duration_seconds, now):
+    items = api.call("GET", lease_path(namespace)).get("items")
+    for obj in items if isinstance(items, list) else []:
+        meta, spec = _map(_map(obj).get("metadata")), _map(_map(obj).get("spec"))
+        node = lease_node(meta.get("name"))
+        if node is not None and is_fresh(spec.get("renewTime"), spec.get("leaseDurationSeconds"), now):
             out.add(node)
     return out
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

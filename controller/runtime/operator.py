@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import kopf
-import kubernetes
 from kopf._cogs.clients import errors as kopf_errors  # the watch errors kopf does not retry
 
 from controller.core import kinds, specs
@@ -79,7 +78,7 @@ def build(*, kube: Kube, home_namespace: str, metrics: Metrics, debounce: float 
     @kopf.on.startup(registry=registry)
     async def start_informers(**_: Any) -> None:
         if not informers:
-            informers.extend(start_all(kubernetes.client.ApiClient(kube.api.configuration), watched, on_event,
+            informers.extend(start_all(kube.api.clone(), watched, on_event,
                                        asyncio.get_running_loop()))
 
     @kopf.on.cleanup(registry=registry)

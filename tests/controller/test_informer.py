@@ -7,6 +7,7 @@ from typing import Any
 
 from controller.cli.localcluster import Cluster
 from controller.runtime.informer import Informer, Watched
+from controller.runtime.kubeapi import connect
 from tests.controller.estate import service
 
 
@@ -28,7 +29,7 @@ def test_lists_in_pages_then_follows_changes(cluster: Cluster, ns: str) -> None:
     async def scenario() -> None:
         events: list[tuple[str, str, dict[str, Any]]] = []
         # Pages of 2: the listing needs three requests, each continuing the last.
-        informer = Informer(cluster.api, Watched("Service", "", "v1", "services", ns),
+        informer = Informer(connect(str(cluster.kubeconfig)), Watched("Service", "", "v1", "services", ns),
                             lambda k, t, o: events.append((k, t, o)), asyncio.get_running_loop(), page=2, timeout=5)
         informer.start()
         try:

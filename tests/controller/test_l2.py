@@ -28,6 +28,7 @@ from controller.core.election import (
     wake_time,
 )
 from controller.core.timefmt import micro_time
+from controller.runtime.kubeapi import connect
 from controller.runtime.l2 import Elector, Speaker
 from controller.runtime.lease_stores import FileLeaseStore, KubeLeaseStore, fresh_nodes
 from ipvs.announce import (
@@ -334,10 +335,7 @@ def test_holder_that_cannot_renew_stops_before_anyone_may_take_over(tmp_path: Pa
 
 @pytest.mark.apiserver
 def test_kube_lease_store(cluster: Any, ns: str) -> None:
-    import kubernetes
-
-    api = kubernetes.client.CoordinationV1Api(cluster.api)
-    store = KubeLeaseStore(api, ns)
+    store = KubeLeaseStore(connect(str(cluster.kubeconfig)), ns)
     name = lease_name("fd00::1")
     assert store.get(name) is None
     a = store.create(Lease(name, "n1", 2.5, 1_700_000_000.0, 1_700_000_000.0))
@@ -363,10 +361,12 @@ def test_fresh_nodes_reads_node_leases(cluster: Any, ns: str) -> None:
 
     api = kubernetes.client.CoordinationV1Api(cluster.api)
     now = time.time()
+    # a Lease bmlb cannot read (no spec, a spec that is not a map) is not a candidate, and no error
+    api.create_namespaced_lease(ns, {"metadata": {"name": "bmlb-node-empty"}})
     for node, age in (("fresh", 1.0), ("stale", 30.0)):
         api.create_namespaced_lease(ns, {"metadata": {"name": f"bmlb-node-{node}"}, "spec": {
             "holderIdentity": node, "leaseDurationSeconds": 10, "renewTime": micro_time(now - age)}})
-    assert fresh_nodes(api, ns, now=now) == {"fresh"}
+    assert fresh_nodes(connect(str(cluster.kubeconfig)), ns, now=now) == {"fresh"}
 
 
 def test_micro_time_always_has_a_fraction() -> None:
