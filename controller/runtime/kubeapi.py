@@ -53,6 +53,7 @@ class Credentials:
     token: str | None = None
     token_file: str | None = None
     basic: tuple[str, str] | None = None  # user name, password
+    server_name: str | None = None  # the name the server's certificate must hold, when not the host's
 
 
 class KubeAPI:
@@ -66,6 +67,8 @@ class KubeAPI:
             tls["ca_certs"] = creds.ca_file
         if creds.cert_file:
             tls.update(cert_file=creds.cert_file, key_file=creds.key_file)
+        if creds.server_name:
+            tls.update(server_hostname=creds.server_name, assert_hostname=creds.server_name)
         self._pool = urllib3.PoolManager(num_pools=2, maxsize=pool_size, **tls)
         self._token = creds.token
         self._token_read = 0.0
@@ -178,6 +181,9 @@ def from_kubeconfig(path: str | None = None) -> Credentials:
     server = str(cluster.get("server") or "").rstrip("/")
     if not server.startswith(("https://", "http://")):
         raise ConfigError(f"kubeconfig {where}: cluster {context['cluster']!r} has no https server")
+    if cluster.get("proxy-url"):
+        raise ConfigError(f"kubeconfig {where}: cluster {context['cluster']!r} is reached through proxy-url, "
+                          "which bmlb does not support: run it where the API server is reached directly")
     token = user.get("token")
     if not token and (user.get("exec") or user.get("auth-provider")):
         raise ConfigError(f"kubeconfig {where}: user {context['user']!r} needs a credential plugin "
@@ -187,7 +193,8 @@ def from_kubeconfig(path: str | None = None) -> Credentials:
         server=server, insecure=bool(cluster.get("insecure-skip-tls-verify")),
         ca_file=_file(cluster, "certificate-authority", cdir), cert_file=_file(user, "client-certificate", udir),
         key_file=_file(user, "client-key", udir), token=str(token) if token else None,
-        token_file=str(_relative(user["tokenFile"], udir)) if user.get("tokenFile") else None, basic=basic)
+        token_file=str(_relative(user["tokenFile"], udir)) if user.get("tokenFile") else None, basic=basic,
+        server_name=str(cluster["tls-server-name"]) if cluster.get("tls-server-name") else None)
 
 
 def _relative(path: str, base: Path) -> Path:

@@ -69,6 +69,7 @@ def test_several_files_first_entry_wins(tmp_path: Path, monkeypatch: pytest.Monk
     ({"server": "https://h:1"}, {"exec": {"command": "aws"}}, "c", ["c-user", "exec"]),
     ({"server": "https://h:1"}, {"token": "t"}, "other", ["current-context", "other"]),
     ({}, {"token": "t"}, "c", ["c-cluster", "server"]),
+    ({"server": "https://h:1", "proxy-url": "http://proxy:3128"}, {"token": "t"}, "c", ["c-cluster", "proxy-url"]),
     ({"server": "https://h:1", "certificate-authority-data": "!!"}, {}, "c", ["certificate-authority-data"]),
 ])
 def test_unusable_credentials_are_a_clear_error(tmp_path: Path, cluster: dict[str, Any], user: dict[str, Any],
@@ -182,3 +183,24 @@ def test_the_controllers_writes_against_the_api_server(cluster: Cluster, ns: str
         kube.read_secret(ns, "nope")
     assert missing.value.status == 404
     kube.api.close()
+
+
+@pytest.mark.apiserver
+def test_tls_server_name_is_the_name_checked(cluster: Cluster, tmp_path: Path) -> None:
+    """The API server's certificate names 127.0.0.1 and localhost: a kubeconfig's tls-server-name
+    is what the certificate must hold, so a wrong one is refused (the connection, not a request)."""
+    import urllib3
+
+    doc = yaml.safe_load(cluster.kubeconfig.read_text())
+    for name, ok in (("localhost", True), ("wrong.example", False)):
+        doc["clusters"][0]["cluster"]["tls-server-name"] = name
+        (tmp_path / name).write_text(yaml.safe_dump(doc))
+        api = kubeapi.connect(str(tmp_path / name))
+        try:
+            if ok:
+                assert api.call("GET", "/api/v1/namespaces/default")["metadata"]["name"] == "default"
+            else:
+                with pytest.raises(urllib3.exceptions.HTTPError):
+                    api.call("GET", "/api/v1/namespaces/default")
+        finally:
+            api.close()
