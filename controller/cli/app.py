@@ -7,8 +7,9 @@ renderers or the auditor (under TCG every 0.1 s of imports costs seconds).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import click
@@ -96,15 +97,16 @@ def controller(kubeconfig: str | None, home: str, lease_namespace: str | None, p
                health: str | None, debounce: float | None, resync: float | None, webhook_port: int | None,
                verbose: bool) -> None:
     """Run the operator: allocate VIPs, keep the firewall in step, report status and Events."""
-    from controller.runtime.kubeapi import without_client_models
+    from controller.runtime.kubeapi import ConfigError, without_client_models
 
     without_client_models()
     from controller.runtime import operator
 
     _logging(verbose)
-    operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
-                 peering=peering or None, priority=priority, debounce=debounce, resync=resync,
-                 webhook_port=webhook_port, lease_namespace=lease_namespace, peering_lifetime=peering_lifetime)
+    with _credentials_errors(ConfigError):
+        operator.run(kubeconfig=kubeconfig, home_namespace=home, metrics_port=metrics_port, health=health,
+                     peering=peering or None, priority=priority, debounce=debounce, resync=resync,
+                     webhook_port=webhook_port, lease_namespace=lease_namespace, peering_lifetime=peering_lifetime)
 
 
 @main.command()
@@ -136,16 +138,17 @@ def agent(node: str, backend: str, kubeconfig: str | None, link: str, drain_time
           mode: str, uplink: str | None, l2_lease_duration: float, memory_state: str | None,
           memory_op_delay: float, verbose: bool) -> None:
     """Run the node agent: keep this node's IPVS table and VIPs in step with the cluster."""
-    from controller.runtime.kubeapi import without_client_models
+    from controller.runtime.kubeapi import ConfigError, without_client_models
 
     without_client_models()
     from controller.runtime import agent as agent_mod
 
     _logging(verbose)
-    agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
-                  drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address,
-                  mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration, memory_state=memory_state,
-                  memory_op_delay=memory_op_delay)
+    with _credentials_errors(ConfigError):
+        agent_mod.run(node=node, backend=backend, kubeconfig=kubeconfig, state_file=state_file, link=link,
+                      drain_timeout=drain_timeout, health=health, lease_namespace=lease_namespace, address=address,
+                      mode=mode, uplink=uplink, l2_lease_duration=l2_lease_duration, memory_state=memory_state,
+                      memory_op_delay=memory_op_delay)
 
 
 @main.command()
@@ -197,6 +200,15 @@ def ipvs_show(state_file: str | None) -> None:
     link_vips = backend.addresses("bmlb0")
     observed = backend.read(lambda ip: ip in link_vips)
     click.echo(show(observed.table, observed.connections))
+
+
+@contextlib.contextmanager
+def _credentials_errors(kind: type[Exception]) -> Iterator[None]:
+    """Credentials bmlb cannot use: one line naming the file and the field, not a traceback."""
+    try:
+        yield
+    except kind as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _logging(verbose: bool) -> None:

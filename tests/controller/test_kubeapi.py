@@ -204,3 +204,13 @@ def test_tls_server_name_is_the_name_checked(cluster: Cluster, tmp_path: Path) -
                     api.call("GET", "/api/v1/namespaces/default")
         finally:
             api.close()
+
+
+@pytest.mark.parametrize("command", [["controller"], ["agent", "--node", "n1", "--backend", "memory"]])
+def test_the_commands_name_unusable_credentials_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    cfg = _kubeconfig(tmp_path / "config", cluster={"server": "https://127.0.0.1:1"},
+                      user={"exec": {"command": "aws"}})
+    run = subprocess.run([sys.executable, "-m", "controller.cli", *command, "--kubeconfig", str(cfg)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "c-user" in run.stderr and "exec" in run.stderr and "Traceback" not in run.stderr, run.stderr
