@@ -261,19 +261,13 @@ def _from_cluster(kubeconfig: str | None) -> tuple[Snapshot, Any]:
         raise AuditError(f"kubeconfig: {err}") from None
 
     def items(kind: kinds.Kind, namespace: str | None = None) -> list[Body]:
-        """Every object of `kind`, as the API server holds it (paged)."""
-        path = Watched(kind.kind, kind.group, kind.version, kind.plural, namespace).path
+        """Every object of `kind`, as the API server holds it."""
         out: list[Body] = []
-        cont = ""
-        while True:
-            page = kube.api.call("GET", path, query=[("limit", 500)] + ([("continue", cont)] if cont else []))
+        for page in kube.api.pages(Watched(kind.kind, kind.group, kind.version, kind.plural, namespace).path):
             listed = page.get("items")
             out += [{**it, "kind": kind.kind, "apiVersion": kind.api_version}
                     for it in (listed if isinstance(listed, list) else []) if isinstance(it, dict)]
-            meta = page.get("metadata")
-            cont = str((meta if isinstance(meta, dict) else {}).get("continue") or "")
-            if not cont:
-                return out
+        return out
 
     bodies: list[Body] = []
     try:

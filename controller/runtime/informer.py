@@ -120,34 +120,26 @@ class Informer:
                 if isinstance(err, ApiError) and err.status == 404:
                     rv = None  # the kind came back (CRDs re-served): its objects may have changed
 
-    def _get(self, params: list[tuple[str, Any]], *, stream: bool) -> Any:
-        """The raw urllib3 response of a GET (its body not read yet)."""
-        timeout = (10, self.timeout + 30) if stream else 60
-        return self.api.request("GET", self.what.path, query=params, timeout=timeout)
+    def _stream(self, params: list[tuple[str, Any]]) -> Any:
+        """The raw urllib3 response of a watch (its body read as it comes)."""
+        return self.api.request("GET", self.what.path, query=params, timeout=(10, self.timeout + 30))
 
     def _list(self) -> str:
         seen: list[str] = []
-        cont = ""
-        while True:
-            params: list[tuple[str, Any]] = [("limit", self.page)] + ([("continue", cont)] if cont else [])
-            resp = self._get(params, stream=False)
-            data = json.loads(resp.read())
-            resp.release_conn()
-            for item in data.get("items") or []:
+        page: dict[str, Any] = {}
+        for page in self.api.pages(self.what.path, limit=self.page):
+            for item in page.get("items") or []:
                 item.setdefault("kind", self.what.kind)
                 seen.append(_key(item))
                 self._emit("ADDED", item)
-            meta = data.get("metadata") or {}
-            cont = meta.get("continue") or ""
-            if not cont:
-                self._emit("SYNCED", {"keys": seen})
-                return str(meta.get("resourceVersion") or "")
+        self._emit("SYNCED", {"keys": seen})
+        return str((page.get("metadata") or {}).get("resourceVersion") or "")
 
     def _watch(self, rv: str) -> str:
         params = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", self.timeout)]
         if rv:
             params.append(("resourceVersion", rv))
-        resp = self._get(params, stream=True)
+        resp = self._stream(params)
         try:
             for line in _lines(resp):
                 if self._stop.is_set():

@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,17 @@ class KubeAPI:
             resp.release_conn()
         out = json.loads(data) if data else {}
         return out if isinstance(out, dict) else {}
+
+    def pages(self, path: str, *, limit: int = 500) -> Iterator[dict[str, Any]]:
+        """A listing of `path`, one page (the decoded answer) at a time, each continuing the last."""
+        cont = ""
+        while True:
+            page = self.call("GET", path, query=[("limit", limit)] + ([("continue", cont)] if cont else []))
+            yield page
+            meta = page.get("metadata")
+            cont = str((meta if isinstance(meta, dict) else {}).get("continue") or "")
+            if not cont:
+                return
 
     def send(self, method: str, path: str, **kw: Any) -> None:
         """The answer read (so the connection goes back to the pool) and not decoded: a write's
