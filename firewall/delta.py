@@ -114,7 +114,7 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
     """The plan for the touched `keys`, given the entries `found` on the device (by name).
     Returns it with our entries as read (for `edit`, which keeps children bmlb does not model)."""
     touched_set = set(keys)
-    owned = set(view.owned)
+    owned = set(view.owned) if keys else set()  # written only for a touched key (no copy when none is)
     raw: dict[Key, ET.Element] = {}
     have: dict[Key, Obj] = {}
     for key in to_read(keys, view, current):
@@ -150,7 +150,8 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
             blocked.add(key)
     blocked |= {(s.kind, s.name) for s in skipped}
 
-    baseline = dict(view.baseline)
+    # A copy only when something is written into it: a sync that changed nothing keeps the view's.
+    baseline: dict[str, str] = dict(view.baseline) if keys else {}
     upserts: dict[Kind, list[Op]] = {k: [] for k in Kind}
     deletes: dict[Kind, list[Op]] = {k: [] for k in Kind}
     for key in keys:
@@ -174,21 +175,24 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
         elif now != want:
             upserts[kind].append(Op(OpType.UPDATE, kind, name, new=want, changes=changes(now, want)))
 
-    orders = rule_orders(desired)
+    orders = view.rule_order if current is view.desired else rule_orders(desired)
     moves: dict[Kind, list[Op]] = {}
     moved: set[Kind] = set()
     for kind in RULE_KINDS:
-        rank = {name: i for i, name in enumerate(orders[kind])}
-        upserts[kind].sort(key=lambda op: rank.get(op.name, len(rank)))
+        if upserts[kind]:
+            rank = {name: i for i, name in enumerate(orders[kind])}
+            upserts[kind].sort(key=lambda op: rank.get(op.name, len(rank)))
         created = [op.name for op in upserts[kind] if op.type == OpType.CREATE]
         gone = {op.name for op in deletes[kind]}
         if not (created or gone or orders[kind] != view.rule_order.get(kind)):
             moves[kind] = []
             continue
         moved.add(kind)
-        mine = {n for k, n in owned if k is kind} - {n for k, n in blocked if k is kind}
+        mine = {n for k, n in (owned if keys else view.owned) if k is kind} - {n for k, n in blocked if k is kind}
         ours = tuple(r for r in orders[kind] if r in mine)
         anchor = config.anchor_for(kind.value)
+        if not keys and not baseline:
+            baseline.update(view.baseline)
         baseline[f"order/{kind.value}"] = order_digest(kind, ours, anchor)
         current_order = [r for r in view.order.get(kind, ()) if r not in gone] + created
         try:
@@ -207,4 +211,4 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
            *moves[Kind.SECURITY], *moves[Kind.NAT],
            *deletes[Kind.ROUTE], *deletes[Kind.SERVICE], *deletes[Kind.ADDRESS], *deletes[Kind.TAG]]
     skipped.sort(key=lambda s: (s.kind.rank, s.name))
-    return Plan(tuple(ops), drift, tuple(skipped), baseline), raw
+    return Plan(tuple(ops), drift, tuple(skipped), baseline if keys or moved else view.baseline), raw

@@ -79,7 +79,7 @@ class Plan:
     ops: tuple[Op, ...] = ()
     drift: tuple[Drift, ...] = ()
     skipped: tuple[Skipped, ...] = ()
-    baseline: dict[str, str] = field(default_factory=dict)
+    baseline: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

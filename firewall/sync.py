@@ -106,7 +106,7 @@ class SyncReport:
     commit_job: int | None = None
     push_job: int | None = None
     dry_run: bool = False
-    baseline: dict[str, str] = field(default_factory=dict)  # keep it for the next sync
+    baseline: Mapping[str, str] = field(default_factory=dict)  # keep it for the next sync
     quarantine: dict[str, Refused] = field(default_factory=dict)  # and this
     view: View | None = None  # and this: what the device holds after a clean sync
     full_read: bool = True  # False: only the changed objects' entries were read
@@ -158,9 +158,8 @@ class _Sync:
         if desired.ownership_tag != config.ownership_tag:
             raise ConfigurationError(f"desired state is tagged {desired.ownership_tag!r}, the config says "
                                      f"{config.ownership_tag!r}")
-        self.current = views.by_key(desired, config)
-        groups = (desired.tags, desired.addresses, desired.services, desired.security_rules, desired.nat_rules,
-                  desired.static_routes)
+        self.current = views.current(desired, config, view)
+        groups = views.groups_of(desired)
         implicit = 0 if any(t.name == config.ownership_tag for t in desired.tags) else 1
         if len(self.current) != sum(map(len, groups)) + implicit and (dup := duplicates(desired)):
             raise DuplicateNames(dup)  # (counted only when some key was seen twice)
@@ -359,7 +358,7 @@ class _Sync:
         self.marker, self.read_at, self.full_read = v.marker, v.read_at, False
         return plan, raw
 
-    def next_view(self, plan: Plan, baseline: dict[str, str], commit_job: int | None) -> View | None:
+    def next_view(self, plan: Plan, baseline: Mapping[str, str], commit_job: int | None) -> View | None:
         """What the device holds after this sync, when it ended clean; None: read everything next."""
         if self.errors or self.held or self.derived or self.foreign_pending or self.marker is None \
                 or self.config.panorama:
@@ -372,19 +371,22 @@ class _Sync:
         elif len(self.applied) > self.read_mark:
             return None  # written but committed by a job we do not know
         ops = self.applied[self.read_mark:]
-        orders = views.rule_orders(self.desired)
+        base = self.view
+        same = base is not None and self.current is base.desired  # made from equal groups (views.current)
+        orders = base.rule_order if same and base is not None else views.rule_orders(self.desired)
+        groups = views.groups_of(self.desired)
         if self.snap is not None:
             return views.from_snapshot(self.snap, self.snap_owned, ops, config=self.config, desired=self.current,
                                        rule_order=orders,
                                        baseline=baseline, skipped=plan.skipped, drift=plan.drift, marker=marker,
-                                       read_at=self.read_at)
-        base = self.view
+                                       read_at=self.read_at, groups=groups)
         assert base is not None
         owned, rulebases = views.applied(base.owned, base.order, ops)
-        owned = views.desired_keys(owned, self.current)
+        if not (same and owned is base.owned):
+            owned = views.desired_keys(owned, self.current)
         return View(self.config, owned, base.foreign, rulebases, base.routers, self.current, orders, baseline,
                     marker, self.read_at, plan.skipped, tuple(d for d in plan.drift if not d.restored),
-                    base.clashes | views.clashes_of(plan.skipped, base.foreign))
+                    base.clashes | views.clashes_of(plan.skipped, base.foreign), groups)
 
     def converge(self, plan: Plan, raw: dict) -> Plan:  # type: ignore[type-arg]
         """Apply the plan; while the device refuses objects, re-plan without them and apply again
@@ -406,7 +408,8 @@ class _Sync:
         for key, why in sorted(self.derived.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
             errors.append(ObjectError(key[0].value, key[1], why, "write"))
         failed = {f"{e.kind}/{e.name}" for e in errors}
-        baseline = {k: v for k, v in plan.baseline.items() if k not in failed} if failed else dict(plan.baseline)
+        # The plan's own (a fresh dict, or the view's when nothing changed): nobody writes into one.
+        baseline = {k: v for k, v in plan.baseline.items() if k not in failed} if failed else plan.baseline
         view = None if dry_run else self.next_view(plan, baseline, commit_job)
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
                           self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),

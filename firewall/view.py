@@ -45,6 +45,20 @@ class View:
     skipped: tuple[Skipped, ...] = ()  # still standing: carried forward while their key is untouched
     drift: tuple[Drift, ...] = ()  # reported and not restored (report mode): likewise
     clashes: frozenset[Key] = field(default_factory=frozenset)  # desired keys a foreign name or route blocks
+    groups: tuple[tuple[Obj, ...], ...] = ()  # the desired state's groups `desired` was made from (see current)
+
+
+def groups_of(desired: DesiredFirewall) -> tuple[tuple[Obj, ...], ...]:
+    return (desired.tags, desired.addresses, desired.services, desired.security_rules, desired.nat_rules,
+            desired.static_routes)
+
+
+def current(desired: DesiredFirewall, config: SyncConfig, view: View | None) -> Mapping[Key, Obj]:
+    """by_key(desired, config); the view's own mapping when it was made from equal groups (a sync
+    that changes nothing made 50,000 keys again at 10,000 Services, beside the view's)."""
+    if view is not None and view.config == config and view.groups == groups_of(desired):
+        return view.desired
+    return by_key(desired, config)
 
 
 def by_key(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
@@ -67,6 +81,9 @@ def applied(owned: Iterable[Key], rulebases: Mapping[Kind, tuple[str, ...]],
             ops: Iterable[Op]) -> tuple[frozenset[Key], dict[Kind, tuple[str, ...]]]:
     """Owned keys and rule order after `ops` were applied, as the device does it (a created rule
     is appended at the bottom)."""
+    ops = list(ops)
+    if not ops:  # a sync that changed nothing: the same keys and lists, not copies
+        return frozenset(owned), {kind: tuple(rulebases.get(kind, ())) for kind in RULE_KINDS}
     keys = set(owned)
     lists = {kind: list(rulebases.get(kind, ())) for kind in RULE_KINDS}
     present = {kind: set(names) for kind, names in lists.items()}
@@ -107,13 +124,14 @@ def clashes_of(skipped: Iterable[Skipped], foreign: frozenset[Key]) -> frozenset
 
 def from_snapshot(snap: Snapshot, owned_keys: Iterable[Key], ops: Iterable[Op], *, config: SyncConfig,
                   desired: Mapping[Key, Obj], rule_order: Mapping[Kind, tuple[str, ...]], baseline: Mapping[str, str],
-                  skipped: tuple[Skipped, ...], drift: tuple[Drift, ...], marker: int, read_at: float) -> View:
+                  skipped: tuple[Skipped, ...], drift: tuple[Drift, ...], marker: int, read_at: float,
+                  groups: tuple[tuple[Obj, ...], ...] = ()) -> View:
     """The view after `ops`, from a full read: its foreign names, rulebases and routers, and the keys
     of the entries of ours it held (`owned_keys`; the entries themselves are not needed)."""
     owned, rulebases = applied(owned_keys, snap.order, ops)
     return View(config, desired_keys(owned, desired), snap.foreign, rulebases, snap.routers, desired, rule_order,
                 baseline, marker, read_at, skipped, tuple(d for d in drift if not d.restored),
-                clashes_of(skipped, snap.foreign))
+                clashes_of(skipped, snap.foreign), groups)
 
 
 def desired_keys(owned: frozenset[Key], desired: Mapping[Key, Obj]) -> frozenset[Key]:

@@ -37,6 +37,15 @@ class Same:
         return id(self.obj)
 
 
+def _identical(a: object, b: object) -> bool:
+    """`a is b`, or two tuples of the very same objects."""
+    if a is b:
+        return True
+    if type(a) is not tuple or type(b) is not tuple or len(a) != len(b):
+        return False
+    return all(x is y for x, y in zip(a, b, strict=True))
+
+
 class BodyMemo(Generic[T]):
     def __init__(self) -> None:
         self._old: dict[int, tuple[object, T]] = {}
@@ -48,10 +57,10 @@ class BodyMemo(Generic[T]):
         entry = self._new.get(key) or self._old.get(key)
         if entry is not None and entry[0] is body:  # the entry holds `body`: its id is not reused
             self.hits += 1
-            value = entry[1]
-        else:
-            self.misses += 1
-            value = fn(body)
+            self._new[key] = entry  # the same tuple: a compile that reuses everything makes no new one
+            return entry[1]
+        self.misses += 1
+        value = fn(body)
         self._new[key] = (body, value)
         return value
 
@@ -88,10 +97,12 @@ class KeyedMemo(Generic[T]):
         entry = self._new.get(name) or self._old.get(name)
         if entry is not None and entry[0] == inputs:
             self.hits += 1
-            value = entry[1]
-        else:
-            self.misses += 1
-            value = fn()
+            # Kept as it is when its inputs are the very same objects (not only equal): no new
+            # tuple for a hit, and nothing older than this compile's inputs is held by it.
+            self._new[name] = entry if _identical(entry[0], inputs) else (inputs, entry[1])
+            return entry[1]
+        self.misses += 1
+        value = fn()
         self._new[name] = (inputs, value)
         return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -10,6 +11,7 @@ from controller.core.compile_cache import CompileCache
 from controller.core.problems import ObjectRef
 
 T = TypeVar("T")
+Fields = tuple[tuple[str, str], ...]  # sorted by field
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,19 +23,20 @@ class Report:
     firewall_objects: tuple[str, ...] = ()
 
 
-def reports_of(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, list[str]],
+def reports_of(reports: Mapping[ObjectRef, Fields], owned: Mapping[ObjectRef, Sequence[str]],
                cache: CompileCache | None) -> tuple[tuple[Report, ...], frozenset[ObjectRef] | None]:
-    """Every object's report, by ref; with a cache, the last compile's Report where it is the same,
-    and the objects whose Report is not (None: no cache, or nothing to compare with)."""
+    """Every object's report, by ref (`reports`: its fields as sorted (field, value) pairs; `owned`:
+    its firewall objects' names); with a cache, the last compile's Report where it is the same, and
+    the objects whose Report is not (None: no cache, or nothing to compare with)."""
     refs = reports.keys() | owned.keys()
     if cache is None:
-        return tuple(_report(r, reports.get(r, {}), owned.get(r, [])) for r in sorted(refs)), None
+        return tuple(_report(r, reports.get(r, ()), owned.get(r, ())) for r in sorted(refs)), None
     order = cache.sorted_refs(refs)
     last, made = cache.reports, {}
     changed = set(last.keys() - refs)
     fields_of, names_of, last_of = reports.get, owned.get, last.get  # 30,000 rounds: no lookups in them
     for r in order:
-        fields, names, old = fields_of(r, _NO_FIELDS), names_of(r, _NO_NAMES), last_of(r)
+        fields, names, old = fields_of(r, ()), names_of(r, ()), last_of(r)
         if old is not None and _same(old, fields, names):
             made[r] = old
         else:
@@ -43,21 +46,17 @@ def reports_of(reports: dict[ObjectRef, dict[str, str]], owned: dict[ObjectRef, 
     return tuple(made.values()), frozenset(changed) if last else None
 
 
-_NO_FIELDS: dict[str, str] = {}
-_NO_NAMES: list[str] = []
-
-
-def _same(old: Report, fields: dict[str, str], names: list[str]) -> bool:
+def _same(old: Report, fields: Fields, names: Sequence[str]) -> bool:
     """`old` is the Report these fields and names make (only the Report is kept: the inputs it was
     made from, held beside it, were ~8 MB at 10,000 Services)."""
-    if len(old.fields) != len(fields) or len(old.firewall_objects) != len(names):
+    if len(old.firewall_objects) != len(names):
         return False
     if len(names) == 1:
         if old.firewall_objects[0] != names[0]:
             return False
     elif names and old.firewall_objects != tuple(sorted(names)):
         return False
-    return dict(old.fields) == fields
+    return old.fields == fields
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,5 +66,5 @@ def _shared(pairs: T) -> T:
     return pairs
 
 
-def _report(ref: ObjectRef, fields: dict[str, str], names: list[str]) -> Report:
-    return Report(ref, _shared(tuple(map(_shared, sorted(fields.items())))), tuple(sorted(names)))
+def _report(ref: ObjectRef, fields: Fields, names: Sequence[str]) -> Report:
+    return Report(ref, _shared(tuple(map(_shared, fields))), tuple(sorted(names)))

@@ -28,11 +28,11 @@ def test_reports_reused_exactly_where_nothing_moved(rounds: list[dict[ObjectRef,
     cache = CompileCache()
     last: dict[ObjectRef, Report] = {}
     for i, objects in enumerate(rounds):
-        fields = {r: dict(f) for r, (f, _) in objects.items() if f}
+        fields = {r: tuple(sorted(f.items())) for r, (f, _) in objects.items() if f}
         owned = {r: list(n) for r, (_, n) in objects.items() if n}
         got, changed = _reports(fields, owned, cache)
         refs = sorted(fields.keys() | owned.keys())
-        want = [expected(r, fields.get(r, {}), owned.get(r, [])) for r in refs]
+        want = [expected(r, dict(fields.get(r, ())), owned.get(r, [])) for r in refs]
         assert list(got) == want
         by_ref = {rep.ref: rep for rep in got}
         moved = {r for r in refs if last.get(r) != by_ref[r]} | (last.keys() - set(refs))
@@ -49,10 +49,10 @@ def test_reports_reused_exactly_where_nothing_moved(rounds: list[dict[ObjectRef,
 def test_a_renamed_rule_is_a_new_report() -> None:
     cache = CompileCache()
     ref = REFS[0]
-    _reports({ref: {"firewall": "edge"}}, {ref: ["r1"]}, cache)
-    second, changed = _reports({ref: {"firewall": "edge"}}, {ref: ["r2"]}, cache)
+    _reports({ref: (("firewall", "edge"),)}, {ref: ["r1"]}, cache)
+    second, changed = _reports({ref: (("firewall", "edge"),)}, {ref: ["r2"]}, cache)
     assert second[0].firewall_objects == ("r2",) and changed == {ref}
-    third, changed = _reports({ref: {"firewall": "edge"}}, {ref: ["r2", "r1"]}, cache)
+    third, changed = _reports({ref: (("firewall", "edge"),)}, {ref: ["r2", "r1"]}, cache)
     assert third[0].firewall_objects == ("r1", "r2") and changed == {ref}
-    fourth, changed = _reports({ref: {"firewall": "core"}}, {ref: ["r1", "r2"]}, cache)
+    fourth, changed = _reports({ref: (("firewall", "core"),)}, {ref: ["r1", "r2"]}, cache)
     assert fourth[0].fields == (("firewall", "core"),) and changed == {ref}
