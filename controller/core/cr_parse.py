@@ -4,6 +4,7 @@ object and whose metadata reads the same) is not validated again."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -72,7 +73,9 @@ _META_READ = ("name", "namespace", "uid", "generation", "creationTimestamp", "la
 def parse_inputs(body: Body) -> tuple[object, ...]:
     """What the parse of a CR or a Service reads besides its status: its kind, its spec (by
     identity: the index keeps one spec object while the spec does not change) and the metadata
-    parse_meta reads, as JSON text (types included: 1 == True, and they parse differently)."""
+    parse_meta reads, as the BLAKE2b digest of its JSON text (types included: 1 == True, and they
+    parse differently). A digest, not the text: after the echo of a burst's status writes every
+    object has an entry, and the texts of 30,000 objects' labels and annotations were ~6 MB."""
     meta = body.get("metadata")
     if not isinstance(meta, Mapping):
         return (body.get("kind"), Same(body.get("spec")), Same(meta))
@@ -81,4 +84,4 @@ def parse_inputs(body: Body) -> tuple[object, ...]:
         text = json.dumps(read, sort_keys=True, default=repr)
     except (TypeError, ValueError):  # keys that do not sort (never from the API server): by identity
         return (body.get("kind"), Same(body.get("spec")), Same(meta))
-    return (body.get("kind"), Same(body.get("spec")), text)
+    return (body.get("kind"), Same(body.get("spec")), hashlib.blake2b(text.encode(), digest_size=16).digest())

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from controller.core import specs
 from controller.core.compile_cache import CompileCache
 from controller.core.cr_parse import parse_cr, parse_inputs, parse_owners, spec_of
+from controller.core.ipam import Request
 from controller.core.leases import MAX_DURATION
 from controller.core.metadata import parse_meta, type_name
 from controller.core.pools import AddressRange, Pool, PoolSyntaxError, parse_range, pool_overlaps
@@ -100,26 +101,37 @@ def parse_firewalls(bodies: Iterable[Body]) -> tuple[dict[str, specs.FirewallSpe
     return out, problems
 
 
-def parse_services(bodies: Iterable[Body], cache: CompileCache | None = None
-                   ) -> tuple[dict[tuple[str, str], LBService], list[Problem]]:
-    services: dict[tuple[str, str], LBService] = {}
+def parse_services(bodies: Iterable[Body], cache: CompileCache | None = None) -> tuple[ServiceMap, list[Problem]]:
+    services = ServiceMap()
+    moved: dict[ObjectRef, Request] = {}
     problems: list[Problem] = []
     for body in bodies:
-        svc, p = cache.services.get(body, lambda b: _same_parts(b, cache)) if cache is not None else _one_service(body)
+        if cache is not None:
+            svc, p, request = cache.services.get(body, lambda b: _same_parts(b, cache))
+        else:
+            svc, p = _one_service(body)
+            request = None
         problems += p
         if svc is not None:
             services[(svc.namespace, svc.name)] = svc
-    return ServiceMap(services), problems
+            if request is not None and request is not svc.request:
+                moved[svc.ref] = request
+    services.moved = moved
+    return services, problems
 
 
-def _same_parts(body: Body, cache: CompileCache) -> tuple[LBService | None, tuple[Problem, ...]]:
+def _same_parts(body: Body, cache: CompileCache) -> tuple[LBService | None, tuple[Problem, ...], Request | None]:
     """A new body whose spec is the very same object and whose metadata reads the same (its status
-    moved: the echo of the VIP bmlb recorded) parses as the old one did, with its recorded
-    addresses read again: its rules, compared by what the Service is, are found again."""
+    moved: the echo of the VIP bmlb recorded) parses as the old one did, the very same LBService,
+    with its recorded addresses read again into its request: everything made from what the
+    Service is (its rules, its address objects) is found again by identity."""
     svc, p = cache.service_parts.get(ref_of(body), parse_inputs(body), lambda: _one_service(body))
-    if svc is not None and (current := ingress_addresses(body)) != svc.request.current:
-        svc = dataclasses.replace(svc, request=dataclasses.replace(svc.request, current=current))
-    return svc, p
+    if svc is None:
+        return None, p, None
+    request = svc.request
+    if (current := ingress_addresses(body)) != request.current:
+        request = dataclasses.replace(request, current=current)
+    return svc, p, request
 
 
 def _one_service(body: Body) -> tuple[LBService | None, tuple[Problem, ...]]:

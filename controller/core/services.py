@@ -66,6 +66,12 @@ class ServiceMap(dict[tuple[str, str], LBService]):
     changed after."""
 
     _by_ns: dict[str, list[tuple[str, LBService]]] | None = None
+    # Services whose recorded addresses moved since their spec was parsed (the echo of the VIP bmlb
+    # wrote): their request, made again; the LBService itself stays the very same object.
+    moved: dict[ObjectRef, Request] | None = None
+
+    def request_of(self, svc: LBService) -> Request:
+        return self.moved.get(svc.ref, svc.request) if self.moved else svc.request
 
     def in_namespace(self, namespace: str) -> list[tuple[str, LBService]]:
         if self._by_ns is None:
