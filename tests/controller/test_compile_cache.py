@@ -221,8 +221,7 @@ def test_bodies_the_index_hands_over_compile_as_fresh(first: Snapshot, second: S
         # Every body the cache holds is one the index holds now (`snap` keeps the old ones alive,
         # so no id below is reused): a replaced or removed body is let go at once.
         current = {id(b) for b in index.snapshot().all()}
-        held = {id(entry[0]) for memo in (cache.services, cache.crs) for gen in (memo._new, memo._old)
-                for entry in gen.values()}
+        held = {id(entry[0]) for memo in (cache.services, cache.crs) for entry in memo._d.values()}
         assert held <= current
     snap = index.snapshot()
     assert compile(snap, cache=cache) == compile(snap)
