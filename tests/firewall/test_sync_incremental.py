@@ -309,3 +309,50 @@ def test_a_change_to_most_of_the_view_reads_every_container(fw_device: Device, p
     report = sync.sync(web(200), fw_device, config=config(), view=first.view)  # 900 more
     assert report.full_read and not report.errors and report.view is not None
     full_sync_is_noop(web(200), fw_device, panos_sim)
+
+
+def test_a_sync_that_changes_nothing_keeps_the_views_own_state(fw_device: Device, panos_sim: Simulator) -> None:
+    """At 10,000 Services a sync with nothing to do made every key, the baseline and the owned set
+    again beside the view's. Equal groups (even rebuilt, as a compile that reuses nothing makes
+    them) hand over the view's own; the next real change is still read and written as usual."""
+    desired = web(30)
+    first = verified(desired, fw_device)
+    rebuilt = DesiredFirewall(**{f.name: (tuple(dataclasses.replace(o) for o in getattr(desired, f.name))
+                                          if f.name != "ownership_tag" else desired.ownership_tag)
+                                 for f in dataclasses.fields(desired)})
+    assert rebuilt == desired and rebuilt.security_rules[0] is not desired.security_rules[0]
+    panos_sim.reset_stats()
+    again = sync.sync(rebuilt, fw_device, config=config(), view=first.view)
+    assert not again.full_read and again.plan.empty and not again.committed
+    assert panos_sim.stats_snapshot()["writes"] == 0
+    assert again.view is not None and first.view is not None
+    assert again.view.desired is first.view.desired and again.view.owned is first.view.owned
+    assert again.baseline is first.view.baseline and again.view.rule_order is first.view.rule_order
+
+    target = "bmlb-web-s7-pub"
+    changed = replace_rule(rebuilt, target, sources=("198.51.100.0/24",))
+    report = sync.sync(changed, fw_device, config=config(), view=again.view)
+    assert not report.full_read and report.committed
+    assert [str(op) for op in report.applied] == [f"update security {target}"]
+    rule = running_rule(panos_sim, target)
+    assert rule is not None and members(rule, "source") == {"198.51.100.0/24"}
+    assert report.view is not None and report.view.desired is not first.view.desired
+    assert report.baseline is not first.view.baseline
+    full_sync_is_noop(changed, fw_device, panos_sim)
+
+
+def test_rules_only_reordered_are_moved_from_the_view(fw_device: Device, panos_sim: Simulator) -> None:
+    """No object changed, only the order of two rules: the plan writes nothing but moves, and
+    records the new order for drift (a baseline of its own, not the view's)."""
+    desired = web(10)
+    first = verified(desired, fw_device)
+    rules = list(desired.security_rules)
+    rules[2], rules[5] = rules[5], rules[2]
+    swapped = dataclasses.replace(desired, security_rules=tuple(rules))
+    report = sync.sync(swapped, fw_device, config=config(), view=first.view)
+    assert not report.full_read and report.committed and not report.errors
+    assert report.applied and all(op.type.name == "MOVE" for op in report.applied)
+    assert [n for n in rule_order(panos_sim) if n.startswith("bmlb-")] == [r.name for r in rules]
+    assert first.view is not None and report.baseline is not first.view.baseline
+    assert report.baseline["order/security"] != first.view.baseline["order/security"]
+    full_sync_is_noop(swapped, fw_device, panos_sim)
