@@ -4,15 +4,13 @@ object and whose metadata reads the same) is not validated again."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from controller.core import compact_specs, specs
-from controller.core.compile_cache import CompileCache, Same
+from controller.core.compile_cache import CompileCache, parse_inputs
 from controller.core.metadata import Meta, parse_meta, type_name
 from controller.core.problems import Problem
 from controller.core.reasons import Code
@@ -56,7 +54,8 @@ def parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Prob
         """A new body whose spec is the very same object and whose metadata reads the same (its
         status moved: a NATRule's recorded public address) parses as the old one did."""
         assert cache is not None
-        return cache.cr_parts.get((spec_type.__name__, ref_of(body)), parse_inputs(body), lambda: one(body))
+        found = cache.cr_parts.find(ref_of(body), lambda: parse_inputs(body))
+        return found if found is not None else one(body)
 
     out: list[tuple[ParsedCR[S], Body]] = []
     for body in bodies:
@@ -65,23 +64,3 @@ def parse_owners(bodies: Iterable[Body], spec_type: type[S], problems: list[Prob
         if cr is not None:
             out.append((cr, body))
     return out
-
-
-_META_READ = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "annotations")
-
-
-def parse_inputs(body: Body) -> tuple[object, ...]:
-    """What the parse of a CR or a Service reads besides its status: its kind, its spec (by
-    identity: the index keeps one spec object while the spec does not change) and the metadata
-    parse_meta reads, as the BLAKE2b digest of its JSON text (types included: 1 == True, and they
-    parse differently). A digest, not the text: after the echo of a burst's status writes every
-    object has an entry, and the texts of 30,000 objects' labels and annotations were ~6 MB."""
-    meta = body.get("metadata")
-    if not isinstance(meta, Mapping):
-        return (body.get("kind"), Same(body.get("spec")), Same(meta))
-    read = {k: meta.get(k) for k in _META_READ}
-    try:
-        text = json.dumps(read, sort_keys=True, default=repr)
-    except (TypeError, ValueError):  # keys that do not sort (never from the API server): by identity
-        return (body.get("kind"), Same(body.get("spec")), Same(meta))
-    return (body.get("kind"), Same(body.get("spec")), hashlib.blake2b(text.encode(), digest_size=16).digest())

@@ -125,7 +125,8 @@ def _same_parts(body: Body, cache: CompileCache) -> tuple[LBService | None, tupl
     moved: the echo of the VIP bmlb recorded) parses as the old one did, the very same LBService,
     with its recorded addresses read again into its request: everything made from what the
     Service is (its rules, its address objects) is found again by identity."""
-    svc, p = cache.service_parts.get(ref_of(body), parse_inputs(body), lambda: _one_service(body))
+    found = cache.service_parts.find(ref_of(body), lambda: parse_inputs(body))
+    svc, p = found if found is not None else _one_service(body)
     if svc is None:
         return None, p, None
     request = svc.request

@@ -45,6 +45,7 @@ def _validations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def _compiled(kind: str) -> tuple[ClusterIndex, CompileCache, ObjectRef, dict[str, Any]]:
     """The estate compiled once with a cache, and the first object of `kind` with its body."""
     index, cache = _index(), CompileCache()
+    index.on_same, index.on_gone = cache.alias, cache.forget  # as the reconciler wires them
     compile(index.snapshot(), cache=cache)
     ref = next(r for r in index.live_refs() if r.kind == kind)
     body = index.get(ref)
