@@ -29,7 +29,7 @@ from controller.core.rules import (
     resolve_publications,
 )
 from controller.core.security_rules import select_services
-from controller.core.services import LBService, ServiceMap, warn
+from controller.core.services import LBService, warn
 from controller.core.snapshot import Snapshot
 from controller.core.targets import targets
 from firewall.model import DesiredFirewall
@@ -140,8 +140,7 @@ def _compile(snapshot: Snapshot, assign_new: bool, extra_nodes: tuple[str, ...],
                                  "no Firewall object exists: rules are planned but synced nowhere"))
 
     nats, policies, public_requests = targets(parsed, problems, cache)
-    request_of = services.request_of if isinstance(services, ServiceMap) else (lambda s: s.request)
-    requests = [request_of(s) for s in services.values()] + public_requests
+    requests = [services.request_of(s) for s in services.values()] + public_requests
     if cache is not None:
         result, cache.ipam = ipam_delta.allocate(parsed.pools, requests, assign_new=assign_new,
                                                  pool_of=cache.pool_of(tuple(parsed.pools)), last=cache.ipam)

@@ -35,7 +35,7 @@ class Parsed:
     """What the later stages read: typed, each object once, the unusable ones set aside."""
 
     pools: tuple[Pool, ...]
-    services: Mapping[tuple[str, str], LBService]
+    services: ServiceMap  # (namespace, name) -> LBService, with the requests whose recorded addresses moved
     firewalls: Mapping[str, specs.FirewallSpec]
     nat_rules: tuple[tuple[ParsedNat, Body], ...]  # the body for its status (current public address)
     policies: tuple[ParsedPolicy, ...]
