@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 from firewall import elements, order, snapshot, xpaths
 from firewall.config import SyncConfig
-from firewall.diff import Op, OpType, Plan, Skipped, changes, conflict, key_text, order_digest, want_of
+from firewall.diff import Op, OpType, Plan, Skipped, changes, conflict, order_digest, order_key, want_of
 from firewall.elements import Kind, Obj
 from firewall.model import Anchor, DesiredFirewall, Position
 from firewall.snapshot import Key
@@ -151,23 +151,23 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
     blocked |= {(s.kind, s.name) for s in skipped}
 
     # A copy only when something is written into it: a sync that changed nothing keeps the view's.
-    baseline: dict[str, str] = dict(view.baseline) if keys else {}
+    baseline: dict[Key, int] = dict(view.baseline) if keys else {}
     upserts: dict[Kind, list[Op]] = {k: [] for k in Kind}
     deletes: dict[Kind, list[Op]] = {k: [] for k in Kind}
     for key in keys:
         kind, name = key
         obj = current.get(key)
         if obj is None:
-            baseline.pop(key_text(kind, name), None)
+            baseline.pop(key, None)
             if key in have:
                 deletes[kind].append(Op(OpType.DELETE, kind, name))
                 owned.discard(key)
             continue
         if key in blocked or (kind == Kind.TAG and key in view.foreign):
-            baseline.pop(key_text(kind, name), None)
+            baseline.pop(key, None)
             continue
         want = want_of(obj, config.ownership_tag)
-        baseline[key_text(kind, name)] = elements.fingerprint(want)
+        baseline[key] = elements.fingerprint(want)
         now = have.get(key)
         if now is None:
             upserts[kind].append(Op(OpType.CREATE, kind, name, new=want))
@@ -193,7 +193,7 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
         anchor = config.anchor_for(kind.value)
         if not keys and not baseline:
             baseline.update(view.baseline)
-        baseline[f"order/{kind.value}"] = order_digest(kind, ours, anchor)
+        baseline[order_key(kind)] = order_digest(kind, ours, anchor)
         current_order = [r for r in view.order.get(kind, ()) if r not in gone] + created
         try:
             if _in_place(current_order, ours, anchor, created):

@@ -4,8 +4,8 @@ Order of a plan: tags, then addresses, services and static routes are created or
 rules are deleted, created or updated, then moved; finally routes, addresses/services and tags
 are deleted. Routes reference none of our objects; they ride in the same batches and commit.
 
-Drift vs change: `baseline` maps "kind/name" (and "order/kind") to the digest of what we last
-applied. A difference on an object whose desired digest still equals its baseline is drift
+Drift vs change: `baseline` maps each object's key (and `order_key(kind)`) to the fingerprint of
+what we last applied. A difference on an object whose desired digest still equals its baseline is drift
 (someone changed the device): restored in ENFORCE mode, only reported in REPORT mode. Anything
 else (a new desired value, or no baseline) is a change and always applied.
 """
@@ -24,7 +24,10 @@ from firewall.elements import Kind, Obj
 from firewall.model import DesiredFirewall, Tag
 from firewall.snapshot import Key, Snapshot
 
-Baseline = Mapping[str, str]
+# An object's (kind, name) key, or order_key(kind), -> the fingerprint of what was last applied. The
+# keys are the desired mapping's own tuples where the view keeps one (firewall/view.py): not text.
+Baseline = Mapping[Key, int]
+ORDER = ""  # the name no object has: (kind, ORDER) keys the digest of a rulebase's order
 
 
 class OpType(enum.Enum):
@@ -79,7 +82,7 @@ class Plan:
     ops: tuple[Op, ...] = ()
     drift: tuple[Drift, ...] = ()
     skipped: tuple[Skipped, ...] = ()
-    baseline: Mapping[str, str] = field(default_factory=dict)
+    baseline: Baseline = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -90,8 +93,12 @@ def key_text(kind: Kind, name: str) -> str:
     return f"{kind.value}/{name}"
 
 
-def order_digest(kind: Kind, ours: tuple[str, ...], anchor: object) -> str:
-    return hashlib.sha256(repr((kind.value, anchor, ours)).encode()).hexdigest()[:16]
+def order_key(kind: Kind) -> Key:
+    return (kind, ORDER)
+
+
+def order_digest(kind: Kind, ours: tuple[str, ...], anchor: object) -> int:
+    return int.from_bytes(hashlib.sha256(repr((kind.value, anchor, ours)).encode()).digest()[:8], "big")
 
 
 def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
@@ -194,12 +201,12 @@ class _Differ:
         self.ops: list[Op] = []
         self.drift: list[Drift] = []
         self.skipped: list[Skipped] = []
-        self.new_baseline: dict[str, str] = {}
+        self.new_baseline: dict[Key, int] = {}
 
-    def _is_drift(self, kind: Kind, name: str, digest: str) -> bool:
+    def _is_drift(self, key: Key, digest: int) -> bool:
         if self.baseline is None:
             return False
-        return self.baseline.get(key_text(kind, name)) == digest
+        return self.baseline.get(key) == digest
 
     def _report(self, drift: list[Drift]) -> bool:
         """Record drift; True when it is to be restored."""
@@ -237,27 +244,27 @@ class _Differ:
             have = self.actual.owned.get(key)
             canon = elements.canonical(obj)
             digest = elements.fingerprint(canon)
-            drifted = self._is_drift(kind, name, digest)
+            drifted = self._is_drift(key, digest)
             if have is None:
                 if drifted and not self._report([Drift(kind, name, "missing", "", "present", False)]):
-                    self.new_baseline[key_text(kind, name)] = digest
+                    self.new_baseline[key] = digest
                     continue
                 upserts[kind].append(Op(OpType.CREATE, kind, name, new=obj, drift=drifted))
             elif have != canon:
                 diffs = changes(have, canon)
                 if drifted and not self._report([Drift(kind, name, c.field, c.actual, c.desired, False)
                                                  for c in diffs]):
-                    self.new_baseline[key_text(kind, name)] = digest
+                    self.new_baseline[key] = digest
                     present[kind].add(name)
                     continue
                 upserts[kind].append(Op(OpType.UPDATE, kind, name, new=obj, changes=diffs, drift=drifted))
             present[kind].add(name)
-            self.new_baseline[key_text(kind, name)] = digest
+            self.new_baseline[key] = digest
         for key in sorted(self.actual.owned, key=lambda k: (k[0].rank, k[1])):
             kind, name = key
             if key in self.want:
                 continue  # kept, or blocked by a clash and then left as it is
-            unexpected = self.baseline is not None and key_text(kind, name) not in self.baseline
+            unexpected = self.baseline is not None and key not in self.baseline
             if unexpected and not self._report([Drift(kind, name, "unexpected", "present", "", False)]):
                 present[kind].add(name)
                 continue
@@ -279,7 +286,7 @@ class _Differ:
         ours = tuple(r for r in rule_order(self.desired, kind) if r in present)
         anchor = self.config.anchor_for(kind.value)
         digest = order_digest(kind, ours, anchor)
-        self.new_baseline[f"order/{kind.value}"] = digest
+        self.new_baseline[order_key(kind)] = digest
         gone = {op.name for op in deletes}
         created = [op.name for op in upserts if op.type == OpType.CREATE]
         current = [r for r in self.actual.order.get(kind, ()) if r not in gone] + created
@@ -287,7 +294,7 @@ class _Differ:
         if not found:
             return []
         drifted = (not created and self.baseline is not None
-                   and self.baseline.get(f"order/{kind.value}") == digest)
+                   and self.baseline.get(order_key(kind)) == digest)
         if drifted and not self._report([Drift(kind, m.rule, "position", "", f"{m.where} {m.dst or ''}".strip(),
                                                False) for m in found]):
             return []

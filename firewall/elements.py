@@ -125,13 +125,15 @@ def compared_fields(obj: Obj) -> list[str]:
 
 
 def digest(obj: Obj) -> str:
-    """A short, stable fingerprint of an object's canonical attributes."""
-    return fingerprint(canonical(obj))
+    """A short, stable fingerprint of an object's canonical attributes, as text."""
+    return f"{fingerprint(canonical(obj)):016x}"
 
 
-def fingerprint(canonical_obj: Obj) -> str:
-    """digest() of an object already in canonical form (canonical() is idempotent)."""
-    return hashlib.sha256(repr(canonical_obj).encode()).hexdigest()[:16]
+def fingerprint(canonical_obj: Obj) -> int:
+    """The 64-bit fingerprint of an object already in canonical form (canonical() is idempotent):
+    an int, as a sync's baseline holds it for each of 50,000 objects at 10,000 Services (the text
+    of its hex digits took twice the memory)."""
+    return int.from_bytes(hashlib.sha256(repr(canonical_obj).encode()).digest()[:8], "big")
 
 
 # ---------------------------------------------------------------------------- to XML

@@ -106,7 +106,7 @@ class SyncReport:
     commit_job: int | None = None
     push_job: int | None = None
     dry_run: bool = False
-    baseline: Mapping[str, str] = field(default_factory=dict)  # keep it for the next sync
+    baseline: Baseline = field(default_factory=dict)  # keep it for the next sync
     quarantine: dict[str, Refused] = field(default_factory=dict)  # and this
     view: View | None = None  # and this: what the device holds after a clean sync
     full_read: bool = True  # False: only the changed objects' entries were read
@@ -358,7 +358,7 @@ class _Sync:
         self.marker, self.read_at, self.full_read = v.marker, v.read_at, False
         return plan, raw
 
-    def next_view(self, plan: Plan, baseline: Mapping[str, str], commit_job: int | None) -> View | None:
+    def next_view(self, plan: Plan, baseline: Baseline, commit_job: int | None) -> View | None:
         """What the device holds after this sync, when it ended clean; None: read everything next."""
         if self.errors or self.held or self.derived or self.foreign_pending or self.marker is None \
                 or self.config.panorama:
@@ -407,10 +407,13 @@ class _Sync:
             errors.append(ObjectError(key[0].value, key[1], refused.message, refused.phase, key not in self.want))
         for key, why in sorted(self.derived.items(), key=lambda kv: (kv[0][0].rank, kv[0][1])):
             errors.append(ObjectError(key[0].value, key[1], why, "write"))
-        failed = {f"{e.kind}/{e.name}" for e in errors}
+        failed = {(e.kind, e.name) for e in errors}
         # The plan's own (a fresh dict, or the view's when nothing changed): nobody writes into one.
-        baseline = {k: v for k, v in plan.baseline.items() if k not in failed} if failed else plan.baseline
+        baseline = {k: v for k, v in plan.baseline.items() if (k[0].value, k[1]) not in failed} if failed \
+            else plan.baseline
         view = None if dry_run else self.next_view(plan, baseline, commit_job)
+        if view is not None:
+            baseline = view.baseline  # the same digests, keyed by the view's own key tuples
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
                           self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),
                           view=view, full_read=self.full_read, seconds=time.monotonic() - self.started,

@@ -22,6 +22,7 @@ from controller.runtime.kube import Kube, KubeError
 from controller.runtime.metrics import Metrics
 from firewall import sync as fwsync
 from firewall.device import Device, connect
+from firewall.diff import Baseline
 from firewall.elements import Kind, split_route_id
 from firewall.errors import FirewallError
 from firewall.sync import SyncReport
@@ -36,7 +37,7 @@ class FirewallLinks:
     metrics: Metrics
     allow_insecure: bool = False
     devices: dict[str, tuple[object, Device]] = field(default_factory=dict)
-    baselines: dict[str, dict[str, str]] = field(default_factory=dict)
+    baselines: dict[str, Baseline] = field(default_factory=dict)
     quarantines: dict[str, dict[str, fwsync.Refused]] = field(default_factory=dict)
     views: dict[str, View] = field(default_factory=dict)  # the last verified device view per Firewall
     resync: float | None = None  # overrides every Firewall's resyncSeconds (how old a view may get)
@@ -156,7 +157,7 @@ def outcome_of(report: SyncReport, *, drift_mode: str) -> FirewallOutcome:
 
 
 def sync_target(target: FirewallTarget, *, secret: dict[str, str], ca_file: str | None,
-                devices: dict[str, tuple[object, Device]], baselines: dict[str, dict[str, str]],
+                devices: dict[str, tuple[object, Device]], baselines: dict[str, Baseline],
                 quarantines: dict[str, dict[str, fwsync.Refused]] | None = None,
                 views: dict[str, View] | None = None, max_age: float = fwsync.MAX_AGE
                 ) -> tuple[FirewallOutcome, SyncReport | None]:

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firewall import sync
+from firewall import diff, sync
 from firewall.config import DriftMode
 from firewall.device import Device
+from firewall.elements import Kind
 from firewall.errors import CommitFailed
 from firewall.model import DesiredFirewall, StaticRoute
 from firewall.sim import VSYS1_XPATH, Simulator
@@ -354,5 +355,6 @@ def test_rules_only_reordered_are_moved_from_the_view(fw_device: Device, panos_s
     assert report.applied and all(op.type.name == "MOVE" for op in report.applied)
     assert [n for n in rule_order(panos_sim) if n.startswith("bmlb-")] == [r.name for r in rules]
     assert first.view is not None and report.baseline is not first.view.baseline
-    assert report.baseline["order/security"] != first.view.baseline["order/security"]
+    order = diff.order_key(Kind.SECURITY)
+    assert report.baseline[order] != first.view.baseline[order]
     full_sync_is_noop(swapped, fw_device, panos_sim)
