@@ -141,15 +141,15 @@ class KeyedMemo(_Generations, Generic[T]):
         self._d[name] = (inputs, value, self._gen - 1)
 
     def find(self, name: Hashable, inputs: Callable[[], object]) -> T | None:
-        """The value stashed or kept under `name` when its inputs equal `inputs()` (made only when
-        there is one to compare with); None, and nothing stored, when there is none."""
-        entry = self._d.get(name)
-        if entry is None or entry[0] != (now := inputs()):
+        """The value stashed under `name` when its inputs equal `inputs()` (made only when there is
+        one to compare with); None when there is none. Found or not, the stash is taken: whoever
+        finds it keeps the value from then on (a body memo), and the echo of a burst's status writes
+        stashed 20,000 parses that, kept here too, lived until the compile after next."""
+        entry = self._d.pop(name, None)
+        if entry is None or entry[0] != inputs():
             self.misses += 1
             return None
         self.hits += 1
-        if entry[2] != self._gen:
-            self._d[name] = (now, entry[1], self._gen)
         return entry[1]  # type: ignore[no-any-return]
 
 
