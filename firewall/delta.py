@@ -28,7 +28,7 @@ from firewall import elements, order, snapshot, xpaths
 from firewall.config import SyncConfig
 from firewall.diff import Op, OpType, Plan, Skipped, changes, conflict, order_digest, order_key, want_of
 from firewall.elements import Kind, Obj
-from firewall.model import Anchor, DesiredFirewall, Position
+from firewall.model import DesiredFirewall
 from firewall.snapshot import Key
 from firewall.view import RULE_KINDS, View, rule_orders
 
@@ -95,18 +95,6 @@ def entries(*results: ET.Element | None) -> dict[str, ET.Element]:
     """The entries `get`s of read_xpath returned, by name."""
     return {e.get("name", ""): e for result in results for e in (result if result is not None else ())
             if e.tag == "entry"}
-
-
-def _in_place(current: list[str], ours: tuple[str, ...], anchor: Anchor, created: list[str]) -> bool:
-    """The common case, in linear time: the rulebase already meets the anchor and desired order,
-    and each rule just appended follows one of ours (order.moves would plan nothing)."""
-    if anchor.position in (Position.BEFORE, Position.AFTER) and anchor.rule in ours:
-        return False  # order.moves refuses this: let it say so
-    if not order.satisfied(current, ours, anchor):
-        return False
-    mine = set(ours)
-    at = {r: i for i, r in enumerate(current[-len(created):], len(current) - len(created))} if created else {}
-    return all(at[r] > 0 and current[at[r] - 1] in mine for r in created)
 
 
 def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys: list[Key],
@@ -196,7 +184,7 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
         baseline[order_key(kind)] = order_digest(kind, ours, anchor)
         current_order = [r for r in view.order.get(kind, ()) if r not in gone] + created
         try:
-            if _in_place(current_order, ours, anchor, created):
+            if order.in_place(current_order, ours, anchor, created):
                 found_moves: tuple[order.Move, ...] = ()
             else:
                 found_moves = order.moves(current_order, ours, anchor, frozenset(created))

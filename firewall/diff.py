@@ -116,6 +116,20 @@ def wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
     return out
 
 
+def all_wanted(desired: DesiredFirewall, config: SyncConfig) -> dict[Key, Obj]:
+    """wanted() and wanted_routes(), in one dict."""
+    out = wanted(desired, config)
+    out.update(wanted_routes(desired))
+    return out
+
+
+def wanted_keyed(keyed: Mapping[Key, Obj], ownership_tag: str) -> dict[Key, Obj]:
+    """all_wanted() of the desired state that `keyed` holds by key (firewall/view.py by_key), under
+    its own key tuples."""
+    return {key: elements.canonical(obj) if key[0] is Kind.ROUTE else tagged(obj, ownership_tag)
+            for key, obj in keyed.items()}
+
+
 def tagged(obj: Obj, ownership_tag: str) -> Obj:
     """The object carrying the ownership tag if taggable (itself when it does)."""
     if elements.kind_of(obj).taggable and ownership_tag not in obj.tags:  # type: ignore[union-attr]
@@ -185,19 +199,21 @@ def route_problem(key: Key, foreign: frozenset[Key], routers: frozenset[str], co
 
 
 def diff(desired: DesiredFirewall, actual: Snapshot, config: SyncConfig, *,
-         baseline: Baseline | None = None) -> Plan:
-    """Raises order.AnchorMissing when a before/after anchor rule is not in a rulebase we change."""
-    return _Differ(desired, actual, config, baseline).plan()
+         baseline: Baseline | None = None, keyed: Mapping[Key, Obj] | None = None) -> Plan:
+    """Raises order.AnchorMissing when a before/after anchor rule is not in a rulebase we change.
+    `keyed`: `desired` by key as firewall/view.py's by_key makes it, when the caller has it: the
+    plan and its baseline then use its key tuples, not 50,000 of their own."""
+    return _Differ(desired, actual, config, baseline, keyed).plan()
 
 
 class _Differ:
     def __init__(self, desired: DesiredFirewall, actual: Snapshot, config: SyncConfig,
-                 baseline: Baseline | None) -> None:
+                 baseline: Baseline | None, keyed: Mapping[Key, Obj] | None = None) -> None:
         self.desired = desired
         self.actual = actual
         self.config = config
         self.baseline = baseline
-        self.want = {**wanted(desired, config), **wanted_routes(desired)}
+        self.want = wanted_keyed(keyed, config.ownership_tag) if keyed is not None else all_wanted(desired, config)
         self.ops: list[Op] = []
         self.drift: list[Drift] = []
         self.skipped: list[Skipped] = []
@@ -290,7 +306,8 @@ class _Differ:
         gone = {op.name for op in deletes}
         created = [op.name for op in upserts if op.type == OpType.CREATE]
         current = [r for r in self.actual.order.get(kind, ()) if r not in gone] + created
-        found = order.moves(current, ours, anchor, frozenset(created))
+        found = () if order.in_place(current, ours, anchor, created) else \
+            order.moves(current, ours, anchor, frozenset(created))
         if not found:
             return []
         drifted = (not created and self.baseline is not None

@@ -250,6 +250,25 @@ def apply(order: Sequence[str], move: Move) -> list[str]:
     return [*rest[:at], move.rule, *rest[at:]]
 
 
+def in_place(current: Sequence[str], ours: Sequence[str], anchor: Anchor, created: Sequence[str]) -> bool:
+    """True when `moves(current, ours, anchor, frozenset(created))` would plan nothing, found in
+    linear time for the common case: the rulebase already meets the anchor and desired order, and
+    the rules just created (appended at the bottom by the device: `created` ends `current`) follow
+    one of ours, or no rule of ours comes before them. False decides nothing: ask `moves`. (Both
+    plans `moves` makes for 20,000 new rules cost ~10 MB of a burst's sync.)"""
+    if anchor.position in (Position.BEFORE, Position.AFTER) and anchor.rule in ours:
+        return False  # moves refuses this: let it say so
+    if not satisfied(current, ours, anchor):
+        return False
+    start = len(current) - len(created)
+    if not created:
+        return True
+    if start < 0 or list(current[start:]) != list(created):
+        return False
+    mine = set(ours)
+    return start == 0 or current[start - 1] in mine or not any(r in mine for r in current[:start])
+
+
 def satisfied(order: Sequence[str], ours: Sequence[str], anchor: Anchor) -> bool:
     """True when `order` already meets the anchor and desired order (what `moves` achieves)."""
     if not ours:

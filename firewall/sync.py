@@ -201,7 +201,7 @@ class _Sync:
     @functools.cached_property
     def want(self) -> dict[Key, Obj]:
         """The desired objects as the diff sees them (computed only when something was refused)."""
-        return {**diff.wanted(self.desired, self.config), **diff.wanted_routes(self.desired)}
+        return diff.wanted_keyed(self.current, self.config.ownership_tag)
 
     def admin(self) -> str:
         admin = self.config.admin or self.device.username
@@ -214,7 +214,9 @@ class _Sync:
         snap = self.snap = reader.read(self.device, self.config, self.known)
         self.snap_owned = frozenset(snap.owned)
         try:
-            plan = diff.diff(self.without_held(snap), snap, self.config, baseline=self.baseline)
+            desired = self.without_held(snap)
+            plan = diff.diff(desired, snap, self.config, baseline=self.baseline,
+                             keyed=self.current if desired is self.desired else None)
         except order.AnchorMissing as exc:
             raise ConfigurationError(str(exc)) from None
         if self.held:  # a held delete (the commit refused it) is not tried again in this sync

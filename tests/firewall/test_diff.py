@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 from firewall import diff, elements, order, snapshot
+from firewall import view as views
 from firewall.config import DriftMode, SyncConfig
 from firewall.diff import OpType
 from firewall.elements import Kind
@@ -46,7 +47,7 @@ def apply(plan: diff.Plan, boxes: Containers) -> Containers:
 
 
 def plan_of(desired: DesiredFirewall, boxes: Containers, config: SyncConfig = CFG,
-            baseline: dict[str, str] | None = None) -> diff.Plan:
+            baseline: diff.Baseline | None = None) -> diff.Plan:
     return diff.diff(desired, snapshot.build(boxes, config), config, baseline=baseline)
 
 
@@ -132,3 +133,21 @@ def test_any_state_converges_from_any_other(a: DesiredFirewall, b: DesiredFirewa
     assert plan_of(b, after, baseline=plan.baseline).empty
     assert after[Kind.ADDRESS].find("entry[@name='corp-a']") is not None
     assert after[Kind.SECURITY].find("entry[@name='corp-1']") is not None
+
+
+@given(desired_states(), desired_states())
+@settings(max_examples=60)
+def test_a_plan_keyed_by_the_callers_mapping_is_the_same_plan(desired: DesiredFirewall,
+                                                              before: DesiredFirewall) -> None:
+    """A sync hands the diff its desired objects by key (firewall/view.py by_key) so that the plan
+    and its baseline use those key tuples: the same operations, drift and baseline as a plan that
+    makes its own, and the baseline's keys are the caller's very tuples."""
+    boxes = apply(plan_of(before, containers()), containers())
+    snap = snapshot.build(boxes, CFG)
+    keyed = views.by_key(desired, CFG)
+    own = diff.diff(desired, snap, CFG)
+    theirs = diff.diff(desired, snap, CFG, keyed=keyed)
+    assert theirs.ops == own.ops and theirs.drift == own.drift and theirs.skipped == own.skipped
+    assert theirs.baseline == own.baseline
+    mine = {id(k) for k in keyed}
+    assert all(id(k) in mine for k in theirs.baseline if k[1] != diff.ORDER)

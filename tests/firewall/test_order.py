@@ -148,3 +148,34 @@ def test_burst_of_fresh_rules_needs_no_move() -> None:
     time: the planner no longer copies the rulebase for every rule it places)."""
     ours = [f"r{i}" for i in range(20_000)]
     assert order.moves(ours, ours, BOTTOM, frozenset(ours)) == ()
+
+
+@st.composite
+def appended(draw: st.DrawFn) -> tuple[list[str], list[str], Anchor, list[str]]:
+    """A rulebase after a sync's creates: some of ours just appended at the bottom, in any order."""
+    ours = draw(st.lists(st.sampled_from("abcdefg"), unique=True, min_size=1))
+    foreign = draw(st.lists(st.sampled_from("UVWXYZ"), unique=True))
+    created = draw(st.permutations(ours))[: draw(st.integers(0, len(ours)))]
+    before = draw(st.permutations([r for r in ours if r not in created] + foreign))
+    position = draw(st.sampled_from(list(Position) if foreign else [Position.TOP, Position.BOTTOM]))
+    rule = draw(st.sampled_from(foreign)) if position in (Position.BEFORE, Position.AFTER) else None
+    return [*before, *created], draw(st.permutations(ours)), Anchor(position, rule), list(created)
+
+
+@given(appended())
+def test_in_place_only_when_moves_plans_nothing(case: tuple[list[str], list[str], Anchor, list[str]]) -> None:
+    """order.in_place, the linear shortcut of a sync that created rules, never hides a move the
+    planner itself would make (the planner is the reference)."""
+    current, ours, anchor, created = case
+    if order.in_place(current, ours, anchor, created):
+        assert order.moves(current, ours, anchor, frozenset(created)) == ()
+
+
+def test_in_place_for_a_burst_below_foreign_rules() -> None:
+    """20,000 new rules appended in order below foreign ones, on a rulebase with none of ours yet:
+    in place (the shortcut), as the planner finds."""
+    ours = [f"r{i}" for i in range(20_000)]
+    current = ["F", "deny-all", *ours]
+    assert order.in_place(current, ours, BOTTOM, ours)
+    assert order.moves(current, ours, BOTTOM, frozenset(ours)) == ()
+    assert not order.in_place(["a", "F", "n1"], ["a", "n1"], TOP, ["n1"])
