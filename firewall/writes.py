@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from firewall import elements, xmltext, xpaths
@@ -60,30 +60,31 @@ class Write:
 
 
 def render(ops: Sequence[Op], config: SyncConfig, raw: Mapping[Key, ET.Element]) -> list[Write]:
-    out = []
-    parents: dict[Kind, str] = {}  # one text per kind, not per write (routes: per router and family)
-    for op in ops:
-        if op.type == OpType.CREATE:
-            assert op.new is not None
-            parent = parents.get(op.kind)
-            if parent is None:
-                parent = xpaths.parent(config, op.kind, op.name)
-                if op.kind != Kind.ROUTE:
-                    parents[op.kind] = parent
-            out.append(Write("set", parent, op))
-        elif op.type == OpType.UPDATE:
-            assert op.new is not None
-            out.append(Write("edit", xpaths.entry(config, op.kind, op.name), op, raw=raw.get((op.kind, op.name))))
-        elif op.type == OpType.DELETE:
-            out.append(Write("delete", xpaths.entry(config, op.kind, op.name), op))
-        else:
-            assert op.move is not None
-            out.append(Write("move", xpaths.entry(config, op.kind, op.name), op, where=op.move.where,
-                             dst=op.move.dst))
-    return out
+    parents: dict[Kind, str] = {}
+    return [render_one(op, config, raw, parents) for op in ops]
 
 
-def batches(writes: Sequence[Write], *, max_ops: int, max_bytes: int) -> Iterator[list[Write]]:
+def render_one(op: Op, config: SyncConfig, raw: Mapping[Key, ET.Element], parents: dict[Kind, str]) -> Write:
+    """One operation's write. `parents`: the container xpaths made so far, one text per kind and
+    not per write (routes: per router and family), kept by the caller."""
+    if op.type == OpType.CREATE:
+        assert op.new is not None
+        parent = parents.get(op.kind)
+        if parent is None:
+            parent = xpaths.parent(config, op.kind, op.name)
+            if op.kind != Kind.ROUTE:
+                parents[op.kind] = parent
+        return Write("set", parent, op)
+    if op.type == OpType.UPDATE:
+        assert op.new is not None
+        return Write("edit", xpaths.entry(config, op.kind, op.name), op, raw=raw.get((op.kind, op.name)))
+    if op.type == OpType.DELETE:
+        return Write("delete", xpaths.entry(config, op.kind, op.name), op)
+    assert op.move is not None
+    return Write("move", xpaths.entry(config, op.kind, op.name), op, where=op.move.where, dst=op.move.dst)
+
+
+def batches(writes: Iterable[Write], *, max_ops: int, max_bytes: int) -> Iterator[list[Write]]:
     batch: list[Write] = []
     size = 0
     for w in writes:

@@ -30,14 +30,15 @@ class StatusMemo:
     body (identity: the index replaces a body on any change) with equal inputs: the time a render
     would stamp never reaches a status that compares equal to the old one."""
 
-    _current: dict[ObjectRef, tuple[Body, tuple[Any, ...]]] = field(default_factory=dict)
+    # ref -> (body, *inputs): one tuple per object, not a pair holding the inputs' own tuple
+    _current: dict[ObjectRef, tuple[Any, ...]] = field(default_factory=dict)
 
     def is_current(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> bool:
         seen = self._current.get(ref)
-        return seen is not None and seen[0] is body and seen[1] == key
+        return seen is not None and seen[0] is body and seen[1:] == key
 
     def remember(self, ref: ObjectRef, body: Body, key: tuple[Any, ...]) -> None:
-        self._current[ref] = (body, key)
+        self._current[ref] = (body, *key)
 
     def known(self) -> Mapping[ObjectRef, object]:
         """The objects found current (with the body and inputs they were found current with): the

@@ -24,24 +24,34 @@ class Alive:
 
     def __init__(self) -> None:
         with Alive.lock:
-            Alive.count += 1
+            type(self).count += 1
 
     def __del__(self) -> None:
         with Alive.lock:
-            Alive.count -= 1
+            type(self).count -= 1
+
+
+class Held(Alive):
+    """A body's part: counted apart from the updates."""
+
+    count = 0
 
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(0, 40), chunk=st.integers(1, 9), current=st.sets(st.integers(0, 39)))
 def test_every_update_written_in_order_a_chunk_alive_at_a_time(n: int, chunk: int, current: set[int]) -> None:
     refs = [ObjectRef("NATRule", f"ns{i % 3}", f"r{i:02d}") for i in range(n)]
-    bodies = {ref: {"i": i} for i, ref in enumerate(reversed(refs))}  # not in the objects' order
+    Held.count = 0
+    bodies = {ref: {"i": i, "held": Held()} for i, ref in enumerate(reversed(refs))}  # not in the objects' order
+    want = sorted(ref for ref, body in bodies.items() if body["i"] not in current)
     made: list[int] = []
     peak = [0]
 
     def desired(part: dict[ObjectRef, Any]) -> list[Update]:
         assert 0 < len(part) <= chunk
         made.append(len(part))
+        # the bodies of the chunks made before are let go (their echoes replace them meanwhile)
+        assert Held.count == n - sum(made[:-1])
         peak[0] = max(peak[0], Alive.count)
         out = [Update(ref, "uid", {"x": Alive(), "name": ref.name}, ())
                for ref, body in part.items() if body["i"] not in current]
@@ -51,7 +61,6 @@ def test_every_update_written_in_order_a_chunk_alive_at_a_time(n: int, chunk: in
     Alive.count = 0
     count = asyncio.run(status_writer.write_chunks(
         bodies, desired, patch=lambda ref, status: written.append(ref), event=lambda *a, **k: None, chunk=chunk))
-    want = sorted(ref for ref, body in bodies.items() if body["i"] not in current)
     assert sorted(written) == want and count == len(want)
     assert sum(made) == n
     assert peak[0] == 0, "a chunk's updates were still alive when the next chunk was made"

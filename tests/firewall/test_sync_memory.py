@@ -18,28 +18,40 @@ __all__ = ["fw_device"]
 
 
 def test_sent_bodies_are_not_kept(fw_device: Device, panos_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor are the writes themselves made before their batch: while one batch is out, the writes
+    alive (oracle: the garbage collector's count, the test's own record aside) are that batch's
+    and the one rendered to find its end."""
+    import gc
+
     rendered: list[writes.Write] = []
     sent_batches: list[int] = []
-    real_render, real_multi = writes.render, fw_device.multi_config
+    alive: list[int] = []
+    real_render, real_multi = writes.render_one, fw_device.multi_config
 
-    def render(*a: Any, **kw: Any) -> list[writes.Write]:
+    def render_one(*a: Any, **kw: Any) -> writes.Write:
         out = real_render(*a, **kw)
-        rendered.extend(out)
+        rendered.append(out)
         return out
 
     def multi_config(batch: Any) -> Any:
         # what is still held as text while this batch is out: this batch, and nothing sent before
         sent_batches.append(sum(w.holds_body for w in rendered))
+        everything = gc.get_objects()
+        alive.append(sum(1 for o in everything if type(o) is writes.Write
+                         and any(r is not rendered and r is not everything for r in gc.get_referrers(o))))
+        del everything
         return real_multi(batch)
 
-    monkeypatch.setattr(writes, "render", render)
+    monkeypatch.setattr(writes, "render_one", render_one)
     monkeypatch.setattr(fw_device, "multi_config", multi_config)
     desired = web(12)
     report = sync.sync(desired, fw_device, config=config(batch_ops=5))
     assert report.committed and not report.errors
-    assert len(rendered) == 12 * 5 + 3  # + one service object and two tags
-    assert len(sent_batches) == -(-len(rendered) // 5)
-    assert max(sent_batches) <= 5, sent_batches
+    made = 12 * 5 + 3  # + one service object and two tags
+    assert len(sent_batches) == -(-made // 5)
+    assert len(rendered) <= made + len(sent_batches)  # each batch's end found by rendering one more
+    assert max(sent_batches) <= 6, sent_batches
+    assert max(alive) <= 6, alive
     assert not [w for w in rendered if w.holds_body]
     # what the simulator itself committed, in its own `set` rendering
     running = [line.split() for line in panos_sim.set_commands("running")]
