@@ -253,7 +253,7 @@ def run(*, node: str, backend: str, kubeconfig: str | None, state_file: str | No
         memory_op_delay: float = 0.0) -> None:
     if (memory_state or memory_op_delay) and backend != "memory":
         raise SystemExit("--memory-state and --memory-op-delay need --backend memory")
-    c_heap.limit_arenas()
+    c_heap.tune()
     agent = Agent(node=node, backend=make_backend(backend, memory_state, memory_op_delay), link=link,
                   drain_timeout=drain_timeout,
                   state_file=Path(state_file) if state_file else None, lease_namespace=lease_namespace,

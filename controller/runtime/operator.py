@@ -115,7 +115,7 @@ def run(*, kubeconfig: str | None, home_namespace: str, metrics_port: int | None
         peering: str | None, priority: int | None, debounce: float | None, resync: float | None,
         insecure_ok: bool = False, webhook_port: int | None = None, lease_namespace: str | None = None,
         peering_lifetime: int = 60) -> None:
-    c_heap.limit_arenas()
+    c_heap.tune()
     kube = Kube.from_config(kubeconfig)
     metrics = Metrics()
     if metrics_port:
