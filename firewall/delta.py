@@ -102,7 +102,9 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
     """The plan for the touched `keys`, given the entries `found` on the device (by name).
     Returns it with our entries as read (for `edit`, which keeps children bmlb does not model)."""
     touched_set = set(keys)
-    owned = set(view.owned) if keys else set()  # written only for a touched key (no copy when none is)
+    # Owned keys gained and lost by this plan: view.owned is not copied (50,000 keys at 10,000 Services).
+    gained: set[Key] = set()
+    lost: set[Key] = set()
     raw: dict[Key, ET.Element] = {}
     have: dict[Key, Obj] = {}
     for key in to_read(keys, view, current):
@@ -149,7 +151,8 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
             baseline.pop(key, None)
             if key in have:
                 deletes[kind].append(Op(OpType.DELETE, kind, name))
-                owned.discard(key)
+                lost.add(key)
+                gained.discard(key)
             continue
         if key in blocked or (kind == Kind.TAG and key in view.foreign):
             baseline.pop(key, None)
@@ -159,7 +162,8 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
         now = have.get(key)
         if now is None:
             upserts[kind].append(Op(OpType.CREATE, kind, name, new=want))
-            owned.add(key)
+            gained.add(key)
+            lost.discard(key)
         elif now != want:
             upserts[kind].append(Op(OpType.UPDATE, kind, name, new=want, changes=changes(now, want)))
 
@@ -176,7 +180,8 @@ def plan(desired: DesiredFirewall, current: Mapping[Key, Obj], view: View, keys:
             moves[kind] = []
             continue
         moved.add(kind)
-        mine = {n for k, n in (owned if keys else view.owned) if k is kind} - {n for k, n in blocked if k is kind}
+        mine = {n for k, n in view.owned if k is kind and k not in lost} | {n for k, n in gained if k is kind}
+        mine -= {n for k, n in blocked if k is kind}
         ours = tuple(r for r in orders[kind] if r in mine)
         anchor = config.anchor_for(kind.value)
         if not keys and not baseline:
