@@ -36,6 +36,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from firewall import commitnote, delta, diff, elements, multiconfig, order, reader, writes, xpaths
 from firewall import view as views
@@ -414,8 +415,6 @@ class _Sync:
         baseline = {k: v for k, v in plan.baseline.items() if (k[0].value, k[1]) not in failed} if failed \
             else plan.baseline
         view = None if dry_run else self.next_view(plan, baseline, commit_job)
-        if view is not None:
-            baseline = view.baseline  # the same digests, keyed by the view's own key tuples
         return SyncReport(plan, tuple(self.applied), tuple(errors), self.device.requests - self.start,
                           self.write_requests, commit_job, push_job, dry_run, baseline, self.quarantine(),
                           view=view, full_read=self.full_read, seconds=time.monotonic() - self.started,
@@ -466,8 +465,10 @@ class _Sync:
             if not self.use_multi():
                 self.write_one(render(pending.pop(0)))
                 continue
-            batch = next(writes.batches(map(render, pending), max_ops=self.config.batch_ops,
-                                        max_bytes=self.config.batch_bytes))
+            # At most one batch's worth rendered: a write past the batch's end would be serialised
+            # (to measure it) and thrown away.
+            batch = next(writes.batches(map(render, islice(pending, self.config.batch_ops)),
+                                        max_ops=self.config.batch_ops, max_bytes=self.config.batch_bytes))
             self.write_requests += 1
             whole = "multi-config: no sub-request was answered"
             try:
